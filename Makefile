@@ -1,0 +1,54 @@
+# camcensus: two set-up commands on a fresh machine, `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+OUT ?= out/demo
+SHARED_DATA ?= ../shared/data
+
+.PHONY: demo test lint typecheck pytest system-deps bench clean
+
+$(VENV)/.core: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.core
+	$(PIP) install -q --disable-pip-version-check -e '.[test,dev]'
+	touch $@
+
+## demo: install, simulate a seeded synthetic city, store it in SQLite and write the report to $(OUT)
+demo: $(VENV)/.core
+	$(VENV)/bin/camcensus demo --out $(OUT)
+
+## system-deps: as root, install Debian's Chromium and PostGIS when they are missing
+system-deps:
+	@if [ "$$(id -u)" = "0" ]; then \
+	  missing=""; \
+	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	  dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || missing="$$missing postgresql-15-postgis-3"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  fi; \
+	else echo "not root: skipping Debian packages (need chromium, postgresql-15-postgis-3)"; fi
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: $(VENV)/.test
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.test system-deps
+	CAMCENSUS_SHARED_DATA=$(SHARED_DATA) $(PY) -m pytest
+
+## test: install what the tests need, lint, type-check and run the whole suite
+test: lint typecheck pytest
+
+## bench: coverage step against the straightforward geopandas approach (needs ../shared/data)
+bench: $(VENV)/.test
+	CAMCENSUS_SHARED_DATA=$(SHARED_DATA) $(PY) benchmarks/bench_coverage.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

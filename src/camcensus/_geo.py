@@ -1,0 +1,100 @@
+"""CRS preconditions: never measure a distance or an area in degrees."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+from pyproj import CRS, Transformer
+
+from camcensus._errors import InputError, Problem
+
+__all__ = ["check_crs_plausible", "measurement_crs", "metres_per_unit", "require_projected"]
+
+
+def metres_per_unit(crs: CRS) -> float:
+    """Return how many metres one unit of the projected ``crs`` measures."""
+    if not crs.is_projected:
+        raise ValueError(
+            f"{crs.to_string()} is geographic (degrees): distances and areas cannot be measured "
+            "in it. Fix: reproject with gdf.to_crs(camcensus._geo.measurement_crs(gdf))."
+        )
+    return float(crs.axis_info[0].unit_conversion_factor)
+
+
+def measurement_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
+    """Return a metric or state-plane CRS to measure ``gdf`` in.
+
+    A projected CRS is kept as it is (NYC data in EPSG:2908/2263 stays in US feet, as Amnesty's
+    analysis did); a geographic one is replaced by its UTM zone.
+    """
+    if gdf.crs is None:
+        raise ValueError("the data has no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
+    crs = CRS.from_user_input(gdf.crs)
+    if crs.is_projected:
+        return crs
+    return CRS.from_user_input(gdf.estimate_utm_crs())
+
+
+def require_projected(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> CRS:
+    """Return ``gdf``'s CRS, raising a clear error if it is missing or geographic."""
+    if gdf.crs is None:
+        raise ValueError(f"{what} has no CRS. Fix: gdf.set_crs(...) with the CRS it was made in.")
+    crs = CRS.from_user_input(gdf.crs)
+    if not crs.is_projected:
+        raise ValueError(
+            f"{what} is in {crs.to_string()} (degrees); distances and areas need a projected "
+            f"CRS. Fix: {what}.to_crs(camcensus._geo.measurement_crs({what}))."
+        )
+    return crs
+
+
+def check_crs_plausible(gdf: gpd.GeoDataFrame, path: str, *, margin_deg: float = 1.0) -> None:
+    """Raise if ``gdf``'s coordinates cannot be in its declared CRS.
+
+    Catches the commonest mislabelling: coordinates in one CRS (say degrees) declared as another
+    (say state-plane feet), which otherwise produces silently wrong areas.
+    """
+    if gdf.crs is None or len(gdf) == 0:
+        return
+    crs = CRS.from_user_input(gdf.crs)
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    if not np.all(np.isfinite([xmin, ymin, xmax, ymax])):
+        return
+    problem = None
+    if crs.is_geographic:
+        if abs(xmin) > 180 or abs(xmax) > 180 or abs(ymin) > 90 or abs(ymax) > 90:
+            problem = (
+                f"coordinates up to ({xmax:.0f}, {ymax:.0f}), too large for degrees in "
+                f"{crs.to_string()}"
+            )
+    else:
+        aou = crs.area_of_use
+        if aou is not None:
+            to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+            lon, lat = to_ll.transform([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
+            ok = (
+                np.all(np.isfinite(lon))
+                and min(lon) >= aou.west - margin_deg
+                and max(lon) <= aou.east + margin_deg
+                and min(lat) >= aou.south - margin_deg
+                and max(lat) <= aou.north + margin_deg
+            )
+            if not ok:
+                problem = (
+                    f"bounds ({xmin:.4g}, {ymin:.4g}, {xmax:.4g}, {ymax:.4g}) that lie outside "
+                    f"the area where {crs.to_string()} ({crs.name}) is used"
+                )
+    if problem:
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    None,
+                    "geometry",
+                    problem,
+                    "coordinates in the CRS the file declares",
+                    "write the file again with its true CRS (e.g. ogr2ogr -a_srs EPSG:4326), or "
+                    "pass the true CRS explicitly (crs=... / --tracts-crs)",
+                )
+            ]
+        )

@@ -1,0 +1,294 @@
+"""Readers for Amnesty's Decode Surveillance NYC exports.
+
+Raw export (one row per volunteer submission or tag): ``counts.csv``, ``intersections.csv``,
+``panorama_url.csv``, ``cameras.csv``. Aggregated export: ``counts_per_intersections.csv``
+(one row per Street View panorama). Column meanings follow Amnesty's README; any subset of the
+aggregated columns is accepted: a missing column only disables the outputs that need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from camcensus._errors import InputError, Ledger, Problem
+from camcensus.io._validate import Col, Errors, as_counts, missing_columns, parse_columns
+from camcensus.io._validate import read_text_table as _read
+
+__all__ = [
+    "ATTACHMENTS",
+    "CATEGORIES",
+    "POLE_TYPES",
+    "camera_tags_from_csv",
+    "intersections_from_csv",
+    "panoramas_from_csv",
+    "raw_intersections_from_csv",
+    "submissions_from_csv",
+]
+
+#: Per-decoder count columns of ``counts.csv``, in Amnesty's order.
+CATEGORIES = (
+    "n_cameras",
+    "attached_street",
+    "attached_building",
+    "attached_unknown",
+    "type_dome",
+    "type_bullet",
+    "type_unknown",
+)
+#: What a camera is attached to; ``attached_street`` (street light, traffic signal, pole)
+#: stands in for public ownership.
+ATTACHMENTS = ("attached_street", "attached_building", "attached_unknown")
+#: Types of pole-mounted cameras; pole-mounted domes stand in for NYPD "Argus" cameras.
+POLE_TYPES = ("type_dome", "type_bullet", "type_unknown")
+
+_COORD_ALIASES = (("Long", "Lat"), ("GoogleLong", "GoogleLat"), ("lon", "lat"))
+
+
+def intersections_from_csv(
+    path: str | Path, *, errors: Errors = "raise", ledger: Ledger | None = None
+) -> gpd.GeoDataFrame:
+    """Read an aggregated ``counts_per_intersections.csv`` (any column subset).
+
+    Parameters
+    ----------
+    path
+        CSV with at least ``Long`` and ``Lat`` (WGS84 degrees of the panorama; ``GoogleLong``/
+        ``GoogleLat`` are accepted too) and any of ``PanoramaId``, ``<category>_median``,
+        ``<category>_agreement``, ``BoroName``, ``ImageDate``. Other columns are ignored.
+    errors
+        ``"raise"`` (default) raises :class:`~camcensus.InputError` listing every bad cell;
+        ``"exclude"`` drops the rows holding them and counts them in ``ledger``.
+    ledger
+        Receives exclusions.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per panorama, RangeIndex, point geometry in EPSG:4326; ``PanoramaId`` (str;
+        made up as ``row-<n>`` when the file has none), the median columns present (int64),
+        the agreement columns present, ``BoroName`` and ``ImageDate`` when present.
+    """
+    path = Path(path)
+    df = _read(path)
+    lon_col, lat_col = _find_coords(df, path)
+    medians = [f"{c}_median" for c in CATEGORIES if f"{c}_median" in df.columns]
+    agreements = [f"{c}_agreement" for c in CATEGORIES if f"{c}_agreement" in df.columns]
+    cols = [Col(lon_col, "lon"), Col(lat_col, "lat")]
+    cols += [Col(m, "count") for m in medians]
+    cols += [Col(a, "agreement") for a in agreements]
+    if "ImageDate" in df.columns:
+        cols.append(Col("ImageDate", "month", nullable=True))
+    if "PanoramaId" in df.columns:
+        cols.append(Col("PanoramaId", "str"))
+    if "BoroName" in df.columns:
+        cols.append(Col("BoroName", "str", nullable=True))
+    parsed = parse_columns(df, path, cols, errors=errors, ledger=ledger, stage="read intersections")
+    if "PanoramaId" not in parsed.columns:
+        parsed["PanoramaId"] = [f"row-{i + 1}" for i in parsed.index]
+    dup = parsed["PanoramaId"].duplicated(keep="first").to_numpy()
+    if dup.any():
+        if errors == "raise":
+            rows = np.flatnonzero(dup)[:5] + 1
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        int(r),
+                        "PanoramaId",
+                        f"PanoramaId {parsed['PanoramaId'].iloc[r - 1]!r} a second time",
+                        "one row per panorama",
+                        "remove duplicated rows, or pass errors='exclude' to keep the first",
+                    )
+                    for r in rows
+                ]
+            )
+        if ledger is not None:
+            ledger.exclude("read intersections", "duplicated PanoramaId (first row kept)", dup.sum())
+        parsed = parsed.loc[~dup]
+    keep = ["PanoramaId", *medians, *agreements]
+    keep += [c for c in ("BoroName", "ImageDate") if c in parsed.columns]
+    out = parsed[keep].reset_index(drop=True)
+    for m in medians:
+        out[m] = as_counts(out[m])
+    geometry = gpd.points_from_xy(parsed[lon_col].to_numpy(), parsed[lat_col].to_numpy())
+    gdf = gpd.GeoDataFrame(out, geometry=geometry, crs="EPSG:4326")
+    gdf.attrs["source"] = str(path)
+    return gdf
+
+
+def _find_coords(df: pd.DataFrame, path: Path) -> tuple[str, str]:
+    for lon, lat in _COORD_ALIASES:
+        if lon in df.columns and lat in df.columns:
+            return lon, lat
+    raise InputError(
+        missing_columns(df, path, ["Long", "Lat"], why="WGS84 panorama coordinates, degrees")
+    )
+
+
+def submissions_from_csv(
+    path: str | Path, *, errors: Errors = "raise", ledger: Ledger | None = None
+) -> pd.DataFrame:
+    """Read Amnesty's raw ``counts.csv``: one row per decoder submission at an intersection.
+
+    Returns a DataFrame with RangeIndex in file order, ``IntersectionId`` (str), the count
+    columns present (int64), and ``SubmissionId``/``DecoderId`` when present; ``row`` holds the
+    1-based data row of the file for error messages.
+    """
+    path = Path(path)
+    df = _read(path)
+    problems = missing_columns(df, path, ["IntersectionId"], why="joins a submission to a place")
+    counts = [c for c in CATEGORIES if c in df.columns]
+    if not counts:
+        problems += missing_columns(df, path, ["n_cameras"], why="a count per decoder")
+    if problems:
+        raise InputError(problems)
+    cols = [Col("IntersectionId", "str")] + [Col(c, "count") for c in counts]
+    cols += [Col(c, "str", nullable=True) for c in ("SubmissionId", "DecoderId") if c in df]
+    df = df.assign(row=np.arange(1, len(df) + 1))
+    parsed = parse_columns(df, path, cols, errors=errors, ledger=ledger, stage="read submissions")
+    keep = [c for c in ("SubmissionId", "DecoderId") if c in parsed.columns]
+    out = parsed[["IntersectionId", *keep, *counts, "row"]].reset_index(drop=True)
+    for c in counts:
+        out[c] = as_counts(out[c])
+    out.attrs["source"] = str(path)
+    return out
+
+
+def raw_intersections_from_csv(path: str | Path) -> pd.DataFrame:
+    """Read Amnesty's raw ``intersections.csv`` (``IntersectionId`` -> ``PanoramaId``).
+
+    ``Lat``/``Long`` there are the *requested* coordinates, not the panorama's; they are kept
+    only as ``RequestLat``/``RequestLong``. Returns one row per intersection.
+    """
+    path = Path(path)
+    df = _read(path)
+    problems = missing_columns(
+        df, path, ["IntersectionId", "PanoramaId"], why="merges intersections sharing a panorama"
+    )
+    if problems:
+        raise InputError(problems)
+    cols = [Col("IntersectionId", "str"), Col("PanoramaId", "str")]
+    if "ImageDate" in df.columns:
+        cols.append(Col("ImageDate", "month", nullable=True))
+    for c in ("Lat", "Long"):
+        if c in df.columns:
+            cols.append(Col(c, "lat" if c == "Lat" else "lon", nullable=True))
+    parsed = parse_columns(df, path, cols)
+    dup = parsed["IntersectionId"].duplicated()
+    if dup.any():
+        rows = np.flatnonzero(dup.to_numpy())[:5] + 1
+        raise InputError(
+            Problem(
+                str(path),
+                int(r),
+                "IntersectionId",
+                "an IntersectionId listed twice",
+                "one row per intersection",
+                "remove the duplicated row",
+            )
+            for r in rows
+        )
+    out = parsed.rename(columns={"Lat": "RequestLat", "Long": "RequestLong"})
+    keep = ["IntersectionId", "PanoramaId", "ImageDate", "Borough", "TrafficSignal"]
+    keep += ["RequestLat", "RequestLong"]
+    out = out[[c for c in keep if c in out.columns]].reset_index(drop=True)
+    out.attrs["source"] = str(path)
+    return out
+
+
+def panoramas_from_csv(path: str | Path) -> pd.DataFrame:
+    """Read Amnesty's ``panorama_url.csv``: the actual Street View coordinates of each panorama.
+
+    Returns one row per ``PanoramaId`` with ``GoogleLat``/``GoogleLong`` (WGS84). The same
+    panorama listed twice with the same coordinates is merged; with different coordinates it is
+    an error.
+    """
+    path = Path(path)
+    df = _read(path)
+    problems = missing_columns(
+        df, path, ["PanoramaId", "GoogleLat", "GoogleLong"], why="where the panorama was taken"
+    )
+    if problems:
+        raise InputError(problems)
+    cols = [Col("PanoramaId", "str"), Col("GoogleLat", "lat"), Col("GoogleLong", "lon")]
+    parsed = parse_columns(df, path, cols)[["PanoramaId", "GoogleLat", "GoogleLong"]]
+    first = parsed.drop_duplicates("PanoramaId", keep="first")
+    merged = parsed.merge(first, on="PanoramaId", suffixes=("", "_first"))
+    clash = (merged["GoogleLat"] != merged["GoogleLat_first"]) | (
+        merged["GoogleLong"] != merged["GoogleLong_first"]
+    )
+    if clash.any():
+        rows = np.flatnonzero(clash.to_numpy())[:5] + 1
+        raise InputError(
+            Problem(
+                str(path),
+                int(r),
+                "GoogleLat",
+                f"panorama {merged['PanoramaId'].iloc[r - 1]!r} with two different positions",
+                "one position per PanoramaId",
+                "keep the position Street View returns for that PanoramaId",
+            )
+            for r in rows
+        )
+    out = first.reset_index(drop=True)
+    out.attrs["source"] = str(path)
+    out.attrs["duplicated_rows"] = len(parsed) - len(first)
+    return out
+
+
+_ATTACHED_VALUES = {"street_light/traffic_signal/road_sign", "building", "unknown"}
+
+
+def camera_tags_from_csv(path: str | Path) -> pd.DataFrame:
+    """Read Amnesty's ``cameras.csv``: one row per camera tag, with the decoder's point of view.
+
+    Returns ``DecoderId``, ``IntersectionId``, ``SubmissionId``, ``Attached``, ``Type`` and
+    ``Pov.heading`` (degrees from true north, [0, 360]), ``Pov.pitch`` ([-90, 90]),
+    ``Pov.zoom`` when present.
+    """
+    path = Path(path)
+    df = _read(path)
+    problems = missing_columns(
+        df, path, ["SubmissionId", "IntersectionId", "Attached"], why="one tag per camera"
+    )
+    if problems:
+        raise InputError(problems)
+    cols = [Col("SubmissionId", "str"), Col("IntersectionId", "str"), Col("Attached", "str")]
+    cols += [Col(c, "float", nullable=True) for c in ("Pov.heading", "Pov.pitch", "Pov.zoom")]
+    cols = [c for c in cols if c.name in df.columns]
+    parsed = parse_columns(df, path, cols)
+    bad: list[Problem] = []
+    attached_bad = ~parsed["Attached"].isin(_ATTACHED_VALUES)
+    for i in np.flatnonzero(attached_bad.to_numpy())[:5]:
+        bad.append(
+            Problem(
+                str(path),
+                int(i) + 1,
+                "Attached",
+                repr(parsed["Attached"].iloc[i]),
+                " or ".join(sorted(_ATTACHED_VALUES)),
+                "use Amnesty's attachment labels",
+            )
+        )
+    for column, lo, hi in (("Pov.heading", 0.0, 360.0), ("Pov.pitch", -90.0, 90.0)):
+        if column in parsed.columns:
+            v = parsed[column].to_numpy(dtype="float64")
+            for i in np.flatnonzero(np.isfinite(v) & ((v < lo) | (v > hi)))[:5]:
+                bad.append(
+                    Problem(
+                        str(path),
+                        int(i) + 1,
+                        column,
+                        repr(v[i]),
+                        f"degrees within [{lo:g}, {hi:g}]",
+                        "check the point-of-view export",
+                    )
+                )
+    if bad:
+        raise InputError(bad)
+    parsed.attrs["source"] = str(path)
+    return parsed.reset_index(drop=True)

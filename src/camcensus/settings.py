@@ -1,0 +1,88 @@
+"""One table of settings feeding the library defaults, the CLI, the environment and the docs.
+
+Each setting can be overridden by the environment variable ``CAMCENSUS_<NAME>`` (upper case).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["SETTINGS", "Setting", "get", "markdown_table"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A named default with its help text."""
+
+    name: str
+    default: float | int | str
+    help: str
+
+    @property
+    def env(self) -> str:
+        """Return the environment variable that overrides this setting."""
+        return "CAMCENSUS_" + self.name.upper()
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting(
+            "camera_radius_m",
+            120.0,
+            "Radius (m) of the disc drawn around each public intersection; Amnesty used 120 m.",
+        ),
+        Setting(
+            "band_m",
+            200.0,
+            "Buffer (m) around each tract for the *_within_200m columns (Amnesty: 200 m).",
+        ),
+        Setting(
+            "quad_segs",
+            30,
+            "Segments per quarter circle approximating discs and buffers (R's sf default: 30).",
+        ),
+        Setting("decoders", 3, "Decoders kept per panorama; fewer are dropped and counted."),
+        Setting(
+            "pick",
+            "random",
+            "Which decoders to keep when more than enough: 'random' (seeded) or 'first' "
+            "(file order, as Amnesty's notebook).",
+        ),
+        Setting("seed", 0, "Seed for every random choice (decoder picking, simulation)."),
+        Setting(
+            "snap_m",
+            100.0,
+            "A camera point outside every tract is given to the nearest tract within this "
+            "distance (m) and counted; farther ones are excluded and counted.",
+        ),
+        Setting(
+            "min_population",
+            250,
+            "Tracts with population at or below this are excluded from rates and models.",
+        ),
+    ]
+}
+
+
+def get(name: str) -> float | int | str:
+    """Return the value of setting ``name``, from the environment if set there."""
+    setting = SETTINGS[name]
+    raw = os.environ.get(setting.env)
+    if raw is None:
+        return setting.default
+    if isinstance(setting.default, bool):
+        return raw.lower() in {"1", "true", "yes"}
+    if isinstance(setting.default, int):
+        return int(raw)
+    if isinstance(setting.default, float):
+        return float(raw)
+    return raw
+
+
+def markdown_table() -> str:
+    """Return the settings as a Markdown table (for the docs)."""
+    rows = ["| name | default | environment | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{s.name}` | `{s.default}` | `{s.env}` | {s.help} |" for s in SETTINGS.values()]
+    return "\n".join(rows)
