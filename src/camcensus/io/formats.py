@@ -73,19 +73,21 @@ def tables_from_sqlite(path: str | Path, names: list[str]) -> dict[str, pd.DataF
 def to_geojson(
     gdf: gpd.GeoDataFrame, *, precision: int = 5, properties: list[str] | None = None
 ) -> dict[str, Any]:
-    """Return a compact GeoJSON FeatureCollection (WGS84, rounded coordinates) as a dict."""
+    """Return a compact GeoJSON FeatureCollection (WGS84, rounded coordinates) as a dict.
+
+    Empty geometries are left out (a FeatureCollection cannot hold them).
+    """
     g4326 = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
-    geoms = shapely.set_precision(g4326.geometry.values, 10.0**-precision)
+    geoms = shapely.set_precision(np.asarray(g4326.geometry.values), 10.0**-precision)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     props = properties if properties is not None else [c for c in gdf.columns if c != "geometry"]
-    records = pd.DataFrame(g4326[props]).astype(object).where(pd.notna(g4326[props]), None)
-    features = []
-    for geom, rec in zip(geoms, records.to_dict("records"), strict=True):
-        if geom is None or shapely.is_empty(geom):
-            continue
-        clean = {k: _jsonable(v) for k, v in rec.items()}
-        features.append(
-            {"type": "Feature", "geometry": json.loads(shapely.to_geojson(geom)), "properties": clean}
-        )
+    records = pd.DataFrame(g4326[props]).loc[keep].astype(object)
+    records = records.where(pd.notna(records), None)
+    texts = shapely.to_geojson(geoms[keep])
+    features = [
+        {"type": "Feature", "geometry": json.loads(t), "properties": {k: _jsonable(v) for k, v in r.items()}}
+        for t, r in zip(texts, records.to_dict("records"), strict=True)
+    ]
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -1,0 +1,259 @@
+"""Command line: thin wrappers that parse arguments, call one library function and write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from camcensus import settings
+from camcensus._errors import InputError, Ledger
+
+app = typer.Typer(
+    help="Audit where surveillance cameras are, what they can see, and whom they watch.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+reproduce_app = typer.Typer(help="Reproduce a published camera census.", no_args_is_help=True)
+app.add_typer(reproduce_app, name="reproduce")
+console = Console(stderr=True)
+
+_DATA = "../shared/data"
+
+OutDir = Annotated[Path, typer.Option("--out", help="Folder to write the report into.")]
+Radius = Annotated[
+    float, typer.Option("--radius-m", help=settings.SETTINGS["camera_radius_m"].help)
+]
+Band = Annotated[float, typer.Option("--band-m", help=settings.SETTINGS["band_m"].help)]
+Seed = Annotated[int, typer.Option("--seed", help=settings.SETTINGS["seed"].help)]
+PickOpt = Annotated[str, typer.Option("--pick", help=settings.SETTINGS["pick"].help)]
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except InputError as exc:
+        console.print(f"[bold red]Input problem[/]: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"Error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _progress() -> tuple[Callable[[str], None], Any]:
+    status = console.status("starting")
+
+    def update(step: str) -> None:
+        status.update(f"[bold]{step}[/]…")
+
+    return update, status
+
+
+def _options(radius_m: float, band_m: float, pick: str, seed: int) -> Any:
+    from camcensus.pipeline import Options
+
+    if pick not in ("random", "first"):
+        raise typer.BadParameter("--pick must be 'random' or 'first'")
+    return Options(
+        radius_m=radius_m,
+        band_m=band_m,
+        pick=pick,  # type: ignore[arg-type]
+        seed=seed,
+        quad_segs=int(settings.get("quad_segs")),
+        decoders=int(settings.get("decoders")),
+        snap_m=float(settings.get("snap_m")),
+        min_population=int(settings.get("min_population")),
+    )
+
+
+def _summary(result: Any, out: Path) -> None:
+    n = result.numbers
+    table = Table(title=result.title, show_header=False)
+    for key in ("panoramas", "total_cameras", "public_cameras", "public_intersections"):
+        if key in n:
+            table.add_row(key.replace("_", " "), f"{n[key]:,}")
+    if n.get("covered_land_share") is not None:
+        table.add_row("land within reach of public cameras", f"{100 * n['covered_land_share']:.1f}%")
+    table.add_row("records excluded", f"{result.ledger.total():,}")
+    Console().print(table)
+    Console().print(f"Report: {out / 'index.html'}")
+
+
+@app.command(
+    epilog="Example: camcensus demo --out out/demo",
+)
+def demo(
+    out: OutDir = Path("out/demo"),
+    seed: Seed = int(settings.get("seed")),
+) -> None:
+    """Simulate a seeded synthetic city, store it in SQLite and write the full report."""
+    from camcensus.pipeline import Options, run_demo
+    from camcensus.report import write_report
+
+    update, status = _progress()
+    with _friendly_errors(), status:
+        result = run_demo(out, seed=seed, options=Options(seed=seed), progress=update)
+        update("writing the report")
+        write_report(result, out)
+    _summary(result, out)
+
+
+@reproduce_app.command(
+    "nyc",
+    epilog=(
+        f"Example: camcensus reproduce nyc --intersections "
+        f"{_DATA}/amnesty_decode/counts_per_intersections_citywide_reduced.csv --tracts "
+        f"{_DATA}/census/nyc_tracts_2019_shoreline/tracts.shp --census "
+        f"{_DATA}/census/acs2019_tract/census.csv --boroughs "
+        f"{_DATA}/boundaries/nyc_borough_boundary_water_query.json --out out/nyc"
+    ),
+)
+def reproduce_nyc(
+    tracts: Annotated[Path, typer.Option(help="Tract polygons (any OGR format and CRS).")],
+    out: OutDir = Path("out/nyc"),
+    intersections: Annotated[
+        Path | None,
+        typer.Option(help="Aggregated counts_per_intersections.csv (any column subset)."),
+    ] = None,
+    raw_counts: Annotated[
+        Path | None, typer.Option(help="Raw counts.csv (one row per submission).")
+    ] = None,
+    raw_intersections: Annotated[
+        Path | None, typer.Option(help="Raw intersections.csv (IntersectionId -> PanoramaId).")
+    ] = None,
+    panoramas: Annotated[
+        Path | None, typer.Option(help="panorama_url.csv (GoogleLat/GoogleLong).")
+    ] = None,
+    census: Annotated[Path | None, typer.Option(help="ACS tract table (census.csv).")] = None,
+    boroughs: Annotated[
+        Path | None, typer.Option(help="Borough polygons used to assign panoramas.")
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="A per-tract table to compare with, e.g. Amnesty's camera_count.csv."),
+    ] = None,
+    radius_m: Radius = float(settings.get("camera_radius_m")),
+    band_m: Band = float(settings.get("band_m")),
+    pick: PickOpt = str(settings.get("pick")),
+    seed: Seed = int(settings.get("seed")),
+) -> None:
+    """Reproduce Amnesty's NYC camera census and per-tract coverage, and write the report."""
+    from camcensus.pipeline import reproduce_nyc as run
+    from camcensus.report import write_report
+
+    update, status = _progress()
+    with _friendly_errors(), status:
+        result = run(
+            tracts=tracts,
+            intersections=intersections,
+            raw_counts=raw_counts,
+            raw_intersections=raw_intersections,
+            panoramas=panoramas,
+            census=census,
+            boroughs=boroughs,
+            reference=reference,
+            options=_options(radius_m, band_m, pick, seed),
+            progress=update,
+        )
+        update("writing the report")
+        write_report(result, out)
+    _summary(result, out)
+
+
+@app.command(
+    epilog=(
+        "Example: camcensus aggregate --raw-counts counts.csv --raw-intersections "
+        "intersections.csv --panoramas panorama_url.csv --pick first "
+        "--out counts_per_intersections.csv"
+    ),
+)
+def aggregate(
+    raw_counts: Annotated[Path, typer.Option(help="Raw counts.csv.")],
+    raw_intersections: Annotated[Path, typer.Option(help="Raw intersections.csv.")],
+    out: Annotated[Path, typer.Option(help="CSV to write, one row per panorama.")],
+    panoramas: Annotated[Path | None, typer.Option(help="panorama_url.csv.")] = None,
+    boroughs: Annotated[Path | None, typer.Option(help="Borough polygons.")] = None,
+    pick: PickOpt = str(settings.get("pick")),
+    seed: Seed = int(settings.get("seed")),
+) -> None:
+    """Aggregate volunteers' submissions into one row per panorama (Amnesty's layout)."""
+    from camcensus.aggregate import aggregate_submissions
+    from camcensus.io import census as io_census
+    from camcensus.io import decode
+
+    if pick not in ("random", "first"):
+        raise typer.BadParameter("--pick must be 'random' or 'first'")
+    ledger = Ledger()
+    with _friendly_errors():
+        gdf = aggregate_submissions(
+            decode.submissions_from_csv(raw_counts, ledger=ledger),
+            decode.raw_intersections_from_csv(raw_intersections),
+            decode.panoramas_from_csv(panoramas) if panoramas else None,
+            boroughs=io_census.boroughs_from_file(boroughs) if boroughs else None,
+            decoders=int(settings.get("decoders")),
+            pick=pick,  # type: ignore[arg-type]
+            seed=seed,
+            ledger=ledger,
+        )
+    table = gdf.drop(columns="geometry")
+    table["Lat"], table["Long"] = gdf.geometry.y, gdf.geometry.x
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    Console().print(f"{len(table):,} panoramas written to {out}")
+    Console().print_json(json.dumps({"exclusions": ledger.records(), "notes": ledger.notes}))
+
+
+@app.command(
+    epilog=(
+        f"Example: camcensus coverage --intersections "
+        f"{_DATA}/amnesty_decode/amnesty_international_cameras_brooklyn.csv --tracts "
+        f"{_DATA}/census/nyc_tracts_2019_shoreline/tracts.shp --out tract_coverage.csv"
+    ),
+)
+def coverage(
+    intersections: Annotated[Path, typer.Option(help="Aggregated counts per panorama (CSV).")],
+    tracts: Annotated[Path, typer.Option(help="Tract polygons (any OGR format and CRS).")],
+    out: Annotated[Path, typer.Option(help="CSV to write, one row per tract.")],
+    radius_m: Radius = float(settings.get("camera_radius_m")),
+    band_m: Band = float(settings.get("band_m")),
+) -> None:
+    """Compute effective and counted public cameras per tract (Amnesty's camera_count table)."""
+    from camcensus.coverage import COVERAGE_COLUMNS, add_coverage
+    from camcensus.io import census as io_census
+    from camcensus.io import decode
+
+    ledger = Ledger()
+    with _friendly_errors():
+        pan = decode.intersections_from_csv(intersections, ledger=ledger)
+        tr = add_coverage(
+            io_census.tracts_from_file(tracts),
+            pan,
+            radius_m=radius_m,
+            band_m=band_m,
+            quad_segs=int(settings.get("quad_segs")),
+            snap_m=float(settings.get("snap_m")),
+            ledger=ledger,
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tr[["GEOID", "borough", *COVERAGE_COLUMNS]].to_csv(out, index=False)
+    Console().print(f"{len(tr):,} tracts written to {out}")
+    for note in ledger.notes:
+        Console().print(f"note: {note}", markup=False)
+
+
+@app.command("settings", epilog="Example: camcensus settings")
+def show_settings() -> None:
+    """List every setting with its default and the environment variable that overrides it."""
+    Console().print(settings.markdown_table(), markup=False)
+
+
+def main() -> None:
+    """Run the command line."""
+    app()

@@ -1,0 +1,150 @@
+"""Static figures of the report (PNG, matplotlib's Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from camcensus.report._shapes import borough_outlines
+
+if TYPE_CHECKING:
+    from camcensus.pipeline import CensusResult
+
+__all__ = ["write_figures"]
+
+_COLORS = {
+    "attached_street": "#b2182b",
+    "attached_building": "#4d4d4d",
+    "attached_unknown": "#bababa",
+}
+_LABELS = {
+    "attached_street": "street light / signal / pole (public)",
+    "attached_building": "building (mostly private)",
+    "attached_unknown": "unknown",
+}
+
+
+def write_figures(
+    result: CensusResult, folder: Path, outlines: gpd.GeoDataFrame | None = None
+) -> dict[str, Path]:
+    """Write every figure the data allow into ``folder``; return their paths by name.
+
+    ``outlines`` are borough polygons in ``result.measure_crs`` (computed if not given).
+    """
+    if outlines is None:
+        outlines = borough_outlines(result.tracts.to_crs(result.measure_crs))
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    plt.rcParams.update({"font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
+    if "cameras_by_attachment" in result.tables:
+        out["cameras_by_borough"] = _cameras_by_borough(result, folder)
+    if "eff_cameras" in result.tracts.columns:
+        out["coverage_map"] = _coverage_map(result, folder, outlines)
+    if "cameras_per_intersection" in result.tables:
+        out["public_per_intersection"] = _per_intersection(result, folder)
+    agreement = [c for c in result.panoramas.columns if c.endswith("_agreement")]
+    if agreement:
+        out["agreement"] = _agreement(result, folder, agreement)
+    if "surveillance_level" in result.tracts.columns:
+        out["surveillance_distribution"] = _surveillance_hist(result, folder)
+    return out
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _cameras_by_borough(result: CensusResult, folder: Path) -> Path:
+    t = result.tables["cameras_by_attachment"].drop(index="Total")
+    cols = [c for c in _COLORS if c in t.columns]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    left = np.zeros(len(t))
+    for c in cols:
+        ax.barh(t.index.astype(str), t[c], left=left, color=_COLORS[c], label=_LABELS[c])
+        left += t[c].to_numpy(dtype=float)
+    ax.invert_yaxis()
+    ax.set_xlabel("cameras (sum of per-category medians of 3 volunteers)")
+    ax.set_title("Cameras by what they are attached to")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    return _save(fig, folder / "cameras_by_borough.png")
+
+
+def _coverage_map(result: CensusResult, folder: Path, outlines: gpd.GeoDataFrame) -> Path:
+    tr = result.tracts.to_crs(result.measure_crs)
+    col = "surveillance_level" if "surveillance_level" in tr.columns else "eff_cameras"
+    fig, ax = plt.subplots(figsize=(7, 7))
+    tr.plot(
+        column=col,
+        ax=ax,
+        cmap="YlOrRd",
+        scheme=None,
+        legend=True,
+        legend_kwds={"shrink": 0.6, "label": _axis_label(col)},
+        missing_kwds={"color": "#e8e8e8", "label": "no residents"},
+        vmax=float(np.nanpercentile(tr[col].to_numpy(dtype=float), 98)) or None,
+        linewidth=0,
+    )
+    outlines.boundary.plot(ax=ax, color="#333333", linewidth=0.6)
+    ax.set_axis_off()
+    ax.set_title("Public-camera coverage by census tract")
+    return _save(fig, folder / "coverage_map.png")
+
+
+def _axis_label(col: str) -> str:
+    return {
+        "surveillance_level": "effective public cameras per 1,000 residents",
+        "eff_cameras": "effective public cameras (area covered / π·120²)",
+    }.get(col, col)
+
+
+def _per_intersection(result: CensusResult, folder: Path) -> Path:
+    t = result.tables["cameras_per_intersection"]
+    col = (
+        "public_per_intersection" if "public_per_intersection" in t.columns else t.columns[0]
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    colors = ["#b2182b"] * (len(t) - 1) + ["#2166ac"]
+    ax.bar(t.index.astype(str), t[col], color=colors)
+    ax.set_ylabel(col.replace("_", " "))
+    ax.set_title("Public cameras per intersection (Total = pooled ratio)")
+    ax.tick_params(axis="x", labelrotation=20)
+    return _save(fig, folder / "public_per_intersection.png")
+
+
+def _agreement(result: CensusResult, folder: Path, cols: list[str]) -> Path:
+    classes = ["Unanimous", "2 vs 1", "All disagree"]
+    shares = pd.DataFrame(
+        {c.removesuffix("_agreement"): result.panoramas[c].value_counts(normalize=True) for c in cols}
+    ).reindex(classes).fillna(0.0)
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    left = np.zeros(shares.shape[1])
+    for cls, color in zip(classes, ["#1a9850", "#fee08b", "#d73027"], strict=True):
+        ax.barh(shares.columns, shares.loc[cls], left=left, color=color, label=cls)
+        left += shares.loc[cls].to_numpy()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of panoramas")
+    ax.set_title("Agreement between the 3 volunteers, per category")
+    ax.legend(frameon=False, fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    return _save(fig, folder / "agreement.png")
+
+
+def _surveillance_hist(result: CensusResult, folder: Path) -> Path:
+    s = result.tracts["surveillance_level"].dropna().to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    top = float(np.percentile(s, 99)) if len(s) else 1.0
+    ax.hist(np.clip(s, 0, top), bins=40, color="#b2182b")
+    ax.set_xlabel("effective public cameras per 1,000 residents (tracts > 250 residents)")
+    ax.set_ylabel("tracts")
+    ax.set_title("How surveillance is distributed across tracts")
+    return _save(fig, folder / "surveillance_distribution.png")
