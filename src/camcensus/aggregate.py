@@ -23,8 +23,8 @@ from camcensus.io.decode import ATTACHMENTS, CATEGORIES, POLE_TYPES
 
 __all__ = [
     "add_totals",
-    "agreement_class",
     "aggregate_submissions",
+    "agreement_class",
     "assign_boroughs",
     "has_zero_rows",
     "median_of_k",
@@ -37,7 +37,8 @@ _BOROUGH_ALIASES = {"The Bronx": "Bronx"}
 
 def median_of_k(values: np.ndarray) -> np.ndarray:
     """Return the median over the last axis (middle value for odd k, mean of the two for even)."""
-    return np.median(np.asarray(values, dtype="float64"), axis=-1)
+    out: np.ndarray = np.median(np.asarray(values, dtype="float64"), axis=-1)
+    return out
 
 
 def agreement_class(values: np.ndarray) -> np.ndarray:
@@ -129,7 +130,9 @@ def aggregate_submissions(
         sub = sub.loc[~dup]
     if "DecoderId" in sub.columns:
         dup = sub["DecoderId"].notna() & sub.duplicated(["DecoderId", "IntersectionId"])
-        ledger.exclude(stage, "decoder submitted the same intersection twice (first kept)", dup.sum())
+        ledger.exclude(
+            stage, "decoder submitted the same intersection twice (first kept)", int(dup.sum())
+        )
         sub = sub.loc[~dup]
 
     inter = intersections[["IntersectionId", "PanoramaId"]]
@@ -140,7 +143,9 @@ def aggregate_submissions(
 
     n_per = sub.groupby("PanoramaId")["_order"].transform("size")
     few = n_per < decoders
-    n_few_panos = sub.loc[few, "PanoramaId"].nunique()
+    # Panoramas listed in intersections.csv but never decoded count as seen by fewer, too.
+    n_enough = sub.loc[~few, "PanoramaId"].nunique()
+    n_few_panos = len(set(intersections["PanoramaId"].dropna()) | set(sub["PanoramaId"])) - n_enough
     ledger.exclude(stage, f"panorama seen by fewer than {decoders} decoders", n_few_panos)
     ledger.exclude(
         stage, f"submission on a panorama with fewer than {decoders} decoders", int(few.sum())

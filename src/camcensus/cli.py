@@ -25,6 +25,11 @@ app.add_typer(reproduce_app, name="reproduce")
 console = Console(stderr=True)
 
 _DATA = "../shared/data"
+# Defaults read once from the settings table (and the environment).
+_RADIUS = float(settings.get("camera_radius_m"))
+_BAND = float(settings.get("band_m"))
+_PICK = str(settings.get("pick"))
+_SEED = int(settings.get("seed"))
 
 OutDir = Annotated[Path, typer.Option("--out", help="Folder to write the report into.")]
 Radius = Annotated[
@@ -80,7 +85,9 @@ def _summary(result: Any, out: Path) -> None:
         if key in n:
             table.add_row(key.replace("_", " "), f"{n[key]:,}")
     if n.get("covered_land_share") is not None:
-        table.add_row("land within reach of public cameras", f"{100 * n['covered_land_share']:.1f}%")
+        table.add_row(
+            "land within reach of public cameras", f"{100 * n['covered_land_share']:.1f}%"
+        )
     table.add_row("records excluded", f"{result.ledger.total():,}")
     Console().print(table)
     Console().print(f"Report: {out / 'index.html'}")
@@ -91,7 +98,7 @@ def _summary(result: Any, out: Path) -> None:
 )
 def demo(
     out: OutDir = Path("out/demo"),
-    seed: Seed = int(settings.get("seed")),
+    seed: Seed = _SEED,
 ) -> None:
     """Simulate a seeded synthetic city, store it in SQLite and write the full report."""
     from camcensus.pipeline import Options, run_demo
@@ -139,10 +146,10 @@ def reproduce_nyc(
         Path | None,
         typer.Option(help="A per-tract table to compare with, e.g. Amnesty's camera_count.csv."),
     ] = None,
-    radius_m: Radius = float(settings.get("camera_radius_m")),
-    band_m: Band = float(settings.get("band_m")),
-    pick: PickOpt = str(settings.get("pick")),
-    seed: Seed = int(settings.get("seed")),
+    radius_m: Radius = _RADIUS,
+    band_m: Band = _BAND,
+    pick: PickOpt = _PICK,
+    seed: Seed = _SEED,
 ) -> None:
     """Reproduce Amnesty's NYC camera census and per-tract coverage, and write the report."""
     from camcensus.pipeline import reproduce_nyc as run
@@ -180,8 +187,8 @@ def aggregate(
     out: Annotated[Path, typer.Option(help="CSV to write, one row per panorama.")],
     panoramas: Annotated[Path | None, typer.Option(help="panorama_url.csv.")] = None,
     boroughs: Annotated[Path | None, typer.Option(help="Borough polygons.")] = None,
-    pick: PickOpt = str(settings.get("pick")),
-    seed: Seed = int(settings.get("seed")),
+    pick: PickOpt = _PICK,
+    seed: Seed = _SEED,
 ) -> None:
     """Aggregate volunteers' submissions into one row per panorama (Amnesty's layout)."""
     from camcensus.aggregate import aggregate_submissions
@@ -221,8 +228,8 @@ def coverage(
     intersections: Annotated[Path, typer.Option(help="Aggregated counts per panorama (CSV).")],
     tracts: Annotated[Path, typer.Option(help="Tract polygons (any OGR format and CRS).")],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per tract.")],
-    radius_m: Radius = float(settings.get("camera_radius_m")),
-    band_m: Band = float(settings.get("band_m")),
+    radius_m: Radius = _RADIUS,
+    band_m: Band = _BAND,
 ) -> None:
     """Compute effective and counted public cameras per tract (Amnesty's camera_count table)."""
     from camcensus.coverage import COVERAGE_COLUMNS, add_coverage

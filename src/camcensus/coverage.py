@@ -19,7 +19,7 @@ from pyproj import CRS
 from camcensus._errors import Ledger
 from camcensus._geo import measurement_crs, metres_per_unit
 
-__all__ = ["COVERAGE_COLUMNS", "add_coverage", "covered_area", "coverage_union", "public_points"]
+__all__ = ["COVERAGE_COLUMNS", "add_coverage", "coverage_union", "covered_area", "public_points"]
 
 COVERAGE_COLUMNS = ("eff_cameras", "eff_cameras_within_200m", "cameras", "cameras_within_200m")
 
@@ -152,7 +152,5 @@ def add_coverage(
     has = owner >= 0
     out["cameras"] = np.bincount(owner[has], weights=weights[has], minlength=len(zones))
     ib_pt, ib_tract = shapely.STRtree(banded).query(pgeom, predicate="intersects")
-    out["cameras_within_200m"] = np.bincount(
-        ib_tract, weights=weights[ib_pt], minlength=len(zones)
-    )
+    out["cameras_within_200m"] = np.bincount(ib_tract, weights=weights[ib_pt], minlength=len(zones))
     return out

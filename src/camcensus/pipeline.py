@@ -115,14 +115,14 @@ def run_census(
     if boroughs is not None:
         pan = assign_boroughs(pan, boroughs, ledger=ledger, stage="assign borough")
     elif "BoroName" not in pan.columns:
-        by_tract = tracts.dissolve("borough", as_index=False).rename(columns={"borough": "BoroName"})
+        by_tract = tracts.dissolve("borough", as_index=False).rename(
+            columns={"borough": "BoroName"}
+        )
         pan = assign_boroughs(pan, by_tract, ledger=ledger, stage="assign borough (from tracts)")
         ledger.note("No borough polygons given: each panorama's borough is that of its tract.")
     pan = add_totals(pan)
     tables = summary_tables(pan)
-    missing_att = [
-        a for a in decode.ATTACHMENTS if f"{a}_median" not in pan.columns
-    ]
+    missing_att = [a for a in decode.ATTACHMENTS if f"{a}_median" not in pan.columns]
     if missing_att:
         ledger.note(
             "The input has no " + ", ".join(f"{a}_median" for a in missing_att) + " column: "
@@ -145,9 +145,7 @@ def run_census(
             }
         )
     if not any(f"{c}_agreement" in pan.columns for c in decode.CATEGORIES):
-        skipped.append(
-            {"output": "agreement between decoders", "reason": "no *_agreement columns"}
-        )
+        skipped.append({"output": "agreement between decoders", "reason": "no *_agreement columns"})
     timings["aggregate_tables"] = time.perf_counter() - t0
 
     progress("coverage")
@@ -245,7 +243,8 @@ def _headline_numbers(
         n["public_cameras"] = n["attached_street"]
         n["public_intersections"] = int((pan["attached_street_median"] > 0).sum())
         n["public_cameras_by_borough"] = {
-            str(k): int(v) for k, v in pan.groupby("BoroName")["attached_street_median"].sum().items()
+            str(k): int(v)
+            for k, v in pan.groupby("BoroName")["attached_street_median"].sum().items()
         }
         n["public_intersections_by_borough"] = {
             str(k): int(v)
@@ -273,7 +272,7 @@ def _headline_numbers(
         n["residents_in_tracts_with_public_camera"] = float(pop[tr["cameras"] > 0].sum())
     if "cameras_per_intersection" in tables:
         t = tables["cameras_per_intersection"]
-        n["cameras_per_intersection_pooled"] = float(t.loc["Total", "cameras_per_intersection"])
+        n["cameras_per_intersection_pooled"] = float(t["cameras_per_intersection"].loc["Total"])
         n["cameras_per_intersection_sum_of_borough_ratios"] = float(
             t.drop(index="Total")["cameras_per_intersection"].sum()
         )
@@ -298,7 +297,7 @@ def _compare_published(tables: dict[str, pd.DataFrame], *, present: set[str]) ->
         for b in published.BOROUGHS:
             if b not in present:
                 continue
-            ours = float(ours_table.loc[b, col]) if b in ours_table.index else 0.0
+            ours = float(ours_table[col].loc[b]) if b in ours_table.index else 0.0
             pub = float(published.AMNESTY_NYC[metric][b])
             rows.append(
                 {"borough": b, "metric": metric, "published": pub, "ours": ours, "diff": ours - pub}

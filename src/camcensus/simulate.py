@@ -132,8 +132,8 @@ def simulate_city(
     side = tract_blocks * block_m
     # Tracts reach half a block beyond the outer streets, so every intersection lies inside one.
     x0, y0 = x0 - block_m / 2, y0 - block_m / 2
-    tx, ty = np.meshgrid(np.arange(n_tx), np.arange(n_ty), indexing="ij")
-    tx, ty = tx.ravel(), ty.ravel()
+    mx, my = np.meshgrid(np.arange(n_tx), np.arange(n_ty), indexing="ij")
+    tx, ty = mx.ravel(), my.ravel()
     tract_geom = shapely.box(
         x0 + tx * side, y0 + ty * side, x0 + (tx + 1) * side, y0 + (ty + 1) * side
     )
@@ -169,8 +169,8 @@ def simulate_city(
     )
 
     # Intersections and the truth at each.
-    gx, gy = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
-    gx, gy = gx.ravel(), gy.ravel()
+    mgx, mgy = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    gx, gy = mgx.ravel(), mgy.ravel()
     px, py = x0 + (gx + 0.5) * block_m, y0 + (gy + 0.5) * block_m
     n = len(px)
     t_of = (gx // tract_blocks) * n_ty + gy // tract_blocks
@@ -269,7 +269,8 @@ def simulate_city(
 
     # Stops: per tract and year, rising with public cameras per resident and non-white share.
     cams_tract = np.bincount(t_of, weights=street, minlength=len(tx))
-    surv = cams_tract / np.maximum(popn, 1) * 1000
+    # Parks and other near-empty tracts get no rate (as in the models: population > 250).
+    surv = np.where(popn > 250, cams_tract / np.maximum(popn, 1) * 1000, 0.0)
     stops = []
     for year, base in ((2019, 6.0), (2020, 4.0)):
         mu = popn / 1000 * base * np.exp(0.15 * surv + 0.8 * nonwhite)
@@ -279,7 +280,9 @@ def simulate_city(
         sy = y0 + (ty[t] + rng.random(len(t))) * side
         race = np.where(rng.random(len(t)) < nonwhite[t] * 1.1, "BLACK", "WHITE")
         stops.append(
-            pd.DataFrame({"YEAR2": year, "STOP_LOCATION_X": sx, "STOP_LOCATION_Y": sy, "RACE": race})
+            pd.DataFrame(
+                {"YEAR2": year, "STOP_LOCATION_X": sx, "STOP_LOCATION_Y": sy, "RACE": race}
+            )
         )
     stop_df = pd.concat(stops, ignore_index=True)
     stop_df.insert(0, "STOP_ID", np.arange(1, len(stop_df) + 1))

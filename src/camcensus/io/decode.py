@@ -107,7 +107,9 @@ def intersections_from_csv(
                 ]
             )
         if ledger is not None:
-            ledger.exclude("read intersections", "duplicated PanoramaId (first row kept)", dup.sum())
+            ledger.exclude(
+                "read intersections", "duplicated PanoramaId (first row kept)", dup.sum()
+            )
         parsed = parsed.loc[~dup]
     keep = ["PanoramaId", *medians, *agreements]
     keep += [c for c in ("BoroName", "ImageDate") if c in parsed.columns]

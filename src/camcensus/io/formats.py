@@ -40,7 +40,11 @@ def to_sqlite(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
         for name, frame in tables.items():
             df = pd.DataFrame(frame)
             if isinstance(frame, gpd.GeoDataFrame):
-                g = frame.to_crs("EPSG:4326").geometry.values if frame.crs else frame.geometry.values
+                g = (
+                    frame.to_crs("EPSG:4326").geometry.values
+                    if frame.crs
+                    else frame.geometry.values
+                )
                 df = pd.DataFrame(frame.drop(columns=frame.geometry.name))
                 if len(g) and np.all(shapely.get_type_id(g) == 0):
                     df["lon"] = shapely.get_x(g)
@@ -59,7 +63,7 @@ def tables_from_sqlite(path: str | Path, names: list[str]) -> dict[str, pd.DataF
     try:
         out: dict[str, pd.DataFrame] = {}
         for name in names:
-            df = pd.read_sql(f'SELECT * FROM "{name}"', con)  # noqa: S608 - names are ours
+            df = pd.read_sql(f'SELECT * FROM "{name}"', con)
             if "geometry" in df.columns:
                 geom = shapely.from_wkb(df.pop("geometry").to_numpy())
                 out[name] = gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326")
@@ -85,7 +89,11 @@ def to_geojson(
     records = records.where(pd.notna(records), None)
     texts = shapely.to_geojson(geoms[keep])
     features = [
-        {"type": "Feature", "geometry": json.loads(t), "properties": {k: _jsonable(v) for k, v in r.items()}}
+        {
+            "type": "Feature",
+            "geometry": json.loads(t),
+            "properties": {k: _jsonable(v) for k, v in r.items()},
+        }
         for t, r in zip(texts, records.to_dict("records"), strict=True)
     ]
     return {"type": "FeatureCollection", "features": features}

@@ -77,14 +77,18 @@ def results_dict(result: CensusResult) -> dict[str, Any]:
             for side in sorted(p.parent.glob(p.stem + ".*")):
                 if side != p and side.suffix.lower() in {".shx", ".dbf", ".prj", ".cpg"}:
                     inputs.append(
-                        {"role": role, "path": str(side), "bytes": side.stat().st_size,
-                         "sha256": sha256(side)}
+                        {
+                            "role": role,
+                            "path": str(side),
+                            "bytes": side.stat().st_size,
+                            "sha256": sha256(side),
+                        }
                     )
     try:
         version = metadata.version("camcensus")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    return _clean(
+    out: dict[str, Any] = _clean(
         {
             "title": result.title,
             "generated_by": f"camcensus {version}",
@@ -104,6 +108,7 @@ def results_dict(result: CensusResult) -> dict[str, Any]:
             "timings_s": result.timings,
         }
     )
+    return out
 
 
 def write_report(result: CensusResult, out: str | Path) -> dict[str, Path]:

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import geopandas as gpd
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from camcensus.report._shapes import borough_outlines
 
@@ -58,7 +59,7 @@ def write_figures(
     return out
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -110,9 +111,7 @@ def _axis_label(col: str) -> str:
 
 def _per_intersection(result: CensusResult, folder: Path) -> Path:
     t = result.tables["cameras_per_intersection"]
-    col = (
-        "public_per_intersection" if "public_per_intersection" in t.columns else t.columns[0]
-    )
+    col = "public_per_intersection" if "public_per_intersection" in t.columns else t.columns[0]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     colors = ["#b2182b"] * (len(t) - 1) + ["#2166ac"]
     ax.bar(t.index.astype(str), t[col], color=colors)
@@ -124,9 +123,16 @@ def _per_intersection(result: CensusResult, folder: Path) -> Path:
 
 def _agreement(result: CensusResult, folder: Path, cols: list[str]) -> Path:
     classes = ["Unanimous", "2 vs 1", "All disagree"]
-    shares = pd.DataFrame(
-        {c.removesuffix("_agreement"): result.panoramas[c].value_counts(normalize=True) for c in cols}
-    ).reindex(classes).fillna(0.0)
+    shares = (
+        pd.DataFrame(
+            {
+                c.removesuffix("_agreement"): result.panoramas[c].value_counts(normalize=True)
+                for c in cols
+            }
+        )
+        .reindex(classes)
+        .fillna(0.0)
+    )
     fig, ax = plt.subplots(figsize=(7, 3.4))
     left = np.zeros(shares.shape[1])
     for cls, color in zip(classes, ["#1a9850", "#fee08b", "#d73027"], strict=True):

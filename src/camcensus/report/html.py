@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 import importlib.util
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,8 +103,15 @@ def _map_data(result: CensusResult, outlines: gpd.GeoDataFrame) -> dict[str, Any
     with_cam = pan.loc[total > 0]
     keep = [
         c
-        for c in ("PanoramaId", "total_cameras", "attached_street_median",
-                  "attached_building_median", "type_dome_median", "ImageDate", "BoroName")
+        for c in (
+            "PanoramaId",
+            "total_cameras",
+            "attached_street_median",
+            "attached_building_median",
+            "type_dome_median",
+            "ImageDate",
+            "BoroName",
+        )
         if c in with_cam.columns
     ]
     points_json = to_geojson(with_cam[[*keep, "geometry"]], properties=keep, precision=6)
@@ -135,11 +142,12 @@ def _map_data(result: CensusResult, outlines: gpd.GeoDataFrame) -> dict[str, Any
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float | np.floating):
-        if np.isnan(v):
+        f = float(v)
+        if np.isnan(f):
             return "–"
-        if float(v).is_integer() and abs(v) >= 1:
-            return f"{int(v):,}"
-        return f"{v:,.3f}"
+        if f.is_integer() and abs(f) >= 1:
+            return f"{int(f):,}"
+        return f"{f:,.3f}"
     if isinstance(v, int | np.integer):
         return f"{int(v):,}"
     return str(v)
@@ -149,7 +157,9 @@ def _html_table(df: pd.DataFrame, index_label: str = "") -> dict[str, Any]:
     t = df.copy()
     return {
         "columns": [index_label, *[str(c).replace("_", " ") for c in t.columns]],
-        "rows": [[str(i), *[_fmt(v) for v in row]] for i, row in zip(t.index, t.to_numpy(), strict=True)],
+        "rows": [
+            [str(i), *[_fmt(v) for v in row]] for i, row in zip(t.index, t.to_numpy(), strict=True)
+        ],
     }
 
 

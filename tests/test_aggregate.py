@@ -1,0 +1,224 @@
+"""Aggregation: medians of 3, agreement, totals, exclusions; invariants with hypothesis."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from camcensus import Ledger
+from camcensus.aggregate import (
+    add_totals,
+    aggregate_submissions,
+    agreement_class,
+    summary_tables,
+)
+from camcensus.io import decode
+
+CATS = list(decode.CATEGORIES)
+
+
+def _frames(counts: list[list[list[int]]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Build submissions / intersections / panoramas from counts[pano][submission][category]."""
+    rows, inter, pans = [], [], []
+    for p, subs in enumerate(counts):
+        pid = f"P{p:03d}"
+        pans.append({"PanoramaId": pid, "GoogleLat": 40.6 + p * 1e-3, "GoogleLong": -73.9})
+        inter.append({"IntersectionId": f"I{p:03d}", "PanoramaId": pid, "ImageDate": "2020-01"})
+        for s, vals in enumerate(subs):
+            rows.append(
+                {
+                    "SubmissionId": f"S{p}-{s}",
+                    "DecoderId": f"D{s}",
+                    "IntersectionId": f"I{p:03d}",
+                    **dict(zip(CATS, vals, strict=True)),
+                }
+            )
+    sub = pd.DataFrame(rows, columns=["SubmissionId", "DecoderId", "IntersectionId", *CATS])
+    return sub, pd.DataFrame(inter), pd.DataFrame(pans)
+
+
+counts_strategy = st.lists(
+    st.lists(st.lists(st.integers(0, 4), min_size=7, max_size=7), min_size=0, max_size=6),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=counts_strategy, seed=st.integers(0, 10_000), perm_seed=st.integers(0, 10_000))
+def test_random_pick_independent_of_row_order(counts, seed, perm_seed) -> None:  # type: ignore[no-untyped-def]
+    sub, inter, pans = _frames(counts)
+    a = aggregate_submissions(sub, inter, pans, seed=seed)
+    shuffled = sub.sample(frac=1.0, random_state=perm_seed).reset_index(drop=True)
+    b = aggregate_submissions(shuffled, inter.iloc[::-1], pans.iloc[::-1], seed=seed)
+    pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=counts_strategy)
+def test_first_pick_matches_notebook_reference(counts) -> None:  # type: ignore[no-untyped-def]
+    sub, inter, pans = _frames(counts)
+    ledger = Ledger()
+    got = aggregate_submissions(sub, inter, pans, pick="first", ledger=ledger).set_index(
+        "PanoramaId"
+    )
+    # Reference: Amnesty's notebook keeps the first 3 rows per panorama in file order.
+    merged = sub.merge(inter, on="IntersectionId")
+    kept_panos = 0
+    for pid, g in merged.groupby("PanoramaId", sort=True):
+        if len(g) < 3:
+            assert pid not in got.index
+            continue
+        kept_panos += 1
+        first3 = g.head(3)
+        for c in CATS:
+            vals = first3[c].tolist()
+            assert got.loc[pid, f"{c}_median"] == statistics.median(vals)
+            assert min(vals) <= got.loc[pid, f"{c}_median"] <= max(vals)
+            expected = {1: "Unanimous", 2: "2 vs 1", 3: "All disagree"}[len(set(vals))]
+            assert got.loc[pid, f"{c}_agreement"] == expected
+    assert len(got) == kept_panos
+    few = sum(1 for subs in counts if len(subs) < 3)
+    assert sum(e.count for e in ledger if e.reason.startswith("panorama seen by fewer")) == few
+
+
+@settings(max_examples=40, deadline=None)
+@given(counts=counts_strategy, seed=st.integers(0, 100))
+def test_totals_are_sums_of_category_medians(counts, seed) -> None:  # type: ignore[no-untyped-def]
+    sub, inter, pans = _frames(counts)
+    got = add_totals(aggregate_submissions(sub, inter, pans, seed=seed))
+    expected = (
+        got["attached_street_median"]
+        + got["attached_building_median"]
+        + got["attached_unknown_median"]
+    )
+    np.testing.assert_array_equal(got["total_cameras"], expected)
+
+
+def test_sum_of_medians_differs_from_median_of_sums() -> None:
+    # Decoder 1: 1 street 0 building; decoder 2: 0 / 1; decoder 3: 0 / 0 (a miss).
+    sub, inter, pans = _frames(
+        [[[1, 1, 0, 0, 0, 0, 1], [1, 0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]]]
+    )
+    got = add_totals(aggregate_submissions(sub, inter, pans))
+    assert got["n_cameras_median"].iloc[0] == 1  # median of the decoders' totals
+    assert got["total_cameras"].iloc[0] == 0  # sum of per-category medians: conservative
+
+
+def test_agreement_class() -> None:
+    v = np.array([[1, 1, 1], [2, 1, 2], [0, 1, 2], [3, 3, 0]])
+    assert list(agreement_class(v)) == ["Unanimous", "2 vs 1", "All disagree", "2 vs 1"]
+
+
+def test_random_pick_is_uniform() -> None:
+    # One panorama, four submissions: each must be left out with probability 1/4. The medians
+    # of n_cameras (0,1,2,3) and type_dome (0,2,1,3) together tell which one was left out.
+    rows = [[i, 0, 0, 0, d, 0, 0] for i, d in zip(range(4), (0, 2, 1, 3), strict=True)]
+    sub, inter, pans = _frames([rows])
+    which = {(2, 2): 0, (2, 1): 1, (1, 2): 2, (1, 1): 3}
+    left_out = np.zeros(4)
+    n_seeds = 400
+    for seed in range(n_seeds):
+        got = aggregate_submissions(sub, inter, pans, seed=seed)
+        key = (int(got["n_cameras_median"].iloc[0]), int(got["type_dome_median"].iloc[0]))
+        left_out[which[key]] += 1
+    # Binomial(400, 1/4): sd ~ 8.7; allow 4 sd.
+    assert np.all(np.abs(left_out - n_seeds / 4) < 35), left_out
+    # "first" always keeps the first three rows in file order.
+    got = aggregate_submissions(sub, inter, pans, pick="first")
+    assert (got["n_cameras_median"].iloc[0], got["type_dome_median"].iloc[0]) == (1, 1)
+
+
+def test_duplicated_submissions_counted_not_silently_dropped() -> None:
+    sub, inter, pans = _frames([[[1] * 7, [1] * 7, [0] * 7]])
+    dup = pd.concat([sub, sub.iloc[[0]]], ignore_index=True)  # same SubmissionId twice
+    again = sub.iloc[[1]].assign(SubmissionId="S-new")  # same decoder, same intersection
+    ledger = Ledger()
+    got = aggregate_submissions(
+        pd.concat([dup, again], ignore_index=True), inter, pans, ledger=ledger
+    )
+    reasons = {e.reason: e.count for e in ledger}
+    assert reasons["duplicated SubmissionId (first row kept)"] == 1
+    assert reasons["decoder submitted the same intersection twice (first kept)"] == 1
+    assert got["n_cameras_median"].iloc[0] == 1
+
+
+def test_intersections_sharing_a_panorama_are_merged() -> None:
+    sub, inter, pans = _frames([[[2] * 7, [2] * 7], [[1] * 7, [3] * 7]])
+    inter.loc[1, "PanoramaId"] = "P000"  # the second intersection shows the same panorama
+    got = aggregate_submissions(sub, inter, pans, pick="first")
+    assert list(got["PanoramaId"]) == ["P000"]
+    assert got["n_submissions"].iloc[0] == 4
+    assert got["n_cameras_median"].iloc[0] == 2
+
+
+def test_unknown_intersection_and_missing_coordinates_counted() -> None:
+    sub, inter, pans = _frames([[[1] * 7] * 3, [[0] * 7] * 3])
+    sub.loc[0, "IntersectionId"] = "nowhere"
+    pans = pans.iloc[[0]]  # P001 has no coordinates
+    ledger = Ledger()
+    got = aggregate_submissions(sub, inter, pans, ledger=ledger)
+    reasons = {e.reason: e.count for e in ledger}
+    assert reasons["IntersectionId not in intersections.csv"] == 1
+    assert reasons["panorama seen by fewer than 3 decoders"] == 1
+    assert reasons["panorama without coordinates in panorama_url.csv"] == 1
+    assert len(got) == 0
+
+
+def test_panorama_in_no_borough_is_counted() -> None:
+    sub, inter, pans = _frames([[[1] * 7] * 3, [[0] * 7] * 3])
+    pans.loc[1, ["GoogleLat", "GoogleLong"]] = [10.0, 10.0]  # far from every borough
+    boroughs = gpd.GeoDataFrame(
+        {"BoroName": ["Test"]}, geometry=[shapely.box(-74.0, 40.5, -73.8, 40.7)], crs=4326
+    )
+    ledger = Ledger()
+    got = aggregate_submissions(sub, inter, pans, boroughs=boroughs, ledger=ledger)
+    assert list(got["BoroName"]) == ["Test"]
+    assert {e.reason: e.count for e in ledger}["panorama in no borough polygon"] == 1
+
+
+def test_summary_tables_brooklyn(nyc_paths: dict[str, Path]) -> None:
+    gdf = add_totals(decode.intersections_from_csv(nyc_paths["brooklyn"]))
+    t = summary_tables(gdf)
+    att = t["cameras_by_attachment"]
+    assert att.loc[
+        "Brooklyn", ["attached_street", "attached_building", "attached_unknown"]
+    ].tolist() == [
+        869,
+        8_316,
+        31,
+    ]
+    assert att.loc["Total", "total"] == 9_216
+    inter = t["intersections"]
+    assert inter.loc["Brooklyn", "panoramas"] == 10_377
+    assert inter.loc["Brooklyn", "with_camera"] == 4_662
+    cpi = t["cameras_per_intersection"]
+    assert cpi.loc["Brooklyn", "cameras_per_intersection"] == pytest.approx(9_216 / 10_377)
+    assert cpi.loc["Brooklyn", "public_per_intersection"] == pytest.approx(869 / 10_377)
+    types = t["pole_camera_types"]
+    assert types.loc["Brooklyn", "type_dome"] == 595 and types.loc["Brooklyn", "type_bullet"] == 111
+
+
+def test_pooled_total_is_not_the_sum_of_ratios() -> None:
+    gdf = gpd.GeoDataFrame(
+        {
+            "BoroName": ["A", "A", "B", "B", "B", "B"],
+            "attached_street_median": [2, 0, 1, 0, 0, 0],
+            "attached_building_median": [0, 0, 0, 0, 0, 3],
+        },
+        geometry=gpd.points_from_xy(np.zeros(6), np.zeros(6)),
+        crs=4326,
+    )
+    t = summary_tables(add_totals(gdf))["cameras_per_intersection"]
+    assert t.loc["A", "cameras_per_intersection"] == pytest.approx(1.0)
+    assert t.loc["B", "cameras_per_intersection"] == pytest.approx(1.0)
+    assert t.loc["Total", "cameras_per_intersection"] == pytest.approx(6 / 6)
+    assert t.loc["Total", "public_per_intersection"] == pytest.approx(3 / 6)

@@ -1,0 +1,141 @@
+"""Readers of Amnesty's files: every problem named by file, row, column and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from camcensus import InputError, Ledger
+from camcensus.io import decode
+
+
+def test_brooklyn_file_all_columns(nyc_paths: dict[str, Path]) -> None:
+    gdf = decode.intersections_from_csv(nyc_paths["brooklyn"])
+    assert len(gdf) == 10_377
+    assert gdf.crs.to_epsg() == 4326
+    # Sums documented in SOURCES.md, computed independently of this package.
+    assert gdf["n_cameras_median"].sum() == 10_448
+    assert gdf["attached_street_median"].sum() == 869
+    assert gdf["attached_building_median"].sum() == 8_316
+    assert gdf["attached_unknown_median"].sum() == 31
+    assert gdf["type_dome_median"].sum() == 595
+    assert gdf["type_bullet_median"].sum() == 111
+    assert (gdf["n_cameras_median"] > 0).sum() == 4_662
+    assert set(gdf["n_cameras_agreement"]) <= {"Unanimous", "2 vs 1", "All disagree"}
+    raw = pd.read_csv(nyc_paths["brooklyn"])
+    np.testing.assert_array_equal(gdf.geometry.x, raw["Long"])
+    np.testing.assert_array_equal(gdf.geometry.y, raw["Lat"])
+
+
+def test_citywide_reduced_subset_of_columns(nyc_paths: dict[str, Path]) -> None:
+    gdf = decode.intersections_from_csv(nyc_paths["citywide"])
+    assert len(gdf) == 14_097
+    assert gdf["attached_street_median"].sum() == 3_317
+    assert gdf["attached_building_median"].sum() == 22_129
+    assert "type_dome_median" not in gdf.columns
+    assert gdf["PanoramaId"].str.startswith("row-").all()
+
+
+def _write(tmp_path: Path, text: str, name: str = "counts.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_missing_coordinate_column_names_file_and_column(tmp_path: Path) -> None:
+    p = _write(tmp_path, "PanoramaId,Long,attached_street_median\na,-73.9,1\n")
+    with pytest.raises(InputError) as exc:
+        decode.intersections_from_csv(p)
+    msg = str(exc.value)
+    assert "counts.csv" in msg and "'Lat'" in msg and "Fix:" in msg
+
+
+def test_unparseable_coordinate_raises_with_row_and_column(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "PanoramaId,Long,Lat,attached_street_median\na,-73.9,40.7,1\nb,-73.9,40.7x,0\n"
+        "c,-73.8,140.1,2\n",
+    )
+    with pytest.raises(InputError) as exc:
+        decode.intersections_from_csv(p)
+    problems = exc.value.problems
+    assert [(q.row, q.column) for q in problems] == [(2, "Lat"), (3, "Lat")]
+    assert "'40.7x'" in str(exc.value)
+    assert "swapped" in problems[0].fix
+
+
+def test_unparseable_rows_excluded_and_counted(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "PanoramaId,Long,Lat,attached_street_median\na,-73.9,40.7,1\nb,-73.9,oops,0\nc,-73.8,40.6,-1\n",
+    )
+    ledger = Ledger()
+    gdf = decode.intersections_from_csv(p, errors="exclude", ledger=ledger)
+    assert list(gdf["PanoramaId"]) == ["a"]
+    assert ledger.total() == 2
+    assert (
+        "Lat" in ledger.exclusions[0].reason
+        and "attached_street_median" in ledger.exclusions[0].reason
+    )
+
+
+def test_duplicated_panorama_is_an_error_or_counted(tmp_path: Path) -> None:
+    p = _write(tmp_path, "PanoramaId,Long,Lat\na,-73.9,40.7\na,-73.9,40.7\nb,-73.8,40.6\n")
+    with pytest.raises(InputError, match="PanoramaId 'a' a second time"):
+        decode.intersections_from_csv(p)
+    ledger = Ledger()
+    gdf = decode.intersections_from_csv(p, errors="exclude", ledger=ledger)
+    assert len(gdf) == 2 and ledger.total() == 1
+
+
+def test_bad_agreement_value(tmp_path: Path) -> None:
+    p = _write(tmp_path, "Long,Lat,n_cameras_agreement\n-73.9,40.7,Unanimous\n-73.9,40.7,maybe\n")
+    with pytest.raises(InputError) as exc:
+        decode.intersections_from_csv(p)
+    assert exc.value.problems[0].row == 2
+    assert exc.value.problems[0].column == "n_cameras_agreement"
+
+
+def test_missing_file() -> None:
+    with pytest.raises(InputError, match="no such file"):
+        decode.intersections_from_csv("/nonexistent/counts.csv")
+
+
+def test_submissions_reader(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "SubmissionId,DecoderId,IntersectionId,n_cameras,attached_street\ns1,d1,i1,2,1\ns2,d2,i1,x,0\n",
+    )
+    with pytest.raises(InputError) as exc:
+        decode.submissions_from_csv(p)
+    assert (exc.value.problems[0].row, exc.value.problems[0].column) == (2, "n_cameras")
+    p2 = _write(tmp_path, "DecoderId,n_cameras\nd1,1\n", "c2.csv")
+    with pytest.raises(InputError, match="IntersectionId"):
+        decode.submissions_from_csv(p2)
+
+
+def test_panoramas_conflicting_positions(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "PanoramaId,GoogleLat,GoogleLong\np1,40.7,-73.9\np1,40.7,-73.9\np2,40.6,-73.8\np2,40.61,-73.8\n",
+        "panorama_url.csv",
+    )
+    with pytest.raises(InputError, match="two different positions"):
+        decode.panoramas_from_csv(p)
+
+
+def test_camera_tags_reader_checks_point_of_view(tmp_path: Path) -> None:
+    header = "SubmissionId,IntersectionId,DecoderId,Attached,Type,Pov.heading,Pov.pitch,Pov.zoom\n"
+    good = "s1,i1,d1,building,,120.5,10,1\n"
+    p = _write(
+        tmp_path, header + good + "s1,i1,d1,street_light/traffic_signal/road_sign,dome,400,5,2\n"
+    )
+    with pytest.raises(InputError) as exc:
+        decode.camera_tags_from_csv(p)
+    assert exc.value.problems[0].column == "Pov.heading"
+    ok = _write(tmp_path, header + good, "ok.csv")
+    tags = decode.camera_tags_from_csv(ok)
+    assert tags["Pov.heading"].iloc[0] == pytest.approx(120.5)
