@@ -264,3 +264,7 @@ def show_settings() -> None:
 def main() -> None:
     """Run the command line."""
     app()
+
+
+if __name__ == "__main__":
+    main()
