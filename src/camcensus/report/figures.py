@@ -69,7 +69,7 @@ def _save(fig: Figure, path: Path) -> Path:
 def _cameras_by_borough(result: CensusResult, folder: Path) -> Path:
     t = result.tables["cameras_by_attachment"].drop(index="Total")
     cols = [c for c in _COLORS if c in t.columns]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(7, 4.0))
     left = np.zeros(len(t))
     for c in cols:
         ax.barh(t.index.astype(str), t[c], left=left, color=_COLORS[c], label=_LABELS[c])
@@ -77,7 +77,7 @@ def _cameras_by_borough(result: CensusResult, folder: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("cameras (sum of per-category medians of 3 volunteers)")
     ax.set_title("Cameras by what they are attached to")
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.legend(frameon=False, fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return _save(fig, folder / "cameras_by_borough.png")
 
 
