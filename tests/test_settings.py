@@ -21,3 +21,12 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAMCENSUS_CAMERA_RADIUS_M", "60")
     assert settings.get("camera_radius_m") == 60.0
     assert "CAMCENSUS_SEED" in settings.markdown_table()
+
+
+def test_docs_list_every_setting() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
+    assert doc.strip() == settings.markdown_table().strip(), (
+        "docs/settings.md is stale: run `camcensus settings > docs/settings.md`"
+    )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
@@ -15,6 +19,25 @@ def test_same_seed_same_city_other_seed_other_city() -> None:
     pd.testing.assert_frame_equal(a.submissions, b.submissions)
     pd.testing.assert_frame_equal(a.census, b.census)
     assert not a.submissions.equals(c.submissions)
+
+
+def test_city_independent_of_process_hash_seed() -> None:
+    code = (
+        "import hashlib; from camcensus.simulate import simulate_city; "
+        "c = simulate_city(5, nx=10, ny=10); "
+        "print(hashlib.sha256(c.submissions.to_csv().encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(h)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for h in (1, 2)
+    }
+    assert len(digests) == 1
 
 
 def test_observations_are_consistent(city) -> None:  # type: ignore[no-untyped-def]

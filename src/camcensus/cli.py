@@ -258,7 +258,7 @@ def coverage(
 @app.command("settings", epilog="Example: camcensus settings")
 def show_settings() -> None:
     """List every setting with its default and the environment variable that overrides it."""
-    Console().print(settings.markdown_table(), markup=False)
+    typer.echo(settings.markdown_table())
 
 
 def main() -> None:

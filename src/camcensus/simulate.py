@@ -82,7 +82,9 @@ def _ids(rng: np.random.Generator, n: int, prefix: str, length: int = 12) -> lis
     out: set[str] = set()
     while len(out) < n:
         out.add(prefix + "".join(rng.choice(alphabet, length)))
-    return sorted(out, key=lambda s: rng.random())
+    # Sort first: a set's order depends on the process's string hashing, not on the seed.
+    ordered = sorted(out)
+    return [ordered[i] for i in rng.permutation(len(ordered))]
 
 
 def simulate_city(
