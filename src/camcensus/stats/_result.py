@@ -1,0 +1,84 @@
+"""One result shape for every statistic (STYLE.md §9)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Estimate", "ModelResult", "coefficient_table"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One estimated quantity with its uncertainty.
+
+    ``method`` says how ``std_error``, the interval and ``p_value`` were obtained
+    (e.g. ``"wald"``, ``"cluster(NTA)"``, ``"conley(1000 m)"``, ``"permutation(999)"``).
+    """
+
+    term: str
+    estimate: float
+    std_error: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    method: str
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """A fitted model: what was fitted, on how many rows, and its coefficients."""
+
+    name: str
+    formula: str
+    family: str
+    n: int
+    coefficients: tuple[Estimate, ...]
+    deviance: float | None = None
+    aic: float | None = None
+    group: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def coef(self, term: str) -> Estimate:
+        """Return the estimate of ``term``."""
+        for c in self.coefficients:
+            if c.term == term:
+                return c
+        raise KeyError(
+            f"{self.name} has no term {term!r}; it has {[c.term for c in self.coefficients]}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (``coefficients`` as a list of dicts)."""
+        d = asdict(self)
+        d["coefficients"] = [_finite(asdict(c)) for c in self.coefficients]
+        return _finite(d)
+
+
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, float | np.floating) and not np.isfinite(v):
+            out[k] = None
+        elif isinstance(v, np.integer):
+            out[k] = int(v)
+        elif isinstance(v, np.floating):
+            out[k] = float(v)
+        elif isinstance(v, dict):
+            out[k] = _finite(v)
+        else:
+            out[k] = v
+    return out
+
+
+def coefficient_table(results: list[ModelResult]) -> pd.DataFrame:
+    """Return a tidy table: one row per model × term, with the model's group columns."""
+    rows = []
+    for r in results:
+        for c in r.coefficients:
+            rows.append({"model": r.name, **r.group, **asdict(c), "family": r.family})
+    return pd.DataFrame(rows)

@@ -1,0 +1,381 @@
+"""The investigation's disparity models (Amnesty's methodology note, section 2; R ``glm``).
+
+All models run on tracts with more than ``min_population`` residents. Coefficients are on the
+link scale (log for Poisson, logit for binomial) as R reports them; intervals are Wald
+intervals (R's ``confint.default``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from scipy import stats as sps
+
+from camcensus._errors import Ledger
+from camcensus.stats._result import Estimate, ModelResult
+
+__all__ = [
+    "SURVEILLANCE_BREAKS",
+    "dispersion_test",
+    "model_table",
+    "placement_logit",
+    "stops_baseline",
+    "stops_by_surveillance_bins",
+    "stops_interaction_lm",
+    "stops_overdispersion_variants",
+    "stops_sanity_queens",
+]
+
+#: Bin breaks of surveillance level (effective cameras within 200 m per 1,000 residents).
+SURVEILLANCE_BREAKS = (0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, np.inf)
+_Z = float(sps.norm.ppf(0.975))
+
+
+def model_table(
+    tracts: pd.DataFrame,
+    stops: pd.DataFrame | None = None,
+    *,
+    min_population: int = 250,
+    ledger: Ledger | None = None,
+) -> pd.DataFrame:
+    """Return the tract table the models use.
+
+    Parameters
+    ----------
+    tracts
+        One row per tract: ``GEOID``, ``borough``, ``popn``, ``popn_black``, ``popn_white``,
+        ``popn_hispanic``, ``nonwhite_fraction``, ``eff_cameras``, ``eff_cameras_within_200m``
+        (and ``med_income``, geometry, ``nta`` when available).
+    stops
+        Long table ``GEOID, year, count``; adds ``stops_<year>`` (0 for tracts without stops).
+    min_population
+        Tracts with at most this population are left out (counted in ``ledger``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept tracts with ``surv`` (eff_cameras_within_200m per 1,000 residents: stop
+        questions), ``surv_place`` (eff_cameras per 1,000 residents: placement questions),
+        ``black_share`` and the stop columns.
+    """
+    ledger = ledger if ledger is not None else Ledger()
+    df = tracts.copy()
+    small = df["popn"].fillna(0) <= min_population
+    ledger.exclude("models", f"tract population at most {min_population}", int(small.sum()))
+    df = df.loc[~small]
+    no_nwf = df["nonwhite_fraction"].isna()
+    ledger.exclude(
+        "models", "no Black, Hispanic or White residents (no non-white fraction)", int(no_nwf.sum())
+    )
+    df = df.loc[~no_nwf].copy()
+    df["surv"] = df["eff_cameras_within_200m"] / df["popn"] * 1000
+    df["surv_place"] = df["eff_cameras"] / df["popn"] * 1000
+    df["black_share"] = df["popn_black"] / df["popn"]
+    if stops is not None:
+        wide = stops.pivot_table(index="GEOID", columns="year", values="count", aggfunc="sum")
+        unknown = set(wide.index) - set(tracts["GEOID"])
+        if unknown:
+            n = int(stops.loc[stops["GEOID"].isin(unknown), "count"].sum())
+            ledger.exclude("models", "stops in a tract not in the tract table", n)
+        for year in wide.columns:
+            df[f"stops_{int(year)}"] = df["GEOID"].map(wide[year]).fillna(0.0).to_numpy()
+    return df.reset_index(drop=True)
+
+
+def _estimates(
+    fit: object, n: int, method: str, names: Sequence[str] | None = None
+) -> tuple[Estimate, ...]:
+    params = pd.Series(fit.params)  # type: ignore[attr-defined]
+    bse = pd.Series(fit.bse)  # type: ignore[attr-defined]
+    pvals = pd.Series(fit.pvalues)  # type: ignore[attr-defined]
+    out = []
+    for i, term in enumerate(params.index):
+        est, se = float(params.iloc[i]), float(bse.iloc[i])
+        label = names[i] if names is not None else str(term)
+        out.append(
+            Estimate(label, est, se, est - _Z * se, est + _Z * se, float(pvals.iloc[i]), n, method)
+        )
+    return tuple(out)
+
+
+def _clean_term(term: str) -> str:
+    return (
+        term.replace("C(borough)[", "borough[")
+        .replace("C(bin)[", "bin[")
+        .replace("C(nwfC)[", "nwfC[")
+    )
+
+
+def _glm(
+    formula: str,
+    df: pd.DataFrame,
+    family: sm.families.Family,
+    *,
+    name: str,
+    r_formula: str,
+    offset: np.ndarray | None = None,
+    group: dict[str, object] | None = None,
+    scale: str | None = None,
+    cov_type: str = "nonrobust",
+    cov_kwds: dict[str, object] | None = None,
+    method: str = "wald",
+) -> ModelResult:
+    model = smf.glm(formula, df, family=family, offset=offset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        fit = model.fit(scale=scale, cov_type=cov_type, cov_kwds=cov_kwds or {})
+    names = [_clean_term(t) for t in fit.params.index]
+    fam = type(family).__name__.lower()
+    return ModelResult(
+        name=name,
+        formula=r_formula,
+        family="quasipoisson" if scale == "X2" else fam,
+        n=int(fit.nobs),
+        coefficients=_estimates(fit, int(fit.nobs), method, names),
+        deviance=float(fit.deviance),
+        aic=None if scale == "X2" else float(fit.aic),
+        group=dict(group or {}),
+        extras={
+            "pearson_chi2": float(fit.pearson_chi2),
+            "df_resid": float(fit.df_resid),
+            "dispersion": float(fit.pearson_chi2 / fit.df_resid) if fit.df_resid > 0 else None,
+        },
+    )
+
+
+def bin_labels(breaks: Sequence[float]) -> list[str]:
+    """Return R's ``cut(..., include.lowest = TRUE)`` labels, e.g. ``[0,0.25]``, ``(0.25,0.5]``."""
+
+    def fmt(v: float) -> str:
+        return "Inf" if np.isinf(v) else f"{v:g}"
+
+    labels = [f"({fmt(a)},{fmt(b)}]" for a, b in zip(breaks[:-1], breaks[1:], strict=True)]
+    labels[0] = "[" + labels[0][1:]
+    return labels
+
+
+def stops_by_surveillance_bins(df: pd.DataFrame, *, year: int = 2019) -> ModelResult:
+    """Stops per 1,000 residents by surveillance bin (methodology note §2, non-parametric).
+
+    Poisson ``numstops ~ 0 + bin`` with offset log(popn/1000); bins of ``surv`` cut at
+    :data:`SURVEILLANCE_BREAKS`, lowest bin closed. ``extras["rates"]`` holds exp(coefficient)
+    per bin with its 95% interval, tracts, stops and residents.
+    """
+    col = f"stops_{year}"
+    d = df.copy()
+    labels = bin_labels(SURVEILLANCE_BREAKS)
+    binned = pd.cut(
+        d["surv"], list(SURVEILLANCE_BREAKS), right=True, include_lowest=True, labels=labels
+    )
+    d["bin"] = binned.astype(str)
+    d["numstops"] = d[col]
+    order = list(labels)
+    res = _glm(
+        "numstops ~ 0 + C(bin)",
+        d,
+        sm.families.Poisson(),
+        name="stops_by_surveillance_bins",
+        r_formula="numstops ~ 0 + bin, offset = log(popn/1000), family = poisson",
+        offset=np.log(d["popn"].to_numpy() / 1000),
+        group={"year": year},
+    )
+    rates = []
+    for c in res.coefficients:
+        label = c.term.removeprefix("bin[").removesuffix("]")
+        sel = d["bin"] == label
+        rates.append(
+            {
+                "bin": label,
+                "rate_per_1000": float(np.exp(c.estimate)),
+                "ci_low": float(np.exp(c.ci_low)),
+                "ci_high": float(np.exp(c.ci_high)),
+                "tracts": int(sel.sum()),
+                "stops": float(d.loc[sel, "numstops"].sum()),
+                "residents": float(d.loc[sel, "popn"].sum()),
+            }
+        )
+    rates.sort(key=lambda r: order.index(r["bin"]) if r["bin"] in order else 99)
+    res.extras["rates"] = rates
+    return res
+
+
+def stops_baseline(
+    df: pd.DataFrame, *, years: Sequence[int] = (2019, 2020), boroughs: Sequence[str] | None = None
+) -> list[ModelResult]:
+    """Poisson ``numstops ~ surv + nonwhite_fraction``, offset log(popn), per borough × year."""
+    out = []
+    for year in years:
+        for b in boroughs or sorted(df["borough"].unique()):
+            d = df.loc[df["borough"] == b].assign(numstops=lambda x, y=year: x[f"stops_{y}"])
+            out.append(
+                _glm(
+                    "numstops ~ surv + nonwhite_fraction",
+                    d,
+                    sm.families.Poisson(),
+                    name="stops_baseline",
+                    r_formula="numstops ~ surv + nonwhite_fraction, offset = log(popn), "
+                    "family = poisson",
+                    offset=np.log(d["popn"].to_numpy()),
+                    group={"borough": b, "year": year},
+                )
+            )
+    return out
+
+
+def stops_sanity_queens(
+    df: pd.DataFrame, *, year: int = 2019, borough: str = "Queens"
+) -> ModelResult:
+    """Queens 2019 with a quadratic surveillance term and the Black share of residents."""
+    d = df.loc[df["borough"] == borough].assign(numstops=lambda x: x[f"stops_{year}"])
+    return _glm(
+        "numstops ~ surv + I(surv ** 2) + nonwhite_fraction + black_share",
+        d,
+        sm.families.Poisson(),
+        name="stops_sanity_queens_2019",
+        r_formula="numstops ~ surv + I(surv^2) + nonwhite_fraction + I(popn.black/popn), "
+        "offset = log(popn), family = poisson",
+        offset=np.log(d["popn"].to_numpy()),
+        group={"borough": borough, "year": year},
+    )
+
+
+def stops_interaction_lm(
+    df: pd.DataFrame, *, year: int = 2019, exclude: Sequence[str] = ("Manhattan",)
+) -> ModelResult:
+    """Population-weighted linear ``stoprate ~ nwfC * surv``; nwfC = non-white fraction cut into
+    2 equal-width bins (R's ``cut(x, 2)``); stoprate = stops per 1,000 residents."""
+    d = df.loc[~df["borough"].isin(exclude)].copy()
+    d["stoprate"] = d[f"stops_{year}"] / d["popn"] * 1000
+    d["nwfC"] = pd.cut(d["nonwhite_fraction"], 2).astype(str)
+    model = smf.wls("stoprate ~ C(nwfC) * surv", d, weights=d["popn"])
+    fit = model.fit()
+    names = [_clean_term(t) for t in fit.params.index]
+    return ModelResult(
+        name="stops_interaction_lm",
+        formula="stoprate ~ nwfC * surv, weights = popn",
+        family="gaussian",
+        n=int(fit.nobs),
+        coefficients=_estimates(fit, int(fit.nobs), "ols", names),
+        deviance=float(fit.ssr),
+        aic=float(fit.aic),
+        group={"year": year, "excluded": list(exclude)},
+    )
+
+
+def placement_logit(
+    df: pd.DataFrame,
+    *,
+    threshold: float = 0.2,
+    income: bool = False,
+    ledger: Ledger | None = None,
+) -> ModelResult:
+    """Logistic ``I(surv_place > threshold) ~ 0 + borough + borough:nonwhite_fraction``.
+
+    The methodology note's text says 0.18, its code 0.2: the default follows the code.
+    With ``income=True`` adds ``med_income`` (per dollar, as R); tracts without it are
+    excluded and counted.
+    """
+    d = df.copy()
+    d["high"] = (d["surv_place"] > threshold).astype(float)
+    formula = "high ~ 0 + C(borough) + C(borough):nonwhite_fraction"
+    r_formula = f"I(surv > {threshold:g}) ~ 0 + borough + borough:nonwhite_fraction"
+    name = "placement_logit"
+    if income:
+        missing = d["med_income"].isna()
+        if ledger is not None:
+            ledger.exclude(
+                "models", "no median income (placement model with income)", int(missing.sum())
+            )
+        d = d.loc[~missing]
+        formula += " + med_income"
+        r_formula += " + med.income"
+        name = "placement_logit_income"
+    return _glm(
+        formula,
+        d,
+        sm.families.Binomial(),
+        name=name,
+        r_formula=r_formula + ", family = binomial",
+        group={"threshold": threshold},
+    )
+
+
+def dispersion_test(y: np.ndarray, mu: np.ndarray) -> Estimate:
+    """Cameron & Trivedi (1990) test of Poisson equidispersion against Var = mu + alpha·mu².
+
+    Regresses ((y − mu)² − y) / mu on mu without intercept; ``estimate`` is alpha, the p-value
+    one-sided (alpha > 0).
+    """
+    y, mu = np.asarray(y, float), np.asarray(mu, float)
+    aux = ((y - mu) ** 2 - y) / mu
+    fit = sm.OLS(aux, mu[:, None]).fit()
+    alpha, se = float(fit.params[0]), float(fit.bse[0])
+    p = float(sps.t.sf(alpha / se, df=len(y) - 1)) if se > 0 else float("nan")
+    return Estimate(
+        "alpha", alpha, se, alpha - _Z * se, alpha + _Z * se, p, len(y), "cameron-trivedi"
+    )
+
+
+def stops_overdispersion_variants(
+    df: pd.DataFrame, *, years: Sequence[int] = (2019, 2020)
+) -> list[ModelResult]:
+    """Quasi-Poisson and negative-binomial (NB2) versions of :func:`stops_baseline`, each with
+    the Cameron–Trivedi dispersion test of its Poisson fit in ``extras``."""
+    out = []
+    for year in years:
+        for b in sorted(df["borough"].unique()):
+            d = df.loc[df["borough"] == b].assign(numstops=lambda x, y=year: x[f"stops_{y}"])
+            off = np.log(d["popn"].to_numpy())
+            pois = smf.glm(
+                "numstops ~ surv + nonwhite_fraction", d, family=sm.families.Poisson(), offset=off
+            ).fit()
+            test = dispersion_test(d["numstops"].to_numpy(), pois.fittedvalues.to_numpy())
+            quasi = _glm(
+                "numstops ~ surv + nonwhite_fraction",
+                d,
+                sm.families.Poisson(),
+                name="stops_baseline_quasipoisson",
+                r_formula="numstops ~ surv + nonwhite_fraction, offset = log(popn), "
+                "family = quasipoisson",
+                offset=off,
+                group={"borough": b, "year": year},
+                scale="X2",
+            )
+            quasi.extras["dispersion_test"] = test.__dict__
+            out.append(quasi)
+            out.append(_negbin(d, off, group={"borough": b, "year": year}, test=test))
+    return out
+
+
+def _negbin(
+    d: pd.DataFrame, offset: np.ndarray, *, group: dict[str, object], test: Estimate
+) -> ModelResult:
+    X = sm.add_constant(d[["surv", "nonwhite_fraction"]].to_numpy(dtype=float), has_constant="add")
+    model = sm.NegativeBinomial(
+        d["numstops"].to_numpy(dtype=float), X, offset=offset, loglike_method="nb2"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(disp=0, maxiter=200, method="bfgs")
+    names = ["Intercept", "surv", "nonwhite_fraction", "alpha"]
+    ests = _estimates(fit, int(fit.nobs), "wald", names)
+    return ModelResult(
+        name="stops_baseline_negbin",
+        formula="numstops ~ surv + nonwhite_fraction, offset = log(popn), family = negative.binomial",
+        family="negative_binomial",
+        n=int(fit.nobs),
+        coefficients=ests[:3],
+        deviance=None,
+        aic=float(fit.aic),
+        group=group,
+        extras={
+            "alpha": ests[3].__dict__,
+            "converged": bool(fit.mle_retvals.get("converged", True)),
+            "dispersion_test": test.__dict__,
+        },
+    )
