@@ -146,12 +146,34 @@ def reproduce_nyc(
         Path | None,
         typer.Option(help="A per-tract table to compare with, e.g. Amnesty's camera_count.csv."),
     ] = None,
+    stops: Annotated[
+        list[Path] | None,
+        typer.Option(help="Stop records (sqf-YYYY.xlsx/csv) or tract counts; repeatable."),
+    ] = None,
+    stops_format: Annotated[
+        str, typer.Option(help="records, tract-counts or auto (by file content).")
+    ] = "auto",
+    ntas: Annotated[
+        Path | None, typer.Option(help="NTA polygons, for cluster-robust errors.")
+    ] = None,
+    race_table: Annotated[
+        Path | None,
+        typer.Option(help="Alternative race table (nycgeo tract_acs_data.csv, non-Hispanic)."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Surveillance level of a 'highly surveilled' tract.")
+    ] = 0.2,
+    permutations: Annotated[int, typer.Option(help="Moran's I permutations.")] = 999,
+    sensitivity: Annotated[
+        bool, typer.Option(help="Refit the models for camera radii 30-200 m.")
+    ] = True,
     radius_m: Radius = _RADIUS,
     band_m: Band = _BAND,
     pick: PickOpt = _PICK,
     seed: Seed = _SEED,
 ) -> None:
-    """Reproduce Amnesty's NYC camera census and per-tract coverage, and write the report."""
+    """Reproduce Amnesty's NYC camera census, per-tract coverage and (with --stops) the
+    disparity models, and write the report."""
     from camcensus.pipeline import reproduce_nyc as run
     from camcensus.report import write_report
 
@@ -166,6 +188,13 @@ def reproduce_nyc(
             census=census,
             boroughs=boroughs,
             reference=reference,
+            stops=stops or [],
+            stops_format=stops_format,
+            ntas=ntas,
+            race_table=race_table,
+            sensitivity=sensitivity,
+            threshold=threshold,
+            permutations=permutations,
             options=_options(radius_m, band_m, pick, seed),
             progress=update,
         )
@@ -253,6 +282,59 @@ def coverage(
     Console().print(f"{len(tr):,} tracts written to {out}")
     for note in ledger.notes:
         Console().print(f"note: {note}", markup=False)
+
+
+@app.command(
+    "stats",
+    epilog=(
+        "Example: camcensus stats --tract-table out/nyc/tables/tract_coverage.csv --tracts "
+        f"{_DATA}/census/nyc_tracts_2019_shoreline/tracts.shp --stops "
+        f"{_DATA}/census/acs2019_tract/full_df.csv --out out/stats"
+    ),
+)
+def stats_command(
+    tract_table: Annotated[
+        Path, typer.Option(help="Tract table with population, race and coverage columns.")
+    ],
+    tracts: Annotated[Path, typer.Option(help="Tract polygons (for the spatial checks).")],
+    out: Annotated[Path, typer.Option(help="Folder for models.json and tables.")],
+    stops: Annotated[
+        list[Path] | None, typer.Option(help="Stop records or tract counts; repeatable.")
+    ] = None,
+    stops_format: Annotated[str, typer.Option(help="records, tract-counts or auto.")] = "auto",
+    ntas: Annotated[Path | None, typer.Option(help="NTA polygons (cluster-robust SEs).")] = None,
+    threshold: Annotated[float, typer.Option(help="Placement threshold.")] = 0.2,
+    permutations: Annotated[int, typer.Option(help="Moran's I permutations.")] = 999,
+    seed: Seed = _SEED,
+) -> None:
+    """Run the disparity models on any city's tract table and write models.json and tables."""
+    from camcensus.pipeline import stats_from_files
+
+    with _friendly_errors():
+        result, ledger = stats_from_files(
+            tract_table=tract_table,
+            tracts=tracts,
+            stops=stops or [],
+            stops_format=stops_format,
+            ntas=ntas,
+            threshold=threshold,
+            permutations=permutations,
+            seed=seed,
+        )
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    result.coefficients().to_csv(out / "tables" / "model_coefficients.csv", index=False)
+    result.survival.to_csv(out / "tables" / "survival.csv", index=False)
+    for name, table in result.tables.items():
+        table.to_csv(out / "tables" / f"{name}.csv", index=False)
+    doc = {
+        "models": [m.to_dict() for m in result.models],
+        "findings": result.findings,
+        "exclusions": ledger.records(),
+        "notes": ledger.notes,
+    }
+    (out / "models.json").write_text(json.dumps(doc, indent=2, default=str))
+    for line in result.findings:
+        Console().print("• " + line, markup=False)
 
 
 @app.command("settings", epilog="Example: camcensus settings")

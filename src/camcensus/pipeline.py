@@ -7,7 +7,7 @@ arguments and calls them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,8 @@ class CensusResult:
     comparison: pd.DataFrame | None = None
     reference: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    disparity: Any = None
+    sensitivity: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _noop(_: str) -> None:
@@ -347,6 +349,13 @@ def reproduce_nyc(
     census: str | Path | None = None,
     boroughs: str | Path | None = None,
     reference: str | Path | None = None,
+    stops: Sequence[str | Path] = (),
+    stops_format: str = "auto",
+    ntas: str | Path | None = None,
+    race_table: str | Path | None = None,
+    sensitivity: bool = True,
+    threshold: float = 0.2,
+    permutations: int = 999,
     options: Options | None = None,
     title: str = "Decode Surveillance NYC, reproduced",
     progress: Progress = _noop,
@@ -357,6 +366,10 @@ def reproduce_nyc(
     column subset) or the raw export (``raw_counts`` = counts.csv and ``raw_intersections`` =
     intersections.csv, with ``panoramas`` = panorama_url.csv), plus the tracts, and optionally
     the ACS table, the borough polygons and a reference per-tract table to compare with.
+
+    With ``stops`` (records and/or tract-count files) and the census, the disparity models
+    run too (:func:`camcensus.stats.disparity.run_disparity`), with NTA clusters from ``ntas``,
+    a radius sensitivity (``sensitivity``) and a race-definition sensitivity (``race_table``).
     """
     options = options or Options()
     ledger = Ledger()
@@ -410,8 +423,101 @@ def reproduce_nyc(
     if reference is not None:
         result.reference = compare_reference_table(result.tracts, reference)
         inputs["reference"] = str(reference)
+    if stops:
+        if table is None:
+            raise ValueError("the disparity models need the census table: pass --census")
+        progress("disparity models")
+        for i, p in enumerate(stops):
+            inputs[f"stops_{i + 1}"] = str(p)
+        if ntas:
+            inputs["ntas"] = str(ntas)
+        if race_table:
+            inputs["race_table"] = str(race_table)
+        _add_disparity(
+            result,
+            pan,
+            gdf_tracts,
+            table,
+            stops=stops,
+            stops_format=stops_format,
+            ntas=ntas,
+            race_table=race_table,
+            sensitivity=sensitivity,
+            threshold=threshold,
+            permutations=permutations,
+            progress=progress,
+        )
     result.inputs = inputs
     return result
+
+
+def _add_disparity(
+    result: CensusResult,
+    pan: gpd.GeoDataFrame,
+    gdf_tracts: gpd.GeoDataFrame,
+    census: pd.DataFrame,
+    *,
+    stops: Sequence[str | Path],
+    stops_format: str,
+    ntas: str | Path | None,
+    race_table: str | Path | None,
+    sensitivity: bool,
+    threshold: float,
+    permutations: int,
+    progress: Progress,
+) -> None:
+    from camcensus.stats import disparity
+    from camcensus.stats import inputs as stats_inputs
+
+    t0 = time.perf_counter()
+    ledger = result.ledger
+    counts, records = stats_inputs.read_stops(
+        stops, gdf_tracts, fmt=stats_inputs_format(stops_format), ledger=ledger
+    )
+    cluster = stats_inputs.cluster_from_ntas(gdf_tracts, ntas) if ntas else None
+    result.disparity = disparity.run_disparity(
+        result.tracts,
+        counts,
+        records=records,
+        threshold=threshold,
+        min_population=result.options.min_population,
+        cluster=cluster,
+        permutations=permutations,
+        seed=result.options.seed,
+        ledger=ledger,
+    )
+    year = int(counts["year"].min())
+    if sensitivity and "attached_street_median" in pan.columns:
+        progress("sensitivity to the camera radius")
+        o = result.options
+
+        def at_radius(r: float) -> gpd.GeoDataFrame:
+            cov = add_coverage(
+                gdf_tracts,
+                pan,
+                radius_m=r,
+                band_m=o.band_m,
+                quad_segs=o.quad_segs,
+                snap_m=o.snap_m,
+            )
+            return _join_census(cov, census, options=o, ledger=Ledger())
+
+        result.sensitivity["radius"] = disparity.radius_sensitivity(
+            at_radius, counts, threshold=threshold, year=year, min_population=o.min_population
+        )
+    if race_table:
+        alt = stats_inputs.nonwhite_from_race_table(race_table)
+        result.sensitivity["race"] = disparity.race_sensitivity(
+            result.tracts, alt, counts, threshold=threshold, year=year
+        )
+    result.timings["disparity"] = time.perf_counter() - t0
+
+
+def stats_inputs_format(fmt: str) -> Any:
+    """Check a ``--stops-format`` value."""
+    if fmt not in ("auto", "records", "tract-counts"):
+        raise ValueError(f"--stops-format must be records, tract-counts or auto, not {fmt!r}")
+    return fmt
 
 
 def run_demo(
@@ -447,3 +553,77 @@ def run_demo(
         f"{result.numbers.get('public_cameras', 0)}."
     )
     return result
+
+
+def stats_from_files(
+    *,
+    tract_table: str | Path,
+    tracts: str | Path,
+    stops: Sequence[str | Path] = (),
+    stops_format: str = "auto",
+    ntas: str | Path | None = None,
+    threshold: float = 0.2,
+    permutations: int = 999,
+    seed: int = 0,
+    min_population: int = 250,
+) -> tuple[Any, Ledger]:
+    """Run the disparity models on any city's tract table (e.g. a report's tract_coverage.csv).
+
+    ``tract_table`` needs ``GEOID``, ``borough``, ``popn``, ``popn_white``, ``popn_black``,
+    ``popn_hispanic``, ``nonwhite_fraction`` (or the three counts), ``eff_cameras``,
+    ``eff_cameras_within_200m`` (and ``med_income`` for the income model); ``tracts`` gives
+    the polygons for the spatial checks.
+    """
+    from camcensus.io._validate import missing_columns
+    from camcensus.stats import disparity
+    from camcensus.stats import inputs as stats_inputs
+
+    ledger = Ledger()
+    table = pd.read_csv(tract_table, dtype={"GEOID": str})
+    needed = [
+        "GEOID",
+        "popn",
+        "popn_white",
+        "popn_black",
+        "popn_hispanic",
+        "eff_cameras",
+        "eff_cameras_within_200m",
+    ]
+    problems = missing_columns(table, Path(tract_table), needed, why="the disparity models")
+    if problems:
+        from camcensus._errors import InputError
+
+        raise InputError(problems)
+    if "nonwhite_fraction" not in table.columns:
+        denom = table["popn_black"] + table["popn_hispanic"] + table["popn_white"]
+        table["nonwhite_fraction"] = (table["popn_black"] + table["popn_hispanic"]) / denom.where(
+            denom > 0
+        )
+    if "med_income" not in table.columns:
+        table["med_income"] = np.nan
+    gdf = io_census.tracts_from_file(tracts)
+    geo = gdf.set_index("GEOID")
+    missing = ~table["GEOID"].isin(geo.index)
+    ledger.exclude("models", "tract in the table but not in the polygons", int(missing.sum()))
+    table = table.loc[~missing]
+    if "borough" not in table.columns:
+        table["borough"] = table["GEOID"].map(geo["borough"])
+    g = gpd.GeoDataFrame(table, geometry=geo.loc[table["GEOID"]].geometry.values, crs=geo.crs)
+    counts, records = (
+        stats_inputs.read_stops(stops, gdf, fmt=stats_inputs_format(stops_format), ledger=ledger)
+        if stops
+        else (None, None)
+    )
+    cluster = stats_inputs.cluster_from_ntas(gdf, ntas) if ntas else None
+    result = disparity.run_disparity(
+        g,
+        counts,
+        records=records,
+        threshold=threshold,
+        min_population=min_population,
+        cluster=cluster,
+        permutations=permutations,
+        seed=seed,
+        ledger=ledger,
+    )
+    return result, ledger

@@ -18,6 +18,7 @@ from camcensus.io.formats import sha256, to_sqlite
 from camcensus.report._shapes import borough_outlines
 from camcensus.report.figures import write_figures
 from camcensus.report.html import write_html
+from camcensus.report.who import who_figures, who_results, who_tables
 
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult
@@ -147,8 +148,14 @@ def write_report(result: CensusResult, out: str | Path) -> dict[str, Path]:
     )
     outlines = borough_outlines(result.tracts.to_crs(result.measure_crs))
     figures = write_figures(result, out / "figures", outlines)
+    figures.update(who_figures(result, out / "figures"))
+    for name, table in who_tables(result).items():
+        p = out / "tables" / f"{name}.csv"
+        table.to_csv(p, index=False)
+        paths[name] = p
     paths.update({f"figure_{k}": v for k, v in figures.items()})
     results = results_dict(result)
+    results.update(who_results(result))
     results["figures"] = {k: str(v.relative_to(out)) for k, v in figures.items()}
     results["tables_written"] = sorted(str(p.relative_to(out)) for p in paths.values())
     paths["results"] = out / "results.json"

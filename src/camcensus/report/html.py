@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["maplibre_assets", "write_html"]
 
+_WHO_FIGURES = {"stops_by_surveillance_bins", "stop_model_coefficients", "sensitivity_radius"}
+
 # Colour ramp (ColorBrewer YlOrRd, 6 classes) for the tract choropleth.
 _RAMP = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
 
@@ -141,6 +143,8 @@ def _map_data(result: CensusResult, outlines: gpd.GeoDataFrame) -> dict[str, Any
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
     if isinstance(v, float | np.floating):
         f = float(v)
         if np.isnan(f):
@@ -218,9 +222,24 @@ def write_html(
             v = numbers[key]
             text = f"{100 * v:.1f}%" if key.endswith("share") else f"{int(v):,}"
             cards.append({"value": text, "label": label})
+    who = None
+    if result.disparity is not None:
+        surv = result.disparity.survival
+        cols = ["model", "borough", "year", "term", "estimate", "ci_low", "ci_high", "survives",
+                "failed_checks"]  # fmt: skip
+        shown = surv[[c for c in cols if c in surv.columns]].copy()
+        if "year" in shown.columns:
+            shown["year"] = shown["year"].map(lambda y: "" if pd.isna(y) else str(int(y)))
+        who = {
+            "findings": result.disparity.findings,
+            "survival": _html_table(shown.set_index("model"), "model"),
+            "figures": [f for f in figs if f["name"] in _WHO_FIGURES],
+        }
+        figs = [f for f in figs if f["name"] not in _WHO_FIGURES]
     template = env.get_template("index.html.j2")
     html = template.render(
         title=result.title,
+        who=who,
         results=results,
         cards=cards,
         tables=html_tables,

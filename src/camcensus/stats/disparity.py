@@ -14,7 +14,7 @@ from camcensus.stats import models, spatial
 from camcensus.stats import stops as stop_analyses
 from camcensus.stats._result import ModelResult, coefficient_table
 
-__all__ = ["DisparityResult", "radius_sensitivity", "race_sensitivity", "run_disparity"]
+__all__ = ["DisparityResult", "race_sensitivity", "radius_sensitivity", "run_disparity"]
 
 #: Radii (m) of the sensitivity analysis.
 RADII = (30.0, 60.0, 90.0, 120.0, 150.0, 200.0)
@@ -94,9 +94,14 @@ def run_disparity(
     if stop_counts is not None:
         out += models.stops_overdispersion_variants(table, years=yrs)
         out += spatial.stops_spatial_checks(
-            table, tracts, years=yrs, cluster="nta" if cluster is not None else None,
-            distances_m=distances_m, permutations=permutations, seed=seed,
-        )  # fmt: skip
+            table,
+            tracts,
+            years=yrs,
+            cluster="nta" if cluster is not None else None,
+            distances_m=distances_m,
+            permutations=permutations,
+            seed=seed,
+        )
     out += _placement_spatial(
         table, tracts, placement, cluster is not None, distances_m, permutations, seed
     )
@@ -137,7 +142,7 @@ def _placement_spatial(
             (moran,),
             group={"threshold": placement.group["threshold"]},
             extras={"islands": islands},
-        )  # fmt: skip
+        )
     ]
     names = [models._clean_term(t) for t in fit.params.index]
     params = pd.Series(np.asarray(fit.params), index=names)
@@ -155,7 +160,7 @@ def _placement_spatial(
                 n,
                 spatial._from_cov(params, np.asarray(cl.cov_params()), n, "cluster(NTA)"),
                 group=placement.group,
-            )  # fmt: skip
+            )
         )
     X = np.asarray(fit.model.exog)
     p = np.asarray(fit.fittedvalues)
@@ -170,7 +175,7 @@ def _placement_spatial(
                 n,
                 spatial._from_cov(params, cov, n, f"conley({dist:g} m)"),
                 group=placement.group,
-            )  # fmt: skip
+            )
         )
     return res
 
@@ -231,10 +236,17 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
                 sign = np.sign(c.estimate)
                 significant = c.ci_low > 0 or c.ci_high < 0
                 row: dict[str, object] = {
-                    "model": base_name, "borough": key[0] if key[0] is not None else term.split("]")[0].removeprefix("borough["),
-                    "year": key[1], "term": term, "estimate": c.estimate, "ci_low": c.ci_low,
-                    "ci_high": c.ci_high, "significant": bool(significant),
-                }  # fmt: skip
+                    "model": base_name,
+                    "borough": key[0]
+                    if key[0] is not None
+                    else term.split("]")[0].removeprefix("borough["),
+                    "year": key[1],
+                    "term": term,
+                    "estimate": c.estimate,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "significant": bool(significant),
+                }
                 failed = []
                 ran = 0
                 for check in checks:
@@ -281,7 +293,7 @@ def write_findings(
             f"(95% CI {lo['ci_low']:.1f}–{lo['ci_high']:.1f}); where it is highest ({hi['bin']}) "
             f"{hi['rate_per_1000']:.1f} ({hi['ci_low']:.1f}–{hi['ci_high']:.1f})."
         )
-    for _, row in survival.iterrows():
+    for row in survival.to_dict("records"):
         if not row["significant"]:
             verdict = "but the 95% interval includes no difference"
         elif row["survives"]:
@@ -311,14 +323,16 @@ def write_findings(
             )
     inn = tables.get("innocence_by_race_and_surveillance")
     if inn is not None and len(inn):
-        black = inn.loc[inn["race"] == "Black"].set_index("surveillance")
-        if {"high", "low"} <= set(black.index):
+        black = {
+            str(r["surveillance"]): r for r in inn.loc[inn["race"] == "Black"].to_dict("records")
+        }
+        if {"high", "low"} <= set(black):
+            high, low = black["high"], black["low"]
             out.append(
                 f"Black people stopped in highly surveilled tracts were found innocent (no arrest, "
-                f"summons or weapon) {100 * black.loc['high', 'estimate']:.0f}% of the time "
-                f"(95% CI {100 * black.loc['high', 'ci_low']:.0f}–"
-                f"{100 * black.loc['high', 'ci_high']:.0f}%), against "
-                f"{100 * black.loc['low', 'estimate']:.0f}% in less surveilled tracts."
+                f"summons or weapon) {100 * high['estimate']:.0f}% of the time "
+                f"(95% CI {100 * high['ci_low']:.0f}–{100 * high['ci_high']:.0f}%), against "
+                f"{100 * low['estimate']:.0f}% in less surveilled tracts."
             )
     share = tables.get("black_share_by_surveillance")
     if share is not None and len(share):
@@ -357,9 +371,16 @@ def radius_sensitivity(
             for c in res.coefficients:
                 if c.term in {"surv", "nonwhite_fraction"} or c.term.endswith(":nonwhite_fraction"):
                     rows.append(
-                        {"radius_m": r, "model": res.name, "borough": res.group.get("borough"),
-                         "term": c.term, "estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high}
-                    )  # fmt: skip
+                        {
+                            "radius_m": r,
+                            "model": res.name,
+                            "borough": res.group.get("borough"),
+                            "term": c.term,
+                            "estimate": c.estimate,
+                            "ci_low": c.ci_low,
+                            "ci_high": c.ci_high,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -387,8 +408,15 @@ def race_sensitivity(
             for c in res.coefficients:
                 if c.term in {"surv", "nonwhite_fraction"} or c.term.endswith(":nonwhite_fraction"):
                     rows.append(
-                        {"definition": name, "model": res.name, "borough": res.group.get("borough"),
-                         "term": c.term, "estimate": c.estimate, "ci_low": c.ci_low,
-                         "ci_high": c.ci_high, "n": c.n}
-                    )  # fmt: skip
+                        {
+                            "definition": name,
+                            "model": res.name,
+                            "borough": res.group.get("borough"),
+                            "term": c.term,
+                            "estimate": c.estimate,
+                            "ci_low": c.ci_low,
+                            "ci_high": c.ci_high,
+                            "n": c.n,
+                        }
+                    )
     return pd.DataFrame(rows)

@@ -7,6 +7,7 @@ intervals (R's ``confint.default``).
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Sequence
 
@@ -154,7 +155,7 @@ def bin_labels(breaks: Sequence[float]) -> list[str]:
     def fmt(v: float) -> str:
         return "Inf" if np.isinf(v) else f"{v:g}"
 
-    labels = [f"({fmt(a)},{fmt(b)}]" for a, b in zip(breaks[:-1], breaks[1:], strict=True)]
+    labels = [f"({fmt(a)},{fmt(b)}]" for a, b in itertools.pairwise(breaks)]
     labels[0] = "[" + labels[0][1:]
     return labels
 
@@ -211,7 +212,8 @@ def stops_baseline(
     out = []
     for year in years:
         for b in boroughs or sorted(df["borough"].unique()):
-            d = df.loc[df["borough"] == b].assign(numstops=lambda x, y=year: x[f"stops_{y}"])
+            d = df.loc[df["borough"] == b].copy()
+            d["numstops"] = d[f"stops_{year}"]
             out.append(
                 _glm(
                     "numstops ~ surv + nonwhite_fraction",
@@ -366,7 +368,8 @@ def _negbin(
     ests = _estimates(fit, int(fit.nobs), "wald", names)
     return ModelResult(
         name="stops_baseline_negbin",
-        formula="numstops ~ surv + nonwhite_fraction, offset = log(popn), family = negative.binomial",
+        formula="numstops ~ surv + nonwhite_fraction, offset = log(popn), "
+        "family = negative.binomial",
         family="negative_binomial",
         n=int(fit.nobs),
         coefficients=ests[:3],

@@ -9,6 +9,8 @@ and spatial error / lag regressions (spreg) as robustness checks.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from collections.abc import Sequence
 
@@ -38,7 +40,8 @@ def queen_weights(gdf: gpd.GeoDataFrame) -> tuple[object, int]:
     """Return row-standardised queen-contiguity weights (libpysal) and the number of islands."""
     from libpysal.weights import Queen
 
-    with warnings.catch_warnings():
+    # libpysal prints (not warns) about islands: keep the console clean, count them instead.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         w = Queen.from_dataframe(gdf.reset_index(drop=True), use_index=False)
         w.transform = "r"
@@ -80,9 +83,15 @@ def moran_permutation(
     p = (larger + 1) / (permutations + 1)
     lo, hi = np.quantile(sims, [0.025, 0.975])
     return Estimate(
-        "moran_I", observed, float(sims.std()), float(lo), float(hi), float(p), n,
+        "moran_I",
+        observed,
+        float(sims.std()),
+        float(lo),
+        float(hi),
+        float(p),
+        n,
         f"permutation({permutations}, seed={seed})",
-    )  # fmt: skip
+    )
 
 
 def conley_covariance(
@@ -182,7 +191,7 @@ def stops_spatial_checks(
                     (moran,),
                     group=group,
                     extras={"weights": "queen contiguity, row-standardised", "islands": islands},
-                )  # fmt: skip
+                )
             )
             n = int(fit.nobs)
             if cluster is not None and cluster in d.columns and d[cluster].notna().all():
@@ -196,7 +205,8 @@ def stops_spatial_checks(
                 out.append(
                     ModelResult(
                         "stops_baseline_cluster_nta",
-                        "numstops ~ surv + nonwhite_fraction, offset = log(popn); SE clustered by NTA",
+                        "numstops ~ surv + nonwhite_fraction, offset = log(popn); "
+                        "SE clustered by NTA",
                         "poisson",
                         n,
                         _from_cov(cl.params, np.asarray(cl.cov_params()), n, "cluster(NTA)"),
@@ -204,7 +214,7 @@ def stops_spatial_checks(
                         aic=float(cl.aic),
                         group=group,
                         extras={"clusters": int(codes.max() + 1)},
-                    )  # fmt: skip
+                    )
                 )
             X = np.asarray(fit.model.exog)
             mu = np.asarray(fit.fittedvalues)
@@ -214,19 +224,20 @@ def stops_spatial_checks(
                 out.append(
                     ModelResult(
                         f"stops_baseline_conley_{dist:g}m",
-                        f"numstops ~ surv + nonwhite_fraction; Conley SE, Bartlett kernel {dist:g} m",
+                        "numstops ~ surv + nonwhite_fraction; "
+                        f"Conley SE, Bartlett kernel {dist:g} m",
                         "poisson",
                         n,
                         _from_cov(fit.params, cov, n, f"conley({dist:g} m)"),
                         deviance=float(fit.deviance),
                         aic=float(fit.aic),
                         group=group,
-                    )  # fmt: skip
+                    )
                 )
             y = np.log(d["numstops"].to_numpy() / d["popn"].to_numpy() * 1000 + 0.5)[:, None]
             xs = d[["surv", "nonwhite_fraction"]].to_numpy(dtype=float)
             names = ["Intercept", "surv", "nonwhite_fraction"]
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
                 err = spreg.GM_Error(y, xs, w=w)
                 lag = spreg.GM_Lag(y, xs, w=w)
@@ -237,9 +248,17 @@ def stops_spatial_checks(
                 for i in range(k):
                     z = betas[i] / ses[i] if ses[i] > 0 else np.nan
                     ests.append(
-                        Estimate(names[i], float(betas[i]), float(ses[i]), float(betas[i] - _Z * ses[i]),
-                                 float(betas[i] + _Z * ses[i]), float(2 * sps.norm.sf(abs(z))), n, "spreg GM")
-                    )  # fmt: skip
+                        Estimate(
+                            names[i],
+                            float(betas[i]),
+                            float(ses[i]),
+                            float(betas[i] - _Z * ses[i]),
+                            float(betas[i] + _Z * ses[i]),
+                            float(2 * sps.norm.sf(abs(z))),
+                            n,
+                            "spreg GM",
+                        )
+                    )
                 rho = float(betas[-1])
                 out.append(
                     ModelResult(
@@ -252,6 +271,6 @@ def stops_spatial_checks(
                         tuple(ests),
                         group=group,
                         extras={"spatial_parameter": rho, "islands": islands},
-                    )  # fmt: skip
+                    )
                 )
     return out

@@ -15,8 +15,8 @@ __all__ = [
     "black_share_by_surveillance",
     "crime_correlations",
     "innocence_by_race_and_surveillance",
-    "stops_to_tracts",
     "stop_counts",
+    "stops_to_tracts",
 ]
 
 _Z = float(sps.norm.ppf(0.975))
@@ -136,11 +136,17 @@ def black_share_by_surveillance(
         res = t.loc[level == lvl]
         residents = float(res["popn_black"].sum()) / float(res["popn"].sum())
         rows.append(
-            {"surveillance": lvl, "stopped_black_share": stopped.estimate,
-             "ci_low": stopped.ci_low, "ci_high": stopped.ci_high, "stops": stopped.n,
-             "resident_black_share": residents, "ratio": stopped.estimate / residents,
-             "threshold": cut}
-        )  # fmt: skip
+            {
+                "surveillance": lvl,
+                "stopped_black_share": stopped.estimate,
+                "ci_low": stopped.ci_low,
+                "ci_high": stopped.ci_high,
+                "stops": stopped.n,
+                "resident_black_share": residents,
+                "ratio": stopped.estimate / residents,
+                "threshold": cut,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -163,9 +169,17 @@ def crime_correlations(
         se = np.sqrt((1 + rho**2 / 2) / (n - 3))
         zr = np.arctanh(rho)
         rows.append(
-            {"crime": str(crime), "stops": int(total), "term": "spearman_rho", "estimate": float(rho),
-             "std_error": float(se), "ci_low": float(np.tanh(zr - _Z * se)),
-             "ci_high": float(np.tanh(zr + _Z * se)), "p_value": float(p), "n": n,
-             "method": "spearman"}
-        )  # fmt: skip
+            {
+                "crime": str(crime),
+                "stops": int(total),
+                "term": "spearman_rho",
+                "estimate": float(rho),
+                "std_error": float(se),
+                "ci_low": float(np.tanh(zr - _Z * se)),
+                "ci_high": float(np.tanh(zr + _Z * se)),
+                "p_value": float(p),
+                "n": n,
+                "method": "spearman",
+            }
+        )
     return pd.DataFrame(rows).sort_values("estimate", ascending=False).reset_index(drop=True)

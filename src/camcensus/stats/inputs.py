@@ -1,0 +1,114 @@
+"""Reading the inputs of the disparity stage: stops (records or tract counts), NTAs, race."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import pandas as pd
+
+from camcensus._errors import InputError, Ledger, Problem
+from camcensus.io import census as io_census
+from camcensus.io import stops as io_stops
+from camcensus.stats import spatial
+from camcensus.stats import stops as stop_analyses
+
+__all__ = ["StopsFormat", "cluster_from_ntas", "nonwhite_from_race_table", "read_stops"]
+
+StopsFormat = Literal["records", "tract-counts", "auto"]
+
+_NTA_COLUMNS = ("NTACode", "NTA2020", "nta_id", "ntacode", "nta2020")
+
+
+def _detect(path: Path) -> str:
+    if path.suffix.lower() in {".xlsx", ".xls"}:
+        return "records"
+    head = path.open(encoding="utf-8", errors="replace").readline()
+    return "records" if "STOP_LOCATION_X" in head else "tract-counts"
+
+
+def read_stops(
+    paths: Sequence[str | Path],
+    gdf_tracts: gpd.GeoDataFrame,
+    *,
+    fmt: StopsFormat = "auto",
+    ledger: Ledger | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read stop inputs; return (long ``GEOID, year, count`` table, records with ``GEOID``).
+
+    Records are joined to ``gdf_tracts`` and counted; a year given both as records and as
+    a count table is taken from the records (noted in ``ledger``).
+    """
+    ledger = ledger if ledger is not None else Ledger()
+    tables, records = [], []
+    for p in map(Path, paths):
+        kind = _detect(p) if fmt == "auto" else fmt
+        if kind == "records":
+            recs = io_stops.stop_records_from_file(p, ledger=ledger)
+            records.append(stop_analyses.stops_to_tracts(recs, gdf_tracts, ledger=ledger))
+        else:
+            tables.append(io_stops.stop_counts_from_csv(p))
+    rec = pd.concat(records, ignore_index=True) if records else None
+    counts = pd.concat(tables, ignore_index=True) if tables else None
+    if rec is not None:
+        from_records = stop_analyses.stop_counts(rec)
+        if counts is not None:
+            both = sorted(set(counts["year"]) & set(from_records["year"]))
+            if both:
+                ledger.note(
+                    f"Stops of {', '.join(map(str, both))} were given both as records and as "
+                    "tract counts; the records' own tract assignment is used."
+                )
+            counts = pd.concat([counts.loc[~counts["year"].isin(both)], from_records])
+        else:
+            counts = from_records
+    if counts is None:
+        raise InputError(
+            [
+                Problem(
+                    "", None, None, "no stop input", "a records or tract-count file", "pass --stops"
+                )
+            ]
+        )
+    return counts.reset_index(drop=True), rec
+
+
+def cluster_from_ntas(
+    gdf_tracts: gpd.GeoDataFrame, path: str | Path, *, column: str | None = None
+) -> pd.Series:
+    """Return each tract's NTA (index ``GEOID``) from NTA polygons."""
+    ntas = gpd.read_file(path)
+    col = column or next((c for c in _NTA_COLUMNS if c in ntas.columns), None)
+    if col is None:
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "NTACode",
+                    "no NTA code column",
+                    "one of " + ", ".join(_NTA_COLUMNS),
+                    "name the column with --nta-column",
+                )
+            ]
+        )
+    codes = spatial.nta_of_tracts(gdf_tracts, ntas, col)
+    return pd.Series(codes.to_numpy(), index=gdf_tracts["GEOID"].to_numpy())
+
+
+def nonwhite_from_race_table(
+    path: str | Path, columns: io_census.CensusColumns | None = None
+) -> pd.DataFrame:
+    """Read an alternative race table (default: nycgeo's ``tract_acs_data.csv``, non-Hispanic
+    White and Black, Hispanic of any race) and return its ``nonwhite_fraction`` by GEOID."""
+    cols = columns or io_census.CensusColumns(
+        geoid="geoid",
+        popn="pop_total_est",
+        white="pop_white_est",
+        black="pop_black_est",
+        hispanic="pop_hisp_est",
+        income="med_hhinc_est",
+    )
+    return io_census.census_from_csv(path, columns=cols)
