@@ -111,7 +111,8 @@ def add_coverage(
     geopandas.GeoDataFrame
         A copy of ``gdf_tracts`` (same index and CRS) with float ``eff_cameras``,
         ``eff_cameras_within_200m`` and ``cameras``, ``cameras_within_200m`` (sums of
-        ``count_col``), and ``area_m2`` (tract land area).
+        ``count_col``), ``area_m2`` (tract land area) and ``panoramas`` (panorama points in the
+        tract, with or without cameras).
     """
     ledger = ledger if ledger is not None else Ledger()
     crs = measurement_crs(gdf_tracts)
@@ -134,6 +135,13 @@ def add_coverage(
     out["eff_cameras"] = inner_area / disc_area
     out["eff_cameras_within_200m"] = band_area / disc_area
     out["area_m2"] = shapely.area(zones) * mpu**2
+
+    # Panoramas surveyed per tract (all of them, with or without cameras): the exposure of
+    # per-intersection rates. Meaningful only when the input lists camera-free panoramas too.
+    all_pts = np.asarray(gdf_intersections.to_crs(crs).geometry.values)
+    ia, ta = shapely.STRtree(zones).query(all_pts, predicate="intersects")
+    first_a = pd.Series(ta).groupby(ia).min()
+    out["panoramas"] = np.bincount(first_a.to_numpy(), minlength=len(zones))
 
     weights = pts[count_col].to_numpy(dtype="float64")
     pgeom = np.asarray(pts.geometry.values)

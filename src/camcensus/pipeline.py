@@ -485,6 +485,7 @@ def _add_disparity(
         permutations=permutations,
         seed=result.options.seed,
         ledger=ledger,
+        rate_model=has_zero_rows(pan),
     )
     year = int(counts["year"].min())
     if sensitivity and "attached_street_median" in pan.columns:

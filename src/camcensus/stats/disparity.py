@@ -47,6 +47,7 @@ def run_disparity(
     permutations: int = 999,
     seed: int = 0,
     ledger: Ledger | None = None,
+    rate_model: bool = False,
 ) -> DisparityResult:
     """Run the investigation's models and the checks beyond it on a tract table.
 
@@ -69,6 +70,9 @@ def run_disparity(
         Cluster of each tract (index = ``GEOID``), e.g. its NTA, for cluster-robust errors.
     distances_m, permutations, seed
         Conley distances, Moran permutations and their seed.
+    rate_model
+        Also fit :func:`~camcensus.stats.models.placement_poisson` (public cameras per surveyed
+        intersection); only meaningful when the counts list camera-free intersections too.
     """
     ledger = ledger if ledger is not None else Ledger()
     table = models.model_table(tracts, stop_counts, min_population=min_population, ledger=ledger)
@@ -91,6 +95,8 @@ def run_disparity(
         if 2019 in yrs:
             out.append(models.stops_interaction_lm(table))
     out += [placement, placement_income]
+    if rate_model and "panoramas" in table.columns:
+        out.append(models.placement_poisson(table))
     if stop_counts is not None:
         out += models.stops_overdispersion_variants(table, years=yrs)
         out += spatial.stops_spatial_checks(

@@ -25,7 +25,8 @@ _NTA_COLUMNS = ("NTACode", "NTA2020", "nta_id", "ntacode", "nta2020")
 def _detect(path: Path) -> str:
     if path.suffix.lower() in {".xlsx", ".xls"}:
         return "records"
-    head = path.open(encoding="utf-8", errors="replace").readline()
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        head = fh.readline()
     return "records" if "STOP_LOCATION_X" in head else "tract-counts"
 
 

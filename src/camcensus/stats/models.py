@@ -25,6 +25,7 @@ __all__ = [
     "dispersion_test",
     "model_table",
     "placement_logit",
+    "placement_poisson",
     "stops_baseline",
     "stops_by_surveillance_bins",
     "stops_interaction_lm",
@@ -304,6 +305,24 @@ def placement_logit(
         name=name,
         r_formula=r_formula + ", family = binomial",
         group={"threshold": threshold},
+    )
+
+
+def placement_poisson(
+    df: pd.DataFrame, *, count: str = "cameras", exposure: str = "panoramas"
+) -> ModelResult:
+    """Poisson ``cameras ~ nonwhite_fraction`` with offset log(panoramas surveyed): the log-rate
+    of public cameras per intersection against the non-white share (beyond the investigation;
+    its coefficient is the placement effect the synthetic city is built with)."""
+    d = df.loc[df[exposure] > 0].copy()
+    d["y"] = d[count]
+    return _glm(
+        "y ~ nonwhite_fraction",
+        d,
+        sm.families.Poisson(),
+        name="placement_poisson",
+        r_formula=f"{count} ~ nonwhite_fraction, offset = log({exposure}), family = poisson",
+        offset=np.log(d[exposure].to_numpy(dtype=float)),
     )
 
 

@@ -1,0 +1,187 @@
+"""The methodology's models: statsmodels against hand-rolled references, R semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from camcensus import Ledger
+from camcensus.stats import models
+
+
+def _irls(X: np.ndarray, y: np.ndarray, offset: np.ndarray, family: str) -> np.ndarray:
+    """Iteratively reweighted least squares, written out (the reference)."""
+    beta = np.zeros(X.shape[1])
+    for _ in range(100):
+        eta = X @ beta + offset
+        if family == "poisson":
+            mu = np.exp(eta)
+            w, z = mu, eta - offset + (y - mu) / mu
+        else:
+            mu = 1 / (1 + np.exp(-eta))
+            w = mu * (1 - mu)
+            z = eta - offset + (y - mu) / w
+        new = np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (w * z))
+        if np.max(np.abs(new - beta)) < 1e-12:
+            return new
+        beta = new
+    return beta
+
+
+@pytest.fixture
+def tracts() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    n = 300
+    boroughs = rng.choice(["A", "B", "C"], n)
+    nwf = rng.uniform(0, 1, n)
+    popn = rng.integers(100, 6000, n).astype(float)
+    eff200 = rng.gamma(2, 1.0, n) * popn / 1000
+    eff = eff200 * rng.uniform(0.1, 0.5, n)
+    surv = eff200 / popn * 1000
+    mu19 = popn / 1000 * np.exp(0.2 * surv + 1.0 * nwf)
+    return pd.DataFrame(
+        {
+            "GEOID": [f"{i:011d}" for i in range(n)],
+            "borough": boroughs,
+            "popn": popn,
+            "popn_black": np.round(popn * nwf * 0.6),
+            "popn_hispanic": np.round(popn * nwf * 0.4),
+            "popn_white": np.round(popn * (1 - nwf)),
+            "med_income": np.where(rng.random(n) < 0.05, np.nan, rng.normal(60000, 15000, n)),
+            "nonwhite_fraction": nwf,
+            "eff_cameras": eff,
+            "eff_cameras_within_200m": eff200,
+            "cameras": rng.poisson(2, n),
+            "panoramas": rng.integers(5, 30, n),
+        }
+    ), pd.DataFrame(
+        {
+            "GEOID": np.tile([f"{i:011d}" for i in range(n)], 2),
+            "year": np.repeat([2019, 2020], n),
+            "count": np.concatenate([rng.poisson(mu19), rng.poisson(mu19 * 0.7)]).astype(float),
+        }
+    )
+
+
+def test_model_table_excludes_and_counts(tracts) -> None:  # type: ignore[no-untyped-def]
+    t, stops = tracts
+    ledger = Ledger()
+    df = models.model_table(t, stops, ledger=ledger)
+    small = int((t["popn"] <= 250).sum())
+    assert len(df) == len(t) - small
+    assert {e.reason: e.count for e in ledger}["tract population at most 250"] == small
+    np.testing.assert_allclose(df["surv"], df["eff_cameras_within_200m"] / df["popn"] * 1000)
+    assert (
+        df["stops_2019"].sum()
+        == stops.loc[(stops["year"] == 2019) & stops["GEOID"].isin(df["GEOID"]), "count"].sum()
+    )
+
+
+def test_poisson_baseline_matches_irls_and_r_aic(tracts) -> None:  # type: ignore[no-untyped-def]
+    t, stops = tracts
+    df = models.model_table(t, stops)
+    res = models.stops_baseline(df, years=[2019], boroughs=["A"])[0]
+    d = df.loc[df["borough"] == "A"]
+    X = np.column_stack([np.ones(len(d)), d["surv"], d["nonwhite_fraction"]])
+    y = d["stops_2019"].to_numpy()
+    off = np.log(d["popn"].to_numpy())
+    beta = _irls(X, y, off, "poisson")
+    np.testing.assert_allclose([c.estimate for c in res.coefficients], beta, rtol=1e-7, atol=1e-9)
+    mu = np.exp(X @ beta + off)
+    # R: aic = -2 * sum(dpois(y, mu, log = TRUE)) + 2 * rank; deviance = 2 sum(y log(y/mu) - (y-mu))
+    aic = -2 * sps.poisson.logpmf(y, mu).sum() + 2 * 3
+    dev = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu))
+    assert res.aic == pytest.approx(aic, rel=1e-8)
+    assert res.deviance == pytest.approx(dev, rel=1e-8)
+    info = np.linalg.inv(X.T @ (X * mu[:, None]))
+    np.testing.assert_allclose(
+        [c.std_error for c in res.coefficients], np.sqrt(np.diag(info)), rtol=1e-6
+    )
+    c = res.coef("surv")
+    assert c.ci_low == pytest.approx(c.estimate - 1.959963984540054 * c.std_error)
+    assert res.to_dict()["coefficients"][1]["term"] == "surv"
+
+
+def test_placement_logit_matches_irls(tracts) -> None:  # type: ignore[no-untyped-def]
+    t, _ = tracts
+    df = models.model_table(t)
+    res = models.placement_logit(df, threshold=0.2)
+    assert res.formula.startswith("I(surv > 0.2) ~ 0 + borough + borough:nonwhite_fraction")
+    y = (df["surv_place"] > 0.2).astype(float).to_numpy()
+    cols, names = [], []
+    for b in sorted(df["borough"].unique()):
+        cols.append((df["borough"] == b).astype(float).to_numpy())
+        names.append(f"borough[{b}]")
+    for b in sorted(df["borough"].unique()):
+        cols.append(
+            (df["borough"] == b).astype(float).to_numpy() * df["nonwhite_fraction"].to_numpy()
+        )
+        names.append(f"borough[{b}]:nonwhite_fraction")
+    beta = _irls(np.column_stack(cols), y, np.zeros(len(y)), "binomial")
+    for name, b in zip(names, beta, strict=True):
+        assert res.coef(name).estimate == pytest.approx(b, rel=1e-6, abs=1e-8)
+    ledger = Ledger()
+    inc = models.placement_logit(df, income=True, ledger=ledger)
+    assert inc.n == int(df["med_income"].notna().sum())
+    assert ledger.total() == int(df["med_income"].isna().sum())
+
+
+def test_bins_follow_r_cut_semantics(tracts) -> None:  # type: ignore[no-untyped-def]
+    assert models.bin_labels(models.SURVEILLANCE_BREAKS)[:3] == [
+        "[0,0.25]",
+        "(0.25,0.5]",
+        "(0.5,0.75]",
+    ]
+    assert models.bin_labels(models.SURVEILLANCE_BREAKS)[-1] == "(3,Inf]"
+    t, stops = tracts
+    df = models.model_table(t, stops)
+    df.loc[df.index[:3], "surv"] = [0.0, 0.25, 0.2500001]
+    res = models.stops_by_surveillance_bins(df)
+    rates = pd.DataFrame(res.extras["rates"]).set_index("bin")
+    assert rates["tracts"].sum() == len(df)
+    # Without covariates the Poisson MLE of each bin is its pooled rate.
+    for label, r in rates.iterrows():
+        assert r["rate_per_1000"] == pytest.approx(r["stops"] / r["residents"] * 1000, rel=1e-8)
+        assert r["ci_low"] < r["rate_per_1000"] < r["ci_high"]
+
+
+def test_interaction_lm_uses_equal_width_bins(tracts) -> None:  # type: ignore[no-untyped-def]
+    t, stops = tracts
+    df = models.model_table(t, stops)
+    res = models.stops_interaction_lm(df, exclude=["C"])
+    d = df.loc[df["borough"] != "C"]
+    lo, hi = d["nonwhite_fraction"].min(), d["nonwhite_fraction"].max()
+    mid = (lo + hi) / 2
+    high = (d["nonwhite_fraction"] > mid).astype(float).to_numpy()
+    X = np.column_stack([np.ones(len(d)), high, d["surv"], high * d["surv"]])
+    y = d["stops_2019"].to_numpy() / d["popn"].to_numpy() * 1000
+    w = d["popn"].to_numpy()
+    beta = np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (w * y))
+    np.testing.assert_allclose([c.estimate for c in res.coefficients], beta, rtol=1e-8)
+
+
+def test_overdispersion_detected_and_variants(tracts) -> None:  # type: ignore[no-untyped-def]
+    t, stops = tracts
+    rng = np.random.default_rng(3)
+    over = stops.copy()
+    over["count"] = rng.negative_binomial(2, 2 / (2 + np.maximum(stops["count"], 0.5) * 3)).astype(
+        float
+    )
+    variants = models.stops_overdispersion_variants(models.model_table(t, over), years=[2019])
+    quasi = [v for v in variants if v.name == "stops_baseline_quasipoisson"]
+    nb = [v for v in variants if v.name == "stops_baseline_negbin"]
+    assert len(quasi) == len(nb) == 3
+    assert all(q.extras["dispersion_test"]["p_value"] < 0.01 for q in quasi)
+    assert all(n.extras["alpha"]["estimate"] > 0.1 for n in nb)
+    # Poisson data: no overdispersion found.
+    plain = models.stops_overdispersion_variants(models.model_table(t, stops), years=[2019])
+    pv = [v.extras["dispersion_test"]["p_value"] for v in plain if v.name.endswith("quasipoisson")]
+    assert np.median(pv) > 0.05
+    # Quasi-Poisson: the Poisson estimates, standard errors scaled by sqrt(dispersion).
+    base = models.stops_baseline(models.model_table(t, over), years=[2019])
+    for b, q in zip(base, quasi, strict=True):
+        scale = np.sqrt(q.extras["dispersion"])
+        assert q.coef("surv").estimate == pytest.approx(b.coef("surv").estimate)
+        assert q.coef("surv").std_error == pytest.approx(b.coef("surv").std_error * scale, rel=1e-6)
