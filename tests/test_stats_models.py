@@ -142,7 +142,7 @@ def test_bins_follow_r_cut_semantics(tracts) -> None:  # type: ignore[no-untyped
     rates = pd.DataFrame(res.extras["rates"]).set_index("bin")
     assert rates["tracts"].sum() == len(df)
     # Without covariates the Poisson MLE of each bin is its pooled rate.
-    for label, r in rates.iterrows():
+    for _label, r in rates.iterrows():
         assert r["rate_per_1000"] == pytest.approx(r["stops"] / r["residents"] * 1000, rel=1e-8)
         assert r["ci_low"] < r["rate_per_1000"] < r["ci_high"]
 
