@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 OUT ?= out/demo
 SHARED_DATA ?= ../shared/data
 
-.PHONY: demo test lint typecheck pytest system-deps bench clean
+.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth clean
 
 $(VENV)/.core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ test: lint typecheck pytest
 ## bench: coverage step against the straightforward geopandas approach (needs ../shared/data)
 bench: $(VENV)/.test
 	CAMCENSUS_SHARED_DATA=$(SHARED_DATA) $(PY) benchmarks/bench_coverage.py
+
+## bench-ground-truth: coverage of 95% intervals over 200 seeded synthetic cities
+bench-ground-truth: $(VENV)/.test
+	$(PY) benchmarks/bench_ground_truth.py 200
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
