@@ -153,6 +153,9 @@ def reproduce_nyc(
     stops_format: Annotated[
         str, typer.Option(help="records, tract-counts or auto (by file content).")
     ] = "auto",
+    stops_crs: Annotated[
+        str, typer.Option(help="CRS of stop record coordinates (NYPD: EPSG:2908).")
+    ] = "EPSG:2908",
     ntas: Annotated[
         Path | None, typer.Option(help="NTA polygons, for cluster-robust errors.")
     ] = None,
@@ -190,6 +193,7 @@ def reproduce_nyc(
             reference=reference,
             stops=stops or [],
             stops_format=stops_format,
+            stops_crs=stops_crs,
             ntas=ntas,
             race_table=race_table,
             sensitivity=sensitivity,

@@ -351,10 +351,11 @@ def reproduce_nyc(
     reference: str | Path | None = None,
     stops: Sequence[str | Path] = (),
     stops_format: str = "auto",
+    stops_crs: str = "EPSG:2908",
     ntas: str | Path | None = None,
     race_table: str | Path | None = None,
     sensitivity: bool = True,
-    threshold: float = 0.2,
+    threshold: float | str = 0.2,
     permutations: int = 999,
     options: Options | None = None,
     title: str = "Decode Surveillance NYC, reproduced",
@@ -440,6 +441,7 @@ def reproduce_nyc(
             table,
             stops=stops,
             stops_format=stops_format,
+            stops_crs=stops_crs,
             ntas=ntas,
             race_table=race_table,
             sensitivity=sensitivity,
@@ -459,10 +461,11 @@ def _add_disparity(
     *,
     stops: Sequence[str | Path],
     stops_format: str,
+    stops_crs: str,
     ntas: str | Path | None,
     race_table: str | Path | None,
     sensitivity: bool,
-    threshold: float,
+    threshold: float | str,
     permutations: int,
     progress: Progress,
 ) -> None:
@@ -472,7 +475,7 @@ def _add_disparity(
     t0 = time.perf_counter()
     ledger = result.ledger
     counts, records = stats_inputs.read_stops(
-        stops, gdf_tracts, fmt=stats_inputs_format(stops_format), ledger=ledger
+        stops, gdf_tracts, fmt=stats_inputs_format(stops_format), crs=stops_crs, ledger=ledger
     )
     cluster = stats_inputs.cluster_from_ntas(gdf_tracts, ntas) if ntas else None
     result.disparity = disparity.run_disparity(
@@ -488,6 +491,9 @@ def _add_disparity(
         rate_model=has_zero_rows(pan),
     )
     year = int(counts["year"].min())
+    threshold = next(
+        float(m.group["threshold"]) for m in result.disparity.models if m.name == "placement_logit"
+    )
     if sensitivity and "attached_street_median" in pan.columns:
         progress("sensitivity to the camera radius")
         o = result.options
@@ -538,6 +544,11 @@ def run_demo(
         panoramas=paths["panoramas"],
         census=paths["census"],
         boroughs=paths["boroughs"],
+        stops=[paths["stops"]],
+        stops_format="records",
+        stops_crs=city.crs,
+        permutations=199,
+        threshold="median",
         options=options,
         title=f"Synthetic city (seed {seed})",
         progress=progress,

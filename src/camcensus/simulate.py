@@ -281,9 +281,21 @@ def simulate_city(
         sx = x0 + (tx[t] + rng.random(len(t))) * side
         sy = y0 + (ty[t] + rng.random(len(t))) * side
         race = np.where(rng.random(len(t)) < nonwhite[t] * 1.1, "BLACK", "WHITE")
+        found = rng.random((3, len(t))) < np.array([[0.25], [0.1], [0.08]])
         stops.append(
             pd.DataFrame(
-                {"YEAR2": year, "STOP_LOCATION_X": sx, "STOP_LOCATION_Y": sy, "RACE": race}
+                {
+                    "YEAR2": year,
+                    "STOP_LOCATION_X": sx,
+                    "STOP_LOCATION_Y": sy,
+                    "SUSPECT_RACE_DESCRIPTION": race,
+                    "SUSPECTED_CRIME_DESCRIPTION": rng.choice(
+                        ["ROBBERY", "CPW", "ASSAULT"], len(t)
+                    ),
+                    "SUSPECT_ARRESTED_FLAG": np.where(found[0], "Y", "N"),
+                    "SUMMONS_ISSUED_FLAG": np.where(found[1], "Y", "N"),
+                    "WEAPON_FOUND_FLAG": np.where(found[2], "Y", "N"),
+                }
             )
         )
     stop_df = pd.concat(stops, ignore_index=True)

@@ -40,7 +40,7 @@ def run_disparity(
     *,
     records: pd.DataFrame | None = None,
     years: Sequence[int] | None = None,
-    threshold: float = 0.2,
+    threshold: float | str = 0.2,
     min_population: int = 250,
     cluster: pd.Series | None = None,
     distances_m: Sequence[float] = (1000.0, 2000.0),
@@ -65,7 +65,8 @@ def run_disparity(
         first).
     threshold
         Surveillance level (effective cameras per 1,000 residents) that makes a tract "highly
-        surveilled" in the placement model (Amnesty's code: 0.2; its text: 0.18).
+        surveilled" in the placement model (Amnesty's code: 0.2; its text: 0.18), or
+        ``"median"`` for the median tract (for cities whose camera density differs from NYC's).
     cluster
         Cluster of each tract (index = ``GEOID``), e.g. its NTA, for cluster-robust errors.
     distances_m, permutations, seed
@@ -78,6 +79,18 @@ def run_disparity(
     table = models.model_table(tracts, stop_counts, min_population=min_population, ledger=ledger)
     if cluster is not None:
         table["nta"] = table["GEOID"].map(cluster)
+    if threshold == "median":
+        threshold = float(np.round(table["surv_place"].median(), 2))
+        ledger.note(
+            f"Placement model threshold: the median tract's surveillance level, {threshold:g} "
+            "effective cameras per 1,000 residents."
+        )
+    threshold = float(threshold)
+    if threshold == 0.2:
+        ledger.note(
+            "Placement model: a tract is 'highly surveilled' above 0.2 effective cameras per "
+            "1,000 residents, as in Amnesty's code (its methodology note's text says 0.18)."
+        )
     out: list[ModelResult] = []
     tables: dict[str, pd.DataFrame] = {}
     placement = models.placement_logit(table, threshold=threshold)
@@ -237,10 +250,11 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
             tlist = terms or tuple(
                 c.term for c in base.coefficients if c.term.endswith(":nonwhite_fraction")
             )
+            separated = bool(base.extras.get("perfect_separation"))
             for term in tlist:
                 c = base.coef(term)
                 sign = np.sign(c.estimate)
-                significant = c.ci_low > 0 or c.ci_high < 0
+                significant = (c.ci_low > 0 or c.ci_high < 0) and not separated
                 row: dict[str, object] = {
                     "model": base_name,
                     "borough": key[0]
@@ -270,6 +284,8 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
                     row[check] = bool(ok)
                     if not ok:
                         failed.append(check)
+                if separated:
+                    failed.insert(0, "perfect separation (not estimable)")
                 row["checks_run"] = ran
                 row["survives"] = bool(significant and not failed and ran > 0)
                 row["failed_checks"] = ", ".join(failed)
@@ -300,6 +316,12 @@ def write_findings(
             f"{hi['rate_per_1000']:.1f} ({hi['ci_low']:.1f}–{hi['ci_high']:.1f})."
         )
     for row in survival.to_dict("records"):
+        if str(row["failed_checks"]).startswith("perfect separation"):
+            out.append(
+                f"{row['borough']}: the placement model cannot be estimated (perfect separation: "
+                f"at the threshold of {threshold:g} almost every tract is on one side)."
+            )
+            continue
         if not row["significant"]:
             verdict = "but the 95% interval includes no difference"
         elif row["survives"]:

@@ -128,9 +128,18 @@ def _glm(
     method: str = "wald",
 ) -> ModelResult:
     model = smf.glm(formula, df, family=family, offset=offset)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)
+    # Fitting problems (perfect separation, no convergence) are recorded with the model, not
+    # printed: a reader of the report must see them next to the coefficients they spoil.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         fit = model.fit(scale=scale, cov_type=cov_type, cov_kwds=cov_kwds or {})
+    problems = sorted(
+        {
+            f"{w.category.__name__}: {w.message}"
+            for w in caught
+            if not issubclass(w.category, DeprecationWarning | FutureWarning)
+        }
+    )
     names = [_clean_term(t) for t in fit.params.index]
     fam = type(family).__name__.lower()
     return ModelResult(
@@ -146,6 +155,8 @@ def _glm(
             "pearson_chi2": float(fit.pearson_chi2),
             "df_resid": float(fit.df_resid),
             "dispersion": float(fit.pearson_chi2 / fit.df_resid) if fit.df_resid > 0 else None,
+            "fit_warnings": problems,
+            "perfect_separation": any("separation" in p.lower() for p in problems),
         },
     )
 
