@@ -230,7 +230,30 @@ def write_html(
         shown = surv[[c for c in cols if c in surv.columns]].copy()
         if "year" in shown.columns:
             shown["year"] = shown["year"].map(lambda y: "" if pd.isna(y) else str(int(y)))
+        titles = {
+            "stops_by_surveillance_bins": "Stops per 1,000 residents by surveillance level",
+            "innocence_by_race_and_surveillance": "Found innocent (no arrest, summons or weapon)",
+            "black_share_by_surveillance": "Black share of people stopped vs of residents",
+            "crime_correlations": "Suspected crime: correlation of stop rate with surveillance",
+        }
+        keep = {
+            "stops_by_surveillance_bins": ["bin", "rate_per_1000", "ci_low", "ci_high", "tracts"],
+            "innocence_by_race_and_surveillance": ["race", "surveillance", "estimate", "ci_low",
+                                                   "ci_high", "n"],
+            "black_share_by_surveillance": ["surveillance", "stopped_black_share", "ci_low",
+                                            "ci_high", "resident_black_share"],
+            "crime_correlations": ["crime", "stops", "estimate", "ci_low", "ci_high", "p_value"],
+        }  # fmt: skip
+        who_tables = []
+        for key, title in titles.items():
+            t = result.disparity.tables.get(key)
+            if t is not None and len(t):
+                cols = [c for c in keep[key] if c in t.columns]
+                who_tables.append(
+                    {"title": title, **_html_table(t[cols].set_index(cols[0]), cols[0])}
+                )
         who = {
+            "tables": who_tables,
             "findings": result.disparity.findings,
             "survival": _html_table(shown.set_index("model"), "model"),
             "figures": [f for f in figs if f["name"] in _WHO_FIGURES],
