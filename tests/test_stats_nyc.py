@@ -154,3 +154,23 @@ def test_placement_effect_recovered_on_synthetic_cities() -> None:
         hits += est.ci_low <= city.params["beta_nonwhite"] <= est.ci_high
     assert hits >= 10
     assert abs(np.mean(estimates) - 1.2) < 0.3
+
+
+@pytest.mark.slow
+def test_stats_on_amnesty_coverage_table(tmp_path: Path, nyc_paths, shared, nyc_stats) -> None:  # type: ignore[no-untyped-def]
+    # Amnesty's own per-tract table plus the ACS table: the models run on their coverage, and
+    # agree with ours (computed from the reduced citywide file) to the rounding of coordinates.
+    result = CliRunner().invoke(
+        app,
+        ["stats", "--tract-table", str(nyc_paths["camera_count"]), "--census",
+         str(nyc_paths["census"]), "--tracts", str(nyc_paths["tracts"]), "--stops",
+         str(shared / "census/acs2019_tract/full_df.csv"), "--permutations", "99",
+         "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "models.json").read_text())
+    theirs = next(m for m in doc["models"] if m["name"] == "placement_logit")
+    ours = next(m for m in nyc_stats.disparity.models if m.name == "placement_logit")
+    assert theirs["n"] == ours.n == 2_102
+    for c in theirs["coefficients"]:
+        assert c["estimate"] == pytest.approx(ours.coef(c["term"]).estimate, abs=0.1)

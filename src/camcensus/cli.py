@@ -302,6 +302,9 @@ def stats_command(
     ],
     tracts: Annotated[Path, typer.Option(help="Tract polygons (for the spatial checks).")],
     out: Annotated[Path, typer.Option(help="Folder for models.json and tables.")],
+    census: Annotated[
+        Path | None, typer.Option(help="ACS table to take population columns from.")
+    ] = None,
     stops: Annotated[
         list[Path] | None, typer.Option(help="Stop records or tract counts; repeatable.")
     ] = None,
@@ -318,6 +321,7 @@ def stats_command(
         result, ledger = stats_from_files(
             tract_table=tract_table,
             tracts=tracts,
+            census=census,
             stops=stops or [],
             stops_format=stops_format,
             ntas=ntas,

@@ -571,6 +571,7 @@ def stats_from_files(
     *,
     tract_table: str | Path,
     tracts: str | Path,
+    census: str | Path | None = None,
     stops: Sequence[str | Path] = (),
     stops_format: str = "auto",
     ntas: str | Path | None = None,
@@ -584,7 +585,8 @@ def stats_from_files(
     ``tract_table`` needs ``GEOID``, ``borough``, ``popn``, ``popn_white``, ``popn_black``,
     ``popn_hispanic``, ``nonwhite_fraction`` (or the three counts), ``eff_cameras``,
     ``eff_cameras_within_200m`` (and ``med_income`` for the income model); ``tracts`` gives
-    the polygons for the spatial checks.
+    the polygons for the spatial checks. With ``census`` (an ACS table) the population columns
+    are taken from it, so a bare coverage table such as Amnesty's ``camera_count.csv`` works.
     """
     from camcensus.io._validate import missing_columns
     from camcensus.stats import disparity
@@ -592,6 +594,11 @@ def stats_from_files(
 
     ledger = Ledger()
     table = pd.read_csv(tract_table, dtype={"GEOID": str})
+    if census is not None:
+        acs = io_census.census_from_csv(census, ledger=ledger)
+        table = table.drop(columns=[c for c in acs.columns if c in table.columns]).merge(
+            acs, left_on="GEOID", right_index=True, how="left"
+        )
     needed = [
         "GEOID",
         "popn",
