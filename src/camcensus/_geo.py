@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import shapely
 from pyproj import CRS, Transformer
 
 from camcensus._errors import InputError, Problem
 
-__all__ = ["check_crs_plausible", "measurement_crs", "metres_per_unit", "require_projected"]
+__all__ = [
+    "check_crs_plausible",
+    "first_containing",
+    "measurement_crs",
+    "metres_per_unit",
+    "require_projected",
+]
 
 
 def metres_per_unit(crs: CRS) -> float:
@@ -98,3 +106,17 @@ def check_crs_plausible(gdf: gpd.GeoDataFrame, path: str, *, margin_deg: float =
                 )
             ]
         )
+
+
+def first_containing(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Return, for each point, the index of the first polygon it intersects, or -1.
+
+    Vectorised (one STRtree query); a point on a shared border goes to the lower index, so it
+    is counted once.
+    """
+    tree = shapely.STRtree(polygons)
+    ip, ipoly = tree.query(points, predicate="intersects")
+    first = pd.Series(ipoly).groupby(ip).min()
+    owner = np.full(len(points), -1)
+    owner[first.index.to_numpy()] = first.to_numpy()
+    return owner

@@ -16,9 +16,9 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from camcensus._errors import InputError, Ledger, Problem
+from camcensus._geo import first_containing
 from camcensus.io.decode import ATTACHMENTS, CATEGORIES, POLE_TYPES
 
 __all__ = [
@@ -230,13 +230,11 @@ def assign_boroughs(
     """
     if gdf.crs is None or boroughs.crs is None:
         raise ValueError("both frames need a CRS. Fix: set_crs(...) on the one that lacks it.")
-    pts = gdf.geometry.to_crs(boroughs.crs).values
-    tree = shapely.STRtree(boroughs.geometry.values)
-    ip, ib = tree.query(pts, predicate="intersects")
-    first = pd.Series(ib).groupby(ip).min()
+    pts = np.asarray(gdf.geometry.to_crs(boroughs.crs).values)
+    owner = first_containing(pts, np.asarray(boroughs.geometry.values))
+    inside = owner >= 0
     names = np.full(len(gdf), None, dtype=object)
-    names[first.index.to_numpy()] = boroughs["BoroName"].to_numpy()[first.to_numpy()]
-    inside = pd.notna(names)
+    names[inside] = boroughs["BoroName"].to_numpy()[owner[inside]]
     if ledger is not None:
         ledger.exclude(stage, "panorama in no borough polygon", int((~inside).sum()))
     out = gdf.loc[inside].copy()

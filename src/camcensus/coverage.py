@@ -15,12 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import CRS
 
 from camcensus._errors import Ledger
-from camcensus._geo import measurement_crs, metres_per_unit
+from camcensus._geo import first_containing, measurement_crs, metres_per_unit
 
 __all__ = ["COVERAGE_COLUMNS", "add_coverage", "coverage_union", "covered_area", "public_points"]
 
@@ -138,19 +137,15 @@ def add_coverage(
 
     # Panoramas surveyed per tract (all of them, with or without cameras): the exposure of
     # per-intersection rates. Meaningful only when the input lists camera-free panoramas too.
-    all_pts = np.asarray(gdf_intersections.to_crs(crs).geometry.values)
-    ia, ta = shapely.STRtree(zones).query(all_pts, predicate="intersects")
-    first_a = pd.Series(ta).groupby(ia).min()
-    out["panoramas"] = np.bincount(first_a.to_numpy(), minlength=len(zones))
+    all_owner = first_containing(np.asarray(gdf_intersections.to_crs(crs).geometry.values), zones)
+    out["panoramas"] = np.bincount(all_owner[all_owner >= 0], minlength=len(zones))
 
     weights = pts[count_col].to_numpy(dtype="float64")
     pgeom = np.asarray(pts.geometry.values)
     tree = shapely.STRtree(zones)
-    ip, it = tree.query(pgeom, predicate="intersects")
-    first = pd.Series(it).groupby(ip).min()
-    owner = np.full(len(pgeom), -1)
-    owner[first.index.to_numpy()] = first.to_numpy()
-    on_border = len(ip) - len(first)
+    owner = first_containing(pgeom, zones)
+    hits = np.bincount(tree.query(pgeom, predicate="intersects")[0], minlength=len(pgeom))
+    on_border = int((hits > 1).sum())
     if on_border:
         ledger.note(f"{on_border} public intersection(s) on a tract border counted in one tract")
     outside = np.flatnonzero(owner < 0)

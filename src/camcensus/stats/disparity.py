@@ -387,29 +387,43 @@ def radius_sensitivity(
     ``coverage_for_radius(r)`` returns the tract table with coverage recomputed at radius r.
     Returns a tidy table: radius, model, borough, term, estimate, ci_low, ci_high.
     """
-    rows = []
+    rows: list[dict[str, object]] = []
     for r in radii:
         table = models.model_table(
             coverage_for_radius(r), stop_counts, min_population=min_population
         )
-        fitted = [models.placement_logit(table, threshold=threshold)]
-        if stop_counts is not None:
-            fitted += models.stops_baseline(table, years=[year])
-        for res in fitted:
-            for c in res.coefficients:
-                if c.term in {"surv", "nonwhite_fraction"} or c.term.endswith(":nonwhite_fraction"):
-                    rows.append(
-                        {
-                            "radius_m": r,
-                            "model": res.name,
-                            "borough": res.group.get("borough"),
-                            "term": c.term,
-                            "estimate": c.estimate,
-                            "ci_low": c.ci_low,
-                            "ci_high": c.ci_high,
-                        }
-                    )
+        rows += _headline_rows(table, stop_counts, threshold, year, radius_m=r)
     return pd.DataFrame(rows)
+
+
+def _headline_rows(
+    table: pd.DataFrame,
+    stop_counts: pd.DataFrame | None,
+    threshold: float,
+    year: int,
+    **label: object,
+) -> list[dict[str, object]]:
+    """Fit the placement and baseline stop models; return their headline coefficients."""
+    fitted = [models.placement_logit(table, threshold=threshold)]
+    if stop_counts is not None:
+        fitted += models.stops_baseline(table, years=[year])
+    rows: list[dict[str, object]] = []
+    for res in fitted:
+        for c in res.coefficients:
+            if c.term in {"surv", "nonwhite_fraction"} or c.term.endswith(":nonwhite_fraction"):
+                rows.append(
+                    {
+                        **label,
+                        "model": res.name,
+                        "borough": res.group.get("borough"),
+                        "term": c.term,
+                        "estimate": c.estimate,
+                        "ci_low": c.ci_low,
+                        "ci_high": c.ci_high,
+                        "n": c.n,
+                    }
+                )
+    return rows
 
 
 def race_sensitivity(
@@ -424,27 +438,10 @@ def race_sensitivity(
     """Refit with another race definition: ``alternative`` (indexed by GEOID, with
     ``nonwhite_fraction``) replaces the tracts' non-white fraction. Returns both fits' headline
     coefficients side by side (``definition`` column)."""
-    rows = []
+    rows: list[dict[str, object]] = []
     alt = tracts.copy()
     alt["nonwhite_fraction"] = alt["GEOID"].map(alternative["nonwhite_fraction"])
     for name, t in (("White alone (ACS B02001)", tracts), (label, alt)):
         table = models.model_table(t, stop_counts)
-        fitted = [models.placement_logit(table, threshold=threshold)]
-        if stop_counts is not None:
-            fitted += models.stops_baseline(table, years=[year])
-        for res in fitted:
-            for c in res.coefficients:
-                if c.term in {"surv", "nonwhite_fraction"} or c.term.endswith(":nonwhite_fraction"):
-                    rows.append(
-                        {
-                            "definition": name,
-                            "model": res.name,
-                            "borough": res.group.get("borough"),
-                            "term": c.term,
-                            "estimate": c.estimate,
-                            "ci_low": c.ci_low,
-                            "ci_high": c.ci_high,
-                            "n": c.n,
-                        }
-                    )
+        rows += _headline_rows(table, stop_counts, threshold, year, definition=name)
     return pd.DataFrame(rows)

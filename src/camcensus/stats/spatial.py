@@ -17,12 +17,11 @@ from collections.abc import Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats as sps
 
-from camcensus._geo import measurement_crs, metres_per_unit
+from camcensus._geo import first_containing, measurement_crs, metres_per_unit
 from camcensus.stats._result import Estimate, ModelResult
 
 __all__ = [
@@ -117,12 +116,10 @@ def nta_of_tracts(
 ) -> pd.Series:
     """Return the NTA (``column`` of ``gdf_ntas``) holding each tract's representative point."""
     pts = gdf_tracts.geometry.representative_point().to_crs(gdf_ntas.crs)
-    tree = shapely.STRtree(np.asarray(gdf_ntas.geometry.values))
-    ip, inta = tree.query(np.asarray(pts.values), predicate="intersects")
-    first = pd.Series(inta).groupby(ip).min()
-    out = pd.Series(None, index=gdf_tracts.index, dtype=object)
-    out.iloc[first.index.to_numpy()] = gdf_ntas[column].to_numpy()[first.to_numpy()]
-    return out
+    owner = first_containing(np.asarray(pts.values), np.asarray(gdf_ntas.geometry.values))
+    codes = np.full(len(owner), None, dtype=object)
+    codes[owner >= 0] = gdf_ntas[column].to_numpy()[owner[owner >= 0]]
+    return pd.Series(codes, index=gdf_tracts.index, dtype=object)
 
 
 def _coords_m(gdf: gpd.GeoDataFrame) -> np.ndarray:

@@ -9,6 +9,7 @@ import shapely
 from scipy import stats as sps
 
 from camcensus._errors import Ledger
+from camcensus._geo import first_containing
 from camcensus.stats._result import Estimate
 
 __all__ = [
@@ -38,10 +39,7 @@ def stops_to_tracts(
     pts = shapely.points(records["x"].to_numpy(), records["y"].to_numpy())
     zones = np.asarray(tracts.geometry.values)
     tree = shapely.STRtree(zones)
-    ip, it = tree.query(pts, predicate="intersects")
-    first = pd.Series(it).groupby(ip).min()
-    owner = np.full(len(pts), -1)
-    owner[first.index.to_numpy()] = first.to_numpy()
+    owner = first_containing(pts, zones)
     outside = np.flatnonzero(owner < 0)
     if len(outside):
         near_pt, near_tract = tree.query_nearest(pts[outside], all_matches=False)
