@@ -285,7 +285,10 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
                     if not ok:
                         failed.append(check)
                 if separated:
-                    failed.insert(0, "perfect separation (not estimable)")
+                    failed = ["perfect separation (not estimable)"]
+                elif not significant:
+                    # Nothing to survive: the base model already finds no clear difference.
+                    failed = ["not significant in the base model"]
                 row["checks_run"] = ran
                 row["survives"] = bool(significant and not failed and ran > 0)
                 row["failed_checks"] = ", ".join(failed)
