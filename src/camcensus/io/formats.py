@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["sha256", "tables_from_sqlite", "to_geojson", "to_sqlite"]
+__all__ = ["json_safe", "sha256", "tables_from_sqlite", "to_geojson", "to_sqlite"]
 
 
 def sha256(path: str | Path) -> str:
@@ -92,18 +92,31 @@ def to_geojson(
         {
             "type": "Feature",
             "geometry": json.loads(t),
-            "properties": {k: _jsonable(v) for k, v in r.items()},
+            "properties": json_safe(r, digits=6),
         }
         for t, r in zip(texts, records.to_dict("records"), strict=True)
     ]
     return {"type": "FeatureCollection", "features": features}
 
 
-def _jsonable(v: object) -> object:
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return None if not np.isfinite(v) else round(float(v), 6)
-    if isinstance(v, float):
-        return None if not np.isfinite(v) else round(v, 6)
-    return v
+def json_safe(obj: Any, *, digits: int | None = None) -> Any:
+    """Return ``obj`` with numpy / pandas scalars made plain; NaN, inf and NA become ``None``.
+
+    Recurses into dicts, lists and tuples; ``digits`` rounds floats (compact GeoJSON).
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v, digits=digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v, digits=digits) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        if not np.isfinite(f):
+            return None
+        return round(f, digits) if digits is not None else f
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return obj

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
-from camcensus.io.formats import sha256, to_sqlite
+from camcensus.io.formats import json_safe, sha256, to_sqlite
 from camcensus.report._shapes import borough_outlines
 from camcensus.report.figures import write_figures
 from camcensus.report.html import write_html
@@ -44,26 +42,10 @@ _TRACT_COLUMNS = [
 ]
 
 
-def _clean(obj: Any) -> Any:
-    """Make numpy / pandas values JSON-safe (NaN becomes null)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
 def _table_records(df: pd.DataFrame, index_name: str = "group") -> list[dict[str, Any]]:
     t = df.copy()
     t.index.name = index_name
-    return [_clean(r) for r in t.reset_index().to_dict("records")]
+    return [json_safe(r) for r in t.reset_index().to_dict("records")]
 
 
 def results_dict(result: CensusResult) -> dict[str, Any]:
@@ -89,7 +71,7 @@ def results_dict(result: CensusResult) -> dict[str, Any]:
         version = metadata.version("camcensus")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    out: dict[str, Any] = _clean(
+    out: dict[str, Any] = json_safe(
         {
             "title": result.title,
             "generated_by": f"camcensus {version}",

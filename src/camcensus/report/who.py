@@ -12,6 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from camcensus.io.formats import json_safe
+from camcensus.report.figures import _save
+
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult
 
@@ -39,13 +42,8 @@ def who_results(result: CensusResult) -> dict[str, Any]:
         return {"models": [], "who_is_watched": None}
 
     def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-        return [
-            {
-                str(k): (None if isinstance(v, float) and not np.isfinite(v) else v)
-                for k, v in r.items()
-            }
-            for r in df.astype(object).where(pd.notna(df), None).to_dict("records")
-        ]
+        out: list[dict[str, Any]] = json_safe(df.to_dict("records"))
+        return out
 
     return {
         "models": [m.to_dict() for m in d.models],
@@ -56,13 +54,6 @@ def who_results(result: CensusResult) -> dict[str, Any]:
             "sensitivity": {k: records(v) for k, v in result.sensitivity.items()},
         },
     }
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def who_figures(result: CensusResult, folder: Path) -> dict[str, Path]:

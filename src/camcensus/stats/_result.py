@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from camcensus.io.formats import json_safe
 
 __all__ = ["Estimate", "ModelResult", "coefficient_table"]
 
@@ -55,24 +56,8 @@ class ModelResult:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``coefficients`` as a list of dicts)."""
         d = asdict(self)
-        d["coefficients"] = [_finite(asdict(c)) for c in self.coefficients]
-        return _finite(d)
-
-
-def _finite(d: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, float | np.floating) and not np.isfinite(v):
-            out[k] = None
-        elif isinstance(v, np.integer):
-            out[k] = int(v)
-        elif isinstance(v, np.floating):
-            out[k] = float(v)
-        elif isinstance(v, dict):
-            out[k] = _finite(v)
-        else:
-            out[k] = v
-    return out
+        out: dict[str, Any] = json_safe(d)
+        return out
 
 
 def coefficient_table(results: list[ModelResult]) -> pd.DataFrame:
