@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -11,8 +14,10 @@ from pyproj import CRS, Transformer
 from camcensus._errors import InputError, Problem
 
 __all__ = [
+    "PointOwners",
+    "borough_outlines",
     "check_crs_plausible",
-    "first_containing",
+    "locate_points",
     "measurement_crs",
     "metres_per_unit",
     "require_projected",
@@ -108,15 +113,55 @@ def check_crs_plausible(gdf: gpd.GeoDataFrame, path: str, *, margin_deg: float =
         )
 
 
-def first_containing(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-    """Return, for each point, the index of the first polygon it intersects, or -1.
+@dataclass(frozen=True)
+class PointOwners:
+    """Which polygon each point belongs to (see :func:`locate_points`)."""
 
-    Vectorised (one STRtree query); a point on a shared border goes to the lower index, so it
-    is counted once.
+    owner: np.ndarray  # polygon index per point, -1 where none
+    on_border: int  # points inside more than one polygon (given to the lowest index)
+    snapped: np.ndarray  # indices of points outside every polygon given to the nearest one
+    snap_distance: np.ndarray  # their distances, in CRS units
+
+
+def locate_points(
+    points: np.ndarray, polygons: np.ndarray, *, snap: float | None = None
+) -> PointOwners:
+    """Give each point the first polygon it intersects (one vectorised STRtree query).
+
+    A point on a shared border goes to the lower index, so it is counted once. With ``snap``,
+    a point in no polygon goes to the nearest one within ``snap`` CRS units (``math.inf``:
+    any distance); the rest keep -1.
     """
     tree = shapely.STRtree(polygons)
     ip, ipoly = tree.query(points, predicate="intersects")
     first = pd.Series(ipoly).groupby(ip).min()
     owner = np.full(len(points), -1)
     owner[first.index.to_numpy()] = first.to_numpy()
-    return owner
+    snapped = np.zeros(0, dtype=int)
+    distance = np.zeros(0)
+    outside = np.flatnonzero(owner < 0)
+    if snap is not None and len(outside):
+        near_pt, near_poly = tree.query_nearest(
+            points[outside], max_distance=None if math.isinf(snap) else snap, all_matches=False
+        )
+        snapped = outside[near_pt]
+        owner[snapped] = near_poly
+        distance = shapely.distance(points[snapped], polygons[near_poly])
+    return PointOwners(owner, len(ip) - len(first), snapped, distance)
+
+
+def borough_outlines(tracts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return one polygon per ``borough`` of ``tracts`` (same CRS).
+
+    Tracts normally tile their borough, so the fast coverage union is tried first; if the
+    tiling has overlaps and the result is invalid, the full union is used.
+    """
+    names, geoms = [], []
+    for name, group in tracts.groupby("borough", sort=True):
+        parts = np.asarray(group.geometry.values)
+        merged = shapely.coverage_union_all(parts)
+        if not shapely.is_valid(merged):
+            merged = shapely.union_all(parts)
+        names.append(name)
+        geoms.append(merged)
+    return gpd.GeoDataFrame({"borough": names}, geometry=geoms, crs=tracts.crs)

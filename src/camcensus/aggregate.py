@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from camcensus._errors import InputError, Ledger, Problem
-from camcensus._geo import first_containing
+from camcensus._geo import locate_points
 from camcensus.io.decode import ATTACHMENTS, CATEGORIES, POLE_TYPES
 
 __all__ = [
@@ -231,7 +231,7 @@ def assign_boroughs(
     if gdf.crs is None or boroughs.crs is None:
         raise ValueError("both frames need a CRS. Fix: set_crs(...) on the one that lacks it.")
     pts = np.asarray(gdf.geometry.to_crs(boroughs.crs).values)
-    owner = first_containing(pts, np.asarray(boroughs.geometry.values))
+    owner = locate_points(pts, np.asarray(boroughs.geometry.values)).owner
     inside = owner >= 0
     names = np.full(len(gdf), None, dtype=object)
     names[inside] = boroughs["BoroName"].to_numpy()[owner[inside]]

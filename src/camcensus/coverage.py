@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS
 
 from camcensus._errors import Ledger
-from camcensus._geo import first_containing, measurement_crs, metres_per_unit
+from camcensus._geo import locate_points, measurement_crs, metres_per_unit
 
 __all__ = ["COVERAGE_COLUMNS", "add_coverage", "coverage_union", "covered_area", "public_points"]
 
@@ -137,34 +137,30 @@ def add_coverage(
 
     # Panoramas surveyed per tract (all of them, with or without cameras): the exposure of
     # per-intersection rates. Meaningful only when the input lists camera-free panoramas too.
-    all_owner = first_containing(np.asarray(gdf_intersections.to_crs(crs).geometry.values), zones)
+    all_owner = locate_points(
+        np.asarray(gdf_intersections.to_crs(crs).geometry.values), zones
+    ).owner
     out["panoramas"] = np.bincount(all_owner[all_owner >= 0], minlength=len(zones))
 
     weights = pts[count_col].to_numpy(dtype="float64")
     pgeom = np.asarray(pts.geometry.values)
-    tree = shapely.STRtree(zones)
-    owner = first_containing(pgeom, zones)
-    hits = np.bincount(tree.query(pgeom, predicate="intersects")[0], minlength=len(pgeom))
-    on_border = int((hits > 1).sum())
-    if on_border:
-        ledger.note(f"{on_border} public intersection(s) on a tract border counted in one tract")
-    outside = np.flatnonzero(owner < 0)
-    if len(outside):
-        near_pt, near_tract = tree.query_nearest(
-            pgeom[outside], max_distance=snap_m / mpu, return_distance=False, all_matches=False
+    located = locate_points(pgeom, zones, snap=snap_m / mpu)
+    owner = located.owner
+    if located.on_border:
+        ledger.note(
+            f"{located.on_border} public intersection(s) on a tract border counted in one tract"
         )
-        owner[outside[near_pt]] = near_tract
-        if len(near_pt):
-            dist = shapely.distance(pgeom[outside[near_pt]], zones[near_tract]) * mpu
-            ledger.note(
-                f"{len(near_pt)} public intersection(s) ({weights[outside[near_pt]].sum():g} "
-                f"cameras) lay outside every tract polygon (shoreline clipping) and were given to "
-                f"the nearest tract (at most {dist.max():.1f} m away)"
-            )
-        far = np.setdiff1d(np.arange(len(outside)), near_pt)
-        ledger.exclude(
-            "coverage", f"public intersection farther than {snap_m:g} m from every tract", len(far)
+    if len(located.snapped):
+        ledger.note(
+            f"{len(located.snapped)} public intersection(s) ({weights[located.snapped].sum():g} "
+            f"cameras) lay outside every tract polygon (shoreline clipping) and were given to "
+            f"the nearest tract (at most {located.snap_distance.max() * mpu:.1f} m away)"
         )
+    ledger.exclude(
+        "coverage",
+        f"public intersection farther than {snap_m:g} m from every tract",
+        int((owner < 0).sum()),
+    )
     has = owner >= 0
     out["cameras"] = np.bincount(owner[has], weights=weights[has], minlength=len(zones))
     ib_pt, ib_tract = shapely.STRtree(banded).query(pgeom, predicate="intersects")

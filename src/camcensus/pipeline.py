@@ -20,7 +20,7 @@ from pyproj import CRS
 
 from camcensus import published
 from camcensus._errors import Ledger
-from camcensus._geo import measurement_crs
+from camcensus._geo import borough_outlines, measurement_crs
 from camcensus.aggregate import (
     Pick,
     add_totals,
@@ -117,9 +117,7 @@ def run_census(
     if boroughs is not None:
         pan = assign_boroughs(pan, boroughs, ledger=ledger, stage="assign borough")
     elif "BoroName" not in pan.columns:
-        by_tract = tracts.dissolve("borough", as_index=False).rename(
-            columns={"borough": "BoroName"}
-        )
+        by_tract = borough_outlines(tracts).rename(columns={"borough": "BoroName"})
         pan = assign_boroughs(pan, by_tract, ledger=ledger, stage="assign borough (from tracts)")
         ledger.note("No borough polygons given: each panorama's borough is that of its tract.")
     pan = add_totals(pan)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from camcensus._geo import borough_outlines
 from camcensus.io.formats import json_safe, sha256, to_sqlite
-from camcensus.report._shapes import borough_outlines
 from camcensus.report.figures import write_figures
 from camcensus.report.html import write_html
 from camcensus.report.who import who_figures, who_results, who_tables

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from camcensus.report._shapes import borough_outlines
+from camcensus._geo import borough_outlines
 
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult

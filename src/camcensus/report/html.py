@@ -14,8 +14,8 @@ import pandas as pd
 import shapely
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from camcensus._geo import borough_outlines
 from camcensus.io.formats import to_geojson
-from camcensus.report._shapes import borough_outlines
 
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult

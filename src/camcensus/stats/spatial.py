@@ -21,7 +21,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats as sps
 
-from camcensus._geo import first_containing, measurement_crs, metres_per_unit
+from camcensus._geo import locate_points, measurement_crs, metres_per_unit
 from camcensus.stats._result import Estimate, ModelResult
 
 __all__ = [
@@ -116,7 +116,7 @@ def nta_of_tracts(
 ) -> pd.Series:
     """Return the NTA (``column`` of ``gdf_ntas``) holding each tract's representative point."""
     pts = gdf_tracts.geometry.representative_point().to_crs(gdf_ntas.crs)
-    owner = first_containing(np.asarray(pts.values), np.asarray(gdf_ntas.geometry.values))
+    owner = locate_points(np.asarray(pts.values), np.asarray(gdf_ntas.geometry.values)).owner
     codes = np.full(len(owner), None, dtype=object)
     codes[owner >= 0] = gdf_ntas[column].to_numpy()[owner[owner >= 0]]
     return pd.Series(codes, index=gdf_tracts.index, dtype=object)

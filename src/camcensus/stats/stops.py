@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -9,7 +11,7 @@ import shapely
 from scipy import stats as sps
 
 from camcensus._errors import Ledger
-from camcensus._geo import first_containing
+from camcensus._geo import locate_points
 from camcensus.stats._result import Estimate
 
 __all__ = [
@@ -38,20 +40,15 @@ def stops_to_tracts(
     tracts = gdf_tracts.to_crs(crs)
     pts = shapely.points(records["x"].to_numpy(), records["y"].to_numpy())
     zones = np.asarray(tracts.geometry.values)
-    tree = shapely.STRtree(zones)
-    owner = first_containing(pts, zones)
-    outside = np.flatnonzero(owner < 0)
-    if len(outside):
-        near_pt, near_tract = tree.query_nearest(pts[outside], all_matches=False)
-        owner[outside[near_pt]] = near_tract
-        if ledger is not None:
-            dist = shapely.distance(pts[outside[near_pt]], zones[near_tract])
-            ledger.note(
-                f"{len(outside)} stop(s) lay outside every tract and were given to the nearest "
-                f"tract (at most {dist.max():,.1f} {tracts.crs.axis_info[0].unit_name} away)"
-            )
+    located = locate_points(pts, zones, snap=math.inf)
+    if ledger is not None and len(located.snapped):
+        ledger.note(
+            f"{len(located.snapped)} stop(s) lay outside every tract and were given to the "
+            f"nearest tract (at most {located.snap_distance.max():,.1f} "
+            f"{tracts.crs.axis_info[0].unit_name} away)"
+        )
     out = records.copy()
-    out["GEOID"] = tracts["GEOID"].to_numpy()[owner]
+    out["GEOID"] = tracts["GEOID"].to_numpy()[located.owner]
     return out
 
 
