@@ -143,9 +143,9 @@ def _placement_spatial(
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
 
-    d = table.assign(high=(table["surv_place"] > placement.group["threshold"]).astype(float))
-    formula = "high ~ 0 + C(borough) + C(borough):nonwhite_fraction"
-    fit = smf.glm(formula, d, family=sm.families.Binomial()).fit()
+    d = models.placement_data(table, float(placement.group["threshold"]))
+    model = smf.glm(models.PLACEMENT_FORMULA, d, family=sm.families.Binomial())
+    fit = model.fit()
     geo = tracts.set_index("GEOID")
     g = gpd.GeoDataFrame(d[["GEOID"]], geometry=geo.loc[d["GEOID"]].geometry.values, crs=geo.crs)
     w, islands = spatial.queen_weights(g)
@@ -168,9 +168,7 @@ def _placement_spatial(
     n = int(fit.nobs)
     if has_cluster and d["nta"].notna().all():
         codes = pd.factorize(d["nta"])[0]
-        cl = smf.glm(formula, d, family=sm.families.Binomial()).fit(
-            cov_type="cluster", cov_kwds={"groups": codes}
-        )
+        cl = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
         res.append(
             ModelResult(
                 "placement_logit_cluster_nta",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,13 +22,18 @@ from camcensus._errors import Ledger
 from camcensus.stats._result import Estimate, ModelResult
 
 __all__ = [
+    "PLACEMENT_FORMULA",
+    "STOPS_FORMULA",
     "SURVEILLANCE_BREAKS",
+    "borough_year",
     "dispersion_test",
     "model_table",
+    "placement_data",
     "placement_logit",
     "placement_poisson",
     "stops_baseline",
     "stops_by_surveillance_bins",
+    "stops_glm",
     "stops_interaction_lm",
     "stops_overdispersion_variants",
     "stops_sanity_queens",
@@ -36,6 +42,29 @@ __all__ = [
 #: Bin breaks of surveillance level (effective cameras within 200 m per 1,000 residents).
 SURVEILLANCE_BREAKS = (0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, np.inf)
 _Z = float(sps.norm.ppf(0.975))
+
+#: The baseline stop model (patsy), fitted per borough × year with offset log(popn).
+STOPS_FORMULA = "numstops ~ surv + nonwhite_fraction"
+#: The placement model (patsy); ``high`` is surv_place above the threshold.
+PLACEMENT_FORMULA = "high ~ 0 + C(borough) + C(borough):nonwhite_fraction"
+
+
+def borough_year(df: pd.DataFrame, borough: str, year: int) -> pd.DataFrame:
+    """Return one borough's tracts with ``numstops`` = the stops of ``year``."""
+    d = df.loc[df["borough"] == borough].reset_index(drop=True)
+    d["numstops"] = d[f"stops_{year}"]
+    return d
+
+
+def stops_glm(d: pd.DataFrame) -> Any:
+    """Return the (unfitted) Poisson baseline model of a :func:`borough_year` table; fit it
+    once per covariance type wanted (``.fit()``, ``.fit(cov_type="cluster", ...)``)."""
+    return smf.glm(STOPS_FORMULA, d, family=sm.families.Poisson(), offset=np.log(d["popn"]))
+
+
+def placement_data(df: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Return the tracts with ``high`` = 1 where ``surv_place`` exceeds ``threshold``."""
+    return df.assign(high=(df["surv_place"] > threshold).astype(float))
 
 
 def model_table(
@@ -224,11 +253,10 @@ def stops_baseline(
     out = []
     for year in years:
         for b in boroughs or sorted(df["borough"].unique()):
-            d = df.loc[df["borough"] == b].copy()
-            d["numstops"] = d[f"stops_{year}"]
+            d = borough_year(df, b, year)
             out.append(
                 _glm(
-                    "numstops ~ surv + nonwhite_fraction",
+                    STOPS_FORMULA,
                     d,
                     sm.families.Poisson(),
                     name="stops_baseline",
@@ -245,7 +273,7 @@ def stops_sanity_queens(
     df: pd.DataFrame, *, year: int = 2019, borough: str = "Queens"
 ) -> ModelResult:
     """Queens 2019 with a quadratic surveillance term and the Black share of residents."""
-    d = df.loc[df["borough"] == borough].assign(numstops=lambda x: x[f"stops_{year}"])
+    d = borough_year(df, borough, year)
     return _glm(
         "numstops ~ surv + I(surv ** 2) + nonwhite_fraction + black_share",
         d,
@@ -294,9 +322,8 @@ def placement_logit(
     With ``income=True`` adds ``med_income`` (per dollar, as R); tracts without it are
     excluded and counted.
     """
-    d = df.copy()
-    d["high"] = (d["surv_place"] > threshold).astype(float)
-    formula = "high ~ 0 + C(borough) + C(borough):nonwhite_fraction"
+    d = placement_data(df, threshold)
+    formula = PLACEMENT_FORMULA
     r_formula = f"I(surv > {threshold:g}) ~ 0 + borough + borough:nonwhite_fraction"
     name = "placement_logit"
     if income:
@@ -361,14 +388,12 @@ def stops_overdispersion_variants(
     out = []
     for year in years:
         for b in sorted(df["borough"].unique()):
-            d = df.loc[df["borough"] == b].assign(numstops=lambda x, y=year: x[f"stops_{y}"])
+            d = borough_year(df, b, year)
             off = np.log(d["popn"].to_numpy())
-            pois = smf.glm(
-                "numstops ~ surv + nonwhite_fraction", d, family=sm.families.Poisson(), offset=off
-            ).fit()
-            test = dispersion_test(d["numstops"].to_numpy(), pois.fittedvalues.to_numpy())
+            pois = stops_glm(d).fit()
+            test = dispersion_test(d["numstops"].to_numpy(), np.asarray(pois.fittedvalues))
             quasi = _glm(
-                "numstops ~ surv + nonwhite_fraction",
+                STOPS_FORMULA,
                 d,
                 sm.families.Poisson(),
                 name="stops_baseline_quasipoisson",

@@ -17,11 +17,10 @@ from collections.abc import Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import stats as sps
 
 from camcensus._geo import locate_points, measurement_crs, metres_per_unit
+from camcensus.stats import models
 from camcensus.stats._result import Estimate, ModelResult
 
 __all__ = [
@@ -163,26 +162,26 @@ def stops_spatial_checks(
 
     geo = gdf_tracts.set_index("GEOID")
     out: list[ModelResult] = []
-    for year in years:
-        for b in sorted(df["borough"].unique()):
-            d = df.loc[df["borough"] == b].reset_index(drop=True)
-            d = d.assign(numstops=d[f"stops_{year}"])
-            g = gpd.GeoDataFrame(
-                d[["GEOID"]], geometry=geo.loc[d["GEOID"]].geometry.values, crs=geo.crs
-            )
+    stops = models.STOPS_FORMULA
+    for b in sorted(df["borough"].unique()):
+        # Weights and coordinates depend on the borough's tracts only: once for all years.
+        tracts_b = df.loc[df["borough"] == b, "GEOID"]
+        g = gpd.GeoDataFrame(geometry=geo.loc[tracts_b].geometry.values, crs=geo.crs)
+        w, islands = queen_weights(g)
+        xy = _coords_m(g)
+        for year in years:
+            d = models.borough_year(df, b, year)
             group = {"borough": b, "year": year}
-            off = np.log(d["popn"].to_numpy())
-            fit = smf.glm(
-                "numstops ~ surv + nonwhite_fraction", d, family=sm.families.Poisson(), offset=off
-            ).fit()
-            w, islands = queen_weights(g)
+            model = models.stops_glm(d)
+            fit = model.fit()
+            n = int(fit.nobs)
             moran = moran_permutation(
                 np.asarray(fit.resid_deviance), w, permutations=permutations, seed=seed
             )
             out.append(
                 ModelResult(
                     "stops_baseline_residual_moran",
-                    "Moran's I of deviance residuals of numstops ~ surv + nonwhite_fraction",
+                    f"Moran's I of deviance residuals of {stops}",
                     "diagnostic",
                     moran.n,
                     (moran,),
@@ -190,20 +189,13 @@ def stops_spatial_checks(
                     extras={"weights": "queen contiguity, row-standardised", "islands": islands},
                 )
             )
-            n = int(fit.nobs)
             if cluster is not None and cluster in d.columns and d[cluster].notna().all():
                 codes = pd.factorize(d[cluster])[0]
-                cl = smf.glm(
-                    "numstops ~ surv + nonwhite_fraction",
-                    d,
-                    family=sm.families.Poisson(),
-                    offset=off,
-                ).fit(cov_type="cluster", cov_kwds={"groups": codes})
+                cl = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
                 out.append(
                     ModelResult(
                         "stops_baseline_cluster_nta",
-                        "numstops ~ surv + nonwhite_fraction, offset = log(popn); "
-                        "SE clustered by NTA",
+                        f"{stops}, offset = log(popn); SE clustered by NTA",
                         "poisson",
                         n,
                         _from_cov(cl.params, np.asarray(cl.cov_params()), n, "cluster(NTA)"),
@@ -215,14 +207,12 @@ def stops_spatial_checks(
                 )
             X = np.asarray(fit.model.exog)
             mu = np.asarray(fit.fittedvalues)
-            xy = _coords_m(g)
             for dist in distances_m:
                 cov = conley_covariance(X, d["numstops"].to_numpy() - mu, mu, xy, dist)
                 out.append(
                     ModelResult(
                         f"stops_baseline_conley_{dist:g}m",
-                        "numstops ~ surv + nonwhite_fraction; "
-                        f"Conley SE, Bartlett kernel {dist:g} m",
+                        f"{stops}; Conley SE, Bartlett kernel {dist:g} m",
                         "poisson",
                         n,
                         _from_cov(fit.params, cov, n, f"conley({dist:g} m)"),
@@ -233,41 +223,25 @@ def stops_spatial_checks(
                 )
             y = np.log(d["numstops"].to_numpy() / d["popn"].to_numpy() * 1000 + 0.5)[:, None]
             xs = d[["surv", "nonwhite_fraction"]].to_numpy(dtype=float)
-            names = ["Intercept", "surv", "nonwhite_fraction"]
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
-                err = spreg.GM_Error(y, xs, w=w)
-                lag = spreg.GM_Lag(y, xs, w=w)
-            for label, model, k in (("stops_spatial_error", err, 3), ("stops_spatial_lag", lag, 3)):
-                betas = np.asarray(model.betas).ravel()
-                ses = np.sqrt(np.clip(np.diag(np.asarray(model.vm)), 0, None))
-                ests = []
-                for i in range(k):
-                    z = betas[i] / ses[i] if ses[i] > 0 else np.nan
-                    ests.append(
-                        Estimate(
-                            names[i],
-                            float(betas[i]),
-                            float(ses[i]),
-                            float(betas[i] - _Z * ses[i]),
-                            float(betas[i] + _Z * ses[i]),
-                            float(2 * sps.norm.sf(abs(z))),
-                            n,
-                            "spreg GM",
-                        )
-                    )
-                rho = float(betas[-1])
+                fitted = {
+                    "stops_spatial_error": spreg.GM_Error(y, xs, w=w),
+                    "stops_spatial_lag": spreg.GM_Lag(y, xs, w=w),
+                }
+            for label, sp in fitted.items():
+                betas = np.asarray(sp.betas).ravel()
+                params = pd.Series(betas[:3], index=["Intercept", "surv", "nonwhite_fraction"])
+                kind = "spatial error" if label.endswith("error") else "spatial lag"
                 out.append(
                     ModelResult(
                         label,
-                        "log(stops per 1,000 + 0.5) ~ surv + nonwhite_fraction, "
-                        + ("spatial error" if label.endswith("error") else "spatial lag")
-                        + " (GM)",
+                        f"log(stops per 1,000 + 0.5) ~ surv + nonwhite_fraction, {kind} (GM)",
                         "gaussian",
                         n,
-                        tuple(ests),
+                        _from_cov(params, np.asarray(sp.vm)[:3, :3], n, "spreg GM"),
                         group=group,
-                        extras={"spatial_parameter": rho, "islands": islands},
+                        extras={"spatial_parameter": float(betas[-1]), "islands": islands},
                     )
                 )
     return out
