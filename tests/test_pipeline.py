@@ -84,3 +84,17 @@ def test_demo_compares_with_truth(tmp_path: Path) -> None:
     assert 0.7 * truth < r.numbers["public_cameras"] < truth
     assert r.ledger.total("aggregate") > 0
     assert r.inputs["raw_counts"].endswith("counts.csv")
+
+
+def test_covered_land_follows_the_radius(nyc_paths: dict[str, Path]) -> None:
+    from camcensus.pipeline import Options
+
+    r = reproduce_nyc(
+        intersections=nyc_paths["citywide"],
+        tracts=nyc_paths["tracts"],
+        options=Options(radius_m=60),
+    )
+    land = r.tracts.to_crs(r.measure_crs).geometry.union_all()
+    mpu = r.measure_crs.axis_info[0].unit_conversion_factor
+    direct = land.intersection(r.coverage).area * mpu**2 / 1e6
+    assert r.numbers["covered_land_km2"] == pytest.approx(direct, rel=1e-6)

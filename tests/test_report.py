@@ -136,7 +136,9 @@ def test_report_renders_offline_in_chromium(nyc_report: Path, tmp_path: Path) ->
         tip = page.locator("#tooltip").inner_text()
         browser.close()
     assert requests == []
-    assert "effective cameras" in tip or "cameras" in tip
+    # A tract's or an intersection's tooltip, with its numbers.
+    assert re.search(r"Tract \d{11}|Intersection", tip), tip
+    assert re.search(r"cameras: \d", tip), tip
     from PIL import Image
 
     img = np.asarray(Image.open(shot).convert("RGB")).astype(int)

@@ -141,6 +141,10 @@ def test_bins_follow_r_cut_semantics(tracts) -> None:  # type: ignore[no-untyped
     res = models.stops_by_surveillance_bins(df)
     rates = pd.DataFrame(res.extras["rates"]).set_index("bin")
     assert rates["tracts"].sum() == len(df)
+    # R's cut(include.lowest = TRUE, right = TRUE): 0 and 0.25 in the first bin, 0.2500001 not.
+    assert rates.loc["[0,0.25]", "tracts"] == int((df["surv"] <= 0.25).sum())
+    between = (df["surv"] > 0.25) & (df["surv"] <= 0.5)
+    assert rates.loc["(0.25,0.5]", "tracts"] == int(between.sum())
     # Without covariates the Poisson MLE of each bin is its pooled rate.
     for _label, r in rates.iterrows():
         assert r["rate_per_1000"] == pytest.approx(r["stops"] / r["residents"] * 1000, rel=1e-8)

@@ -20,7 +20,6 @@ __all__ = [
     "locate_points",
     "measurement_crs",
     "metres_per_unit",
-    "require_projected",
 ]
 
 
@@ -46,19 +45,6 @@ def measurement_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     if crs.is_projected:
         return crs
     return CRS.from_user_input(gdf.estimate_utm_crs())
-
-
-def require_projected(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> CRS:
-    """Return ``gdf``'s CRS, raising a clear error if it is missing or geographic."""
-    if gdf.crs is None:
-        raise ValueError(f"{what} has no CRS. Fix: gdf.set_crs(...) with the CRS it was made in.")
-    crs = CRS.from_user_input(gdf.crs)
-    if not crs.is_projected:
-        raise ValueError(
-            f"{what} is in {crs.to_string()} (degrees); distances and areas need a projected "
-            f"CRS. Fix: {what}.to_crs(camcensus._geo.measurement_crs({what}))."
-        )
-    return crs
 
 
 def check_crs_plausible(gdf: gpd.GeoDataFrame, path: str, *, margin_deg: float = 1.0) -> None:

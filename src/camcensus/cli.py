@@ -192,7 +192,7 @@ def reproduce_nyc(
             boroughs=boroughs,
             reference=reference,
             stops=stops or [],
-            stops_format=stops_format,
+            stops_format=stops_format,  # type: ignore[arg-type]
             stops_crs=stops_crs,
             ntas=ntas,
             race_table=race_table,
@@ -323,7 +323,7 @@ def stats_command(
             tracts=tracts,
             census=census,
             stops=stops or [],
-            stops_format=stops_format,
+            stops_format=stops_format,  # type: ignore[arg-type]
             ntas=ntas,
             threshold=threshold,
             permutations=permutations,

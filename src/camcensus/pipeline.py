@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +32,10 @@ from camcensus.aggregate import (
 from camcensus.coverage import COVERAGE_COLUMNS, add_coverage, coverage_union, public_points
 from camcensus.io import census as io_census
 from camcensus.io import decode
+
+if TYPE_CHECKING:
+    from camcensus.stats.disparity import DisparityResult
+    from camcensus.stats.inputs import StopsFormat
 
 __all__ = ["CensusResult", "Options", "reproduce_nyc", "run_census", "run_demo"]
 
@@ -70,7 +74,7 @@ class CensusResult:
     comparison: pd.DataFrame | None = None
     reference: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    disparity: Any = None
+    disparity: DisparityResult | None = None
     sensitivity: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
@@ -182,7 +186,7 @@ def run_census(
             {"output": "surveillance level per 1,000 residents", "reason": "no census table"}
         )
 
-    numbers = _headline_numbers(pan, tr, cov, mcrs, tables)
+    numbers = _headline_numbers(pan, tr, cov, mcrs, tables, radius_m=options.radius_m)
     comparison = None
     if "BoroName" in pan.columns and set(pan["BoroName"].dropna()) <= set(published.BOROUGHS):
         comparison = _compare_published(tables, present=set(pan["BoroName"].dropna()))
@@ -234,6 +238,8 @@ def _headline_numbers(
     cov: shapely.Geometry,
     mcrs: CRS,
     tables: dict[str, pd.DataFrame],
+    *,
+    radius_m: float,
 ) -> dict[str, Any]:
     n: dict[str, Any] = {"panoramas": len(pan), "total_cameras": int(pan["total_cameras"].sum())}
     for a in (*decode.ATTACHMENTS, *decode.POLE_TYPES):
@@ -259,7 +265,7 @@ def _headline_numbers(
         n["coverage_km2"] = float(shapely.area(cov)) * mpu**2 / 1e6
         land = float(tr["area_m2"].sum())
         n["land_km2"] = land / 1e6
-        covered = float((tr["eff_cameras"] * np.pi * 120.0**2).sum())
+        covered = float((tr["eff_cameras"] * np.pi * radius_m**2).sum())
         n["covered_land_km2"] = covered / 1e6
         n["covered_land_share"] = covered / land if land > 0 else None
         for c in COVERAGE_COLUMNS:
@@ -348,7 +354,7 @@ def reproduce_nyc(
     boroughs: str | Path | None = None,
     reference: str | Path | None = None,
     stops: Sequence[str | Path] = (),
-    stops_format: str = "auto",
+    stops_format: StopsFormat = "auto",
     stops_crs: str = "EPSG:2908",
     ntas: str | Path | None = None,
     race_table: str | Path | None = None,
@@ -458,7 +464,7 @@ def _add_disparity(
     census: pd.DataFrame,
     *,
     stops: Sequence[str | Path],
-    stops_format: str,
+    stops_format: StopsFormat,
     stops_crs: str,
     ntas: str | Path | None,
     race_table: str | Path | None,
@@ -473,7 +479,7 @@ def _add_disparity(
     t0 = time.perf_counter()
     ledger = result.ledger
     counts, records = stats_inputs.read_stops(
-        stops, gdf_tracts, fmt=stats_inputs_format(stops_format), crs=stops_crs, ledger=ledger
+        stops, gdf_tracts, fmt=stops_format, crs=stops_crs, ledger=ledger
     )
     cluster = stats_inputs.cluster_from_ntas(gdf_tracts, ntas) if ntas else None
     result.disparity = disparity.run_disparity(
@@ -516,13 +522,6 @@ def _add_disparity(
             result.tracts, alt, counts, threshold=threshold, year=year
         )
     result.timings["disparity"] = time.perf_counter() - t0
-
-
-def stats_inputs_format(fmt: str) -> Any:
-    """Check a ``--stops-format`` value."""
-    if fmt not in ("auto", "records", "tract-counts"):
-        raise ValueError(f"--stops-format must be records, tract-counts or auto, not {fmt!r}")
-    return fmt
 
 
 def run_demo(
@@ -571,7 +570,7 @@ def stats_from_files(
     tracts: str | Path,
     census: str | Path | None = None,
     stops: Sequence[str | Path] = (),
-    stops_format: str = "auto",
+    stops_format: StopsFormat = "auto",
     ntas: str | Path | None = None,
     threshold: float = 0.2,
     permutations: int = 999,
@@ -627,7 +626,7 @@ def stats_from_files(
         table["borough"] = table["GEOID"].map(geo["borough"])
     g = gpd.GeoDataFrame(table, geometry=geo.loc[table["GEOID"]].geometry.values, crs=geo.crs)
     counts, records = (
-        stats_inputs.read_stops(stops, gdf, fmt=stats_inputs_format(stops_format), ledger=ledger)
+        stats_inputs.read_stops(stops, gdf, fmt=stops_format, ledger=ledger)
         if stops
         else (None, None)
     )

@@ -139,7 +139,12 @@ def _parse(text: pd.Series, kind: Kind) -> tuple[pd.Series, np.ndarray, str, str
         if kind == "count":
             arr = num.to_numpy()
             ok &= (arr >= 0) & (np.where(ok, arr, 0) * 2 == np.round(np.where(ok, arr, 0) * 2))
-            return num, ok, "a non-negative count", "write a whole number >= 0"
+            return (
+                num,
+                ok,
+                "a non-negative count (whole, or ending in .5: a median of an even number)",
+                "write a whole number >= 0",
+            )
         if kind == "lat":
             ok &= np.abs(num.to_numpy()) <= 90
             return (

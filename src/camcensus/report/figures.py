@@ -91,7 +91,7 @@ def _coverage_map(result: CensusResult, folder: Path, outlines: gpd.GeoDataFrame
         cmap="YlOrRd",
         scheme=None,
         legend=True,
-        legend_kwds={"shrink": 0.6, "label": _axis_label(col)},
+        legend_kwds={"shrink": 0.6, "label": _axis_label(col, result.options.radius_m)},
         missing_kwds={"color": "#e8e8e8", "label": "no residents"},
         vmax=float(np.nanpercentile(tr[col].to_numpy(dtype=float), 98)) or None,
         linewidth=0,
@@ -102,10 +102,10 @@ def _coverage_map(result: CensusResult, folder: Path, outlines: gpd.GeoDataFrame
     return _save(fig, folder / "coverage_map.png")
 
 
-def _axis_label(col: str) -> str:
+def _axis_label(col: str, radius_m: float) -> str:
     return {
         "surveillance_level": "effective public cameras per 1,000 residents",
-        "eff_cameras": "effective public cameras (area covered / π·120²)",
+        "eff_cameras": f"effective public cameras (area covered / π·{radius_m:g}²)",
     }.get(col, col)
 
 

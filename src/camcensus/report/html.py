@@ -65,7 +65,7 @@ _VARIABLES = {
     ),
     "eff_cameras": (
         "Effective public cameras",
-        "area of the tract within 120 m of a public-camera intersection ÷ area of one 120 m disc",
+        "area of the tract within {r} m of a public-camera intersection ÷ area of one {r} m disc",
     ),
     "eff_cameras_within_200m": (
         "Effective cameras within 200 m",
@@ -98,7 +98,12 @@ def _map_data(result: CensusResult, outlines: gpd.GeoDataFrame) -> dict[str, Any
     for col, (label, help_text) in _VARIABLES.items():
         if col in tr.columns:
             variables.append(
-                {"col": col, "label": label, "help": help_text, "breaks": _breaks(tr[col])}
+                {
+                    "col": col,
+                    "label": label,
+                    "help": help_text.format(r=f"{result.options.radius_m:g}"),
+                    "breaks": _breaks(tr[col]),
+                }
             )
     pan = result.panoramas
     total = pan["total_cameras"] if "total_cameras" in pan.columns else pd.Series(0, pan.index)
@@ -216,7 +221,10 @@ def write_html(
         ("public_cameras", "public cameras (on street lights, signals, poles)"),
         ("public_intersections", "intersections with a public camera"),
         ("public_dome_intersections", "intersections with a public dome camera"),
-        ("covered_land_share", "of the land within 120 m of a public camera"),
+        (
+            "covered_land_share",
+            f"of the land within {result.options.radius_m:g} m of a public camera",
+        ),
     ):
         if key in numbers and numbers[key] is not None:
             v = numbers[key]

@@ -88,15 +88,16 @@ def who_figures(result: CensusResult, folder: Path) -> dict[str, Path]:
         boroughs = sorted(base["borough"].unique())
         for ax, term in zip(axes, terms, strict=True):
             t = base.loc[base["term"] == term]
-            for j, (year, g) in enumerate(t.groupby("year")):
+            for j, year in enumerate(sorted(int(y) for y in t["year"].unique())):
+                g = t.loc[t["year"] == year]
                 ys = np.array([boroughs.index(b) for b in g["borough"]]) + (j - 0.5) * 0.25
                 ax.errorbar(
                     g["estimate"],
                     ys,
                     xerr=[g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]],
                     fmt="o",
-                    color=_YEAR_COLOURS.get(int(year), "#444"),
-                    label=str(int(year)),
+                    color=_YEAR_COLOURS.get(year, "#444"),
+                    label=str(year),
                     capsize=2,
                 )
             ax.axvline(0, color="#888", lw=0.8)

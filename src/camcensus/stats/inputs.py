@@ -45,6 +45,8 @@ def read_stops(
     Records are joined to ``gdf_tracts`` and counted; a year given both as records and as
     a count table is taken from the records (noted in ``ledger``).
     """
+    if fmt not in ("auto", "records", "tract-counts"):
+        raise ValueError(f"stops format must be records, tract-counts or auto, not {fmt!r}")
     ledger = ledger if ledger is not None else Ledger()
     tables, records = [], []
     for p in map(Path, paths):
