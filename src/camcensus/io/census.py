@@ -20,6 +20,7 @@ __all__ = [
     "CensusColumns",
     "boroughs_from_file",
     "census_from_csv",
+    "read_vector",
     "tracts_from_file",
 ]
 
@@ -33,7 +34,11 @@ NYC_COUNTIES = {
 }
 
 
-def _read_vector(path: Path, layer: str | None, crs: str | None) -> gpd.GeoDataFrame:
+def read_vector(
+    path: str | Path, layer: str | None = None, crs: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read any OGR vector file, failing clearly if it is missing, unreadable or has no CRS."""
+    path = Path(path)
     if not path.exists():
         raise InputError(
             [Problem(str(path), None, None, "no such file", "an existing file", "check the path")]
@@ -129,7 +134,7 @@ def tracts_from_file(
         ``attrs["repaired_geometries"]``).
     """
     path = Path(path)
-    gdf = _read_vector(path, layer, crs)
+    gdf = read_vector(path, layer, crs)
     cols = {c.lower(): c for c in gdf.columns}
     if geoid not in gdf.columns and geoid.lower() in cols:
         geoid = cols[geoid.lower()]
@@ -177,7 +182,7 @@ def boroughs_from_file(
 ) -> gpd.GeoDataFrame:
     """Read borough (or district) polygons; returns ``BoroName`` and ``geometry``."""
     path = Path(path)
-    gdf = _read_vector(path, layer, crs)
+    gdf = read_vector(path, layer, crs)
     for alt in (name, "boro_name", "borough_name", "borough", "name"):
         matches = [c for c in gdf.columns if c.lower() == alt.lower()]
         if matches:

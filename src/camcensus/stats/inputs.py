@@ -85,7 +85,7 @@ def cluster_from_ntas(
     gdf_tracts: gpd.GeoDataFrame, path: str | Path, *, column: str | None = None
 ) -> pd.Series:
     """Return each tract's NTA (index ``GEOID``) from NTA polygons."""
-    ntas = gpd.read_file(path)
+    ntas = io_census.read_vector(path)
     col = column or next((c for c in _NTA_COLUMNS if c in ntas.columns), None)
     if col is None:
         raise InputError(
