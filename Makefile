@@ -21,17 +21,19 @@ $(VENV)/.test: $(VENV)/.core
 demo: $(VENV)/.core
 	$(VENV)/bin/camcensus demo --out $(OUT)
 
-## system-deps: as root, install Debian's Chromium and PostGIS when they are missing
+## system-deps: as root, install Debian's Chromium, PostGIS and R (with MASS) when they are missing
 system-deps:
 	@if [ "$$(id -u)" = "0" ]; then \
 	  missing=""; \
 	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	  dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || missing="$$missing postgresql-15-postgis-3"; \
+	  [ -x /usr/bin/Rscript ] || missing="$$missing r-base-core"; \
+	  dpkg -s r-cran-mass >/dev/null 2>&1 || missing="$$missing r-cran-mass"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  fi; \
-	else echo "not root: skipping Debian packages (need chromium, postgresql-15-postgis-3)"; fi
+	else echo "not root: skipping Debian packages (need chromium, postgresql-15-postgis-3, r-base-core, r-cran-mass)"; fi
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check src tests benchmarks

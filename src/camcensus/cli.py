@@ -315,7 +315,7 @@ def stats_command(
     seed: Seed = _SEED,
 ) -> None:
     """Run the disparity models on any city's tract table and write models.json and tables."""
-    from camcensus.pipeline import stats_from_files
+    from camcensus.stats.workflow import stats_from_files
 
     with _friendly_errors():
         result, ledger = stats_from_files(

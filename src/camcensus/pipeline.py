@@ -473,54 +473,41 @@ def _add_disparity(
     permutations: int,
     progress: Progress,
 ) -> None:
-    from camcensus.stats import disparity
-    from camcensus.stats import inputs as stats_inputs
+    from camcensus.stats import workflow
 
     t0 = time.perf_counter()
-    ledger = result.ledger
-    counts, records = stats_inputs.read_stops(
-        stops, gdf_tracts, fmt=stops_format, crs=stops_crs, ledger=ledger
-    )
-    cluster = stats_inputs.cluster_from_ntas(gdf_tracts, ntas) if ntas else None
-    result.disparity = disparity.run_disparity(
+    o = result.options
+
+    def at_radius(r: float) -> gpd.GeoDataFrame:
+        cov = add_coverage(
+            gdf_tracts,
+            pan,
+            radius_m=r,
+            band_m=o.band_m,
+            quad_segs=o.quad_segs,
+            snap_m=o.snap_m,
+        )
+        return _join_census(cov, census, options=o, ledger=Ledger())
+
+    result.disparity, result.sensitivity = workflow.disparity_stage(
         result.tracts,
-        counts,
-        records=records,
+        gdf_tracts,
+        stops=stops,
+        stops_format=stops_format,
+        stops_crs=stops_crs,
+        ntas=ntas,
+        race_table=race_table,
+        coverage_at_radius=at_radius
+        if sensitivity and "attached_street_median" in pan.columns
+        else None,
         threshold=threshold,
-        min_population=result.options.min_population,
-        cluster=cluster,
         permutations=permutations,
-        seed=result.options.seed,
-        ledger=ledger,
+        seed=o.seed,
+        min_population=o.min_population,
+        ledger=result.ledger,
         rate_model=has_zero_rows(pan),
+        progress=progress,
     )
-    year = int(counts["year"].min())
-    threshold = next(
-        float(m.group["threshold"]) for m in result.disparity.models if m.name == "placement_logit"
-    )
-    if sensitivity and "attached_street_median" in pan.columns:
-        progress("sensitivity to the camera radius")
-        o = result.options
-
-        def at_radius(r: float) -> gpd.GeoDataFrame:
-            cov = add_coverage(
-                gdf_tracts,
-                pan,
-                radius_m=r,
-                band_m=o.band_m,
-                quad_segs=o.quad_segs,
-                snap_m=o.snap_m,
-            )
-            return _join_census(cov, census, options=o, ledger=Ledger())
-
-        result.sensitivity["radius"] = disparity.radius_sensitivity(
-            at_radius, counts, threshold=threshold, year=year, min_population=o.min_population
-        )
-    if race_table:
-        alt = stats_inputs.nonwhite_from_race_table(race_table)
-        result.sensitivity["race"] = disparity.race_sensitivity(
-            result.tracts, alt, counts, threshold=threshold, year=year
-        )
     result.timings["disparity"] = time.perf_counter() - t0
 
 
@@ -562,84 +549,3 @@ def run_demo(
         f"{result.numbers.get('public_cameras', 0)}."
     )
     return result
-
-
-def stats_from_files(
-    *,
-    tract_table: str | Path,
-    tracts: str | Path,
-    census: str | Path | None = None,
-    stops: Sequence[str | Path] = (),
-    stops_format: StopsFormat = "auto",
-    ntas: str | Path | None = None,
-    threshold: float = 0.2,
-    permutations: int = 999,
-    seed: int = 0,
-    min_population: int = 250,
-) -> tuple[Any, Ledger]:
-    """Run the disparity models on any city's tract table (e.g. a report's tract_coverage.csv).
-
-    ``tract_table`` needs ``GEOID``, ``borough``, ``popn``, ``popn_white``, ``popn_black``,
-    ``popn_hispanic``, ``nonwhite_fraction`` (or the three counts), ``eff_cameras``,
-    ``eff_cameras_within_200m`` (and ``med_income`` for the income model); ``tracts`` gives
-    the polygons for the spatial checks. With ``census`` (an ACS table) the population columns
-    are taken from it, so a bare coverage table such as Amnesty's ``camera_count.csv`` works.
-    """
-    from camcensus.io._validate import missing_columns
-    from camcensus.stats import disparity
-    from camcensus.stats import inputs as stats_inputs
-
-    ledger = Ledger()
-    table = pd.read_csv(tract_table, dtype={"GEOID": str})
-    if census is not None:
-        acs = io_census.census_from_csv(census, ledger=ledger)
-        table = table.drop(columns=[c for c in acs.columns if c in table.columns]).merge(
-            acs, left_on="GEOID", right_index=True, how="left"
-        )
-    needed = [
-        "GEOID",
-        "popn",
-        "popn_white",
-        "popn_black",
-        "popn_hispanic",
-        "eff_cameras",
-        "eff_cameras_within_200m",
-    ]
-    problems = missing_columns(table, Path(tract_table), needed, why="the disparity models")
-    if problems:
-        from camcensus._errors import InputError
-
-        raise InputError(problems)
-    if "nonwhite_fraction" not in table.columns:
-        denom = table["popn_black"] + table["popn_hispanic"] + table["popn_white"]
-        table["nonwhite_fraction"] = (table["popn_black"] + table["popn_hispanic"]) / denom.where(
-            denom > 0
-        )
-    if "med_income" not in table.columns:
-        table["med_income"] = np.nan
-    gdf = io_census.tracts_from_file(tracts)
-    geo = gdf.set_index("GEOID")
-    missing = ~table["GEOID"].isin(geo.index)
-    ledger.exclude("models", "tract in the table but not in the polygons", int(missing.sum()))
-    table = table.loc[~missing]
-    if "borough" not in table.columns:
-        table["borough"] = table["GEOID"].map(geo["borough"])
-    g = gpd.GeoDataFrame(table, geometry=geo.loc[table["GEOID"]].geometry.values, crs=geo.crs)
-    counts, records = (
-        stats_inputs.read_stops(stops, gdf, fmt=stops_format, ledger=ledger)
-        if stops
-        else (None, None)
-    )
-    cluster = stats_inputs.cluster_from_ntas(gdf, ntas) if ntas else None
-    result = disparity.run_disparity(
-        g,
-        counts,
-        records=records,
-        threshold=threshold,
-        min_population=min_population,
-        cluster=cluster,
-        permutations=permutations,
-        seed=seed,
-        ledger=ledger,
-    )
-    return result, ledger

@@ -62,6 +62,24 @@ SETTINGS: dict[str, Setting] = {
             250,
             "Tracts with population at or below this are excluded from rates and models.",
         ),
+        Setting(
+            "max_cameras_per_panorama",
+            1000,
+            "A count above this at one panorama (per volunteer or median) is rejected as "
+            "implausible, with its row.",
+        ),
+        Setting(
+            "threshold",
+            0.2,
+            "Effective cameras per 1,000 residents above which a tract is 'highly surveilled' "
+            "(Amnesty's code: 0.2; its text: 0.18).",
+        ),
+        Setting("permutations", 999, "Permutations of Moran's I tests."),
+        Setting(
+            "stops_crs",
+            "EPSG:2908",
+            "CRS of stop-record coordinates (NYPD: EPSG:2908, NY Long Island state plane feet).",
+        ),
     ]
 }
 

@@ -1,0 +1,163 @@
+"""The disparity stage: from a tract table with coverage and census columns (and stop files) to
+every model, check and sensitivity analysis. Behind ``reproduce nyc --stops`` and ``stats``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from camcensus._errors import InputError, Ledger
+from camcensus.io import census as io_census
+from camcensus.io._validate import missing_columns
+from camcensus.stats import disparity
+from camcensus.stats import inputs as stats_inputs
+from camcensus.stats.disparity import DisparityResult
+from camcensus.stats.inputs import StopsFormat
+
+__all__ = ["disparity_stage", "stats_from_files"]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def disparity_stage(
+    gdf_tract_table: gpd.GeoDataFrame,
+    gdf_tracts: gpd.GeoDataFrame,
+    *,
+    stops: Sequence[str | Path],
+    stops_format: StopsFormat = "auto",
+    stops_crs: str = "EPSG:2908",
+    ntas: str | Path | None = None,
+    race_table: str | Path | None = None,
+    coverage_at_radius: Callable[[float], gpd.GeoDataFrame] | None = None,
+    threshold: float | str = 0.2,
+    permutations: int = 999,
+    seed: int = 0,
+    min_population: int = 250,
+    ledger: Ledger | None = None,
+    rate_model: bool = False,
+    progress: Callable[[str], None] = _noop,
+) -> tuple[DisparityResult, dict[str, pd.DataFrame]]:
+    """Run the disparity models on a tract table; return them and the sensitivity tables.
+
+    Parameters
+    ----------
+    gdf_tract_table
+        Tracts with coverage and census columns (the census stage's ``tracts``).
+    gdf_tracts
+        The tract polygons (stop records are joined to them).
+    coverage_at_radius
+        Returns the tract table recomputed at another camera radius (radius sensitivity);
+        ``None`` skips it.
+    """
+    ledger = ledger if ledger is not None else Ledger()
+    counts, records = stats_inputs.read_stops(
+        stops, gdf_tracts, fmt=stops_format, crs=stops_crs, ledger=ledger
+    )
+    cluster = stats_inputs.cluster_from_ntas(gdf_tracts, ntas) if ntas else None
+    result = disparity.run_disparity(
+        gdf_tract_table,
+        counts,
+        records=records,
+        threshold=threshold,
+        min_population=min_population,
+        cluster=cluster,
+        permutations=permutations,
+        seed=seed,
+        ledger=ledger,
+        rate_model=rate_model,
+    )
+    sensitivity: dict[str, pd.DataFrame] = {}
+    year = int(counts["year"].min())
+    used = next(float(m.group["threshold"]) for m in result.models if m.name == "placement_logit")
+    if coverage_at_radius is not None:
+        progress("sensitivity to the camera radius")
+        sensitivity["radius"] = disparity.radius_sensitivity(
+            coverage_at_radius, counts, threshold=used, year=year, min_population=min_population
+        )
+    if race_table:
+        alt = stats_inputs.nonwhite_from_race_table(race_table)
+        sensitivity["race"] = disparity.race_sensitivity(
+            gdf_tract_table, alt, counts, threshold=used, year=year
+        )
+    return result, sensitivity
+
+
+def stats_from_files(
+    *,
+    tract_table: str | Path,
+    tracts: str | Path,
+    census: str | Path | None = None,
+    stops: Sequence[str | Path] = (),
+    stops_format: StopsFormat = "auto",
+    ntas: str | Path | None = None,
+    threshold: float = 0.2,
+    permutations: int = 999,
+    seed: int = 0,
+    min_population: int = 250,
+) -> tuple[DisparityResult, Ledger]:
+    """Run the disparity models on any city's tract table (e.g. a report's tract_coverage.csv).
+
+    ``tract_table`` needs ``GEOID``, ``borough``, ``popn``, ``popn_white``, ``popn_black``,
+    ``popn_hispanic``, ``nonwhite_fraction`` (or the three counts), ``eff_cameras``,
+    ``eff_cameras_within_200m`` (and ``med_income`` for the income model); ``tracts`` gives
+    the polygons for the spatial checks. With ``census`` (an ACS table) the population columns
+    are taken from it, so a bare coverage table such as Amnesty's ``camera_count.csv`` works.
+    """
+    ledger = Ledger()
+    table = pd.read_csv(tract_table, dtype={"GEOID": str})
+    if census is not None:
+        acs = io_census.census_from_csv(census, ledger=ledger)
+        table = table.drop(columns=[c for c in acs.columns if c in table.columns]).merge(
+            acs, left_on="GEOID", right_index=True, how="left"
+        )
+    needed = [
+        "GEOID",
+        "popn",
+        "popn_white",
+        "popn_black",
+        "popn_hispanic",
+        "eff_cameras",
+        "eff_cameras_within_200m",
+    ]
+    problems = missing_columns(table, Path(tract_table), needed, why="the disparity models")
+    if problems:
+        raise InputError(problems)
+    if "nonwhite_fraction" not in table.columns:
+        denom = table["popn_black"] + table["popn_hispanic"] + table["popn_white"]
+        table["nonwhite_fraction"] = (table["popn_black"] + table["popn_hispanic"]) / denom.where(
+            denom > 0
+        )
+    if "med_income" not in table.columns:
+        table["med_income"] = np.nan
+    gdf = io_census.tracts_from_file(tracts)
+    geo = gdf.set_index("GEOID")
+    missing = ~table["GEOID"].isin(geo.index)
+    ledger.exclude("models", "tract in the table but not in the polygons", int(missing.sum()))
+    table = table.loc[~missing]
+    if "borough" not in table.columns:
+        table["borough"] = table["GEOID"].map(geo["borough"])
+    g = gpd.GeoDataFrame(table, geometry=geo.loc[table["GEOID"]].geometry.values, crs=geo.crs)
+    counts, records = (
+        stats_inputs.read_stops(stops, gdf, fmt=stops_format, ledger=ledger)
+        if stops
+        else (None, None)
+    )
+    cluster = stats_inputs.cluster_from_ntas(gdf, ntas) if ntas else None
+    result = disparity.run_disparity(
+        g,
+        counts,
+        records=records,
+        threshold=threshold,
+        min_population=min_population,
+        cluster=cluster,
+        permutations=permutations,
+        seed=seed,
+        ledger=ledger,
+    )
+    return result, ledger
