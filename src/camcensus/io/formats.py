@@ -1,9 +1,10 @@
-"""Writers: SQLite (the embedded default store), GeoJSON, checksums."""
+"""Writers: SQLite (the embedded default store), GeoJSON, spreadsheet-safe CSV, checksums."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["json_safe", "sha256", "tables_from_sqlite", "to_geojson", "to_sqlite"]
+__all__ = [
+    "json_safe",
+    "read_csv",
+    "sha256",
+    "tables_from_sqlite",
+    "to_geojson",
+    "to_sqlite",
+    "write_csv",
+]
 
 
 def sha256(path: str | Path) -> str:
@@ -120,3 +129,87 @@ def json_safe(obj: Any, *, digits: int | None = None) -> Any:
     if obj is pd.NA or obj is pd.NaT:
         return None
     return obj
+
+
+# A text cell a spreadsheet would read as a formula: it starts (after any whitespace) with one of
+# these, or with a tab / CR / LF (OWASP "CSV injection"); the fullwidth forms are included because
+# some spreadsheets normalise them to their ASCII counterparts.
+_FORMULA_START = re.compile(r"^\s*[=+\-@\uff1d\uff0b\uff0d\uff20]|^[\t\r\n]")
+# A plain identifier that merely begins with a minus (Street View panorama ids do): no function
+# call, string, reference operator or DDE syntax is possible in it (see docs/csv-safety.md).
+_PLAIN_ID = re.compile(r"-[A-Za-z0-9_-]*")
+_QUOTE = "'"
+
+
+def _csv_cell(value: Any) -> Any:
+    """Return ``value`` neutralised for spreadsheets (text only; see :func:`write_csv`)."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_QUOTE):
+        return _QUOTE + value
+    if _FORMULA_START.match(value) and not _PLAIN_ID.fullmatch(value):
+        return _QUOTE + value
+    return value
+
+
+def _csv_uncell(value: Any) -> Any:
+    """Undo :func:`_csv_cell`: remove one leading quote from a text cell."""
+    if isinstance(value, str) and value.startswith(_QUOTE):
+        return value[1:]
+    return value
+
+
+def _is_text_column(s: pd.Series) -> bool:
+    return not (
+        pd.api.types.is_numeric_dtype(s.dtype)
+        or pd.api.types.is_bool_dtype(s.dtype)
+        or pd.api.types.is_datetime64_any_dtype(s.dtype)
+        or pd.api.types.is_timedelta64_dtype(s.dtype)
+    )
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:
+    """Write ``df`` as UTF-8 CSV that a spreadsheet opens without running any cell.
+
+    The rule (docs/csv-safety.md): a **text** cell gets one ``'`` put in front of it when it
+    starts with ``'``, or when it starts, after any whitespace, with ``=``, ``+``, ``-``, ``@``
+    (or their fullwidth forms), or with a tab, carriage return or line feed, unless the whole
+    cell is a plain identifier ``-[A-Za-z0-9_-]*`` (a Street View panorama id such as
+    ``-2xQ9_abcDEF`` stays as it is). Numbers, booleans and dates are never changed (a numeric
+    column's -3.5 is written as ``-3.5``); header names follow the same rule as text cells.
+    :func:`read_csv` removes exactly one leading ``'`` from every text cell, so every value
+    round-trips.
+
+    Parameters
+    ----------
+    df
+        The table; geometry columns must have been dropped or turned into text.
+    path
+        Where to write (parent folders are created).
+    index
+        Write the index as the first column(s), under its name(s).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(df.reset_index() if index else df).copy()
+    for col in frame.columns:
+        if _is_text_column(frame[col]):
+            frame[col] = frame[col].astype(object).map(_csv_cell)
+    frame.columns = pd.Index([_csv_cell(str(c)) for c in frame.columns])
+    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    return path
+
+
+def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_csv`, removing one leading ``'`` from text cells.
+
+    ``kwargs`` go to :func:`pandas.read_csv` (e.g. ``dtype={"GEOID": str}``).
+    """
+    df: pd.DataFrame = pd.read_csv(path, **kwargs)
+    for col in df.columns:
+        if _is_text_column(df[col]):
+            df[col] = df[col].astype(object).map(_csv_uncell)
+    df.columns = pd.Index([_csv_uncell(c) for c in df.columns])
+    if _is_text_column(df.index.to_series()):
+        df.index = pd.Index([_csv_uncell(v) for v in df.index], name=_csv_uncell(df.index.name))
+    return df
