@@ -74,6 +74,12 @@ SETTINGS: dict[str, Setting] = {
             "Effective cameras per 1,000 residents above which a tract is 'highly surveilled' "
             "(Amnesty's code: 0.2; its text: 0.18).",
         ),
+        Setting(
+            "counts_position_sd_m",
+            25.0,
+            "Stated uncertainty (m) of a camera placed at its panorama point from per-panorama "
+            "counts: cameras tagged at an intersection stand on its corners, within tens of m.",
+        ),
         Setting("permutations", 999, "Permutations of Moran's I tests."),
         Setting(
             "stops_crs",
