@@ -87,7 +87,7 @@ def cameras_from_counts(
     """
     if gdf_counts.crs is None:
         raise ValueError("the counts have no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
-    sd = float(settings.get("counts_position_sd_m")) if position_sd_m is None else position_sd_m
+    sd = settings.get_float("counts_position_sd_m") if position_sd_m is None else position_sd_m
     present = [c for c in _MOUNT_OF if c in gdf_counts.columns]
     ids = gdf_counts["PanoramaId"].astype(str).to_numpy()
     geoms = np.asarray(gdf_counts.geometry.values)

@@ -8,7 +8,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["SETTINGS", "Setting", "get", "markdown_table"]
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "SettingError",
+    "get",
+    "get_float",
+    "get_int",
+    "get_str",
+    "markdown_table",
+]
 
 
 @dataclass(frozen=True)
@@ -90,19 +99,52 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+class SettingError(ValueError):
+    """Raised when a ``CAMCENSUS_*`` environment variable holds a value of the wrong kind."""
+
+
 def get(name: str) -> float | int | str:
-    """Return the value of setting ``name``, from the environment if set there."""
+    """Return the value of setting ``name``, from the environment if set there.
+
+    Raises :class:`SettingError` naming the variable, its value and the kind expected when
+    the environment holds something that is not a number where a number is expected.
+    """
     setting = SETTINGS[name]
     raw = os.environ.get(setting.env)
     if raw is None:
         return setting.default
-    if isinstance(setting.default, bool):
-        return raw.lower() in {"1", "true", "yes"}
-    if isinstance(setting.default, int):
-        return int(raw)
-    if isinstance(setting.default, float):
-        return float(raw)
+    default = setting.default
+    try:
+        if isinstance(default, int):
+            return int(raw.strip())
+        if isinstance(default, float):
+            value = float(raw.strip())
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(raw)
+            return value
+    except ValueError:
+        kind = "a whole number" if isinstance(default, int) else "a finite number"
+        raise SettingError(
+            f"environment variable {setting.env}={raw!r} is not {kind} (default "
+            f"{default!r}: {setting.help}). Fix: set it to {kind} or unset it "
+            f"(unset {setting.env})."
+        ) from None
     return raw
+
+
+def get_float(name: str) -> float:
+    """Return setting ``name`` as a float."""
+    return float(get(name))
+
+
+def get_int(name: str) -> int:
+    """Return setting ``name`` as an int."""
+    return int(get(name))
+
+
+def get_str(name: str) -> str:
+    """Return setting ``name`` as text."""
+    return str(get(name))
 
 
 def markdown_table() -> str:

@@ -79,8 +79,8 @@ def footprints(
         )
     if gdf_cameras.crs is None:
         raise ValueError("the cameras have no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
-    r = check_radius(settings.get("camera_radius_m") if radius_m is None else radius_m)
-    segs = int(settings.get("quad_segs")) if quad_segs is None else int(quad_segs)
+    r = check_radius(settings.get_float("camera_radius_m") if radius_m is None else radius_m)
+    segs = settings.get_int("quad_segs") if quad_segs is None else int(quad_segs)
     target = CRS.from_user_input(crs) if crs is not None else measurement_crs(gdf_cameras)
     pts = np.asarray(gdf_cameras.geometry.to_crs(target).values)
     # Cameras at one point share one disc: buffer each distinct point once.
@@ -109,7 +109,7 @@ def unit_area(gdf_footprints: gpd.GeoDataFrame) -> float:
     if len(gdf_footprints):
         r = json.loads(str(gdf_footprints["parameters"].iloc[0]))["radius_m"]
     else:
-        r = float(settings.get("camera_radius_m"))
+        r = settings.get_float("camera_radius_m")
     return float(np.pi * (r / metres_per_unit(CRS.from_user_input(gdf_footprints.crs))) ** 2)
 
 

@@ -128,11 +128,11 @@ def add_coverage_measures(
         the tract / in the buffered tract) and ``area_m2`` (tract land area).
     """
     ledger = ledger if ledger is not None else Ledger()
-    band = float(settings.get("band_m")) if band_m is None else float(band_m)
+    band = settings.get_float("band_m") if band_m is None else float(band_m)
     if not np.isfinite(band) or band < 0:
         raise ValueError(f"band_m must be a distance of 0 m or more, not {band_m!r}")
-    segs = int(settings.get("quad_segs")) if quad_segs is None else int(quad_segs)
-    snap = float(settings.get("snap_m")) if snap_m is None else float(snap_m)
+    segs = settings.get_int("quad_segs") if quad_segs is None else int(quad_segs)
+    snap = settings.get_float("snap_m") if snap_m is None else float(snap_m)
     crs = CRS.from_user_input(gdf_footprints.crs)
     tracts = gdf_tracts.to_crs(crs)
     mpu = metres_per_unit(crs)
@@ -231,7 +231,7 @@ def add_coverage(
         ``count_col``), ``area_m2`` (tract land area) and ``panoramas`` (panorama points in the
         tract, with or without cameras).
     """
-    r = check_radius(settings.get("camera_radius_m") if radius_m is None else radius_m)
+    r = check_radius(settings.get_float("camera_radius_m") if radius_m is None else radius_m)
     crs = measurement_crs(gdf_tracts)
     gdf_cameras = public_cameras_from_counts(gdf_intersections, count_col=count_col)
     gdf_footprints = footprints(gdf_cameras, "disc", radius_m=r, quad_segs=quad_segs, crs=crs)
