@@ -18,6 +18,7 @@ from camcensus.aggregate import (
     add_totals,
     aggregate_submissions,
     agreement_class,
+    assign_boroughs,
     summary_tables,
 )
 from camcensus.io import decode
@@ -154,6 +155,7 @@ def test_duplicated_submissions_counted_not_silently_dropped() -> None:
 def test_intersections_sharing_a_panorama_are_merged() -> None:
     sub, inter, pans = _frames([[[2] * 7, [2] * 7], [[1] * 7, [3] * 7]])
     inter.loc[1, "PanoramaId"] = "P000"  # the second intersection shows the same panorama
+    sub.loc[2:, "DecoderId"] = ["D2", "D3"]  # seen there by two other volunteers
     got = aggregate_submissions(sub, inter, pans, pick="first")
     assert list(got["PanoramaId"]) == ["P000"]
     assert got["n_submissions"].iloc[0] == 4
@@ -181,8 +183,145 @@ def test_panorama_in_no_borough_is_counted() -> None:
     )
     ledger = Ledger()
     got = aggregate_submissions(sub, inter, pans, boroughs=boroughs, ledger=ledger)
-    assert list(got["BoroName"]) == ["Test"]
-    assert {e.reason: e.count for e in ledger}["panorama in no borough polygon"] == 1
+    # Kept (Amnesty kept them in the citywide totals), with no borough, and counted.
+    assert list(got["PanoramaId"]) == ["P000", "P001"]
+    assert got["BoroName"].iloc[0] == "Test" and pd.isna(got["BoroName"].iloc[1])
+    assert ledger.total() == 0
+    assert {e.reason: e.count for e in ledger.flagged} == {"panorama(s) in no borough polygon": 1}
+    assert any(
+        "1 panorama(s) in no borough polygon" in n and "(no borough)" in n for n in ledger.notes
+    )
+    t = summary_tables(add_totals(got))["intersections"]
+    assert t.loc["(no borough)", "panoramas"] == 1 and t.loc["Total", "panoramas"] == 2
+
+
+def test_panorama_in_two_borough_polygons_is_counted_once() -> None:
+    gdf = gpd.GeoDataFrame(
+        {"attached_street_median": [1, 2]},
+        geometry=gpd.points_from_xy([0.5, 1.5], [0.5, 0.5]),
+        crs=32618,
+    )
+    # The polygons overlap on [1, 1.2]; the second point lies in both.
+    boroughs = gpd.GeoDataFrame(
+        {"BoroName": ["A", "B"]},
+        geometry=[shapely.box(0, 0, 1.6, 1), shapely.box(1.0, 0, 3, 1)],
+        crs=32618,
+    )
+    ledger = Ledger()
+    got = assign_boroughs(gdf, boroughs, ledger=ledger, stage="assign borough")
+    assert list(got["BoroName"]) == ["A", "A"]
+    flagged = {e.reason: e.count for e in ledger.flagged}
+    assert flagged == {"panorama(s) in two borough polygons (shared border or overlap)": 1}
+    assert ledger.total() == 0
+
+
+def test_one_decoder_counts_once_per_panorama() -> None:
+    # Two intersections share panorama P000; volunteer D0 decoded both and saw 5 cameras each
+    # time, D1 and D2 saw none. The median of 3 distinct volunteers is 0; counting D0 twice
+    # would make it 5.
+    sub, inter, pans = _frames([[[5] * 7, [0] * 7], [[5] * 7, [0] * 7]])
+    inter.loc[1, "PanoramaId"] = "P000"
+    sub["DecoderId"] = ["D0", "D1", "D0", "D2"]
+    ledger = Ledger()
+    got = aggregate_submissions(sub, inter, pans, pick="first", ledger=ledger)
+    assert got["n_cameras_median"].tolist() == [0]
+    assert got["n_submissions"].tolist() == [3]
+    reasons = {e.reason: e.count for e in ledger}
+    key = "decoder submitted the same panorama twice, via two intersections sharing it (first kept)"
+    assert reasons[key] == 1
+    # The first of the two looks is kept (file order), also with a random pick.
+    sub.loc[0, ["SubmissionId"]] = "S-first"
+    got = aggregate_submissions(sub, inter, pans, seed=3)
+    assert got["n_cameras_median"].tolist() == [0]
+
+
+def test_no_submissions_gives_no_panoramas() -> None:
+    sub, inter, pans = _frames([[]])
+    ledger = Ledger()
+    got = aggregate_submissions(sub.iloc[:0], inter, pans, ledger=ledger)
+    assert len(got) == 0
+    assert {e.reason: e.count for e in ledger}["panorama seen by fewer than 3 decoders"] == 1
+
+
+def test_summary_tables_keep_panoramas_without_borough() -> None:
+    gdf = gpd.GeoDataFrame(
+        {
+            "BoroName": ["B", "A", None, "  "],
+            "attached_street_median": [1, 0, 2, 1],
+            "attached_building_median": [0, 1, 0, 3],
+        },
+        geometry=gpd.points_from_xy(np.zeros(4), np.zeros(4)),
+        crs=4326,
+    )
+    ledger = Ledger()
+    t = summary_tables(add_totals(gdf), ledger=ledger)
+    att = t["cameras_by_attachment"]
+    assert list(att.index) == ["A", "B", "(no borough)", "Total"]
+    assert att.loc["(no borough)", "total"] == 6
+    # The Total row equals the headline: every panorama, with or without a borough.
+    assert att.loc["Total", "total"] == add_totals(gdf)["total_cameras"].sum() == 8
+    assert t["intersections"].loc["Total", "panoramas"] == 4
+    assert any("2 panorama(s) have no BoroName" in n for n in ledger.notes)
+    # A file without any borough column: one row.
+    t2 = summary_tables(add_totals(gdf.drop(columns="BoroName")))
+    assert list(t2["intersections"].index) == ["(no borough)", "Total"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.lists(
+        st.lists(st.lists(st.integers(0, 5), min_size=7, max_size=7), min_size=3, max_size=3),
+        min_size=1,
+        max_size=6,
+    ),
+    perm_seed=st.integers(0, 10_000),
+    pick=st.sampled_from(["first", "random"]),
+)
+def test_medians_of_three_are_order_free(counts, perm_seed, pick) -> None:  # type: ignore[no-untyped-def]
+    # With exactly 3 submissions per panorama every pick keeps all 3: shuffling the rows can
+    # change nothing, and each median lies between the smallest and largest count.
+    sub, inter, pans = _frames(counts)
+    a = aggregate_submissions(sub, inter, pans, pick=pick)
+    shuffled = sub.sample(frac=1.0, random_state=perm_seed).reset_index(drop=True)
+    b = aggregate_submissions(shuffled, inter, pans, pick=pick)
+    pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+    for p, subs in enumerate(counts):
+        for j, c in enumerate(CATS):
+            assert a.loc[p, f"{c}_median"] == sorted(s[j] for s in subs)[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", None]),
+            st.integers(0, 9),
+            st.integers(0, 9),
+            st.integers(0, 3),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_summary_total_is_the_sum_of_all_panoramas(rows) -> None:  # type: ignore[no-untyped-def]
+    boro, street, building, unknown = zip(*rows, strict=True)
+    gdf = add_totals(
+        gpd.GeoDataFrame(
+            {
+                "BoroName": list(boro),
+                "attached_street_median": list(street),
+                "attached_building_median": list(building),
+                "attached_unknown_median": list(unknown),
+            },
+            geometry=gpd.points_from_xy(np.zeros(len(rows)), np.zeros(len(rows))),
+            crs=4326,
+        )
+    )
+    t = summary_tables(gdf)
+    att = t["cameras_by_attachment"]
+    assert att.loc["Total", "total"] == sum(street) + sum(building) + sum(unknown)
+    assert att.drop(index="Total")["total"].sum() == att.loc["Total", "total"]
+    assert t["intersections"].loc["Total", "panoramas"] == len(rows)
 
 
 def test_summary_tables_brooklyn(nyc_paths: dict[str, Path]) -> None:

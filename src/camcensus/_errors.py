@@ -69,11 +69,24 @@ class Ledger:
 
     exclusions: list[Exclusion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Records kept in the results but flagged (e.g. a panorama in no borough polygon).
+    flagged: list[Exclusion] = field(default_factory=list)
 
     def exclude(self, stage: str, reason: str, count: int) -> None:
         """Record that ``count`` records were left out at ``stage`` for ``reason``."""
         if count > 0:
             self.exclusions.append(Exclusion(stage, reason, int(count)))
+
+    def flag(self, stage: str, reason: str, count: int, *, kept_as: str = "") -> None:
+        """Record that ``count`` records at ``stage`` have a problem (``reason``) but are kept.
+
+        They are not exclusions (:meth:`total` does not count them); a note says how many and
+        how they were kept (``kept_as``), so the report shows it.
+        """
+        if count > 0:
+            self.flagged.append(Exclusion(stage, reason, int(count)))
+            how = f"; kept{', ' + kept_as if kept_as else ''}, not excluded"
+            self.note(f"{stage}: {int(count):,} {reason}{how}.")
 
     def note(self, text: str) -> None:
         """Record a caveat that the report must show."""

@@ -22,6 +22,7 @@ from camcensus._geo import locate_points
 from camcensus.io.decode import ATTACHMENTS, CATEGORIES, POLE_TYPES
 
 __all__ = [
+    "NO_BOROUGH",
     "add_totals",
     "aggregate_submissions",
     "agreement_class",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 Pick = Literal["random", "first"]
+#: Row label of :func:`summary_tables` for panoramas without a borough.
+NO_BOROUGH = "(no borough)"
 _BOROUGH_ALIASES = {"The Bronx": "Bronx"}
 
 
@@ -93,10 +96,13 @@ def aggregate_submissions(
         From :func:`camcensus.io.decode.panoramas_from_csv`: the panorama's own coordinates.
         Without it the *requested* coordinates of the intersections are used (noted).
     boroughs
-        Borough polygons; each panorama gets the borough its point falls in (a panorama in
-        none is excluded and counted). Without it, ``intersections.Borough`` is used.
+        Borough polygons; each panorama gets the borough its point falls in (see
+        :func:`assign_boroughs`: a panorama in none is kept with no ``BoroName`` and counted).
+        Without it, ``intersections.Borough`` is used.
     decoders
         Submissions kept per panorama (Amnesty: 3); panoramas with fewer are dropped, counted.
+        One decoder counts once per panorama: a second submission of the same decoder on the
+        same panorama (via two intersections sharing it) is dropped and counted, first kept.
     pick
         ``"random"``: a seeded uniform choice that does not depend on row order (the key of a
         submission is a hash of seed, panorama and submission). ``"first"``: the first rows in
@@ -140,6 +146,18 @@ def aggregate_submissions(
     unknown = sub["PanoramaId"].isna()
     ledger.exclude(stage, "IntersectionId not in intersections.csv", int(unknown.sum()))
     sub = sub.loc[~unknown]
+    # Intersections sharing a panorama show one decoder the same image twice: one look only,
+    # or the "median of 3" would count that volunteer twice.
+    if "DecoderId" in sub.columns:
+        sub = sub.sort_values("_order", kind="stable")
+        dup = sub["DecoderId"].notna() & sub.duplicated(["DecoderId", "PanoramaId"])
+        ledger.exclude(
+            stage,
+            "decoder submitted the same panorama twice, via two intersections sharing it "
+            "(first kept)",
+            int(dup.sum()),
+        )
+        sub = sub.loc[~dup]
 
     n_per = sub.groupby("PanoramaId")["_order"].transform("size")
     few = n_per < decoders
@@ -225,20 +243,35 @@ def assign_boroughs(
 ) -> gpd.GeoDataFrame:
     """Set ``BoroName`` by the polygon each point falls in (vectorised spatial join).
 
-    A point on the border of two polygons goes to the first of them; a point in none is
-    excluded and counted in ``ledger``. Returns a new frame with a fresh RangeIndex.
+    Every point is kept, as Amnesty kept them in the citywide totals: a point in no polygon
+    gets ``BoroName`` None (shown as :data:`NO_BOROUGH` by :func:`summary_tables`); a point in
+    two polygons (on a shared border, or where polygons overlap) goes to the first of them.
+    Both are counted in ``ledger`` as flagged, not excluded. Returns a new frame with a fresh
+    RangeIndex.
     """
     if gdf.crs is None or boroughs.crs is None:
         raise ValueError("both frames need a CRS. Fix: set_crs(...) on the one that lacks it.")
     pts = np.asarray(gdf.geometry.to_crs(boroughs.crs).values)
-    owner = locate_points(pts, np.asarray(boroughs.geometry.values)).owner
+    located = locate_points(pts, np.asarray(boroughs.geometry.values))
+    owner = located.owner
     inside = owner >= 0
     names = np.full(len(gdf), None, dtype=object)
     names[inside] = boroughs["BoroName"].to_numpy()[owner[inside]]
     if ledger is not None:
-        ledger.exclude(stage, "panorama in no borough polygon", int((~inside).sum()))
-    out = gdf.loc[inside].copy()
-    out["BoroName"] = names[inside]
+        ledger.flag(
+            stage,
+            "panorama(s) in no borough polygon",
+            int((~inside).sum()),
+            kept_as=f"in citywide totals under {NO_BOROUGH!r}",
+        )
+        ledger.flag(
+            stage,
+            "panorama(s) in two borough polygons (shared border or overlap)",
+            int(located.on_border),
+            kept_as="each in the first polygon only",
+        )
+    out = gdf.copy()
+    out["BoroName"] = names
     return out.reset_index(drop=True)
 
 
@@ -266,7 +299,9 @@ def _with_total(df: pd.DataFrame, label: str = "Total") -> pd.DataFrame:
     return pd.concat([df, total])
 
 
-def summary_tables(gdf: pd.DataFrame, *, by: str = "BoroName") -> dict[str, pd.DataFrame]:
+def summary_tables(
+    gdf: pd.DataFrame, *, by: str = "BoroName", ledger: Ledger | None = None
+) -> dict[str, pd.DataFrame]:
     """Return the census summary tables of Amnesty's ``aggregate_counts_over_intersections``.
 
     Keys (each a DataFrame indexed by ``by`` plus a ``Total`` row), present when the columns
@@ -275,11 +310,30 @@ def summary_tables(gdf: pd.DataFrame, *, by: str = "BoroName") -> dict[str, pd.D
     ``intersections`` (panoramas; with at least one camera, one public camera, one public dome),
     and ``cameras_per_intersection`` (pooled ratios: the ``Total`` row divides the city's sums,
     unlike the published table, whose "Total" summed the boroughs' ratios).
+
+    Panoramas with no ``by`` value (blank, or outside every borough polygon) are kept in a
+    :data:`NO_BOROUGH` row, after the boroughs and included in ``Total``, so the tables add up
+    to the headline numbers; ``ledger`` gets a note saying how many. Without a ``by`` column
+    at all, every panorama is in that row.
     """
     df = pd.DataFrame(gdf)
     if "total_cameras" not in df.columns:
         df = pd.DataFrame(add_totals(gpd.GeoDataFrame(df)))
-    g = df.groupby(by, sort=True)
+    if by in df.columns:
+        blank = df[by].isna() | (df[by].astype(str).str.strip() == "")
+    else:
+        blank = pd.Series(True, index=df.index)
+    if blank.any():
+        if ledger is not None:
+            ledger.note(
+                f"{int(blank.sum()):,} panorama(s) have no {by}: they are in the summary tables' "
+                f"{NO_BOROUGH!r} row and in every total."
+            )
+        df[by] = df[by].where(~blank, NO_BOROUGH) if by in df.columns else NO_BOROUGH
+    # Boroughs sorted, the row of panoramas without one last.
+    order = sorted(set(df[by]) - {NO_BOROUGH}) + ([NO_BOROUGH] if blank.any() else [])
+    df[by] = pd.Categorical(df[by], categories=order)
+    g = df.groupby(by, sort=True, observed=True)
     tables: dict[str, pd.DataFrame] = {}
     att = [f"{a}_median" for a in ATTACHMENTS if f"{a}_median" in df.columns]
     if att:

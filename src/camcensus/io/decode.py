@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 
 from camcensus._errors import InputError, Ledger, Problem
-from camcensus.io._validate import Col, Errors, as_counts, missing_columns, parse_columns
+from camcensus.io._validate import (
+    EXCLUDE_HINT,
+    Col,
+    Errors,
+    as_counts,
+    camera_count_bound,
+    camera_count_why,
+    missing_columns,
+    parse_columns,
+)
 from camcensus.io._validate import read_text_table as _read
 
 __all__ = [
@@ -49,7 +58,11 @@ _COORD_ALIASES = (("Long", "Lat"), ("GoogleLong", "GoogleLat"), ("lon", "lat"))
 
 
 def intersections_from_csv(
-    path: str | Path, *, errors: Errors = "raise", ledger: Ledger | None = None
+    path: str | Path,
+    *,
+    errors: Errors = "raise",
+    ledger: Ledger | None = None,
+    max_count: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Read an aggregated ``counts_per_intersections.csv`` (any column subset).
 
@@ -63,22 +76,35 @@ def intersections_from_csv(
         ``"raise"`` (default) raises :class:`~camcensus.InputError` listing every bad cell;
         ``"exclude"`` drops the rows holding them and counts them in ``ledger``.
     ledger
-        Receives exclusions.
+        Receives exclusions and notes.
+    max_count
+        Largest plausible median at one panorama (default: setting
+        ``max_cameras_per_panorama``); larger values are problems of their row.
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per panorama, RangeIndex, point geometry in EPSG:4326; ``PanoramaId`` (str;
-        made up as ``row-<n>`` when the file has none), the median columns present (int64),
-        the agreement columns present, ``BoroName`` and ``ImageDate`` when present.
+        made up as ``row-<n>`` when the file has none), the median columns present (int64;
+        float64 when some median ends in .5), the agreement columns present, ``BoroName`` and
+        ``ImageDate`` when present.
+
+    Notes
+    -----
+    A median must be a whole number >= 0 (Amnesty's medians of 3 decoders always are) or end
+    in .5 (a median of an even number of decoders, as ``camcensus aggregate`` writes with an
+    even ``decoders``; counted in a note). Any other fraction, a negative value, a value above
+    ``max_count`` is a problem of its row. The same panorama twice (``PanoramaId``; or, in a
+    file without it, the same coordinates with the same counts) is a problem too.
     """
     path = Path(path)
     df = _read(path)
+    bound = camera_count_bound() if max_count is None else max_count
     lon_col, lat_col = _find_coords(df, path)
     medians = [f"{c}_median" for c in CATEGORIES if f"{c}_median" in df.columns]
     agreements = [f"{c}_agreement" for c in CATEGORIES if f"{c}_agreement" in df.columns]
     cols = [Col(lon_col, "lon"), Col(lat_col, "lat")]
-    cols += [Col(m, "count") for m in medians]
+    cols += [Col(m, "median", upper=bound, upper_why=camera_count_why()) for m in medians]
     cols += [Col(a, "agreement") for a in agreements]
     if "ImageDate" in df.columns:
         cols.append(Col("ImageDate", "month", nullable=True))
@@ -86,36 +112,67 @@ def intersections_from_csv(
         cols.append(Col("PanoramaId", "str"))
     if "BoroName" in df.columns:
         cols.append(Col("BoroName", "str", nullable=True))
-    parsed = parse_columns(df, path, cols, errors=errors, ledger=ledger, stage="read intersections")
-    if "PanoramaId" not in parsed.columns:
-        parsed["PanoramaId"] = [f"row-{i + 1}" for i in parsed.index]
-    dup = parsed["PanoramaId"].duplicated(keep="first").to_numpy()
+    stage = "read intersections"
+    parsed = parse_columns(
+        df, path, cols, errors=errors, ledger=ledger, stage=stage, can_exclude=True
+    )
+    if "PanoramaId" in parsed.columns:
+        dup = parsed["PanoramaId"].duplicated(keep="first").to_numpy()
+        found = [f"PanoramaId {v!r} a second time" for v in parsed["PanoramaId"]]
+        column: str | None = "PanoramaId"
+        reason = "duplicated PanoramaId (first row kept)"
+    else:
+        # Without ids, a row repeating another (coordinates and every count) is a copy.
+        same = [lon_col, lat_col, *medians, *agreements]
+        same += [c for c in ("ImageDate", "BoroName") if c in parsed.columns]
+        dup = parsed.duplicated(same, keep="first").to_numpy()
+        first_row = parsed.groupby(same, dropna=False, sort=False).ngroup()
+        row_of_group = pd.Series(parsed.index + 1).groupby(first_row.to_numpy()).min()
+        found = [
+            f"a copy of row {row_of_group[g]} (same coordinates and counts)" for g in first_row
+        ]
+        column = None
+        reason = "row repeating an earlier row: same coordinates and counts (first kept)"
+        shared = parsed.duplicated([lon_col, lat_col], keep=False).to_numpy() & ~dup
+        n_shared = int(parsed.loc[shared].duplicated([lon_col, lat_col], keep=False).sum())
+        if ledger is not None and n_shared:
+            ledger.flag(
+                stage,
+                f"rows of {path.name} share their coordinates with another row but differ in "
+                "counts",
+                n_shared,
+                kept_as="as separate panoramas",
+            )
     if dup.any():
         if errors == "raise":
-            rows = np.flatnonzero(dup)[:5] + 1
             raise InputError(
-                [
-                    Problem(
-                        str(path),
-                        int(r),
-                        "PanoramaId",
-                        f"PanoramaId {parsed['PanoramaId'].iloc[r - 1]!r} a second time",
-                        "one row per panorama",
-                        "remove duplicated rows, or pass errors='exclude' to keep the first",
-                    )
-                    for r in rows
-                ]
+                Problem(
+                    str(path),
+                    int(parsed.index[i]) + 1,
+                    column,
+                    found[i],
+                    "one row per panorama",
+                    f"remove the repeated row; {EXCLUDE_HINT} (the first is kept)",
+                )
+                for i in np.flatnonzero(dup)[:20]
             )
         if ledger is not None:
-            ledger.exclude(
-                "read intersections", "duplicated PanoramaId (first row kept)", dup.sum()
-            )
+            ledger.exclude(stage, reason, int(dup.sum()))
         parsed = parsed.loc[~dup]
+    if "PanoramaId" not in parsed.columns:
+        parsed["PanoramaId"] = [f"row-{i + 1}" for i in parsed.index]
     keep = ["PanoramaId", *medians, *agreements]
     keep += [c for c in ("BoroName", "ImageDate") if c in parsed.columns]
     out = parsed[keep].reset_index(drop=True)
+    n_half = 0
     for m in medians:
         out[m] = as_counts(out[m])
+        n_half += int((out[m] % 1 != 0).sum())
+    if ledger is not None and n_half:
+        ledger.note(
+            f"{n_half:,} medians in {path.name} end in .5 (a median of an even number of "
+            "decoders); Amnesty's medians of 3 decoders are whole numbers."
+        )
     geometry = gpd.points_from_xy(parsed[lon_col].to_numpy(), parsed[lat_col].to_numpy())
     gdf = gpd.GeoDataFrame(out, geometry=geometry, crs="EPSG:4326")
     gdf.attrs["source"] = str(path)
@@ -132,9 +189,17 @@ def _find_coords(df: pd.DataFrame, path: Path) -> tuple[str, str]:
 
 
 def submissions_from_csv(
-    path: str | Path, *, errors: Errors = "raise", ledger: Ledger | None = None
+    path: str | Path,
+    *,
+    errors: Errors = "raise",
+    ledger: Ledger | None = None,
+    max_count: float | None = None,
 ) -> pd.DataFrame:
     """Read Amnesty's raw ``counts.csv``: one row per decoder submission at an intersection.
+
+    Every count must be a whole number from 0 to ``max_count`` (default: setting
+    ``max_cameras_per_panorama``); with ``errors="exclude"`` rows breaking that are dropped and
+    counted in ``ledger``, otherwise every problem is raised together.
 
     Returns a DataFrame with RangeIndex in file order, ``IntersectionId`` (str), the count
     columns present (int64), and ``SubmissionId``/``DecoderId`` when present; ``row`` holds the
@@ -142,16 +207,20 @@ def submissions_from_csv(
     """
     path = Path(path)
     df = _read(path)
+    bound = camera_count_bound() if max_count is None else max_count
     problems = missing_columns(df, path, ["IntersectionId"], why="joins a submission to a place")
     counts = [c for c in CATEGORIES if c in df.columns]
     if not counts:
         problems += missing_columns(df, path, ["n_cameras"], why="a count per decoder")
     if problems:
         raise InputError(problems)
-    cols = [Col("IntersectionId", "str")] + [Col(c, "count") for c in counts]
+    cols = [Col("IntersectionId", "str")]
+    cols += [Col(c, "whole", upper=bound, upper_why=camera_count_why()) for c in counts]
     cols += [Col(c, "str", nullable=True) for c in ("SubmissionId", "DecoderId") if c in df]
     df = df.assign(row=np.arange(1, len(df) + 1))
-    parsed = parse_columns(df, path, cols, errors=errors, ledger=ledger, stage="read submissions")
+    parsed = parse_columns(
+        df, path, cols, errors=errors, ledger=ledger, stage="read submissions", can_exclude=True
+    )
     keep = [c for c in ("SubmissionId", "DecoderId") if c in parsed.columns]
     out = parsed[["IntersectionId", *keep, *counts, "row"]].reset_index(drop=True)
     for c in counts:
