@@ -1,11 +1,14 @@
-"""The main job: from camera counts, tracts and census to the census of cameras and coverage.
+"""The main job: a thin orchestrator of the stages (:mod:`camcensus.stages`).
 
-Library functions behind ``camcensus demo`` and ``camcensus reproduce nyc``; the CLI only parses
-arguments and calls them.
+counts -> districts and summary tables -> camera inventory -> footprints and per-tract
+coverage -> census join -> headline numbers -> (with stops) the disparity stage.
+Library functions behind ``camcensus demo`` and ``camcensus reproduce nyc``; the CLI only
+parses arguments and calls them. NYC specifics live in :mod:`camcensus.studies.nyc`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,50 +16,71 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
 
-from camcensus import published
+from camcensus import settings, stages
 from camcensus._errors import Ledger
-from camcensus._geo import borough_outlines, measurement_crs
-from camcensus.aggregate import (
-    Pick,
-    add_totals,
-    aggregate_submissions,
-    assign_boroughs,
-    has_zero_rows,
-    summary_tables,
-)
-from camcensus.coverage import COVERAGE_COLUMNS, add_coverage, coverage_union, public_points
+from camcensus.aggregate import Pick, aggregate_submissions, has_zero_rows
+from camcensus.coverage import add_coverage
 from camcensus.io import census as io_census
 from camcensus.io import decode
+from camcensus.io._validate import Errors
 
 if TYPE_CHECKING:
     from camcensus.stats.disparity import DisparityResult
     from camcensus.stats.inputs import StopsFormat
 
-__all__ = ["CensusResult", "Options", "reproduce_nyc", "run_census", "run_demo"]
+__all__ = [
+    "CensusResult",
+    "Options",
+    "read_counts",
+    "reproduce_nyc",
+    "run_census",
+    "run_demo",
+    "run_from_files",
+]
 
 Progress = Callable[[str], None]
 
 
+def _pick() -> Pick:
+    pick = settings.get_str("pick")
+    if pick not in ("random", "first"):
+        raise settings.SettingError(
+            f"CAMCENSUS_PICK={pick!r} is not 'random' or 'first'. Fix: set one of them or unset it."
+        )
+    return "random" if pick == "random" else "first"
+
+
 @dataclass(frozen=True)
 class Options:
-    """Settings of one run (defaults: :mod:`camcensus.settings`)."""
+    """Settings of one run; every default comes from :mod:`camcensus.settings` (and so from
+    the ``CAMCENSUS_*`` environment) at the time the options are made."""
 
-    radius_m: float = 120.0
-    band_m: float = 200.0
-    quad_segs: int = 30
-    decoders: int = 3
-    pick: Pick = "random"
-    seed: int = 0
-    snap_m: float = 100.0
-    min_population: int = 250
+    radius_m: float = field(default_factory=lambda: settings.get_float("camera_radius_m"))
+    band_m: float = field(default_factory=lambda: settings.get_float("band_m"))
+    quad_segs: int = field(default_factory=lambda: settings.get_int("quad_segs"))
+    decoders: int = field(default_factory=lambda: settings.get_int("decoders"))
+    pick: Pick = field(default_factory=_pick)
+    seed: int = field(default_factory=lambda: settings.get_int("seed"))
+    snap_m: float = field(default_factory=lambda: settings.get_float("snap_m"))
+    min_population: int = field(default_factory=lambda: settings.get_int("min_population"))
+
+    def __post_init__(self) -> None:
+        from camcensus.coverage import check_radius
+
+        check_radius(self.radius_m, "radius_m (--radius-m)")
+        if not float(self.band_m) >= 0:
+            raise ValueError(f"band_m (--band-m) must be 0 m or more, not {self.band_m!r}")
+        if self.pick not in ("random", "first"):
+            raise ValueError(f"pick (--pick) must be 'random' or 'first', not {self.pick!r}")
+        if int(self.decoders) < 1:
+            raise ValueError(f"decoders must be at least 1, not {self.decoders!r}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CensusResult:
     """Everything the report shows, with the ledger of what was left out and why."""
 
@@ -76,6 +100,13 @@ class CensusResult:
     timings: dict[str, float] = field(default_factory=dict)
     disparity: DisparityResult | None = None
     sensitivity: dict[str, pd.DataFrame] = field(default_factory=dict)
+    cameras: gpd.GeoDataFrame | None = None
+    footprints: gpd.GeoDataFrame | None = None
+    study_area: Any = None
+
+    def replace(self, **changes: Any) -> CensusResult:
+        """Return a copy with ``changes`` (the result itself never changes)."""
+        return dataclasses.replace(self, **changes)
 
 
 def _noop(_: str) -> None:
@@ -91,301 +122,119 @@ def run_census(
     options: Options | None = None,
     ledger: Ledger | None = None,
     title: str = "Camera census",
+    licence: str = "",
+    files: dict[str, str] | None = None,
     progress: Progress = _noop,
 ) -> CensusResult:
-    """Compute the census tables and per-tract coverage from one-row-per-panorama counts.
+    """Run the census stages on one-row-per-panorama counts.
 
     Parameters
     ----------
     panoramas
-        Aggregated counts (:func:`camcensus.io.decode.intersections_from_csv` or
+        The ``counts`` table (:func:`camcensus.io.decode.intersections_from_csv` or
         :func:`camcensus.aggregate.aggregate_submissions`), any CRS.
     tracts
         :func:`camcensus.io.census.tracts_from_file`.
     census
         :func:`camcensus.io.census.census_from_csv`; adds population and surveillance levels.
     boroughs
-        Borough polygons; when given, every panorama's borough is (re)assigned from them.
+        District polygons; when given, every panorama's district is (re)assigned from them.
     options
         Radius, buffer, seeds; see :class:`Options`.
     ledger
         Receives every exclusion and note.
+    licence
+        Re-publication terms of the camera positions (kept on every camera row).
+    files
+        Paths of the inputs by role, for error messages.
     """
     options = options or Options()
     ledger = ledger if ledger is not None else Ledger()
+    files = files or {}
     timings: dict[str, float] = {}
-    skipped: list[dict[str, str]] = []
     t0 = time.perf_counter()
-
-    pan = panoramas.copy()
-    if boroughs is not None:
-        pan = assign_boroughs(pan, boroughs, ledger=ledger, stage="assign borough")
-    elif "BoroName" not in pan.columns:
-        by_tract = borough_outlines(tracts).rename(columns={"borough": "BoroName"})
-        pan = assign_boroughs(pan, by_tract, ledger=ledger, stage="assign borough (from tracts)")
-        ledger.note("No borough polygons given: each panorama's borough is that of its tract.")
-    pan = add_totals(pan)
-    tables = summary_tables(pan)
-    missing_att = [a for a in decode.ATTACHMENTS if f"{a}_median" not in pan.columns]
-    if missing_att:
-        ledger.note(
-            "The input has no " + ", ".join(f"{a}_median" for a in missing_att) + " column: "
-            "total cameras are the sum of the attachment columns present and undercount by "
-            "those cameras."
-        )
-    if not any(f"{p}_median" in pan.columns for p in decode.POLE_TYPES):
-        skipped.append(
-            {
-                "output": "pole camera types (dome / bullet), intersections with a public dome",
-                "reason": "the input has no type_dome_median / type_bullet_median columns",
-            }
-        )
-    if not has_zero_rows(pan):
-        skipped.append(
-            {
-                "output": "cameras per intersection; share of intersections with a camera",
-                "reason": "the input lists only intersections with at least one camera, so the "
-                "number of intersections surveyed is unknown",
-            }
-        )
-    if not any(f"{c}_agreement" in pan.columns for c in decode.CATEGORIES):
-        skipped.append({"output": "agreement between decoders", "reason": "no *_agreement columns"})
+    counts = stages.counts_stage(panoramas, tracts, gdf_districts=boroughs, ledger=ledger)
+    gdf_cameras = stages.cameras_stage(counts.counts, licence=licence)
     timings["aggregate_tables"] = time.perf_counter() - t0
 
     progress("coverage")
     t1 = time.perf_counter()
-    mcrs = measurement_crs(tracts)
-    if "attached_street_median" in pan.columns:
-        pts = public_points(pan).to_crs(mcrs)
-        cov = coverage_union(pts, radius_m=options.radius_m, quad_segs=options.quad_segs)
-        tr = add_coverage(
-            tracts,
-            pan,
-            radius_m=options.radius_m,
-            band_m=options.band_m,
-            quad_segs=options.quad_segs,
-            snap_m=options.snap_m,
-            coverage=cov,
-            ledger=ledger,
-        )
-    else:
-        cov = shapely.Polygon()
-        tr = tracts.copy()
-        skipped.append(
-            {
-                "output": "public-camera coverage per tract, coverage map",
-                "reason": "the input has no attached_street_median column",
-            }
-        )
+    cov = stages.coverage_stage(
+        tracts,
+        gdf_cameras,
+        counts.counts,
+        radius_m=options.radius_m,
+        band_m=options.band_m,
+        quad_segs=options.quad_segs,
+        snap_m=options.snap_m,
+        ledger=ledger,
+    )
     timings["coverage"] = time.perf_counter() - t1
+    skipped = [*counts.skipped, *cov.skipped]
 
+    tr = cov.tracts
     if census is not None:
-        tr = _join_census(tr, census, options=options, ledger=ledger)
+        tr = stages.population_stage(
+            tr,
+            census,
+            min_population=options.min_population,
+            ledger=ledger,
+            tracts_file=files.get("tracts", "tracts"),
+            census_file=files.get("census", "census table"),
+        )
     else:
         skipped.append(
             {"output": "surveillance level per 1,000 residents", "reason": "no census table"}
         )
-
-    numbers = _headline_numbers(pan, tr, cov, mcrs, tables, radius_m=options.radius_m)
-    comparison = None
-    if "BoroName" in pan.columns and set(pan["BoroName"].dropna()) <= set(published.BOROUGHS):
-        comparison = _compare_published(tables, present=set(pan["BoroName"].dropna()))
-        _note_published(tables, ledger)
+    in_area = stages.study_area(tr, counts.counts)
+    if not in_area.all():
+        ledger.note(
+            f"The input covers {int(in_area.sum()):,} of {len(tr):,} tracts (districts: "
+            + ", ".join(sorted(map(str, tr.loc[in_area, "borough"].unique())))
+            + "): land, residents and comparisons are those of this study area only."
+        )
+    numbers = stages.headline_numbers(counts, cov, tr, in_area=in_area, radius_m=options.radius_m)
     timings["total"] = time.perf_counter() - t0
     return CensusResult(
         title=title,
-        panoramas=pan,
+        panoramas=counts.counts,
         tracts=tr,
-        coverage=cov,
-        measure_crs=mcrs,
-        tables=tables,
+        coverage=cov.union,
+        measure_crs=cov.measure_crs,
+        tables=counts.tables,
         numbers=numbers,
         ledger=ledger,
         options=options,
         skipped=skipped,
-        comparison=comparison,
         timings=timings,
+        cameras=cov.cameras,
+        footprints=cov.footprints,
+        study_area=in_area,
     )
 
 
-def _join_census(
-    tr: gpd.GeoDataFrame, census: pd.DataFrame, *, options: Options, ledger: Ledger
-) -> gpd.GeoDataFrame:
-    cols = ["popn", "popn_white", "popn_black", "popn_hispanic", "med_income", "nonwhite_fraction"]
-    joined = tr.merge(census[cols], left_on="GEOID", right_index=True, how="left")
-    no_row = int(joined["popn"].isna().sum())
-    if no_row:
-        ledger.note(f"{no_row} tract(s) have no row in the census table (no population)")
-    not_in_tracts = len(set(census.index) - set(tr["GEOID"]))
-    if not_in_tracts:
-        ledger.note(f"{not_in_tracts} census row(s) match no tract polygon (ignored)")
-    small = joined["popn"].fillna(0) <= options.min_population
-    ledger.exclude(
-        "surveillance level",
-        f"tract population at most {options.min_population} (parks, airports): no rate",
-        int(small.sum()),
-    )
-    denom = joined["popn"].where(~small)
-    if "eff_cameras" in joined.columns:
-        joined["surveillance_level"] = joined["eff_cameras"] / denom * 1000
-        joined["surveillance_level_200m"] = joined["eff_cameras_within_200m"] / denom * 1000
-    return joined
-
-
-def _headline_numbers(
-    pan: gpd.GeoDataFrame,
-    tr: gpd.GeoDataFrame,
-    cov: shapely.Geometry,
-    mcrs: CRS,
-    tables: dict[str, pd.DataFrame],
+def read_counts(
     *,
-    radius_m: float,
-) -> dict[str, Any]:
-    n: dict[str, Any] = {"panoramas": len(pan), "total_cameras": int(pan["total_cameras"].sum())}
-    for a in (*decode.ATTACHMENTS, *decode.POLE_TYPES):
-        if f"{a}_median" in pan.columns:
-            n[a] = int(pan[f"{a}_median"].sum())
-    if "attached_street_median" in pan.columns:
-        n["public_cameras"] = n["attached_street"]
-        n["public_intersections"] = int((pan["attached_street_median"] > 0).sum())
-        n["public_cameras_by_borough"] = {
-            str(k): int(v)
-            for k, v in pan.groupby("BoroName")["attached_street_median"].sum().items()
-        }
-        n["public_intersections_by_borough"] = {
-            str(k): int(v)
-            for k, v in pan.groupby("BoroName")["attached_street_median"]
-            .apply(lambda s: (s > 0).sum())
-            .items()
-        }
-    if "type_dome_median" in pan.columns:
-        n["public_dome_intersections"] = int((pan["type_dome_median"] > 0).sum())
-    if "eff_cameras" in tr.columns:
-        mpu = float(mcrs.axis_info[0].unit_conversion_factor)
-        n["coverage_km2"] = float(shapely.area(cov)) * mpu**2 / 1e6
-        land = float(tr["area_m2"].sum())
-        n["land_km2"] = land / 1e6
-        covered = float((tr["eff_cameras"] * np.pi * radius_m**2).sum())
-        n["covered_land_km2"] = covered / 1e6
-        n["covered_land_share"] = covered / land if land > 0 else None
-        for c in COVERAGE_COLUMNS:
-            n[f"sum_{c}"] = float(tr[c].sum())
-        n["tracts"] = len(tr)
-        n["tracts_with_coverage"] = int((tr["eff_cameras"] > 0).sum())
-    if "popn" in tr.columns and "eff_cameras" in tr.columns:
-        pop = tr["popn"].fillna(0)
-        n["residents"] = float(pop.sum())
-        n["residents_in_tracts_with_public_camera"] = float(pop[tr["cameras"] > 0].sum())
-    if "cameras_per_intersection" in tables:
-        t = tables["cameras_per_intersection"]
-        n["cameras_per_intersection_pooled"] = float(t["cameras_per_intersection"].loc["Total"])
-        n["cameras_per_intersection_sum_of_borough_ratios"] = float(
-            t.drop(index="Total")["cameras_per_intersection"].sum()
-        )
-    return n
-
-
-def _compare_published(tables: dict[str, pd.DataFrame], *, present: set[str]) -> pd.DataFrame:
-    rows = []
-    att = tables.get("cameras_by_attachment")
-    inter = tables.get("intersections")
-    for metric, ours_table, col in (
-        ("panoramas", inter, "panoramas"),
-        ("attached_street", att, "attached_street"),
-        ("attached_building", att, "attached_building"),
-        ("attached_unknown", att, "attached_unknown"),
-        ("total", att, "total"),
-    ):
-        if ours_table is None or col not in ours_table.columns:
-            continue
-        if metric == "panoramas" and "cameras_per_intersection" not in tables:
-            continue
-        for b in published.BOROUGHS:
-            if b not in present:
-                continue
-            ours = float(ours_table[col].loc[b]) if b in ours_table.index else 0.0
-            pub = float(published.AMNESTY_NYC[metric][b])
-            rows.append(
-                {"borough": b, "metric": metric, "published": pub, "ours": ours, "diff": ours - pub}
-            )
-    return pd.DataFrame(rows)
-
-
-def _note_published(tables: dict[str, pd.DataFrame], ledger: Ledger) -> None:
-    ledger.note(
-        "Amnesty's published table of cameras per intersection gives a 'Total' of "
-        f"{published.PUBLISHED_TOTAL_CAMERAS_PER_INTERSECTION:.2f} (and "
-        f"{published.PUBLISHED_TOTAL_PUBLIC_PER_INTERSECTION:.2f} public): the sum of the five "
-        "boroughs' ratios, not a ratio. This report gives the pooled ratio (all cameras / all "
-        "intersections) in its Total row."
-    )
-    ledger.note(
-        "Amnesty's per-tract camera_count table (prepdata.R) has a 'cameras' column summing to "
-        f"{published.CAMERA_COUNT_TABLE_SUMS['Total']:,.0f} public cameras while the intersections"
-        " hold 3,317: merging panorama_url.csv on PanoramaId duplicated some panoramas. This "
-        "report counts each panorama once (its effective-camera columns are unaffected)."
-    )
-
-
-def compare_reference_table(tr: gpd.GeoDataFrame, path: str | Path) -> dict[str, Any]:
-    """Compare our per-tract coverage with a table such as Amnesty's ``camera_count.csv``."""
-    ref = pd.read_csv(path, dtype={"GEOID": str})
-    m = tr[["GEOID", *COVERAGE_COLUMNS]].merge(ref, on="GEOID", suffixes=("", "_ref"))
-    out: dict[str, Any] = {"path": str(path), "tracts_matched": len(m)}
-    for c in COVERAGE_COLUMNS:
-        if f"{c}_ref" in m.columns:
-            d = (m[c] - m[f"{c}_ref"]).abs()
-            out[c] = {
-                "max_abs_diff": float(d.max()),
-                "sum_ours": float(m[c].sum()),
-                "sum_reference": float(m[f"{c}_ref"].sum()),
-            }
-    return out
-
-
-def reproduce_nyc(
-    *,
-    tracts: str | Path,
     intersections: str | Path | None = None,
     raw_counts: str | Path | None = None,
     raw_intersections: str | Path | None = None,
     panoramas: str | Path | None = None,
-    census: str | Path | None = None,
-    boroughs: str | Path | None = None,
-    reference: str | Path | None = None,
-    stops: Sequence[str | Path] = (),
-    stops_format: StopsFormat = "auto",
-    stops_crs: str = "EPSG:2908",
-    ntas: str | Path | None = None,
-    race_table: str | Path | None = None,
-    sensitivity: bool = True,
-    threshold: float | str = 0.2,
-    permutations: int = 999,
-    options: Options | None = None,
-    title: str = "Decode Surveillance NYC, reproduced",
+    boroughs: gpd.GeoDataFrame | None = None,
+    options: Options,
+    errors: Errors = "raise",
+    ledger: Ledger,
     progress: Progress = _noop,
-) -> CensusResult:
-    """Reproduce Amnesty's NYC camera census and per-tract coverage from its files.
+) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
+    """Read Decode-format counts: the aggregated file, or the raw export aggregated here.
 
-    Give either the aggregated ``intersections`` file (``counts_per_intersections.csv`` or any
-    column subset) or the raw export (``raw_counts`` = counts.csv and ``raw_intersections`` =
-    intersections.csv, with ``panoramas`` = panorama_url.csv), plus the tracts, and optionally
-    the ACS table, the borough polygons and a reference per-tract table to compare with.
-
-    With ``stops`` (records and/or tract-count files) and the census, the disparity models
-    run too (:func:`camcensus.stats.disparity.run_disparity`), with NTA clusters from ``ntas``,
-    a radius sensitivity (``sensitivity``) and a race-definition sensitivity (``race_table``).
+    Returns the ``counts`` table and the input paths by role.
     """
-    options = options or Options()
-    ledger = Ledger()
     inputs: dict[str, str] = {}
-    progress("reading inputs")
-    gdf_boroughs = io_census.boroughs_from_file(boroughs) if boroughs else None
     if intersections is not None:
-        pan = decode.intersections_from_csv(intersections, ledger=ledger)
+        pan = decode.intersections_from_csv(intersections, errors=errors, ledger=ledger)
         inputs["intersections"] = str(intersections)
     elif raw_counts is not None and raw_intersections is not None:
-        subs = decode.submissions_from_csv(raw_counts, ledger=ledger)
+        subs = decode.submissions_from_csv(raw_counts, errors=errors, ledger=ledger)
         inter = decode.raw_intersections_from_csv(raw_intersections)
         pans = decode.panoramas_from_csv(panoramas) if panoramas else None
         progress("aggregating submissions")
@@ -393,7 +242,7 @@ def reproduce_nyc(
             subs,
             inter,
             pans,
-            boroughs=gdf_boroughs,
+            boroughs=boroughs,
             decoders=options.decoders,
             pick=options.pick,
             seed=options.seed,
@@ -408,7 +257,59 @@ def reproduce_nyc(
             "give --intersections (aggregated counts) or both --raw-counts and "
             "--raw-intersections (raw export)"
         )
-    gdf_tracts = io_census.tracts_from_file(tracts)
+    return pan, inputs
+
+
+def run_from_files(
+    *,
+    tracts: str | Path,
+    intersections: str | Path | None = None,
+    raw_counts: str | Path | None = None,
+    raw_intersections: str | Path | None = None,
+    panoramas: str | Path | None = None,
+    census: str | Path | None = None,
+    boroughs: str | Path | None = None,
+    tracts_layer: str | None = None,
+    stops: Sequence[str | Path] = (),
+    stops_format: StopsFormat = "auto",
+    stops_crs: str | None = None,
+    ntas: str | Path | None = None,
+    race_table: str | Path | None = None,
+    sensitivity: bool = True,
+    threshold: float | str | None = None,
+    permutations: int | None = None,
+    options: Options | None = None,
+    errors: Errors = "raise",
+    title: str = "Camera census",
+    licence: str = "",
+    progress: Progress = _noop,
+) -> CensusResult:
+    """Run the census (and, with ``stops``, the disparity stage) from Decode-format files.
+
+    Give either the aggregated ``intersections`` file (``counts_per_intersections.csv`` or any
+    column subset) or the raw export (``raw_counts`` = counts.csv and ``raw_intersections`` =
+    intersections.csv, with ``panoramas`` = panorama_url.csv), plus the tracts, and optionally
+    the ACS table and district polygons. With ``stops`` (records and/or tract-count files) and
+    the census, the disparity models run too (:func:`camcensus.stats.workflow.disparity_stage`).
+    """
+    options = options or Options()
+    ledger = Ledger()
+    progress("reading inputs")
+    if stops and census is None:
+        raise ValueError("the disparity models need the census table: pass --census")
+    gdf_boroughs = io_census.boroughs_from_file(boroughs) if boroughs else None
+    pan, inputs = read_counts(
+        intersections=intersections,
+        raw_counts=raw_counts,
+        raw_intersections=raw_intersections,
+        panoramas=panoramas,
+        boroughs=gdf_boroughs,
+        options=options,
+        errors=errors,
+        ledger=ledger,
+        progress=progress,
+    )
+    gdf_tracts = _read_tracts(tracts, tracts_layer, ledger)
     inputs["tracts"] = str(tracts)
     table = io_census.census_from_csv(census, ledger=ledger) if census else None
     if census:
@@ -423,14 +324,11 @@ def reproduce_nyc(
         options=options,
         ledger=ledger,
         title=title,
+        licence=licence,
+        files=inputs,
         progress=progress,
     )
-    if reference is not None:
-        result.reference = compare_reference_table(result.tracts, reference)
-        inputs["reference"] = str(reference)
-    if stops:
-        if table is None:
-            raise ValueError("the disparity models need the census table: pass --census")
+    if stops and table is not None:
         progress("disparity models")
         for i, p in enumerate(stops):
             inputs[f"stops_{i + 1}"] = str(p)
@@ -438,26 +336,39 @@ def reproduce_nyc(
             inputs["ntas"] = str(ntas)
         if race_table:
             inputs["race_table"] = str(race_table)
-        _add_disparity(
+        result = _with_disparity(
             result,
             pan,
             gdf_tracts,
             table,
             stops=stops,
             stops_format=stops_format,
-            stops_crs=stops_crs,
+            stops_crs=stops_crs or settings.get_str("stops_crs"),
             ntas=ntas,
             race_table=race_table,
             sensitivity=sensitivity,
-            threshold=threshold,
-            permutations=permutations,
+            threshold=settings.get_float("threshold") if threshold is None else threshold,
+            permutations=settings.get_int("permutations") if permutations is None else permutations,
             progress=progress,
         )
-    result.inputs = inputs
-    return result
+    return result.replace(inputs=inputs)
 
 
-def _add_disparity(
+def _read_tracts(path: str | Path, layer: str | None, ledger: Ledger) -> gpd.GeoDataFrame:
+    import inspect
+
+    params = inspect.signature(io_census.tracts_from_file).parameters
+    kwargs: dict[str, Any] = {}
+    if "layer" in params:
+        kwargs["layer"] = layer
+    elif layer is not None:
+        raise ValueError("this version cannot choose a layer: pass a single-layer file")
+    if "ledger" in params:
+        kwargs["ledger"] = ledger
+    return io_census.tracts_from_file(path, **kwargs)
+
+
+def _with_disparity(
     result: CensusResult,
     pan: gpd.GeoDataFrame,
     gdf_tracts: gpd.GeoDataFrame,
@@ -472,7 +383,7 @@ def _add_disparity(
     threshold: float | str,
     permutations: int,
     progress: Progress,
-) -> None:
+) -> CensusResult:
     from camcensus.stats import workflow
 
     t0 = time.perf_counter()
@@ -487,9 +398,9 @@ def _add_disparity(
             quad_segs=o.quad_segs,
             snap_m=o.snap_m,
         )
-        return _join_census(cov, census, options=o, ledger=Ledger())
+        return stages.population_stage(cov, census, min_population=o.min_population)
 
-    result.disparity, result.sensitivity = workflow.disparity_stage(
+    disparity, sens = workflow.disparity_stage(
         result.tracts,
         gdf_tracts,
         stops=stops,
@@ -508,20 +419,33 @@ def _add_disparity(
         rate_model=has_zero_rows(pan),
         progress=progress,
     )
-    result.timings["disparity"] = time.perf_counter() - t0
+    timings = {**result.timings, "disparity": time.perf_counter() - t0}
+    return result.replace(disparity=disparity, sensitivity=sens, timings=timings)
+
+
+def reproduce_nyc(**kwargs: Any) -> CensusResult:
+    """Reproduce Amnesty's NYC census (see :func:`camcensus.studies.nyc.reproduce_nyc`)."""
+    from camcensus.studies import nyc
+
+    return nyc.reproduce_nyc(**kwargs)
 
 
 def run_demo(
-    folder: str | Path, *, seed: int = 0, options: Options | None = None, progress: Progress = _noop
+    folder: str | Path,
+    *,
+    seed: int | None = None,
+    options: Options | None = None,
+    progress: Progress = _noop,
 ) -> CensusResult:
     """Simulate a seeded synthetic city, write it as a user's files, and run the census on it."""
     from camcensus.simulate import simulate_city
 
+    seed = settings.get_int("seed") if seed is None else seed
     progress("simulating a synthetic city")
     city = simulate_city(seed)
     paths = city.write(Path(folder) / "inputs")
     options = options or Options(seed=seed)
-    result = reproduce_nyc(
+    result = run_from_files(
         tracts=paths["tracts"],
         raw_counts=paths["raw_counts"],
         raw_intersections=paths["raw_intersections"],
@@ -535,17 +459,21 @@ def run_demo(
         threshold="median",
         options=options,
         title=f"Synthetic city (seed {seed})",
+        licence="synthetic (no restriction)",
         progress=progress,
     )
     truth = city.truth
-    result.numbers["truth"] = {
-        "public_cameras": int(truth["attached_street"].sum()),
-        "building_cameras": int(truth["attached_building"].sum()),
-        "beta_nonwhite": city.params["beta_nonwhite"],
+    numbers = {
+        **result.numbers,
+        "truth": {
+            "public_cameras": int(truth["attached_street"].sum()),
+            "building_cameras": int(truth["attached_building"].sum()),
+            "beta_nonwhite": city.params["beta_nonwhite"],
+        },
     }
     result.ledger.note(
         "Synthetic city: counts are simulated. The true number of public cameras is "
         f"{int(truth['attached_street'].sum())}; the volunteers' medians find "
         f"{result.numbers.get('public_cameras', 0)}."
     )
-    return result
+    return result.replace(numbers=numbers)

@@ -1,0 +1,1 @@
+"""Studies: one module per investigation, with its definitions, defaults and published figures."""
