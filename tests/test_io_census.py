@@ -90,3 +90,97 @@ def test_census_columns_configurable(tmp_path: Path) -> None:
     assert c.loc["36047000100", "nonwhite_fraction"] == pytest.approx(0.5)
     with pytest.raises(InputError, match=r"'popn\.white'"):
         census.census_from_csv(p)
+
+
+def test_non_numeric_population_names_row_and_column(tmp_path: Path) -> None:
+    p = tmp_path / "acs.csv"
+    p.write_text(
+        "GEOID,popn,popn.white,popn.black,popn.hispanic\n"
+        "36047000100,1000,500,300,200\n36047000200,n/a,1,1,1\n36047000300,10,-5,1,1\n"
+    )
+    with pytest.raises(InputError) as exc:
+        census.census_from_csv(p)
+    got = [(q.row, q.column, q.found) for q in exc.value.problems]
+    assert got == [(2, "popn", "'n/a'"), (3, "popn.white", "'-5'")]
+    assert "acs.csv" in str(exc.value)
+
+
+def test_geoids_written_as_floats_are_read_as_digits(tmp_path: Path) -> None:
+    p = tmp_path / "acs.csv"
+    p.write_text(
+        "GEOID,popn,popn.white,popn.black,popn.hispanic\n"
+        "36047000100.0,1000,500,300,200\n36047000200,10,1,1,1\n"
+    )
+    ledger = Ledger()
+    c = census.census_from_csv(p, ledger=ledger)
+    assert list(c.index) == ["36047000100", "36047000200"]
+    assert any("1 GEOIDs written as decimal numbers" in n for n in ledger.notes)
+    sci = tmp_path / "sci.csv"
+    sci.write_text("GEOID,popn,popn.white,popn.black,popn.hispanic\n3.6047E+10,1,1,1,1\n")
+    with pytest.raises(InputError, match="digits were lost"):
+        census.census_from_csv(sci)
+
+
+def test_tracts_geoid_stored_as_float(tmp_path: Path) -> None:
+    import shapely
+
+    t = gpd.GeoDataFrame(
+        {"GEOID": [36047000100.0, 36047000200.0]},
+        geometry=[
+            shapely.box(585_000, 4_500_000, 585_900, 4_500_900),
+            shapely.box(586_000, 4_500_000, 586_900, 4_500_900),
+        ],
+        crs="EPSG:32618",
+    )
+    p = tmp_path / "t.gpkg"
+    t.to_file(p)
+    ledger = Ledger()
+    got = census.tracts_from_file(p, ledger=ledger)
+    assert got["GEOID"].tolist() == ["36047000100", "36047000200"]
+    assert set(got["borough"]) == {"Brooklyn"}
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        (["36005000100"], ["36005000100.0"], "written as decimal numbers"),
+        (["01001020100"], ["1001020100"], "leading zeros were lost"),
+        (["36005000100"], ["1400000US36005000100"], "prefix '1400000US'"),
+        (["36005000100"], ["3.60050001E+10"], "scientific notation"),
+        (["36005000100"], ["24510010100"], "different states or counties"),
+        (["36005000100"], ["36005000101"], "different census vintages"),
+    ],
+)
+def test_geoid_mismatch_hint(left: list[str], right: list[str], expected: str) -> None:
+    hint = census.geoid_mismatch_hint(left, right, "tracts.shp", "census.csv")
+    assert expected in hint
+    assert hint.startswith("0 of 1 GEOIDs of tracts.shp match one of 1 in census.csv.")
+
+
+def test_tracts_without_census_are_classified() -> None:
+    tracts = ["36047000100", "36047000200", "36047000300", "36005000100"]
+    census_ids = ["36047000100", "36047000200.0", "36061000100"]
+    got = census.tracts_without_census(tracts, census_ids)
+    assert got.to_dict("list") == {
+        "GEOID": ["36047000200", "36047000300", "36005000100"],
+        "reason": [
+            "GEOID written differently",
+            "tract not in the census table",
+            "county not in the census table",
+        ],
+    }
+    ledger = Ledger()
+    census.note_tracts_without_census(tracts, census_ids, ledger, census_file="census.csv")
+    assert (
+        "1 tract(s) have no row in census.csv (no population): county not in the census table."
+        in ledger.notes
+    )
+
+
+def test_real_tracts_and_census_match(nyc_paths: dict[str, Path]) -> None:
+    t = census.tracts_from_file(nyc_paths["tracts"])
+    c = census.census_from_csv(nyc_paths["census"])
+    assert len(census.tracts_without_census(t["GEOID"], c.index)) == 0
+    # The same ids after a round trip through floats and int (lost nothing in NY: state 36).
+    floats = [f"{float(g):.1f}" for g in c.index]
+    assert "decimal numbers" in census.geoid_mismatch_hint(t["GEOID"], floats)

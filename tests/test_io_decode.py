@@ -139,3 +139,91 @@ def test_camera_tags_reader_checks_point_of_view(tmp_path: Path) -> None:
     ok = _write(tmp_path, header + good, "ok.csv")
     tags = decode.camera_tags_from_csv(ok)
     assert tags["Pov.heading"].iloc[0] == pytest.approx(120.5)
+
+
+def test_count_that_overflows_is_rejected_with_its_row(tmp_path: Path) -> None:
+    # 1e20 used to become -9.2e18 (int64 overflow); now it is a problem of its row.
+    p = _write(
+        tmp_path,
+        "SubmissionId,DecoderId,IntersectionId,n_cameras,attached_street\n"
+        "s1,d1,i1,2,1\ns2,d2,i1,1e20,0\ns3,d3,i1,1001,0\ns4,d4,i1,1000,0\n",
+    )
+    with pytest.raises(InputError) as exc:
+        decode.submissions_from_csv(p)
+    got = [(q.row, q.column, q.found) for q in exc.value.problems]
+    assert got == [(2, "n_cameras", "'1e20'"), (3, "n_cameras", "'1001'")]
+    msg = str(exc.value)
+    assert "at most 1000" in msg and "max_cameras_per_panorama" in msg
+    assert "CAMCENSUS_MAX_CAMERAS_PER_PANORAMA" in msg
+    assert "--errors exclude (errors='exclude' in Python)" in msg and "[" not in msg
+    ledger = Ledger()
+    sub = decode.submissions_from_csv(p, errors="exclude", ledger=ledger)
+    assert sub["n_cameras"].tolist() == [2, 1000] and sub["n_cameras"].dtype == "int64"
+    assert ledger.total("read submissions") == 2
+    # The bound is a parameter (default: the setting).
+    assert len(decode.submissions_from_csv(p, max_count=1e21)) == 4
+
+
+def test_fractional_or_negative_volunteer_count_is_rejected(tmp_path: Path) -> None:
+    # One volunteer's count is a whole number; 1.5 used to pass as "a median of two".
+    p = _write(tmp_path, "IntersectionId,n_cameras\ni1,1.5\ni1,-1\ni1,2\n")
+    with pytest.raises(InputError) as exc:
+        decode.submissions_from_csv(p)
+    assert [(q.row, q.expected) for q in exc.value.problems] == [
+        (1, "a whole number >= 0"),
+        (2, "a whole number >= 0"),
+    ]
+
+
+def test_median_bounds_and_fractions(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "Long,Lat,n_cameras_median,attached_street_median\n"
+        "-73.9,40.7,1e20,0\n-73.9,40.71,0.3,0\n-73.9,40.72,2,-1\n-73.9,40.73,1.5,1\n",
+    )
+    with pytest.raises(InputError) as exc:
+        decode.intersections_from_csv(p)
+    assert [(q.row, q.column) for q in exc.value.problems] == [
+        (2, "n_cameras_median"),
+        (1, "n_cameras_median"),
+        (3, "attached_street_median"),
+    ]
+    ledger = Ledger()
+    gdf = decode.intersections_from_csv(p, errors="exclude", ledger=ledger)
+    # A .5 median (an even number of decoders) is kept, and said.
+    assert gdf["n_cameras_median"].tolist() == [1.5]
+    assert ledger.total() == 3
+    assert any("end in .5" in n for n in ledger.notes)
+
+
+def test_duplicated_rows_without_panorama_id(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "Long,Lat,n_cameras_median\n-73.9,40.7,1\n-73.8,40.6,0\n-73.9,40.7,1\n-73.8,40.6,2\n",
+    )
+    with pytest.raises(InputError) as exc:
+        decode.intersections_from_csv(p)
+    (problem,) = exc.value.problems
+    assert problem.row == 3 and "a copy of row 1" in problem.found
+    ledger = Ledger()
+    gdf = decode.intersections_from_csv(p, errors="exclude", ledger=ledger)
+    assert len(gdf) == 3
+    assert {e.reason: e.count for e in ledger} == {
+        "row repeating an earlier row: same coordinates and counts (first kept)": 1
+    }
+    # Rows 2 and 4 share a position but not their counts: kept, and said.
+    assert [e.count for e in ledger.flagged] == [2]
+    assert gdf["PanoramaId"].tolist() == ["row-1", "row-2", "row-4"]
+
+
+def test_duplicated_column_name_is_an_error(tmp_path: Path) -> None:
+    # pandas would read the second as 'attached_street_median.1' and use the first silently.
+    p = _write(
+        tmp_path,
+        "Long,Lat,attached_street_median,attached_street_median\n-73.9,40.7,1,5\n",
+    )
+    with pytest.raises(InputError) as exc:
+        decode.intersections_from_csv(p)
+    (problem,) = exc.value.problems
+    assert problem.column == "attached_street_median"
+    assert "2 times (columns 3, 4)" in problem.found
