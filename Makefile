@@ -19,7 +19,7 @@ $(VENV)/.test: $(VENV)/.core
 
 ## demo: install, simulate a seeded synthetic city, store it in SQLite and write the report to $(OUT)
 demo: $(VENV)/.core
-	$(VENV)/bin/camcensus demo --out $(OUT)
+	$(VENV)/bin/camcensus demo --out $(OUT) --force
 
 ## system-deps: as root, install Debian's Chromium, PostGIS and R (with MASS) when they are missing
 system-deps:

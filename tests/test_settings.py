@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from typer.testing import CliRunner
 
 from camcensus import settings
+from camcensus.cli import app
 from camcensus.pipeline import Options
 
 
@@ -15,17 +19,47 @@ def test_defaults_match_library_options() -> None:
     assert settings.get("quad_segs") == o.quad_segs == 30
     assert settings.get("decoders") == o.decoders == 3
     assert settings.get("min_population") == o.min_population == 250
+    assert settings.get("snap_m") == o.snap_m
 
 
-def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAMCENSUS_CAMERA_RADIUS_M", "60")
-    assert settings.get("camera_radius_m") == 60.0
-    assert "CAMCENSUS_SEED" in settings.markdown_table()
+@pytest.mark.parametrize(
+    ("env", "value", "field", "expected"),
+    [
+        ("CAMCENSUS_CAMERA_RADIUS_M", "60", "radius_m", 60.0),
+        ("CAMCENSUS_MIN_POPULATION", "500", "min_population", 500),
+        ("CAMCENSUS_SEED", "7", "seed", 7),
+        ("CAMCENSUS_PICK", "first", "pick", "first"),
+        ("CAMCENSUS_SNAP_M", "10", "snap_m", 10.0),
+    ],
+)
+def test_environment_reaches_the_library_defaults(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, field: str, expected: object
+) -> None:
+    monkeypatch.setenv(env, value)
+    assert getattr(Options(), field) == expected
+
+
+def test_environment_reaches_the_demo_and_the_cli_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI reads its defaults when asked, not once at import.
+    monkeypatch.setenv("CAMCENSUS_CAMERA_RADIUS_M", "75")
+    out = CliRunner().invoke(app, ["coverage", "--help"], terminal_width=200).output
+    assert "75.0" in out
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "1e999", ""])
+def test_bad_environment_value_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("CAMCENSUS_CAMERA_RADIUS_M", value)
+    with pytest.raises(settings.SettingError, match="CAMCENSUS_CAMERA_RADIUS_M"):
+        Options()
+    result = CliRunner().invoke(app, ["settings"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "CAMCENSUS_CAMERA_RADIUS_M" in result.output
 
 
 def test_docs_list_every_setting() -> None:
-    from pathlib import Path
-
     doc = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
     assert doc.strip() == settings.markdown_table().strip(), (
         "docs/settings.md is stale: run `camcensus settings > docs/settings.md`"

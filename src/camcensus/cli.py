@@ -1,4 +1,8 @@
-"""Command line: thin wrappers that parse arguments, call one library function and write."""
+"""Command line: thin wrappers that parse arguments, call one library function and print.
+
+Defaults are read from :mod:`camcensus.settings` (and so from ``CAMCENSUS_*``) when a command
+runs, never frozen at import; the library functions write every file.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from camcensus import settings
-from camcensus._errors import InputError, Ledger
+from camcensus._errors import InputError
 
 app = typer.Typer(
     help="Audit where surveillance cameras are, what they can see, and whom they watch.",
@@ -25,57 +30,90 @@ app.add_typer(reproduce_app, name="reproduce")
 console = Console(stderr=True)
 
 _DATA = "../shared/data"
-# Defaults read once from the settings table (and the environment).
-_RADIUS = float(settings.get("camera_radius_m"))
-_BAND = float(settings.get("band_m"))
-_PICK = str(settings.get("pick"))
-_SEED = int(settings.get("seed"))
+
+
+def _help(name: str) -> str:
+    s = settings.SETTINGS[name]
+    return f"{s.help} [default: setting {s.name} = {s.default}, env {s.env}]"
+
 
 OutDir = Annotated[Path, typer.Option("--out", help="Folder to write the report into.")]
-Radius = Annotated[
-    float, typer.Option("--radius-m", help=settings.SETTINGS["camera_radius_m"].help)
+Force = Annotated[
+    bool, typer.Option("--force", help="Replace an earlier camcensus report in --out.")
 ]
-Band = Annotated[float, typer.Option("--band-m", help=settings.SETTINGS["band_m"].help)]
-Seed = Annotated[int, typer.Option("--seed", help=settings.SETTINGS["seed"].help)]
-PickOpt = Annotated[str, typer.Option("--pick", help=settings.SETTINGS["pick"].help)]
+Radius = Annotated[
+    float | None, typer.Option("--radius-m", help=_help("camera_radius_m"), show_default=False)
+]
+Band = Annotated[float | None, typer.Option("--band-m", help=_help("band_m"), show_default=False)]
+Seed = Annotated[int | None, typer.Option("--seed", help=_help("seed"), show_default=False)]
+PickOpt = Annotated[str | None, typer.Option("--pick", help=_help("pick"), show_default=False)]
+ErrorsOpt = Annotated[
+    str,
+    typer.Option(
+        "--errors",
+        help="'raise': stop at bad rows and list them all; 'exclude': drop them and count them "
+        "in the report's exclusions.",
+    ),
+]
+TractsLayer = Annotated[
+    str | None,
+    typer.Option("--tracts-layer", help="Layer of a multi-layer tract file (e.g. GeoPackage)."),
+]
+Threshold = Annotated[
+    float | None, typer.Option("--threshold", help=_help("threshold"), show_default=False)
+]
+Permutations = Annotated[
+    int | None, typer.Option("--permutations", help=_help("permutations"), show_default=False)
+]
+StopsCrs = Annotated[
+    str | None, typer.Option("--stops-crs", help=_help("stops_crs"), show_default=False)
+]
 
 
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
+    """Turn every expected failure into a message and exit status 2 (never a traceback)."""
+    from camcensus.report import OutputError
+
     try:
         yield
     except InputError as exc:
-        console.print(f"[bold red]Input problem[/]: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    except (ValueError, FileNotFoundError) as exc:
-        console.print(f"Error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
+        _fail("Input problem", exc)
+    except OutputError as exc:
+        _fail("Output problem", exc)
+    except settings.SettingError as exc:
+        _fail("Setting problem", exc)
+    except (ValueError, OSError) as exc:
+        _fail("Error", exc)
+
+
+def _fail(kind: str, exc: BaseException) -> None:
+    console.print(Text(f"{kind}: ", style="bold red") + Text(str(exc)), highlight=False)
+    raise typer.Exit(2) from exc
 
 
 def _progress() -> tuple[Callable[[str], None], Any]:
     status = console.status("starting")
 
     def update(step: str) -> None:
-        status.update(f"[bold]{step}[/]…")
+        status.update(Text(f"{step}…", style="bold"))
 
     return update, status
 
 
-def _options(radius_m: float, band_m: float, pick: str, seed: int) -> Any:
+def _errors(value: str) -> Any:
+    if value not in ("raise", "exclude"):
+        raise typer.BadParameter("--errors must be 'raise' or 'exclude'")
+    return value
+
+
+def _options(
+    radius_m: float | None, band_m: float | None, pick: str | None, seed: int | None
+) -> Any:
     from camcensus.pipeline import Options
 
-    if pick not in ("random", "first"):
-        raise typer.BadParameter("--pick must be 'random' or 'first'")
-    return Options(
-        radius_m=radius_m,
-        band_m=band_m,
-        pick=pick,  # type: ignore[arg-type]
-        seed=seed,
-        quad_segs=int(settings.get("quad_segs")),
-        decoders=int(settings.get("decoders")),
-        snap_m=float(settings.get("snap_m")),
-        min_population=int(settings.get("min_population")),
-    )
+    given: dict[str, Any] = {"radius_m": radius_m, "band_m": band_m, "pick": pick, "seed": seed}
+    return Options(**{k: v for k, v in given.items() if v is not None})
 
 
 def _summary(result: Any, out: Path) -> None:
@@ -85,30 +123,25 @@ def _summary(result: Any, out: Path) -> None:
         if key in n:
             table.add_row(key.replace("_", " "), f"{n[key]:,}")
     if n.get("covered_land_share") is not None:
+        area = ", ".join(n.get("study_area_districts", [])) or "study area"
         table.add_row(
-            "land within reach of public cameras", f"{100 * n['covered_land_share']:.1f}%"
+            f"land within reach of public cameras ({area})",
+            f"{100 * n['covered_land_share']:.1f}%",
         )
     table.add_row("records excluded", f"{result.ledger.total():,}")
     Console().print(table)
     Console().print(f"Report: {out / 'index.html'}")
 
 
-@app.command(
-    epilog="Example: camcensus demo --out out/demo",
-)
-def demo(
-    out: OutDir = Path("out/demo"),
-    seed: Seed = _SEED,
-) -> None:
-    """Simulate a seeded synthetic city, store it in SQLite and write the full report."""
-    from camcensus.pipeline import Options, run_demo
-    from camcensus.report import write_report
+@app.command(epilog="Example: camcensus demo --out out/demo --force")
+def demo(out: OutDir = Path("out/demo"), seed: Seed = None, force: Force = False) -> None:
+    """Simulate a seeded synthetic city, store it in SQLite and write the full report (its
+    input files go beside the report, in <out>-inputs)."""
+    from camcensus.pipeline import demo_report
 
     update, status = _progress()
     with _friendly_errors(), status:
-        result = run_demo(out, seed=seed, options=Options(seed=seed), progress=update)
-        update("writing the report")
-        write_report(result, out)
+        result = demo_report(out, seed=seed, force=force, progress=update)
     _summary(result, out)
 
 
@@ -153,9 +186,7 @@ def reproduce_nyc(
     stops_format: Annotated[
         str, typer.Option(help="records, tract-counts or auto (by file content).")
     ] = "auto",
-    stops_crs: Annotated[
-        str, typer.Option(help="CRS of stop record coordinates (NYPD: EPSG:2908).")
-    ] = "EPSG:2908",
+    stops_crs: StopsCrs = None,
     ntas: Annotated[
         Path | None, typer.Option(help="NTA polygons, for cluster-robust errors.")
     ] = None,
@@ -163,26 +194,28 @@ def reproduce_nyc(
         Path | None,
         typer.Option(help="Alternative race table (nycgeo tract_acs_data.csv, non-Hispanic)."),
     ] = None,
-    threshold: Annotated[
-        float, typer.Option(help="Surveillance level of a 'highly surveilled' tract.")
-    ] = 0.2,
-    permutations: Annotated[int, typer.Option(help="Moran's I permutations.")] = 999,
+    threshold: Threshold = None,
+    permutations: Permutations = None,
     sensitivity: Annotated[
         bool, typer.Option(help="Refit the models for camera radii 30-200 m.")
     ] = True,
-    radius_m: Radius = _RADIUS,
-    band_m: Band = _BAND,
-    pick: PickOpt = _PICK,
-    seed: Seed = _SEED,
+    tracts_layer: TractsLayer = None,
+    radius_m: Radius = None,
+    band_m: Band = None,
+    pick: PickOpt = None,
+    seed: Seed = None,
+    errors: ErrorsOpt = "raise",
+    force: Force = False,
 ) -> None:
     """Reproduce Amnesty's NYC camera census, per-tract coverage and (with --stops) the
     disparity models, and write the report."""
-    from camcensus.pipeline import reproduce_nyc as run
-    from camcensus.report import write_report
+    from camcensus.studies.nyc import reproduce_nyc_report
 
     update, status = _progress()
     with _friendly_errors(), status:
-        result = run(
+        result = reproduce_nyc_report(
+            out,
+            force=force,
             tracts=tracts,
             intersections=intersections,
             raw_counts=raw_counts,
@@ -192,18 +225,18 @@ def reproduce_nyc(
             boroughs=boroughs,
             reference=reference,
             stops=stops or [],
-            stops_format=stops_format,  # type: ignore[arg-type]
+            stops_format=stops_format,
             stops_crs=stops_crs,
             ntas=ntas,
             race_table=race_table,
             sensitivity=sensitivity,
             threshold=threshold,
             permutations=permutations,
+            tracts_layer=tracts_layer,
             options=_options(radius_m, band_m, pick, seed),
+            errors=_errors(errors),
             progress=update,
         )
-        update("writing the report")
-        write_report(result, out)
     _summary(result, out)
 
 
@@ -220,33 +253,24 @@ def aggregate(
     out: Annotated[Path, typer.Option(help="CSV to write, one row per panorama.")],
     panoramas: Annotated[Path | None, typer.Option(help="panorama_url.csv.")] = None,
     boroughs: Annotated[Path | None, typer.Option(help="Borough polygons.")] = None,
-    pick: PickOpt = _PICK,
-    seed: Seed = _SEED,
+    pick: PickOpt = None,
+    seed: Seed = None,
+    errors: ErrorsOpt = "raise",
 ) -> None:
     """Aggregate volunteers' submissions into one row per panorama (Amnesty's layout)."""
-    from camcensus.aggregate import aggregate_submissions
-    from camcensus.io import census as io_census
-    from camcensus.io import decode
+    from camcensus.pipeline import aggregate_to_csv
 
-    if pick not in ("random", "first"):
-        raise typer.BadParameter("--pick must be 'random' or 'first'")
-    ledger = Ledger()
     with _friendly_errors():
-        gdf = aggregate_submissions(
-            decode.submissions_from_csv(raw_counts, ledger=ledger),
-            decode.raw_intersections_from_csv(raw_intersections),
-            decode.panoramas_from_csv(panoramas) if panoramas else None,
-            boroughs=io_census.boroughs_from_file(boroughs) if boroughs else None,
-            decoders=int(settings.get("decoders")),
-            pick=pick,  # type: ignore[arg-type]
-            seed=seed,
-            ledger=ledger,
+        n, ledger = aggregate_to_csv(
+            raw_counts=raw_counts,
+            raw_intersections=raw_intersections,
+            panoramas=panoramas,
+            boroughs=boroughs,
+            out=out,
+            options=_options(None, None, pick, seed),
+            errors=_errors(errors),
         )
-    table = gdf.drop(columns="geometry")
-    table["Lat"], table["Long"] = gdf.geometry.y, gdf.geometry.x
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    Console().print(f"{len(table):,} panoramas written to {out}")
+    Console().print(f"{n:,} panoramas written to {out}")
     Console().print_json(json.dumps({"exclusions": ledger.records(), "notes": ledger.notes}))
 
 
@@ -261,31 +285,26 @@ def coverage(
     intersections: Annotated[Path, typer.Option(help="Aggregated counts per panorama (CSV).")],
     tracts: Annotated[Path, typer.Option(help="Tract polygons (any OGR format and CRS).")],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per tract.")],
-    radius_m: Radius = _RADIUS,
-    band_m: Band = _BAND,
+    tracts_layer: TractsLayer = None,
+    radius_m: Radius = None,
+    band_m: Band = None,
+    errors: ErrorsOpt = "raise",
 ) -> None:
     """Compute effective and counted public cameras per tract (Amnesty's camera_count table)."""
-    from camcensus.coverage import COVERAGE_COLUMNS, add_coverage
-    from camcensus.io import census as io_census
-    from camcensus.io import decode
+    from camcensus.pipeline import coverage_to_csv
 
-    ledger = Ledger()
     with _friendly_errors():
-        pan = decode.intersections_from_csv(intersections, ledger=ledger)
-        tr = add_coverage(
-            io_census.tracts_from_file(tracts),
-            pan,
-            radius_m=radius_m,
-            band_m=band_m,
-            quad_segs=int(settings.get("quad_segs")),
-            snap_m=float(settings.get("snap_m")),
-            ledger=ledger,
+        n, ledger = coverage_to_csv(
+            intersections=intersections,
+            tracts=tracts,
+            out=out,
+            tracts_layer=tracts_layer,
+            options=_options(radius_m, band_m, None, None),
+            errors=_errors(errors),
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tr[["GEOID", "borough", *COVERAGE_COLUMNS]].to_csv(out, index=False)
-    Console().print(f"{len(tr):,} tracts written to {out}")
+    Console().print(f"{n:,} tracts written to {out}")
     for note in ledger.notes:
-        Console().print(f"note: {note}", markup=False)
+        Console().print(Text(f"note: {note}"))
 
 
 @app.command(
@@ -309,46 +328,41 @@ def stats_command(
         list[Path] | None, typer.Option(help="Stop records or tract counts; repeatable.")
     ] = None,
     stops_format: Annotated[str, typer.Option(help="records, tract-counts or auto.")] = "auto",
+    stops_crs: StopsCrs = None,
     ntas: Annotated[Path | None, typer.Option(help="NTA polygons (cluster-robust SEs).")] = None,
-    threshold: Annotated[float, typer.Option(help="Placement threshold.")] = 0.2,
-    permutations: Annotated[int, typer.Option(help="Moran's I permutations.")] = 999,
-    seed: Seed = _SEED,
+    threshold: Threshold = None,
+    permutations: Permutations = None,
+    seed: Seed = None,
+    force: Force = False,
 ) -> None:
     """Run the disparity models on any city's tract table and write models.json and tables."""
-    from camcensus.stats.workflow import stats_from_files
+    from camcensus.pipeline import stats_to_folder
 
     with _friendly_errors():
-        result, ledger = stats_from_files(
+        findings = stats_to_folder(
+            out,
+            force=force,
             tract_table=tract_table,
             tracts=tracts,
             census=census,
             stops=stops or [],
-            stops_format=stops_format,  # type: ignore[arg-type]
+            stops_format=stops_format,
+            stops_crs=stops_crs,
             ntas=ntas,
             threshold=threshold,
             permutations=permutations,
             seed=seed,
         )
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    result.coefficients().to_csv(out / "tables" / "model_coefficients.csv", index=False)
-    result.survival.to_csv(out / "tables" / "survival.csv", index=False)
-    for name, table in result.tables.items():
-        table.to_csv(out / "tables" / f"{name}.csv", index=False)
-    doc = {
-        "models": [m.to_dict() for m in result.models],
-        "findings": result.findings,
-        "exclusions": ledger.records(),
-        "notes": ledger.notes,
-    }
-    (out / "models.json").write_text(json.dumps(doc, indent=2, default=str))
-    for line in result.findings:
-        Console().print("• " + line, markup=False)
+    for line in findings:
+        Console().print(Text("• " + line))
 
 
 @app.command("settings", epilog="Example: camcensus settings")
 def show_settings() -> None:
-    """List every setting with its default and the environment variable that overrides it."""
-    typer.echo(settings.markdown_table())
+    """List every setting with its default, the environment variable that overrides it and
+    the value in effect now."""
+    with _friendly_errors():
+        typer.echo(settings.markdown_table(current=True))
 
 
 def main() -> None:

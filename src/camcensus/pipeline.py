@@ -9,6 +9,7 @@ parses arguments and calls them. NYC specifics live in :mod:`camcensus.studies.n
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,11 +36,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CensusResult",
     "Options",
+    "aggregate_to_csv",
+    "coverage_to_csv",
+    "demo_inputs_folder",
+    "demo_report",
     "read_counts",
     "reproduce_nyc",
     "run_census",
     "run_demo",
     "run_from_files",
+    "stats_to_folder",
 ]
 
 Progress = Callable[[str], None]
@@ -309,7 +315,7 @@ def run_from_files(
         ledger=ledger,
         progress=progress,
     )
-    gdf_tracts = _read_tracts(tracts, tracts_layer, ledger)
+    gdf_tracts = io_census.tracts_from_file(tracts, layer=tracts_layer, ledger=ledger)
     inputs["tracts"] = str(tracts)
     table = io_census.census_from_csv(census, ledger=ledger) if census else None
     if census:
@@ -352,20 +358,6 @@ def run_from_files(
             progress=progress,
         )
     return result.replace(inputs=inputs)
-
-
-def _read_tracts(path: str | Path, layer: str | None, ledger: Ledger) -> gpd.GeoDataFrame:
-    import inspect
-
-    params = inspect.signature(io_census.tracts_from_file).parameters
-    kwargs: dict[str, Any] = {}
-    if "layer" in params:
-        kwargs["layer"] = layer
-    elif layer is not None:
-        raise ValueError("this version cannot choose a layer: pass a single-layer file")
-    if "ledger" in params:
-        kwargs["ledger"] = ledger
-    return io_census.tracts_from_file(path, **kwargs)
 
 
 def _with_disparity(
@@ -477,3 +469,157 @@ def run_demo(
         f"{result.numbers.get('public_cameras', 0)}."
     )
     return result.replace(numbers=numbers)
+
+
+def demo_inputs_folder(out: str | Path) -> Path:
+    """Return where the demo writes its synthetic input files: ``<out>-inputs``, beside the
+    report (a report folder never holds its inputs)."""
+    out = Path(out)
+    return out.parent / f"{out.name}-inputs"
+
+
+def demo_report(
+    out: str | Path,
+    *,
+    seed: int | None = None,
+    force: bool = False,
+    progress: Progress = _noop,
+) -> CensusResult:
+    """Run the demo (:func:`run_demo`) and write its report into ``out``."""
+    from camcensus.report import write_report
+
+    seed = settings.get_int("seed") if seed is None else seed
+    result = run_demo(demo_inputs_folder(out), seed=seed, progress=progress)
+    progress("writing the report")
+    write_report(result, out, force=force)
+    return result
+
+
+def _check_csv_target(out: Path, inputs: Sequence[str | Path | None]) -> None:
+    """Refuse to write a CSV over an input file or into a folder's place."""
+    from camcensus.report import OutputError
+
+    target = out.resolve()
+    for p in inputs:
+        if p is not None and Path(p).resolve() == target:
+            raise OutputError(out, f"the output is the input file {p}", "choose another --out")
+    if target.is_dir():
+        raise OutputError(out, "this is a folder", "give the path of a .csv file for --out")
+
+
+def _write_csv_atomic(df: pd.DataFrame, out: Path) -> Path:
+    """Write ``df`` (spreadsheet-safe) to a temporary file beside ``out``, then rename it."""
+    import os
+
+    from camcensus.io.formats import write_csv
+
+    tmp = out.parent / f".{out.name}.tmp"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_csv(df, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def aggregate_to_csv(
+    *,
+    raw_counts: str | Path,
+    raw_intersections: str | Path,
+    out: str | Path,
+    panoramas: str | Path | None = None,
+    boroughs: str | Path | None = None,
+    options: Options | None = None,
+    errors: Errors = "raise",
+) -> tuple[int, Ledger]:
+    """Aggregate Decode's raw export into one row per panorama and write it as CSV (with
+    ``Lat``/``Long``); return the number of rows and the ledger."""
+    options = options or Options()
+    out = Path(out)
+    _check_csv_target(out, [raw_counts, raw_intersections, panoramas, boroughs])
+    ledger = Ledger()
+    gdf, _ = read_counts(
+        raw_counts=raw_counts,
+        raw_intersections=raw_intersections,
+        panoramas=panoramas,
+        boroughs=io_census.boroughs_from_file(boroughs) if boroughs else None,
+        options=options,
+        errors=errors,
+        ledger=ledger,
+    )
+    table = pd.DataFrame(gdf.drop(columns="geometry"))
+    table["Lat"], table["Long"] = gdf.geometry.y, gdf.geometry.x
+    _write_csv_atomic(table, out)
+    return len(table), ledger
+
+
+def coverage_to_csv(
+    *,
+    intersections: str | Path,
+    tracts: str | Path,
+    out: str | Path,
+    tracts_layer: str | None = None,
+    options: Options | None = None,
+    errors: Errors = "raise",
+) -> tuple[int, Ledger]:
+    """Compute Amnesty's four coverage columns per tract and write them as CSV; return the
+    number of tracts and the ledger."""
+    from camcensus.coverage import COVERAGE_COLUMNS
+
+    options = options or Options()
+    out = Path(out)
+    _check_csv_target(out, [intersections, tracts])
+    ledger = Ledger()
+    pan = decode.intersections_from_csv(intersections, errors=errors, ledger=ledger)
+    gdf_tracts = io_census.tracts_from_file(tracts, layer=tracts_layer, ledger=ledger)
+    cameras = stages.cameras_stage(pan)
+    cov = stages.coverage_stage(
+        gdf_tracts,
+        cameras,
+        pan,
+        radius_m=options.radius_m,
+        band_m=options.band_m,
+        quad_segs=options.quad_segs,
+        snap_m=options.snap_m,
+        ledger=ledger,
+    )
+    cols = [c for c in ("GEOID", "borough", *COVERAGE_COLUMNS) if c in cov.tracts.columns]
+    _write_csv_atomic(pd.DataFrame(cov.tracts[cols]), out)
+    return len(cov.tracts), ledger
+
+
+def stats_to_folder(
+    out: str | Path,
+    *,
+    force: bool = False,
+    **kwargs: Any,
+) -> list[str]:
+    """Run :func:`camcensus.stats.workflow.stats_from_files` and write ``models.json`` and
+    ``tables/*.csv`` into ``out`` (atomically; an earlier output is replaced only with
+    ``force``). Returns the findings."""
+    from camcensus.report._atomic import check_output, replace_folder
+    from camcensus.stats.workflow import stats_from_files
+
+    out = Path(out)
+    inputs = [v for k, v in kwargs.items() if k in {"tract_table", "tracts", "census", "ntas"}]
+    inputs += list(kwargs.get("stops") or [])
+    check_output(out, [p for p in inputs if p is not None], force=force)
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    result, ledger = stats_from_files(**given)
+    with replace_folder(out) as tmp:
+        from camcensus.io.formats import json_safe, write_csv
+
+        write_csv(result.coefficients(), tmp / "tables" / "model_coefficients.csv")
+        write_csv(result.survival, tmp / "tables" / "survival.csv")
+        for name, table in result.tables.items():
+            write_csv(table, tmp / "tables" / f"{name}.csv")
+        doc = {
+            "generated_by": "camcensus stats",
+            "models": [m.to_dict() for m in result.models],
+            "findings": result.findings,
+            "exclusions": ledger.records(),
+            "notes": ledger.notes,
+        }
+        (tmp / "models.json").write_text(json.dumps(json_safe(doc), indent=2, allow_nan=False))
+    return list(result.findings)

@@ -147,8 +147,18 @@ def get_str(name: str) -> str:
     return str(get(name))
 
 
-def markdown_table() -> str:
-    """Return the settings as a Markdown table (for the docs)."""
-    rows = ["| name | default | environment | meaning |", "|---|---|---|---|"]
-    rows += [f"| `{s.name}` | `{s.default}` | `{s.env}` | {s.help} |" for s in SETTINGS.values()]
+def markdown_table(*, current: bool = False) -> str:
+    """Return the settings as a Markdown table (for the docs); with ``current``, add the value
+    in effect now (from the environment, else the default)."""
+    if not current:
+        rows = ["| name | default | environment | meaning |", "|---|---|---|---|"]
+        rows += [
+            f"| `{s.name}` | `{s.default}` | `{s.env}` | {s.help} |" for s in SETTINGS.values()
+        ]
+        return "\n".join(rows)
+    rows = ["| name | default | in effect | environment | meaning |", "|---|---|---|---|---|"]
+    rows += [
+        f"| `{s.name}` | `{s.default}` | `{get(s.name)}` | `{s.env}` | {s.help} |"
+        for s in SETTINGS.values()
+    ]
     return "\n".join(rows)

@@ -30,6 +30,7 @@ from camcensus.coverage import (
     footprint_union,
     footprints,
 )
+from camcensus.io import census as io_census
 from camcensus.io import decode
 
 __all__ = [
@@ -274,10 +275,24 @@ def population_stage(
     tract_ids = gdf_tracts["GEOID"].astype(str)
     matched = tract_ids.isin(ids)
     if len(gdf_tracts) and len(census) and not matched.any():
-        problem = _geoid_problem(tract_ids, pd.Index(census.index), tracts_file, census_file)
+        hint = io_census.geoid_mismatch_hint(
+            tract_ids, census.index, Path(tracts_file).name, Path(census_file).name
+        )
+        problem = Problem(
+            census_file,
+            None,
+            "GEOID",
+            f"no GEOID in common with {Path(tracts_file).name}",
+            "the census table's GEOIDs to match the tract polygons' GEOIDs",
+            hint,
+        )
         raise InputError([problem])
     joined = gdf_tracts.merge(census[cols], left_on="GEOID", right_index=True, how="left")
     no_row = ~matched.to_numpy()
+    if no_row.any():
+        io_census.note_tracts_without_census(
+            tract_ids, census.index, ledger, census_file=Path(census_file).name
+        )
     ledger.exclude(
         "surveillance level",
         "tract has no row in the census table: no population, no rate",
@@ -297,32 +312,6 @@ def population_stage(
         joined["surveillance_level"] = joined["eff_cameras"] / denom * 1000
         joined["surveillance_level_200m"] = joined["eff_cameras_within_200m"] / denom * 1000
     return joined
-
-
-def _geoid_problem(
-    tract_ids: pd.Series, census_ids: pd.Index, tracts_file: str, census_file: str
-) -> Problem:
-    a = [str(x) for x in tract_ids.head(3)]
-    b = [str(x) for x in census_ids[:3]]
-    la = int(tract_ids.str.len().median())
-    lb = int(pd.Series(census_ids.astype(str)).str.len().median())
-    if any(s.endswith(".0") for s in b) or any(s.endswith(".0") for s in a):
-        cause = "one file stores GEOID as a number (e.g. '36005000100.0'): read it as text"
-    elif la != lb:
-        cause = (
-            f"GEOIDs have {la} characters in the tracts and {lb} in the census table: leading "
-            "zeros lost, or a different geography level"
-        )
-    else:
-        cause = "the files cover different places or census vintages (2010 vs 2020 tracts)"
-    return Problem(
-        census_file,
-        None,
-        "GEOID",
-        f"no GEOID in common with {Path(tracts_file).name} (tracts: {a}; census: {b})",
-        "the census table's GEOIDs to match the tract polygons' GEOIDs",
-        cause,
-    )
 
 
 def study_area(gdf_tracts: gpd.GeoDataFrame, gdf_counts: gpd.GeoDataFrame) -> np.ndarray:

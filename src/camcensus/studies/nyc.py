@@ -25,6 +25,7 @@ __all__ = [
     "compare_published",
     "compare_reference_table",
     "reproduce_nyc",
+    "reproduce_nyc_report",
 ]
 
 BOROUGHS = published.BOROUGHS
@@ -62,6 +63,33 @@ def reproduce_nyc(
         ref = compare_reference_table(result.tracts, reference, complete=complete)
         inputs["reference"] = str(reference)
     return result.replace(comparison=comparison, reference=ref, inputs=inputs)
+
+
+def reproduce_nyc_report(out: str | Path, *, force: bool = False, **kwargs: Any) -> CensusResult:
+    """Run :func:`reproduce_nyc` and write its report into ``out`` (checked before any work:
+    ``out`` must not hold an input; an earlier report is replaced only with ``force``)."""
+    from camcensus.report import write_report
+    from camcensus.report._atomic import check_output
+
+    given = [kwargs.get(k) for k in _FILE_ARGS] + list(kwargs.get("stops") or [])
+    check_output(Path(out), [p for p in given if p is not None], force=force)
+    result = reproduce_nyc(**kwargs)
+    write_report(result, out, force=force)
+    return result
+
+
+_FILE_ARGS = (
+    "tracts",
+    "intersections",
+    "raw_counts",
+    "raw_intersections",
+    "panoramas",
+    "census",
+    "boroughs",
+    "reference",
+    "ntas",
+    "race_table",
+)
 
 
 def compare_published(tables: dict[str, pd.DataFrame], *, present: set[str]) -> pd.DataFrame:
