@@ -20,8 +20,10 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo")
-    write_report(run_demo(out, seed=0), out)
+    base = tmp_path_factory.mktemp("demo")
+    # The demo's inputs live beside the report: a report folder never holds its inputs.
+    out = base / "report"
+    write_report(run_demo(base / "work", seed=0), out)
     return out
 
 

@@ -1,156 +1,155 @@
-"""The report: ``results.json``, ``tables/*.csv``, ``figures/*.png`` and an ``index.html`` that
-opens with no network (MapLibre GL JS and all data are inlined)."""
+"""The report: ``results.json``, ``tables/*.csv``, ``figures/*.png``, ``camcensus.sqlite`` and an
+``index.html`` that opens with no network (MapLibre GL JS and all data are inlined).
+
+The report is assembled from sections (:mod:`camcensus.report.sections`) that the stages
+contribute; :func:`write_report` writes them all into a new folder and renames it into place.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import asdict
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from camcensus._geo import borough_outlines
-from camcensus.io.formats import json_safe, sha256, to_sqlite
-from camcensus.report.figures import write_figures
+from camcensus.io.formats import json_safe, sha256, to_sqlite, write_csv
+from camcensus.report._atomic import OutputError, check_output, replace_folder
 from camcensus.report.html import write_html
-from camcensus.report.who import who_figures, who_results, who_tables
+from camcensus.report.sections import (
+    Figure,
+    ReportContext,
+    Section,
+    Table,
+    build_sections,
+    register_section,
+)
 
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult
 
-__all__ = ["results_dict", "write_report"]
-
-_TRACT_COLUMNS = [
-    "GEOID",
-    "borough",
-    "eff_cameras",
-    "eff_cameras_within_200m",
-    "cameras",
-    "cameras_within_200m",
-    "area_m2",
-    "popn",
-    "popn_white",
-    "popn_black",
-    "popn_hispanic",
-    "med_income",
-    "nonwhite_fraction",
-    "surveillance_level",
-    "surveillance_level_200m",
+__all__ = [
+    "OutputError",
+    "Section",
+    "input_records",
+    "register_section",
+    "results_dict",
+    "write_report",
 ]
 
-
-def _table_records(df: pd.DataFrame, index_name: str = "group") -> list[dict[str, Any]]:
-    t = df.copy()
-    t.index.name = index_name
-    return [json_safe(r) for r in t.reset_index().to_dict("records")]
+_SIDECARS = {".shx", ".dbf", ".prj", ".cpg"}
 
 
-def results_dict(result: CensusResult) -> dict[str, Any]:
-    """Return every number the report shows, with exclusions, notes and input checksums."""
-    inputs = []
+def input_records(result: CensusResult) -> list[dict[str, Any]]:
+    """Return every input file (and shapefile sidecar) with its role, size and sha256."""
+    records: list[dict[str, Any]] = []
     for role, path in result.inputs.items():
         p = Path(path)
-        if p.exists():
-            inputs.append(
-                {"role": role, "path": str(p), "bytes": p.stat().st_size, "sha256": sha256(p)}
+        if not p.exists():
+            continue
+        files = [p] + [
+            side
+            for side in sorted(p.parent.glob(p.stem + ".*"))
+            if side != p and side.suffix.lower() in _SIDECARS
+        ]
+        for f in files:
+            records.append(
+                {"role": role, "path": str(f), "bytes": f.stat().st_size, "sha256": sha256(f)}
             )
-            for side in sorted(p.parent.glob(p.stem + ".*")):
-                if side != p and side.suffix.lower() in {".shx", ".dbf", ".prj", ".cpg"}:
-                    inputs.append(
-                        {
-                            "role": role,
-                            "path": str(side),
-                            "bytes": side.stat().st_size,
-                            "sha256": sha256(side),
-                        }
-                    )
+    return records
+
+
+def _version() -> str:
     try:
-        version = metadata.version("camcensus")
+        return metadata.version("camcensus")
     except metadata.PackageNotFoundError:
-        version = "unknown"
-    out: dict[str, Any] = json_safe(
-        {
-            "title": result.title,
-            "generated_by": f"camcensus {version}",
-            "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "settings": asdict(result.options),
-            "measure_crs": result.measure_crs.to_string(),
-            "inputs": inputs,
-            "numbers": result.numbers,
-            "tables": {k: _table_records(v, "borough") for k, v in result.tables.items()},
-            "comparison_with_published": (
-                result.comparison.to_dict("records") if result.comparison is not None else None
-            ),
-            "reference_table": result.reference,
-            "exclusions": result.ledger.records(),
-            "notes": result.ledger.notes,
-            "skipped_outputs": result.skipped,
-            "timings_s": result.timings,
-        }
-    )
-    return out
+        return "unknown"
 
 
-def write_report(result: CensusResult, out: str | Path) -> dict[str, Path]:
-    """Write the whole report into ``out``; return the written paths by name."""
-    out = Path(out)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    tr = result.tracts
-    tract_cols = [c for c in _TRACT_COLUMNS if c in tr.columns]
-    tract_table = pd.DataFrame(tr[tract_cols])
-    paths["tract_coverage"] = out / "tables" / "tract_coverage.csv"
-    tract_table.to_csv(paths["tract_coverage"], index=False)
-    names = {
-        "cameras_by_attachment": "camera_counts",
-        "pole_camera_types": "pole_camera_types",
-        "intersections": "intersections_by_borough",
-        "cameras_per_intersection": "cameras_per_intersection",
+def _results(result: CensusResult, sections: list[Section]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "title": result.title,
+        "generated_by": f"camcensus {_version()}",
+        "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "timings_s": result.timings,
+        "sections": [{"id": s.id, "title": s.title} for s in sections],
     }
-    for key, name in names.items():
-        if key in result.tables:
-            p = out / "tables" / f"{name}.csv"
-            result.tables[key].rename_axis("borough").to_csv(p)
-            paths[name] = p
-    pan = result.panoramas
-    pan_table = pd.DataFrame(pan.drop(columns="geometry"))
-    pts = pan.geometry.to_crs("EPSG:4326")
-    pan_table["lon"], pan_table["lat"] = pts.x.round(7), pts.y.round(7)
-    paths["panoramas"] = out / "tables" / "panoramas.csv"
-    pan_table.to_csv(paths["panoramas"], index=False)
-    if result.comparison is not None:
-        paths["comparison"] = out / "tables" / "comparison_with_published.csv"
-        result.comparison.to_csv(paths["comparison"], index=False)
-    paths["exclusions"] = out / "tables" / "exclusions.csv"
-    pd.DataFrame(result.ledger.records(), columns=["stage", "reason", "count"]).to_csv(
-        paths["exclusions"], index=False
-    )
-    outlines = borough_outlines(result.tracts.to_crs(result.measure_crs))
-    figures = write_figures(result, out / "figures", outlines)
-    figures.update(who_figures(result, out / "figures"))
-    for name, table in who_tables(result).items():
-        p = out / "tables" / f"{name}.csv"
-        table.to_csv(p, index=False)
-        paths[name] = p
-    paths.update({f"figure_{k}": v for k, v in figures.items()})
-    results = results_dict(result)
-    results.update(who_results(result))
-    results["figures"] = {k: str(v.relative_to(out)) for k, v in figures.items()}
-    results["tables_written"] = sorted(str(p.relative_to(out)) for p in paths.values())
-    paths["results"] = out / "results.json"
-    paths["results"].write_text(json.dumps(results, indent=2, allow_nan=False))
-    paths["database"] = to_sqlite(
-        {
-            "panoramas": pan,
-            "tract_coverage": tract_table,
-            "exclusions": pd.DataFrame(
-                result.ledger.records(), columns=["stage", "reason", "count"]
-            ),
-        },
-        out / "camcensus.sqlite",
-    )
-    paths["html"] = write_html(result, results, figures, out / "index.html", outlines)
-    return paths
+    for s in sections:
+        for key, value in s.results.items():
+            if key in out:
+                raise ValueError(f"results.json key {key!r} is given twice (section {s.id})")
+            out[key] = value
+    safe: dict[str, Any] = json_safe(out)
+    return safe
+
+
+def results_dict(
+    result: CensusResult, *, inputs: list[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Return every number the report shows, with exclusions, notes and input checksums.
+
+    ``inputs`` are :func:`input_records` when already computed (they are, by default).
+    """
+    records = tuple(inputs) if inputs is not None else tuple(input_records(result))
+    return _results(result, build_sections(ReportContext(result, None, records)))
+
+
+def write_report(result: CensusResult, out: str | Path, *, force: bool = False) -> dict[str, Path]:
+    """Write the whole report into the folder ``out``; return the written paths by name.
+
+    The inputs' checksums are taken first; the report is then written into a new folder beside
+    ``out`` and renamed into place only when complete, so ``out`` never holds a mix of an old
+    and a new report (an error or an interruption leaves the old one as it was).
+
+    Parameters
+    ----------
+    result
+        :func:`camcensus.pipeline.run_census` / ``reproduce_nyc`` / ``run_demo``'s result.
+    out
+        The report folder: new, empty, or (with ``force``) an earlier camcensus report.
+    force
+        Replace an earlier camcensus report in ``out``.
+
+    Raises
+    ------
+    OutputError
+        ``out`` is a file, holds (or is) an input, holds files a report does not write, or
+        already holds a report and ``force`` is false.
+    """
+    out = Path(out)
+    check_output(out, list(result.inputs.values()), force=force)
+    inputs = tuple(input_records(result))
+    with replace_folder(out) as tmp:
+        ctx = ReportContext(result, tmp / "figures", inputs)
+        sections = build_sections(ctx)
+        written: dict[str, Path] = {}
+        database: dict[str, pd.DataFrame] = {}
+        for s in sections:
+            for block in s.blocks:
+                if isinstance(block, Table) and block.csv:
+                    written[block.name] = write_csv(
+                        block.data(), tmp / "tables" / f"{block.name}.csv"
+                    )
+                elif isinstance(block, Figure):
+                    written[f"figure_{block.name}"] = block.path
+            database.update(s.database)
+        results = _results(result, sections)
+        results["figures"] = {
+            b.name: str(b.path.relative_to(tmp))
+            for s in sections
+            for b in s.blocks
+            if isinstance(b, Figure)
+        }
+        results["tables_written"] = sorted(
+            str(p.relative_to(tmp)) for k, p in written.items() if not k.startswith("figure_")
+        )
+        written["results"] = tmp / "results.json"
+        written["results"].write_text(
+            json.dumps(results, indent=2, allow_nan=False), encoding="utf-8"
+        )
+        written["database"] = to_sqlite(database, tmp / "camcensus.sqlite")
+        written["html"] = write_html(result, sections, results, tmp / "index.html", ctx)
+    return {k: out / p.relative_to(tmp) for k, p in written.items()}

@@ -12,6 +12,7 @@ import geopandas as gpd
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from camcensus._geo import borough_outlines
@@ -19,7 +20,15 @@ from camcensus._geo import borough_outlines
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult
 
-__all__ = ["write_figures"]
+__all__ = [
+    "agreement_figure",
+    "cameras_by_borough_figure",
+    "coverage_map_figure",
+    "per_intersection_figure",
+    "plain_label",
+    "surveillance_figure",
+    "write_figures",
+]
 
 _COLORS = {
     "attached_street": "#b2182b",
@@ -44,44 +53,77 @@ def write_figures(
         outlines = borough_outlines(result.tracts.to_crs(result.measure_crs))
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
-    plt.rcParams.update({"font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
-    if "cameras_by_attachment" in result.tables:
-        out["cameras_by_borough"] = _cameras_by_borough(result, folder)
-    if "eff_cameras" in result.tracts.columns:
-        out["coverage_map"] = _coverage_map(result, folder, outlines)
-    if "cameras_per_intersection" in result.tables:
-        out["public_per_intersection"] = _per_intersection(result, folder)
-    agreement = [c for c in result.panoramas.columns if c.endswith("_agreement")]
-    if agreement:
-        out["agreement"] = _agreement(result, folder, agreement)
-    if "surveillance_level" in result.tracts.columns:
-        out["surveillance_distribution"] = _surveillance_hist(result, folder)
+    for name, path in (
+        ("cameras_by_borough", cameras_by_borough_figure(result, folder)),
+        ("coverage_map", coverage_map_figure(result, folder, outlines)),
+        ("public_per_intersection", per_intersection_figure(result, folder)),
+        ("agreement", agreement_figure(result, folder)),
+        ("surveillance_distribution", surveillance_figure(result, folder)),
+    ):
+        if path is not None:
+            out[name] = path
     return out
 
 
+def plain_label(text: object) -> str:
+    """Return ``text`` for a matplotlib label, shown literally (``$`` starts no mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
+def _style() -> None:
+    plt.rcParams.update({"font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
+
+
+def _legend_below(ax: Axes, *, ncols: int = 3, fontsize: float = 8) -> None:
+    """Put the axes' legend under the axes (outside them: it never covers data)."""
+    ax.legend(
+        frameon=False,
+        fontsize=fontsize,
+        ncols=ncols,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.18),
+        borderaxespad=0.0,
+    )
+
+
 def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # "tight" keeps legends placed outside the axes inside the picture.
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def _cameras_by_borough(result: CensusResult, folder: Path) -> Path:
-    t = result.tables["cameras_by_attachment"].drop(index="Total")
+def cameras_by_borough_figure(result: CensusResult, folder: Path) -> Path | None:
+    """Write the stacked bars of cameras by attachment and borough (``None``: no data)."""
+    if "cameras_by_attachment" not in result.tables:
+        return None
+    _style()
+    t = result.tables["cameras_by_attachment"]
+    t = t.drop(index="Total") if "Total" in t.index else t
     cols = [c for c in _COLORS if c in t.columns]
     fig, ax = plt.subplots(figsize=(7, 4.0))
     left = np.zeros(len(t))
     for c in cols:
-        ax.barh(t.index.astype(str), t[c], left=left, color=_COLORS[c], label=_LABELS[c])
+        ax.barh(
+            [plain_label(i) for i in t.index], t[c], left=left, color=_COLORS[c], label=_LABELS[c]
+        )
         left += t[c].to_numpy(dtype=float)
     ax.invert_yaxis()
     ax.set_xlabel("cameras (sum of per-category medians of 3 volunteers)")
     ax.set_title("Cameras by what they are attached to")
-    ax.legend(frameon=False, fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    _legend_below(ax)
     return _save(fig, folder / "cameras_by_borough.png")
 
 
-def _coverage_map(result: CensusResult, folder: Path, outlines: gpd.GeoDataFrame) -> Path:
+def coverage_map_figure(
+    result: CensusResult, folder: Path, outlines: gpd.GeoDataFrame
+) -> Path | None:
+    """Write the static tract map of coverage (``None``: no coverage columns)."""
+    if "eff_cameras" not in result.tracts.columns:
+        return None
+    _style()
     tr = result.tracts.to_crs(result.measure_crs)
     col = "surveillance_level" if "surveillance_level" in tr.columns else "eff_cameras"
     fig, ax = plt.subplots(figsize=(7, 7))
@@ -109,19 +151,28 @@ def _axis_label(col: str, radius_m: float) -> str:
     }.get(col, col)
 
 
-def _per_intersection(result: CensusResult, folder: Path) -> Path:
+def per_intersection_figure(result: CensusResult, folder: Path) -> Path | None:
+    """Write the bars of public cameras per intersection (``None``: not a complete census)."""
+    if "cameras_per_intersection" not in result.tables:
+        return None
+    _style()
     t = result.tables["cameras_per_intersection"]
     col = "public_per_intersection" if "public_per_intersection" in t.columns else t.columns[0]
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    colors = ["#b2182b"] * (len(t) - 1) + ["#2166ac"]
-    ax.bar(t.index.astype(str), t[col], color=colors)
+    colors = ["#2166ac" if i == "Total" else "#b2182b" for i in t.index]
+    ax.bar([plain_label(i) for i in t.index], t[col], color=colors)
     ax.set_ylabel(col.replace("_", " "))
     ax.set_title("Public cameras per intersection (Total = pooled ratio)")
     ax.tick_params(axis="x", labelrotation=20)
     return _save(fig, folder / "public_per_intersection.png")
 
 
-def _agreement(result: CensusResult, folder: Path, cols: list[str]) -> Path:
+def agreement_figure(result: CensusResult, folder: Path) -> Path | None:
+    """Write the volunteers' agreement per category (``None``: no agreement columns)."""
+    cols = [c for c in result.panoramas.columns if str(c).endswith("_agreement")]
+    if not cols:
+        return None
+    _style()
     classes = ["Unanimous", "2 vs 1", "All disagree"]
     shares = (
         pd.DataFrame(
@@ -141,11 +192,15 @@ def _agreement(result: CensusResult, folder: Path, cols: list[str]) -> Path:
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of panoramas")
     ax.set_title("Agreement between the 3 volunteers, per category")
-    ax.legend(frameon=False, fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    _legend_below(ax)
     return _save(fig, folder / "agreement.png")
 
 
-def _surveillance_hist(result: CensusResult, folder: Path) -> Path:
+def surveillance_figure(result: CensusResult, folder: Path) -> Path | None:
+    """Write the histogram of surveillance levels (``None``: no census table)."""
+    if "surveillance_level" not in result.tracts.columns:
+        return None
+    _style()
     s = result.tracts["surveillance_level"].dropna().to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(6, 3.2))
     top = float(np.percentile(s, 99)) if len(s) else 1.0

@@ -12,17 +12,25 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
-from camcensus._geo import borough_outlines
 from camcensus.io.formats import to_geojson
+from camcensus.report.sections import (
+    Bullets,
+    Cards,
+    Figure,
+    Heading,
+    MapView,
+    ReportContext,
+    Section,
+    Table,
+    Text,
+)
 
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult
 
 __all__ = ["maplibre_assets", "write_html"]
-
-_WHO_FIGURES = {"stops_by_surveillance_bins", "stop_model_coefficients", "sensitivity_radius"}
 
 # Colour ramp (ColorBrewer YlOrRd, 6 classes) for the tract choropleth.
 _RAMP = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -38,10 +46,6 @@ def maplibre_assets() -> tuple[str, str]:
     js = (base / "maplibre-gl.js").read_text(encoding="utf-8")
     css = (base / "maplibre-gl.css").read_text(encoding="utf-8")
     return js, css
-
-
-def _script_safe(text: str) -> str:
-    return text.replace("</", "<\\/")
 
 
 def _breaks(values: pd.Series) -> list[float]:
@@ -147,141 +151,132 @@ def _map_data(result: CensusResult, outlines: gpd.GeoDataFrame) -> dict[str, Any
     }
 
 
-def _fmt(v: Any) -> str:
+_PLAIN_COLUMNS = {"year", "GEOID", "geoid", "borocode", "BoroCode"}
+
+
+def _plain_column(col: str) -> bool:
+    """Columns of codes or years: shown without thousands separators."""
+    c = str(col)
+    return c in _PLAIN_COLUMNS or c.endswith(("_id", "Id", "ID"))
+
+
+def _fmt(v: Any, *, plain: bool = False) -> str:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return "–"
     if isinstance(v, bool | np.bool_):
         return "yes" if v else "no"
     if isinstance(v, float | np.floating):
         f = float(v)
         if np.isnan(f):
             return "–"
+        if plain and f.is_integer():
+            return str(int(f))
         if f.is_integer() and abs(f) >= 1:
             return f"{int(f):,}"
         return f"{f:,.3f}"
     if isinstance(v, int | np.integer):
-        return f"{int(v):,}"
+        return str(int(v)) if plain else f"{int(v):,}"
     return str(v)
 
 
-def _html_table(df: pd.DataFrame, index_label: str = "") -> dict[str, Any]:
-    t = df.copy()
+def _html_table(table: Table) -> dict[str, Any]:
+    """Return a table as plain strings for the template (which escapes them)."""
+    t = table.data()
+    labels = dict(table.labels)
+    plain = [_plain_column(c) for c in t.columns]
     return {
-        "columns": [index_label, *[str(c).replace("_", " ") for c in t.columns]],
+        "name": table.name,
+        "title": table.title,
+        "caption": table.caption,
+        "total": table.has_total,
+        "columns": [labels.get(str(c), str(c).replace("_", " ")) for c in t.columns],
         "rows": [
-            [str(i), *[_fmt(v) for v in row]] for i, row in zip(t.index, t.to_numpy(), strict=True)
+            [_fmt(v, plain=pl) for v, pl in zip(row, plain, strict=True)]
+            for row in t.itertuples(index=False, name=None)
         ],
     }
 
 
+def _json_for_script(obj: Any) -> str:
+    """Return JSON that is safe inside an inline ``<script>`` (no ``<``, ``>``, ``&``, U+2028/9).
+
+    JSON can hold these characters only inside strings, where the ``\\uXXXX`` escapes mean the
+    same, so the data are unchanged while ``</script>`` or ``<!--`` in a value cannot end or
+    alter the script element.
+    """
+    text = json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    for ch in ("<", ">", "&", "\u2028", "\u2029"):
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text
+
+
+def _script_safe(text: str) -> str:
+    """Return trusted JavaScript (the MapLibre bundle) safe to inline in a ``<script>``."""
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def _style_safe(text: str) -> str:
+    """Return trusted CSS safe to inline in a ``<style>`` element."""
+    return text.replace("</", "<\\/")
+
+
+def _img_src(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _blocks(section: Section) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for b in section.blocks:
+        if isinstance(b, Text):
+            out.append({"kind": "text", "text": b.text, "lead": b.lead, "style": b.style})
+        elif isinstance(b, Heading):
+            out.append({"kind": "heading", "text": b.text})
+        elif isinstance(b, Bullets):
+            out.append({"kind": "bullets", "items": list(b.items)})
+        elif isinstance(b, Cards):
+            out.append({"kind": "cards", "items": [{"value": v, "label": lb} for v, lb in b.items]})
+        elif isinstance(b, Table):
+            if b.html:
+                out.append({"kind": "table", **_html_table(b)})
+        elif isinstance(b, Figure):
+            out.append({"kind": "figure", "name": b.name, "alt": b.alt, "src": _img_src(b.path)})
+        elif isinstance(b, MapView):
+            out.append({"kind": "map"})
+    # Consecutive figures share one row of images.
+    merged: list[dict[str, Any]] = []
+    for item in out:
+        if item["kind"] == "figure":
+            if merged and merged[-1]["kind"] == "figures":
+                merged[-1]["items"].append(item)
+            else:
+                merged.append({"kind": "figures", "items": [item]})
+        else:
+            merged.append(item)
+    return merged
+
+
 def write_html(
     result: CensusResult,
+    sections: list[Section],
     results: dict[str, Any],
-    figures: dict[str, Path],
     path: Path,
-    outlines: gpd.GeoDataFrame | None = None,
+    ctx: ReportContext,
 ) -> Path:
-    """Render ``index.html`` into ``path`` (``outlines``: borough polygons, computed if absent)."""
-    if outlines is None:
-        outlines = borough_outlines(result.tracts.to_crs(result.measure_crs))
-    env = Environment(
-        loader=PackageLoader("camcensus.report", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
-    js, css = maplibre_assets()
-    data = _map_data(result, outlines)
-    tables = {
-        "cameras_by_attachment": "Cameras by attachment (public = street light, signal or pole)",
-        "pole_camera_types": "Types of pole-mounted (public) cameras",
-        "intersections": "Intersections (panoramas) with cameras",
-        "cameras_per_intersection": "Cameras per intersection (Total = pooled ratio)",
-    }
-    html_tables = [
-        {"title": title, **_html_table(result.tables[key], "borough")}
-        for key, title in tables.items()
-        if key in result.tables
-    ]
-    if result.comparison is not None and len(result.comparison):
-        html_tables.append(
-            {
-                "title": "Compared with Amnesty's published figures",
-                **_html_table(result.comparison.set_index("borough"), "borough"),
-            }
-        )
-    figs = [
-        {
-            "name": name,
-            "src": "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode(),
-        }
-        for name, p in figures.items()
-    ]
-    numbers = result.numbers
-    cards = []
-    for key, label in (
-        ("panoramas", "intersections (panoramas) in the input"),
-        ("total_cameras", "cameras counted"),
-        ("public_cameras", "public cameras (on street lights, signals, poles)"),
-        ("public_intersections", "intersections with a public camera"),
-        ("public_dome_intersections", "intersections with a public dome camera"),
-        (
-            "covered_land_share",
-            f"of the land within {result.options.radius_m:g} m of a public camera",
-        ),
-    ):
-        if key in numbers and numbers[key] is not None:
-            v = numbers[key]
-            text = f"{100 * v:.1f}%" if key.endswith("share") else f"{int(v):,}"
-            cards.append({"value": text, "label": label})
-    who = None
-    if result.disparity is not None:
-        surv = result.disparity.survival
-        cols = ["model", "borough", "year", "term", "estimate", "ci_low", "ci_high", "survives",
-                "failed_checks"]  # fmt: skip
-        shown = surv[[c for c in cols if c in surv.columns]].copy()
-        if "year" in shown.columns:
-            shown["year"] = shown["year"].map(lambda y: "" if pd.isna(y) else str(int(y)))
-        titles = {
-            "stops_by_surveillance_bins": "Stops per 1,000 residents by surveillance level",
-            "innocence_by_race_and_surveillance": "Found innocent (no arrest, summons or weapon)",
-            "black_share_by_surveillance": "Black share of people stopped vs of residents",
-            "crime_correlations": "Suspected crime: correlation of stop rate with surveillance",
-        }
-        keep = {
-            "stops_by_surveillance_bins": ["bin", "rate_per_1000", "ci_low", "ci_high", "tracts"],
-            "innocence_by_race_and_surveillance": ["race", "surveillance", "estimate", "ci_low",
-                                                   "ci_high", "n"],
-            "black_share_by_surveillance": ["surveillance", "stopped_black_share", "ci_low",
-                                            "ci_high", "resident_black_share"],
-            "crime_correlations": ["crime", "stops", "estimate", "ci_low", "ci_high", "p_value"],
-        }  # fmt: skip
-        who_tables = []
-        for key, title in titles.items():
-            t = result.disparity.tables.get(key)
-            if t is not None and len(t):
-                cols = [c for c in keep[key] if c in t.columns]
-                who_tables.append(
-                    {"title": title, **_html_table(t[cols].set_index(cols[0]), cols[0])}
-                )
-        who = {
-            "tables": who_tables,
-            "findings": result.disparity.findings,
-            "survival": _html_table(shown.set_index("model"), "model"),
-            "figures": [f for f in figs if f["name"] in _WHO_FIGURES],
-        }
-        figs = [f for f in figs if f["name"] not in _WHO_FIGURES]
+    """Render the sections into ``index.html`` at ``path`` (one self-contained file)."""
+    env = Environment(loader=PackageLoader("camcensus.report", "templates"), autoescape=True)
+    has_map = any(isinstance(b, MapView) for s in sections for b in s.blocks)
+    js, css = maplibre_assets() if has_map else ("", "")
+    data = _map_data(result, ctx.outlines) if has_map else None
     template = env.get_template("index.html.j2")
     html = template.render(
         title=result.title,
-        who=who,
         results=results,
-        cards=cards,
-        tables=html_tables,
-        figures=figs,
-        notes=result.ledger.notes,
-        exclusions=result.ledger.records(),
-        skipped=result.skipped,
+        sections=[{"id": s.id, "title": s.title, "blocks": _blocks(s)} for s in sections],
         options=result.options,
+        has_map=has_map,
         maplibre_js=_script_safe(js),
-        maplibre_css=css,
-        data_json=_script_safe(json.dumps(data, allow_nan=False, separators=(",", ":"))),
+        maplibre_css=_style_safe(css),
+        data_json=_json_for_script(data) if data is not None else "null",
     )
     path.write_text(html, encoding="utf-8")
     return path
