@@ -214,7 +214,9 @@ def test_hostile_names_run_nothing_in_chromium(hostile_report: Path) -> None:
         page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
         page.wait_for_selector("#tooltip:visible", timeout=10_000)
         tip = page.locator("#tooltip").inner_text()
-        tip_elements = page.evaluate("document.querySelectorAll('#tooltip *:not(b):not(br)').length")
+        tip_elements = page.evaluate(
+            "document.querySelectorAll('#tooltip *:not(b):not(br)').length"
+        )
         body = page.locator("main").inner_text()
         pwned = page.evaluate("typeof window.__pwned")
         browser.close()
