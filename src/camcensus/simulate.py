@@ -4,7 +4,9 @@ The city is a street grid; each street intersection is photographed once (some p
 panorama, as in New York); tracts are blocks of the grid with populations by race and income;
 public (pole) cameras are placed with a rate that rises with the tract's non-white fraction by a
 known log-rate ``beta_nonwhite``; three (sometimes more, sometimes fewer) pseudonymous volunteers
-count the cameras of each intersection with a miss / mislabel / false-positive error model;
+count the cameras of each intersection with a miss / mislabel / false-positive error model
+(a volunteer may be given two intersections that share a panorama, as happened in New York:
+the aggregation keeps one look per volunteer and panorama);
 stops are drawn per tract and year. Everything returned beside the observations is the truth
 they were drawn from.
 """
