@@ -106,3 +106,23 @@ def test_placement_effect_recoverable_from_truth() -> None:
         lo, hi = fit.conf_int().loc["nwf"]
         hits += lo <= city.params["beta_nonwhite"] <= hi
     assert hits >= 8
+
+
+def test_written_files_pass_the_strict_readers(city, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from camcensus import Ledger
+    from camcensus.io import census, decode
+
+    paths = city.write(tmp_path)
+    ledger = Ledger()
+    subs = decode.submissions_from_csv(paths["raw_counts"], ledger=ledger)
+    inter = decode.raw_intersections_from_csv(paths["raw_intersections"])
+    pans = decode.panoramas_from_csv(paths["panoramas"])
+    tracts = census.tracts_from_file(paths["tracts"], ledger=ledger)
+    census.boroughs_from_file(paths["boroughs"], ledger=ledger)
+    table = census.census_from_csv(paths["census"], ledger=ledger)
+    # Nothing excluded or repaired on reading; every tract has its census row.
+    assert ledger.total() == 0 and not ledger.notes
+    assert len(census.tracts_without_census(tracts["GEOID"], table.index)) == 0
+    got = aggregate_submissions(subs, inter, pans, boroughs=city.boroughs, ledger=ledger)
+    # Every panorama lies in a borough polygon; none is flagged.
+    assert got["BoroName"].notna().all() and not ledger.flagged
