@@ -100,7 +100,18 @@ def test_poisson_baseline_matches_irls_and_r_aic(tracts) -> None:  # type: ignor
         [c.std_error for c in res.coefficients], np.sqrt(np.diag(info)), rtol=1e-6
     )
     c = res.coef("surv")
-    assert c.ci_low == pytest.approx(c.estimate - 1.959963984540054 * c.std_error)
+    # Profile likelihood (R's confint on a glm): refitting with surv fixed at either end of the
+    # interval (an offset) raises the deviance by exactly qnorm(0.975)^2.
+    assert c.method == "profile" and res.interval.startswith("profile likelihood")
+    for end in (c.ci_low, c.ci_high):
+        beta_end = _irls(X[:, [0, 2]], y, off + X[:, 1] * end, "poisson")
+        mu_end = np.exp(X[:, [0, 2]] @ beta_end + off + X[:, 1] * end)
+        dev_end = 2 * np.sum(
+            np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu_end), 0) - (y - mu_end)
+        )
+        assert dev_end - dev == pytest.approx(1.959963984540054**2, abs=1e-7)
+    wald = c.estimate - 1.959963984540054 * c.std_error
+    assert c.ci_low != pytest.approx(wald, abs=1e-6)
     assert res.to_dict()["coefficients"][1]["term"] == "surv"
 
 

@@ -17,7 +17,8 @@ class Estimate:
     """One estimated quantity with its uncertainty.
 
     ``method`` says how ``std_error``, the interval and ``p_value`` were obtained
-    (e.g. ``"wald"``, ``"cluster(NTA)"``, ``"conley(1000 m)"``, ``"permutation(999)"``).
+    (e.g. ``"profile"`` (profile likelihood, R's ``confint`` on a glm), ``"wald"``, ``"t"``
+    (R's ``confint`` on an lm), ``"cluster(NTA)"``, ``"conley(1000 m)"``, ``"permutation(999)"``).
     """
 
     term: str
@@ -32,7 +33,11 @@ class Estimate:
 
 @dataclass(frozen=True)
 class ModelResult:
-    """A fitted model: what was fitted, on how many rows, and its coefficients."""
+    """A fitted model: what was fitted, on how many rows, and its coefficients.
+
+    ``interval`` says in words how the coefficients' intervals were obtained (e.g. "profile
+    likelihood (R confint on a glm, MASS)"); each coefficient's ``method`` says it too.
+    """
 
     name: str
     formula: str
@@ -43,6 +48,7 @@ class ModelResult:
     aic: float | None = None
     group: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    interval: str = "Wald (R confint.default)"
 
     def coef(self, term: str) -> Estimate:
         """Return the estimate of ``term``."""

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from camcensus import settings
 from camcensus._errors import Ledger
 from camcensus.stats import models, spatial
 from camcensus.stats import stops as stop_analyses
 from camcensus.stats._result import ModelResult, coefficient_table
+from camcensus.stats.profile import INTERVAL_METHODS
 
-__all__ = ["DisparityResult", "race_sensitivity", "radius_sensitivity", "run_disparity"]
+__all__ = [
+    "CHECK_WORDS",
+    "DisparityResult",
+    "race_sensitivity",
+    "radius_sensitivity",
+    "run_disparity",
+    "survival_table",
+    "write_findings",
+]
 
 #: Radii (m) of the sensitivity analysis.
 RADII = (30.0, 60.0, 90.0, 120.0, 150.0, 200.0)
@@ -28,6 +39,8 @@ class DisparityResult:
     survival: pd.DataFrame
     findings: list[str]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: How the base models' intervals (and the survival verdicts) were obtained.
+    interval_method: str = INTERVAL_METHODS["profile"]
 
     def coefficients(self) -> pd.DataFrame:
         """Return the tidy coefficient table of every model."""
@@ -40,14 +53,15 @@ def run_disparity(
     *,
     records: pd.DataFrame | None = None,
     years: Sequence[int] | None = None,
-    threshold: float | str = 0.2,
-    min_population: int = 250,
+    threshold: float | str | None = None,
+    min_population: int | None = None,
     cluster: pd.Series | None = None,
     distances_m: Sequence[float] = (1000.0, 2000.0),
-    permutations: int = 999,
+    permutations: int | None = None,
     seed: int = 0,
     ledger: Ledger | None = None,
     rate_model: bool = False,
+    reference: pd.DataFrame | None = None,
 ) -> DisparityResult:
     """Run the investigation's models and the checks beyond it on a tract table.
 
@@ -74,8 +88,22 @@ def run_disparity(
     rate_model
         Also fit :func:`~camcensus.stats.models.placement_poisson` (public cameras per surveyed
         intersection); only meaningful when the counts list camera-free intersections too.
+
+    reference
+        Amnesty's per-tract coverage (``camera_count.csv``: ``GEOID``, ``eff_cameras``), to
+        explain tract by tract why the placement models differ from the printed ones (table
+        ``published_vs_ours``, made when the five NYC boroughs are present).
+
+    ``threshold``, ``min_population`` and ``permutations`` default to their settings.
+    Intervals of the base models are profile-likelihood intervals (R's ``confint``); the
+    verdicts of :func:`survival_table` use them.
     """
     ledger = ledger if ledger is not None else Ledger()
+    threshold = settings.get("threshold") if threshold is None else threshold
+    min_population = int(
+        settings.get("min_population") if min_population is None else min_population
+    )
+    permutations = int(settings.get("permutations") if permutations is None else permutations)
     table = models.model_table(tracts, stop_counts, min_population=min_population, ledger=ledger)
     if cluster is not None:
         table["nta"] = table["GEOID"].map(cluster)
@@ -97,25 +125,32 @@ def run_disparity(
     placement_income = models.placement_logit(
         table, threshold=threshold, income=True, ledger=ledger
     )
+    placement_bh = models.placement_logit(table, threshold=threshold, black_hispanic=True)
+    skipped: list[tuple[str, int]] = []
     if stop_counts is not None:
         yrs = sorted(int(y) for y in stop_counts["year"].unique()) if years is None else list(years)
+        skipped = _empty_borough_years(table, yrs, ledger)
+        out += [_skipped_result(b, y) for b, y in skipped]
         bins = models.stops_by_surveillance_bins(table, year=yrs[0])
-        tables["stops_by_surveillance_bins"] = pd.DataFrame(bins.extras["rates"])
+        tables["stops_by_surveillance_bins"] = pd.DataFrame(bins.extras["rates"]).assign(
+            year=yrs[0], definition="Amnesty p.33"
+        )
         out.append(bins)
-        out += models.stops_baseline(table, years=yrs)
-        if "Queens" in set(table["borough"]) and 2019 in yrs:
+        out += models.stops_baseline(table, years=yrs, skip=skipped)
+        if "Queens" in set(table["borough"]) and 2019 in yrs and ("Queens", 2019) not in skipped:
             out.append(models.stops_sanity_queens(table))
         if 2019 in yrs:
-            out.append(models.stops_interaction_lm(table))
-    out += [placement, placement_income]
+            out.append(models.stops_interaction_lm(table, nonwhite_all=tracts["nonwhite_fraction"]))
+    out += [placement, placement_income, placement_bh]
     if rate_model and "panoramas" in table.columns:
         out.append(models.placement_poisson(table))
     if stop_counts is not None:
-        out += models.stops_overdispersion_variants(table, years=yrs)
+        out += models.stops_overdispersion_variants(table, years=yrs, skip=skipped)
         out += spatial.stops_spatial_checks(
             table,
             tracts,
             years=yrs,
+            skip=skipped,
             cluster="nta" if cluster is not None else None,
             distances_m=distances_m,
             permutations=permutations,
@@ -125,10 +160,71 @@ def run_disparity(
         table, tracts, placement, cluster is not None, distances_m, permutations, seed
     )
     if records is not None and stop_counts is not None:
-        tables.update(_record_tables(records, table))
+        record_models, record_tables = _record_analyses(
+            records, tracts, table, threshold=threshold, min_population=min_population
+        )
+        out += record_models
+        tables.update(record_tables)
+        if 2019 not in set(records["year"]):
+            ledger.note(
+                "Stop records of 2019 are not available here (only tract counts of 2019): "
+                "Amnesty's record-level analyses (innocence, 'stopped while Black', crimes) "
+                "are run on the years given as records, "
+                + ", ".join(str(int(y)) for y in sorted(records["year"].unique()))
+                + ", and are not comparable with the 2019 numbers Amnesty printed."
+            )
+    if set(table["borough"]) >= set(_NYC_BOROUGHS):
+        from camcensus.stats import published_models
+
+        tables["published_vs_ours"] = published_models.compare(
+            out, tracts=tracts, reference=reference, ledger=ledger, threshold=threshold
+        )
     survival = survival_table(out)
     findings = write_findings(out, survival, tables, threshold=threshold)
-    return DisparityResult(models=out, survival=survival, findings=findings, tables=tables)
+    return DisparityResult(
+        models=out,
+        survival=survival,
+        findings=findings,
+        tables=tables,
+        interval_method=INTERVAL_METHODS["profile"],
+    )
+
+
+def _setting_int(name: str, value: int | None) -> int:
+    return int(settings.get(name) if value is None else value)
+
+
+_NYC_BOROUGHS = ("Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island")
+
+
+def _empty_borough_years(
+    table: pd.DataFrame, years: Sequence[int], ledger: Ledger
+) -> list[tuple[str, int]]:
+    """Return the (borough, year) pairs without a single stop; note each in ``ledger``."""
+    out = []
+    for year in years:
+        col = f"stops_{year}"
+        if col not in table.columns:
+            continue
+        for b, total in table.groupby("borough")[col].sum().items():
+            if total <= 0:
+                out.append((str(b), int(year)))
+                ledger.note(
+                    f"{b} {year}: no stops recorded in its tracts; its stop models are skipped."
+                )
+    return out
+
+
+def _skipped_result(borough: str, year: int) -> ModelResult:
+    return ModelResult(
+        "stops_baseline_skipped",
+        models.STOPS_FORMULA,
+        "poisson",
+        0,
+        (),
+        group={"borough": borough, "year": year},
+        extras={"reason": f"no stops recorded in {borough} in {year}"},
+    )
 
 
 def _placement_spatial(
@@ -197,52 +293,153 @@ def _placement_spatial(
     return res
 
 
-def _record_tables(records: pd.DataFrame, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    surv = table.set_index("GEOID")["surv"]
-    return {
-        "innocence_by_race_and_surveillance": stop_analyses.innocence_by_race_and_surveillance(
-            records, surv
-        ),
-        "black_share_by_surveillance": stop_analyses.black_share_by_surveillance(records, table),
-        "crime_correlations": stop_analyses.crime_correlations(records, table),
+def _record_analyses(
+    records: pd.DataFrame,
+    tracts: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    threshold: float,
+    min_population: int,
+) -> tuple[list[ModelResult], dict[str, pd.DataFrame]]:
+    """Amnesty's record-level analyses (p.44-49) per year of records, and our extras."""
+    fitted: list[ModelResult] = []
+    slopes, shares, by_race = [], [], []
+    extras: dict[str, list[pd.DataFrame]] = {
+        "innocence_by_race_and_surveillance": [],
+        "black_share_by_surveillance": [],
+        "crime_correlations": [],
     }
+    for year in sorted(int(y) for y in records["year"].unique()):
+        fitted.append(
+            stop_analyses.innocence_lpm(records, tracts, year=year, min_population=min_population)
+        )
+        fitted.append(
+            stop_analyses.innocence_lpm(
+                records,
+                tracts,
+                year=year,
+                crimes=("ASSAULT", "ROBBERY"),
+                min_population=min_population,
+            )
+        )
+        fitted.append(
+            stop_analyses.stopped_while_black(
+                records, tracts, year=year, threshold=threshold, min_population=min_population
+            )
+        )
+        slopes.append(
+            stop_analyses.crime_slopes(records, tracts, year=year, min_population=min_population)
+        )
+        shares.append(pd.DataFrame([stop_analyses.five_crime_share(records, year=year)]))
+        by_race.append(stop_analyses.innocence_by_race(records, year=year))
+        rec = records.loc[records["year"] == year]
+        surv = table.set_index("GEOID")["surv"]
+        for name, t in (
+            (
+                "innocence_by_race_and_surveillance",
+                stop_analyses.innocence_by_race_and_surveillance(rec, surv),
+            ),
+            ("black_share_by_surveillance", stop_analyses.black_share_by_surveillance(rec, table)),
+            ("crime_correlations", stop_analyses.crime_correlations(rec, table)),
+        ):
+            extras[name].append(t.assign(year=year, definition=stop_analyses.EXTRA))
+    out = {
+        "crime_slopes": pd.concat(slopes, ignore_index=True),
+        "five_crime_share": pd.concat(shares, ignore_index=True),
+        "innocence_by_race": pd.concat(by_race, ignore_index=True),
+        **{k: pd.concat(v, ignore_index=True) for k, v in extras.items() if v},
+    }
+    lpm_rows = []
+    for m in fitted:
+        for c in m.coefficients:
+            lpm_rows.append(
+                {
+                    "year": m.group["year"],
+                    "model": m.name,
+                    "term": c.term,
+                    "estimate": c.estimate,
+                    "std_error": c.std_error,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "p_value": c.p_value,
+                    "n": c.n,
+                    "method": c.method,
+                    "definition": m.group["definition"],
+                }
+            )
+    out["record_models"] = pd.DataFrame(lpm_rows)
+    return fitted, out
 
 
+# Conley checks (one per distance) are added by name in survival_table.
 _CHECKS_STOPS = (
     "stops_baseline_quasipoisson",
     "stops_baseline_negbin",
     "stops_baseline_cluster_nta",
-    "stops_baseline_conley_1000m",
-    "stops_baseline_conley_2000m",
     "stops_spatial_error",
     "stops_spatial_lag",
 )
 _CHECKS_PLACEMENT = (
     "placement_logit_income",
     "placement_logit_cluster_nta",
-    "placement_logit_conley_1000m",
-    "placement_logit_conley_2000m",
 )
+
+
+#: Each check in words for the public (the survival table keeps the internal id too).
+CHECK_WORDS = {
+    "stops_baseline_quasipoisson": "quasi-Poisson standard errors (allowing overdispersion)",
+    "stops_baseline_negbin": "a negative binomial model (allowing overdispersion)",
+    "stops_baseline_cluster_nta": "standard errors clustered by neighbourhood (NTA)",
+    "stops_spatial_error": "a spatial error regression",
+    "stops_spatial_lag": "a spatial lag regression",
+    "placement_logit_income": "adding median household income",
+    "placement_logit_cluster_nta": "standard errors clustered by neighbourhood (NTA)",
+}
+
+
+def check_words(check: str) -> str:
+    """Return the check ``check`` (an internal model name) in words."""
+    if check in CHECK_WORDS:
+        return CHECK_WORDS[check]
+    if "_conley_" in check:
+        metres = float(check.rsplit("_conley_", 1)[1].removesuffix("m"))
+        dist = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
+        return f"spatially correlated errors within {dist} (Conley)"
+    return check.replace("_", " ")
 
 
 def _key(r: ModelResult) -> tuple[object, ...]:
     return (r.group.get("borough"), r.group.get("year"))
 
 
+def _excludes_zero(lo: float, hi: float) -> bool:
+    return bool(lo > 0 or hi < 0)
+
+
 def survival_table(results: list[ModelResult]) -> pd.DataFrame:
     """For each headline coefficient, whether its sign and 95% significance survive each check.
 
     Headlines: ``surv`` and ``nonwhite_fraction`` of every baseline stop model, and each
-    ``borough[..]:nonwhite_fraction`` of the placement model. A conclusion survives when every
-    check that ran keeps the sign with a 95% interval excluding zero.
+    ``borough[..]:nonwhite_fraction`` of the placement model. A conclusion is significant when
+    the base model's 95% interval (profile likelihood, as R's ``confint``; column
+    ``interval``) excludes zero; the Wald interval is shown beside it (``wald_ci_low``,
+    ``wald_ci_high``, ``significant_wald``). It survives when every check that ran keeps the
+    sign with a 95% interval excluding zero; a check whose model did not converge fails.
+    ``failed_checks`` lists the internal ids, ``failed_checks_words`` the same in words.
     """
     by_name: dict[str, dict[tuple[object, ...], ModelResult]] = {}
     for r in results:
         by_name.setdefault(r.name, {})[_key(r)] = r
+    checks_stops = _CHECKS_STOPS + tuple(
+        sorted(n for n in by_name if n.startswith("stops_baseline_conley_"))
+    )
+    checks_place = _CHECKS_PLACEMENT + tuple(
+        sorted(n for n in by_name if n.startswith("placement_logit_conley_"))
+    )
     rows = []
     for base_name, terms, checks in (
-        ("stops_baseline", ("surv", "nonwhite_fraction"), _CHECKS_STOPS),
-        ("placement_logit", None, _CHECKS_PLACEMENT),
+        ("stops_baseline", ("surv", "nonwhite_fraction"), checks_stops),
+        ("placement_logit", None, checks_place),
     ):
         for key, base in by_name.get(base_name, {}).items():
             tlist = terms or tuple(
@@ -252,7 +449,8 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
             for term in tlist:
                 c = base.coef(term)
                 sign = np.sign(c.estimate)
-                significant = (c.ci_low > 0 or c.ci_high < 0) and not separated
+                significant = _excludes_zero(c.ci_low, c.ci_high) and not separated
+                wald = (c.estimate - _Z * c.std_error, c.estimate + _Z * c.std_error)
                 row: dict[str, object] = {
                     "model": base_name,
                     "borough": key[0]
@@ -263,7 +461,12 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
                     "estimate": c.estimate,
                     "ci_low": c.ci_low,
                     "ci_high": c.ci_high,
+                    "interval": base.interval,
                     "significant": bool(significant),
+                    "wald_ci_low": wald[0],
+                    "wald_ci_high": wald[1],
+                    "significant_wald": _excludes_zero(*wald) and not separated,
+                    "p_value": c.p_value,
                 }
                 failed = []
                 ran = 0
@@ -278,10 +481,15 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
                     except KeyError:
                         continue
                     ran += 1
-                    ok = np.sign(oc.estimate) == sign and (oc.ci_low > 0 or oc.ci_high < 0)
+                    converged = other.extras.get("converged") is not False
+                    ok = (
+                        converged
+                        and np.sign(oc.estimate) == sign
+                        and _excludes_zero(oc.ci_low, oc.ci_high)
+                    )
                     row[check] = bool(ok)
                     if not ok:
-                        failed.append(check)
+                        failed.append(check if converged else f"{check} (did not converge)")
                 if separated:
                     failed = ["perfect separation (not estimable)"]
                 elif not significant:
@@ -290,12 +498,38 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
                 row["checks_run"] = ran
                 row["survives"] = bool(significant and not failed and ran > 0)
                 row["failed_checks"] = ", ".join(failed)
+                row["failed_checks_words"] = "; ".join(_failed_words(f) for f in failed)
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _failed_words(failed: str) -> str:
+    if failed.endswith(" (did not converge)"):
+        return check_words(failed.removesuffix(" (did not converge)")) + " (did not converge)"
+    if failed.startswith(("perfect separation", "not significant")):
+        return failed
+    return check_words(failed)
+
+
+_Z = 1.959963984540054
+
+
 def _pct(x: float) -> str:
     return f"{100 * (np.exp(x) - 1):+.0f}%"
+
+
+def _interval_words(row: dict[Any, Any]) -> str:
+    """Say which interval decided, and whether the Wald interval would have decided otherwise."""
+    name = str(row.get("interval", ""))
+    short = "profile-likelihood" if name.startswith("profile") else name.split(" (")[0]
+    if bool(row.get("significant")) == bool(row.get("significant_wald", row.get("significant"))):
+        return f"95% {short} CI"
+    lo, hi = float(row["wald_ci_low"]), float(row["wald_ci_high"])
+    other = "excludes" if row.get("significant_wald") else "includes"
+    return (
+        f"95% {short} CI, which decides here; the Wald interval {lo:.3f} to {hi:.3f} on the "
+        f"log-odds scale {other} no difference"
+    )
 
 
 def write_findings(
@@ -305,16 +539,23 @@ def write_findings(
     *,
     threshold: float,
 ) -> list[str]:
-    """Return the findings in plain words, each generated from the numbers."""
+    """Return the findings in plain words, each generated from the numbers.
+
+    Each names the interval it rests on (profile likelihood for the base models) and the
+    checks a conclusion does not survive in words; record-level findings name their year and
+    whether they follow Amnesty's definition or are a camcensus extra.
+    """
     out: list[str] = []
     bins = tables.get("stops_by_surveillance_bins")
     if bins is not None and len(bins) >= 2:
         lo, hi = bins.iloc[0], bins.iloc[-1]
+        year = f" in {int(bins['year'].iloc[0])}" if "year" in bins.columns else ""
         out.append(
             f"Where surveillance is lowest ({lo['bin']} effective cameras within 200 m per 1,000 "
-            f"residents) there were {lo['rate_per_1000']:.1f} stops per 1,000 residents "
-            f"(95% CI {lo['ci_low']:.1f}–{lo['ci_high']:.1f}); where it is highest ({hi['bin']}) "
-            f"{hi['rate_per_1000']:.1f} ({hi['ci_low']:.1f}–{hi['ci_high']:.1f})."
+            f"residents) there were {lo['rate_per_1000']:.1f} stops per 1,000 residents{year} "
+            f"(95% profile-likelihood CI {lo['ci_low']:.1f}–{lo['ci_high']:.1f}); where it is "
+            f"highest ({hi['bin']}) {hi['rate_per_1000']:.1f} ({hi['ci_low']:.1f}–"
+            f"{hi['ci_high']:.1f})."
         )
     for row in survival.to_dict("records"):
         if str(row["failed_checks"]).startswith("perfect separation"):
@@ -328,19 +569,23 @@ def write_findings(
         elif row["survives"]:
             verdict = "and it survives every spatial and overdispersion check"
         else:
-            verdict = f"but it does not survive these checks: {row['failed_checks']}"
+            verdict = (
+                "but it does not survive these checks: "
+                f"{row.get('failed_checks_words') or row['failed_checks']}"
+            )
+        ci = _interval_words(row)
         where = row["borough"] if pd.isna(row["year"]) else f"{row['borough']} {int(row['year'])}"
         if row["model"] == "stops_baseline" and row["term"] == "surv":
             out.append(
                 f"{where}: each additional effective camera per 1,000 "
-                f"residents goes with {_pct(row['estimate'])} stops (95% CI "
+                f"residents goes with {_pct(row['estimate'])} stops ({ci} "
                 f"{_pct(row['ci_low'])} to {_pct(row['ci_high'])}), at equal non-white share, "
                 f"{verdict}."
             )
         elif row["model"] == "stops_baseline":
             out.append(
                 f"{where}: at equal surveillance, a tract 10 points more "
-                f"non-white has {_pct(0.1 * row['estimate'])} stops (95% CI "
+                f"non-white has {_pct(0.1 * row['estimate'])} stops ({ci} "
                 f"{_pct(0.1 * row['ci_low'])} to {_pct(0.1 * row['ci_high'])}), {verdict}."
             )
         else:
@@ -348,29 +593,82 @@ def write_findings(
             out.append(
                 f"{row['borough']}: a tract 10 points more non-white has {odds[0]:.2f} times the "
                 f"odds of being highly surveilled (more than {threshold:g} effective cameras per "
-                f"1,000 residents; 95% CI {odds[1]:.2f}–{odds[2]:.2f}), {verdict}."
+                f"1,000 residents; {ci} {odds[1]:.2f}–{odds[2]:.2f}), {verdict}."
+            )
+    out += _record_findings(results, tables)
+    pvo = tables.get("published_vs_ours")
+    if pvo is not None and len(pvo):
+        comparable = pvo.loc[pvo["comparable"]]
+        for model, g in comparable.groupby("model", sort=False):
+            k, n = int(g["matches_printed_digits"].sum()), len(g)
+            causes = sorted({str(c) for c in g["cause"] if c})
+            why = f" ({'; '.join(causes)})" if k < n and causes else ""
+            out.append(
+                f"Amnesty's printed model {model}: {k} of {n} printed numbers reproduced to "
+                f"every printed digit{why}."
+            )
+    return out
+
+
+def _record_findings(results: list[ModelResult], tables: dict[str, pd.DataFrame]) -> list[str]:
+    out: list[str] = []
+    for m in results:
+        if m.name == "innocence_lpm":
+            slopes = [c for c in m.coefficients if c.term.endswith(":surv")]
+            parts = [
+                f"{c.term.split('[')[1].split(']')[0].lower()} {100 * c.estimate:+.1f} points "
+                f"(p = {c.p_value:.2f})"
+                for c in slopes
+            ]
+            out.append(
+                f"{m.group['year']} stop records ({m.group['definition']}: linear probability "
+                "model of being found innocent): per effective camera per 1,000 residents, the "
+                f"chance of being found innocent changes by {', '.join(parts)}."
+            )
+        elif m.name == "stopped_while_black_lm":
+            inter = next((c for c in m.coefficients if ":" in c.term), None)
+            if inter is not None:
+                out.append(
+                    f"{m.group['year']} stop records ({m.group['definition']}: 'stopped while "
+                    "Black', outside Manhattan): in highly surveilled tracts the share of people "
+                    "stopped who are Black follows the Black share of residents with a slope "
+                    f"{inter.estimate:+.3f} different from other tracts (95% CI "
+                    f"{inter.ci_low:+.3f} to {inter.ci_high:+.3f}, p = {inter.p_value:.2f})."
+                )
+    share = tables.get("five_crime_share")
+    if share is not None:
+        for r in share.to_dict("records"):
+            out.append(
+                f"{r['year']} stop records ({r['definition']}): {100 * r['share']:.1f}% of stops "
+                "were for CPW, assault, robbery, petit or grand larceny (Amnesty printed 70.8% "
+                "for 2019)."
             )
     inn = tables.get("innocence_by_race_and_surveillance")
     if inn is not None and len(inn):
-        black = {
-            str(r["surveillance"]): r for r in inn.loc[inn["race"] == "Black"].to_dict("records")
-        }
-        if {"high", "low"} <= set(black):
-            high, low = black["high"], black["low"]
+        for year, g in inn.groupby("year"):
+            black = {
+                str(r["surveillance"]): r for r in g.loc[g["race"] == "Black"].to_dict("records")
+            }
+            if {"high", "low"} <= set(black):
+                high, low = black["high"], black["low"]
+                out.append(
+                    f"{year} stop records (camcensus extra, tracts split at the median "
+                    "surveillance level): Black people stopped in highly surveilled tracts were "
+                    f"found innocent (no arrest, summons or weapon) {100 * high['estimate']:.0f}% "
+                    f"of the time (95% Wilson CI {100 * high['ci_low']:.0f}–"
+                    f"{100 * high['ci_high']:.0f}%), against {100 * low['estimate']:.0f}% in less "
+                    "surveilled tracts."
+                )
+    share_b = tables.get("black_share_by_surveillance")
+    if share_b is not None and len(share_b):
+        for year, g in share_b.groupby("year"):
+            h = g.set_index("surveillance").loc["high"]
             out.append(
-                f"Black people stopped in highly surveilled tracts were found innocent (no arrest, "
-                f"summons or weapon) {100 * high['estimate']:.0f}% of the time "
-                f"(95% CI {100 * high['ci_low']:.0f}–{100 * high['ci_high']:.0f}%), against "
-                f"{100 * low['estimate']:.0f}% in less surveilled tracts."
+                f"{year} stop records (camcensus extra, median split): in highly surveilled "
+                f"tracts {100 * h['stopped_black_share']:.0f}% of the people stopped were Black "
+                f"(95% Wilson CI {100 * h['ci_low']:.0f}–{100 * h['ci_high']:.0f}%), while "
+                f"{100 * h['resident_black_share']:.0f}% of their residents are."
             )
-    share = tables.get("black_share_by_surveillance")
-    if share is not None and len(share):
-        h = share.set_index("surveillance").loc["high"]
-        out.append(
-            f"In highly surveilled tracts {100 * h['stopped_black_share']:.0f}% of the people "
-            f"stopped were Black (95% CI {100 * h['ci_low']:.0f}–{100 * h['ci_high']:.0f}%), "
-            f"while {100 * h['resident_black_share']:.0f}% of their residents are."
-        )
     return out
 
 
@@ -435,14 +733,19 @@ def race_sensitivity(
     threshold: float = 0.2,
     year: int = 2019,
     label: str = "non-Hispanic",
+    min_population: int | None = None,
 ) -> pd.DataFrame:
     """Refit with another race definition: ``alternative`` (indexed by GEOID, with
     ``nonwhite_fraction``) replaces the tracts' non-white fraction. Returns both fits' headline
-    coefficients side by side (``definition`` column)."""
+    coefficients side by side (``definition`` column). Tracts of at most ``min_population``
+    residents (default: the setting) are left out, as in every model."""
+    min_population = int(
+        settings.get("min_population") if min_population is None else min_population
+    )
     rows: list[dict[str, object]] = []
     alt = tracts.copy()
     alt["nonwhite_fraction"] = alt["GEOID"].map(alternative["nonwhite_fraction"])
     for name, t in (("White alone (ACS B02001)", tracts), (label, alt)):
-        table = models.model_table(t, stop_counts)
+        table = models.model_table(t, stop_counts, min_population=min_population)
         rows += _headline_rows(table, stop_counts, threshold, year, definition=name)
     return pd.DataFrame(rows)

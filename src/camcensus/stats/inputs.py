@@ -35,12 +35,15 @@ def read_stops(
     gdf_tracts: gpd.GeoDataFrame,
     *,
     fmt: StopsFormat = "auto",
-    crs: str = "EPSG:2908",
+    crs: str | None = None,
     ledger: Ledger | None = None,
+    snap_m: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Read stop inputs; return (long ``GEOID, year, count`` table, records with ``GEOID``).
 
-    Record coordinates are in ``crs`` (NYPD: EPSG:2908, NY Long Island state plane feet).
+    Record coordinates are in ``crs`` (default: the ``stops_crs`` setting; NYPD: EPSG:2908, NY
+    Long Island state plane feet); a stop outside every tract goes to the nearest one within
+    ``snap_m`` metres (default: the ``snap_m`` setting), farther ones are excluded and counted.
 
     Records are joined to ``gdf_tracts`` and counted; a year given both as records and as
     a count table is taken from the records (noted in ``ledger``).
@@ -53,7 +56,11 @@ def read_stops(
         kind = _detect(p) if fmt == "auto" else fmt
         if kind == "records":
             recs = io_stops.stop_records_from_file(p, ledger=ledger)
-            records.append(stop_analyses.stops_to_tracts(recs, gdf_tracts, crs=crs, ledger=ledger))
+            records.append(
+                stop_analyses.stops_to_tracts(
+                    recs, gdf_tracts, crs=crs, snap_m=snap_m, ledger=ledger, source=str(p)
+                )
+            )
         else:
             tables.append(io_stops.stop_counts_from_csv(p))
     rec = pd.concat(records, ignore_index=True) if records else None

@@ -1,8 +1,10 @@
 """The investigation's disparity models (Amnesty's methodology note, section 2; R ``glm``).
 
 All models run on tracts with more than ``min_population`` residents. Coefficients are on the
-link scale (log for Poisson, logit for binomial) as R reports them; intervals are Wald
-intervals (R's ``confint.default``).
+link scale (log for Poisson, logit for binomial) as R reports them, with ``summary``'s standard
+errors and p-values (z for binomial and Poisson, t for quasi-Poisson, gaussian and lm); intervals
+are profile-likelihood intervals, as R's ``confint`` gives on a glm (MASS), and t intervals on an
+lm. Spatial-check variants (cluster, Conley) are Wald by nature and labelled so.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from scipy import stats as sps
 
 from camcensus._errors import Ledger
 from camcensus.stats._result import Estimate, ModelResult
+from camcensus.stats.profile import Family, glm_from_formula, lm_from_formula
 
 __all__ = [
     "PLACEMENT_FORMULA",
@@ -145,49 +148,36 @@ def _clean_term(term: str) -> str:
 def _glm(
     formula: str,
     df: pd.DataFrame,
-    family: sm.families.Family,
+    family: Family,
     *,
     name: str,
     r_formula: str,
     offset: np.ndarray | None = None,
     group: dict[str, object] | None = None,
-    scale: str | None = None,
-    cov_type: str = "nonrobust",
-    cov_kwds: dict[str, object] | None = None,
-    method: str = "wald",
+    interval: str = "profile",
 ) -> ModelResult:
-    model = smf.glm(formula, df, family=family, offset=offset)
-    # Fitting problems (perfect separation, no convergence) are recorded with the model, not
-    # printed: a reader of the report must see them next to the coefficients they spoil.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit = model.fit(scale=scale, cov_type=cov_type, cov_kwds=cov_kwds or {})
-    problems = sorted(
-        {
-            f"{w.category.__name__}: {w.message}"
-            for w in caught
-            if not issubclass(w.category, DeprecationWarning | FutureWarning)
-        }
-    )
-    names = [_clean_term(t) for t in fit.params.index]
-    fam = type(family).__name__.lower()
-    return ModelResult(
-        name=name,
-        formula=r_formula,
-        family="quasipoisson" if scale == "X2" else fam,
-        n=int(fit.nobs),
-        coefficients=_estimates(fit, int(fit.nobs), method, names),
-        deviance=float(fit.deviance),
-        aic=None if scale == "X2" else float(fit.aic),
-        group=dict(group or {}),
-        extras={
-            "pearson_chi2": float(fit.pearson_chi2),
-            "df_resid": float(fit.df_resid),
-            "dispersion": float(fit.pearson_chi2 / fit.df_resid) if fit.df_resid > 0 else None,
-            "fit_warnings": problems,
-            "perfect_separation": any("separation" in p.lower() for p in problems),
-        },
-    )
+    """Fit as R's ``glm`` (:mod:`camcensus.stats.profile`); fitting problems (separation,
+    no convergence) are recorded with the model: a reader of the report must see them next to
+    the coefficients they spoil."""
+    fit = glm_from_formula(formula, df, family=family, offset=offset)
+    return fit.to_result(name=name, formula=r_formula, interval=interval, group=group)
+
+
+def r_cut_breaks(x: pd.Series | np.ndarray, k: int = 2) -> tuple[list[float], list[str]]:
+    """Return the breaks and labels of R's ``cut(x, k)``: ``k`` equal-width intervals over the
+    range of ``x`` (missing values ignored), the outer breaks moved out by range/1000, labels
+    ``(a,b]`` formatted with 3 significant digits (more when needed to tell them apart)."""
+    v = np.asarray(x, dtype=float)
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    dx = hi - lo
+    breaks = list(np.linspace(lo, hi, k + 1))
+    breaks[0], breaks[-1] = lo - dx / 1000, hi + dx / 1000
+    for digits in range(3, 13):
+        shown = [f"{b:.{digits}g}" for b in breaks]
+        if len(set(shown)) == len(shown):
+            break
+    labels = [f"({a},{b}]" for a, b in itertools.pairwise(shown)]
+    return breaks, labels
 
 
 def bin_labels(breaks: Sequence[float]) -> list[str]:
@@ -206,7 +196,8 @@ def stops_by_surveillance_bins(df: pd.DataFrame, *, year: int = 2019) -> ModelRe
 
     Poisson ``numstops ~ 0 + bin`` with offset log(popn/1000); bins of ``surv`` cut at
     :data:`SURVEILLANCE_BREAKS`, lowest bin closed. ``extras["rates"]`` holds exp(coefficient)
-    per bin with its 95% interval, tracts, stops and residents.
+    per bin with its 95% profile-likelihood interval, tracts, stops and residents (Amnesty's
+    plot drew estimate ± 1.96 standard errors: ``wald_low``/``wald_high``).
     """
     col = f"stops_{year}"
     d = df.copy()
@@ -220,7 +211,7 @@ def stops_by_surveillance_bins(df: pd.DataFrame, *, year: int = 2019) -> ModelRe
     res = _glm(
         "numstops ~ 0 + C(bin)",
         d,
-        sm.families.Poisson(),
+        "poisson",
         name="stops_by_surveillance_bins",
         r_formula="numstops ~ 0 + bin, offset = log(popn/1000), family = poisson",
         offset=np.log(d["popn"].to_numpy() / 1000),
@@ -236,6 +227,9 @@ def stops_by_surveillance_bins(df: pd.DataFrame, *, year: int = 2019) -> ModelRe
                 "rate_per_1000": float(np.exp(c.estimate)),
                 "ci_low": float(np.exp(c.ci_low)),
                 "ci_high": float(np.exp(c.ci_high)),
+                "interval": c.method,
+                "wald_low": float(np.exp(c.estimate - 1.96 * c.std_error)),
+                "wald_high": float(np.exp(c.estimate + 1.96 * c.std_error)),
                 "tracts": int(sel.sum()),
                 "stops": float(d.loc[sel, "numstops"].sum()),
                 "residents": float(d.loc[sel, "popn"].sum()),
@@ -247,18 +241,25 @@ def stops_by_surveillance_bins(df: pd.DataFrame, *, year: int = 2019) -> ModelRe
 
 
 def stops_baseline(
-    df: pd.DataFrame, *, years: Sequence[int] = (2019, 2020), boroughs: Sequence[str] | None = None
+    df: pd.DataFrame,
+    *,
+    years: Sequence[int] = (2019, 2020),
+    boroughs: Sequence[str] | None = None,
+    skip: Sequence[tuple[str, int]] = (),
 ) -> list[ModelResult]:
-    """Poisson ``numstops ~ surv + nonwhite_fraction``, offset log(popn), per borough × year."""
+    """Poisson ``numstops ~ surv + nonwhite_fraction``, offset log(popn), per borough × year
+    (methodology note p.36, ``fit0``); borough-years in ``skip`` (no stops) are left out."""
     out = []
     for year in years:
         for b in boroughs or sorted(df["borough"].unique()):
+            if (b, year) in skip:
+                continue
             d = borough_year(df, b, year)
             out.append(
                 _glm(
                     STOPS_FORMULA,
                     d,
-                    sm.families.Poisson(),
+                    "poisson",
                     name="stops_baseline",
                     r_formula="numstops ~ surv + nonwhite_fraction, offset = log(popn), "
                     "family = poisson",
@@ -275,9 +276,9 @@ def stops_sanity_queens(
     """Queens 2019 with a quadratic surveillance term and the Black share of residents."""
     d = borough_year(df, borough, year)
     return _glm(
-        "numstops ~ surv + I(surv ** 2) + nonwhite_fraction + black_share",
+        "numstops ~ surv + nonwhite_fraction + I(surv ** 2) + black_share",
         d,
-        sm.families.Poisson(),
+        "poisson",
         name="stops_sanity_queens_2019",
         r_formula="numstops ~ surv + I(surv^2) + nonwhite_fraction + I(popn.black/popn), "
         "offset = log(popn), family = poisson",
@@ -287,25 +288,29 @@ def stops_sanity_queens(
 
 
 def stops_interaction_lm(
-    df: pd.DataFrame, *, year: int = 2019, exclude: Sequence[str] = ("Manhattan",)
+    df: pd.DataFrame,
+    *,
+    year: int = 2019,
+    exclude: Sequence[str] = ("Manhattan",),
+    nonwhite_all: pd.Series | np.ndarray | None = None,
 ) -> ModelResult:
-    """Population-weighted linear ``stoprate ~ nwfC * surv``; nwfC = non-white fraction cut into
-    2 equal-width bins (R's ``cut(x, 2)``); stoprate = stops per 1,000 residents."""
+    """Population-weighted linear ``stoprate ~ nwfC * surv`` (methodology note p.37).
+
+    nwfC = the non-white fraction cut into 2 equal-width bins as R's ``cut(x, 2)`` does on the
+    whole table: pass every tract's non-white fraction as ``nonwhite_all`` (Amnesty cut all
+    tracts, before leaving out small ones and Manhattan); without it, ``df``'s tracts (before
+    ``exclude``) set the range. stoprate = stops per 1,000 residents.
+    """
+    breaks, labels = r_cut_breaks(df["nonwhite_fraction"] if nonwhite_all is None else nonwhite_all)
     d = df.loc[~df["borough"].isin(exclude)].copy()
     d["stoprate"] = d[f"stops_{year}"] / d["popn"] * 1000
-    d["nwfC"] = pd.cut(d["nonwhite_fraction"], 2).astype(str)
-    model = smf.wls("stoprate ~ C(nwfC) * surv", d, weights=d["popn"])
-    fit = model.fit()
-    names = [_clean_term(t) for t in fit.params.index]
-    return ModelResult(
+    d["nwfC"] = pd.cut(d["nonwhite_fraction"], breaks, labels=labels, right=True)
+    fit = lm_from_formula("stoprate ~ nwfC * surv", d, weights=d["popn"].to_numpy(dtype=float))
+    return fit.to_result(
         name="stops_interaction_lm",
         formula="stoprate ~ nwfC * surv, weights = popn",
-        family="gaussian",
-        n=int(fit.nobs),
-        coefficients=_estimates(fit, int(fit.nobs), "ols", names),
-        deviance=float(fit.ssr),
-        aic=float(fit.aic),
         group={"year": year, "excluded": list(exclude)},
+        extras={"nwfC_breaks": breaks},
     )
 
 
@@ -314,13 +319,17 @@ def placement_logit(
     *,
     threshold: float = 0.2,
     income: bool = False,
+    black_hispanic: bool = False,
     ledger: Ledger | None = None,
+    interval: str = "profile",
 ) -> ModelResult:
-    """Logistic ``I(surv_place > threshold) ~ 0 + borough + borough:nonwhite_fraction``.
+    """Logistic ``I(surv_place > threshold) ~ 0 + borough + borough:nonwhite_fraction``
+    (methodology note p.39, ``fit``).
 
     The methodology note's text says 0.18, its code 0.2: the default follows the code.
-    With ``income=True`` adds ``med_income`` (per dollar, as R); tracts without it are
-    excluded and counted.
+    With ``income=True`` adds ``med_income`` (per dollar, as R; p.40 ``fit2``); tracts without
+    it are excluded and counted. With ``black_hispanic=True`` adds
+    ``I((popn.black - popn.hispanic)/popn)`` (p.40-41 ``fit3``), as ``black_minus_hispanic``.
     """
     d = placement_data(df, threshold)
     formula = PLACEMENT_FORMULA
@@ -336,14 +345,23 @@ def placement_logit(
         formula += " + med_income"
         r_formula += " + med.income"
         name = "placement_logit_income"
-    return _glm(
+    if black_hispanic:
+        d = d.assign(black_minus_hispanic=(d["popn_black"] - d["popn_hispanic"]) / d["popn"])
+        formula += " + black_minus_hispanic"
+        r_formula += " + I((popn.black - popn.hispanic)/popn)"
+        name = "placement_logit_black_hispanic" if not income else name + "_black_hispanic"
+    res = _glm(
         formula,
         d,
-        sm.families.Binomial(),
+        "binomial",
         name=name,
         r_formula=r_formula + ", family = binomial",
         group={"threshold": threshold},
+        interval=interval,
     )
+    if income:
+        res.extras["n_deleted"] = int(missing.sum())
+    return res
 
 
 def placement_poisson(
@@ -357,7 +375,7 @@ def placement_poisson(
     return _glm(
         "y ~ nonwhite_fraction",
         d,
-        sm.families.Poisson(),
+        "poisson",
         name="placement_poisson",
         r_formula=f"{count} ~ nonwhite_fraction, offset = log({exposure}), family = poisson",
         offset=np.log(d[exposure].to_numpy(dtype=float)),
@@ -381,13 +399,18 @@ def dispersion_test(y: np.ndarray, mu: np.ndarray) -> Estimate:
 
 
 def stops_overdispersion_variants(
-    df: pd.DataFrame, *, years: Sequence[int] = (2019, 2020)
+    df: pd.DataFrame,
+    *,
+    years: Sequence[int] = (2019, 2020),
+    skip: Sequence[tuple[str, int]] = (),
 ) -> list[ModelResult]:
     """Quasi-Poisson and negative-binomial (NB2) versions of :func:`stops_baseline`, each with
     the Cameron–Trivedi dispersion test of its Poisson fit in ``extras``."""
     out = []
     for year in years:
         for b in sorted(df["borough"].unique()):
+            if (b, year) in skip:
+                continue
             d = borough_year(df, b, year)
             off = np.log(d["popn"].to_numpy())
             pois = stops_glm(d).fit()
@@ -395,13 +418,12 @@ def stops_overdispersion_variants(
             quasi = _glm(
                 STOPS_FORMULA,
                 d,
-                sm.families.Poisson(),
+                "quasipoisson",
                 name="stops_baseline_quasipoisson",
                 r_formula="numstops ~ surv + nonwhite_fraction, offset = log(popn), "
                 "family = quasipoisson",
                 offset=off,
                 group={"borough": b, "year": year},
-                scale="X2",
             )
             quasi.extras["dispersion_test"] = test.__dict__
             out.append(quasi)
@@ -416,9 +438,20 @@ def _negbin(
     model = sm.NegativeBinomial(
         d["numstops"].to_numpy(dtype=float), X, offset=offset, loglike_method="nb2"
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # Warnings are kept with the model: a fit that did not converge fails its check.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         fit = model.fit(disp=0, maxiter=200, method="bfgs")
+    problems = sorted(
+        {
+            f"{w.category.__name__}: {w.message}"
+            for w in caught
+            if not issubclass(w.category, DeprecationWarning | FutureWarning)
+        }
+    )
+    converged = bool(fit.mle_retvals.get("converged", True)) and np.all(np.isfinite(fit.bse))
+    if not converged:
+        problems.append("negative binomial fit did not converge")
     names = ["Intercept", "surv", "nonwhite_fraction", "alpha"]
     ests = _estimates(fit, int(fit.nobs), "wald", names)
     return ModelResult(
@@ -433,7 +466,8 @@ def _negbin(
         group=group,
         extras={
             "alpha": ests[3].__dict__,
-            "converged": bool(fit.mle_retvals.get("converged", True)),
+            "converged": bool(converged),
+            "fit_warnings": problems,
             "dispersion_test": test.__dict__,
         },
     )

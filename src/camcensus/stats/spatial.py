@@ -149,8 +149,9 @@ def stops_spatial_checks(
     distances_m: Sequence[float] = (1000.0, 2000.0),
     permutations: int = 999,
     seed: int = 0,
+    skip: Sequence[tuple[str, int]] = (),
 ) -> list[ModelResult]:
-    """Spatial checks of the baseline stop model, per borough × year.
+    """Spatial checks of the baseline stop model, per borough × year (not those in ``skip``).
 
     Returns, per borough and year: ``stops_baseline_residual_moran`` (Moran's I of the Poisson
     deviance residuals), ``stops_baseline_cluster_nta`` (cluster-robust by ``df[cluster]``),
@@ -170,6 +171,8 @@ def stops_spatial_checks(
         w, islands = queen_weights(g)
         xy = _coords_m(g)
         for year in years:
+            if (b, year) in skip:
+                continue
             d = models.borough_year(df, b, year)
             group = {"borough": b, "year": year}
             model = models.stops_glm(d)

@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from camcensus import settings
 from camcensus._errors import InputError, Ledger
 from camcensus.io import census as io_census
 from camcensus.io._validate import missing_columns
@@ -31,14 +32,14 @@ def disparity_stage(
     *,
     stops: Sequence[str | Path],
     stops_format: StopsFormat = "auto",
-    stops_crs: str = "EPSG:2908",
+    stops_crs: str | None = None,
     ntas: str | Path | None = None,
     race_table: str | Path | None = None,
     coverage_at_radius: Callable[[float], gpd.GeoDataFrame] | None = None,
-    threshold: float | str = 0.2,
-    permutations: int = 999,
+    threshold: float | str | None = None,
+    permutations: int | None = None,
     seed: int = 0,
-    min_population: int = 250,
+    min_population: int | None = None,
     ledger: Ledger | None = None,
     rate_model: bool = False,
     progress: Callable[[str], None] = _noop,
@@ -54,8 +55,14 @@ def disparity_stage(
     coverage_at_radius
         Returns the tract table recomputed at another camera radius (radius sensitivity);
         ``None`` skips it.
+
+    ``stops_crs``, ``threshold``, ``permutations`` and ``min_population`` default to their
+    settings.
     """
     ledger = ledger if ledger is not None else Ledger()
+    min_population = int(
+        settings.get("min_population") if min_population is None else min_population
+    )
     counts, records = stats_inputs.read_stops(
         stops, gdf_tracts, fmt=stops_format, crs=stops_crs, ledger=ledger
     )
@@ -83,7 +90,7 @@ def disparity_stage(
     if race_table:
         alt = stats_inputs.nonwhite_from_race_table(race_table)
         sensitivity["race"] = disparity.race_sensitivity(
-            gdf_tract_table, alt, counts, threshold=used, year=year
+            gdf_tract_table, alt, counts, threshold=used, year=year, min_population=min_population
         )
     return result, sensitivity
 
@@ -95,11 +102,12 @@ def stats_from_files(
     census: str | Path | None = None,
     stops: Sequence[str | Path] = (),
     stops_format: StopsFormat = "auto",
+    stops_crs: str | None = None,
     ntas: str | Path | None = None,
-    threshold: float = 0.2,
-    permutations: int = 999,
+    threshold: float | None = None,
+    permutations: int | None = None,
     seed: int = 0,
-    min_population: int = 250,
+    min_population: int | None = None,
 ) -> tuple[DisparityResult, Ledger]:
     """Run the disparity models on any city's tract table (e.g. a report's tract_coverage.csv).
 
@@ -108,6 +116,8 @@ def stats_from_files(
     ``eff_cameras_within_200m`` (and ``med_income`` for the income model); ``tracts`` gives
     the polygons for the spatial checks. With ``census`` (an ACS table) the population columns
     are taken from it, so a bare coverage table such as Amnesty's ``camera_count.csv`` works.
+    Stop-record coordinates are in ``stops_crs`` (default: the ``stops_crs`` setting);
+    ``threshold``, ``permutations`` and ``min_population`` default to their settings.
     """
     ledger = Ledger()
     table = pd.read_csv(tract_table, dtype={"GEOID": str})
@@ -144,7 +154,7 @@ def stats_from_files(
         table["borough"] = table["GEOID"].map(geo["borough"])
     g = gpd.GeoDataFrame(table, geometry=geo.loc[table["GEOID"]].geometry.values, crs=geo.crs)
     counts, records = (
-        stats_inputs.read_stops(stops, gdf, fmt=stops_format, ledger=ledger)
+        stats_inputs.read_stops(stops, gdf, fmt=stops_format, crs=stops_crs, ledger=ledger)
         if stops
         else (None, None)
     )
