@@ -42,14 +42,14 @@ def stop_records_from_file(path: str | Path, *, ledger: Ledger | None = None) ->
             [Problem(str(path), None, None, "no such file", "an existing file", "check the path")]
         )
     if path.suffix.lower() in {".xlsx", ".xls"}:
-        df = pd.read_excel(path, dtype=str).fillna("")
+        df = _read_excel(path)
     else:
         df = _read(path)
     df = df.rename(columns={"STOP_ID_ANONY": "STOP_ID"})
     problems = missing_columns(df, path, _RECORD_COLUMNS, why="where and when the stop was")
     if problems:
         raise InputError(problems)
-    cols = [Col("STOP_ID", "str"), Col("YEAR2", "float")]
+    cols = [Col("STOP_ID", "str"), Col("YEAR2", "whole")]
     cols += [Col("STOP_LOCATION_X", "float", nullable=True)]
     cols += [Col("STOP_LOCATION_Y", "float", nullable=True)]
     parsed = parse_columns(df, path, cols)
@@ -93,6 +93,42 @@ def stop_records_from_file(path: str | Path, *, ledger: Ledger | None = None) ->
     return out
 
 
+def _read_excel(path: Path) -> pd.DataFrame:
+    """Read a spreadsheet as text; a damaged or fake one is an :class:`InputError`."""
+    head = path.read_bytes()[:8]
+    is_zip = head.startswith(b"PK\x03\x04")
+    is_ole = head.startswith(b"\xd0\xcf\x11\xe0")
+    if not (is_zip or is_ole):
+        what = "text" if head[:1].isascii() and head.strip() else "not a spreadsheet"
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    f"a file that is {what} (it does not start like an Excel workbook)",
+                    "an Excel workbook (.xlsx) as NYPD publishes it, or a CSV named .csv",
+                    "download the file again, or rename a CSV export to .csv",
+                )
+            ]
+        )
+    try:
+        return pd.read_excel(path, dtype=str).fillna("")
+    except Exception as exc:  # openpyxl/zipfile raise many kinds for a damaged workbook
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    f"a damaged workbook ({type(exc).__name__}: {str(exc)[:120]})",
+                    "a complete Excel workbook (.xlsx)",
+                    "download the file again (it may be cut short), or export it as CSV",
+                )
+            ]
+        ) from exc
+
+
 def stop_counts_from_csv(path: str | Path) -> pd.DataFrame:
     """Read stops per tract, long (``GEOID, year, count``) or wide (``GEOID, n_2019, n_2020``).
 
@@ -106,7 +142,7 @@ def stop_counts_from_csv(path: str | Path) -> pd.DataFrame:
         raise InputError(problems)
     wide = [c for c in df.columns if re.fullmatch(r"n_(\d{4})", c)]
     if {"year", "count"} <= set(df.columns):
-        parsed = parse_columns(df, path, [Col("year", "count"), Col("count", "count")])
+        parsed = parse_columns(df, path, [Col("year", "whole"), Col("count", "count")])
         out = pd.DataFrame(
             {
                 "GEOID": parsed["GEOID"].str.strip(),
