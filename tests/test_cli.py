@@ -6,9 +6,11 @@ import json
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from camcensus.cli import app
@@ -16,26 +18,78 @@ from camcensus.simulate import simulate_city
 
 runner = CliRunner()
 
-COMMANDS = [["demo"], ["reproduce", "nyc"], ["aggregate"], ["coverage"], ["settings"]]
+
+def _commands() -> list[list[str]]:
+    """Every command of the app, taken from the app itself (groups walked)."""
+    root = typer.main.get_command(app)
+    out: list[list[str]] = []
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+        else:
+            out.append(path)
+
+    walk(root, [])
+    return out
 
 
-@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))
+def _option_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(cmd: Any) -> None:
+        for p in cmd.params:
+            names.update(o for o in p.opts if o.startswith("--"))
+            names.update(o for o in getattr(p, "secondary_opts", []) if o.startswith("--"))
+        if hasattr(cmd, "commands"):
+            for sub in cmd.commands.values():
+                walk(sub)
+
+    walk(typer.main.get_command(app))
+    return names
+
+
+def test_the_command_list_comes_from_the_app() -> None:
+    cmds = {" ".join(c) for c in _commands()}
+    assert {"demo", "reproduce nyc", "aggregate", "coverage", "stats", "settings"} <= cmds
+
+
+@pytest.mark.parametrize("cmd", _commands(), ids=lambda c: " ".join(c))
 def test_every_command_has_an_example(cmd: list[str]) -> None:
     result = runner.invoke(app, [*cmd, "--help"], terminal_width=200)
     assert result.exit_code == 0
     assert "Example: camcensus " + " ".join(cmd) in re.sub(r"\s+", " ", result.output)
 
 
+def test_fix_hints_name_only_options_that_exist() -> None:
+    # Every "--option" a message of the package mentions is an option of the command line.
+    src = Path(__file__).resolve().parents[1] / "src" / "camcensus"
+    mentioned: dict[str, str] = {}
+    for py in src.rglob("*.py"):
+        for m in re.finditer(r"(?<![\w-])--([a-z][a-z0-9]+(?:-[a-z0-9]+)*)", py.read_text()):
+            mentioned.setdefault("--" + m.group(1), py.name)
+    known = _option_names() | {"--help"}
+    unknown = {k: v for k, v in mentioned.items() if k not in known}
+    assert not unknown, f"messages name options the CLI does not have: {unknown}"
+
+
 def test_demo(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())
     assert results["numbers"]["truth"]["public_cameras"] > results["numbers"]["public_cameras"]
-    con = sqlite3.connect(tmp_path / "camcensus.sqlite")
+    con = sqlite3.connect(out / "camcensus.sqlite")
     n = con.execute("SELECT COUNT(*) FROM tract_coverage").fetchone()[0]
     con.close()
     assert n == results["numbers"]["tracts"]
-    assert (tmp_path / "index.html").stat().st_size > 100_000
+    assert (out / "index.html").stat().st_size > 100_000
+    # The inputs go beside the report, never into it; a second run needs --force.
+    assert (tmp_path / "demo-inputs" / "counts.csv").exists()
+    again = runner.invoke(app, ["demo", "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+    assert runner.invoke(app, ["demo", "--out", str(out), "--force"]).exit_code == 0
 
 
 def test_reproduce_nyc_citywide(tmp_path: Path, nyc_paths: dict[str, Path]) -> None:
@@ -122,20 +176,131 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, nyc_paths: dict[
     text = re.sub(r"\s+", " ", result.output)
     assert "bad.csv, row 1, column 'Lat'" in text and "Traceback" not in text
     result = runner.invoke(
-        app, ["reproduce", "nyc", "--tracts", str(nyc_paths["tracts"]), "--out", str(tmp_path)]
+        app,
+        ["reproduce", "nyc", "--tracts", str(nyc_paths["tracts"]), "--out", str(tmp_path / "r")],
     )
     assert result.exit_code == 2
     assert "--intersections" in result.output
+    assert "[bold" not in result.output and "Traceback" not in result.output
+
+
+def _readme_blocks() -> list[tuple[str, str]]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return re.findall(r"```(\w*)\n(.*?)```", readme, flags=re.S)
 
 
 def test_readme_starts_with_the_two_commands() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```(?:\w+)?\n(.*?)```", readme, flags=re.S)
-    assert blocks[0].split() == ["make", "demo", "make", "test"]
-    # Every camcensus command the README shows parses (checked by --help on its subcommand).
-    lines = [ln for b in blocks for ln in b.splitlines() if ln.startswith("camcensus ")]
-    assert len(lines) >= 5
-    for line in lines:
-        words = [w for w in line.split()[1:] if not w.startswith("-")][:2]
-        result = runner.invoke(app, [*words, "--help"])
-        assert result.exit_code == 0, line
+    blocks = _readme_blocks()
+    assert blocks[0][1].split() == ["make", "demo", "make", "test"]
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_every_readme_command_runs(
+    tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run every command of the README, in order, as a user would after `make demo`."""
+    monkeypatch.chdir(tmp_path)
+    # `make demo` = camcensus demo --out out/demo --force
+    assert runner.invoke(app, ["demo", "--out", "out/demo", "--force"]).exit_code == 0
+    commands: list[list[str]] = []
+    python_blocks: list[str] = []
+    for lang, body in _readme_blocks()[1:]:
+        if lang == "python":
+            python_blocks.append(body)
+            continue
+        text = body.replace("\\\n", " ").replace("../shared/data", str(shared))
+        commands += [ln.split() for ln in text.splitlines() if ln.startswith("camcensus ")]
+    assert len(commands) >= 7
+    for words in commands:
+        result = runner.invoke(app, words[1:])
+        assert result.exit_code == 0, " ".join(words) + "\n" + result.output
+        if "--out" in words:
+            out = Path(words[words.index("--out") + 1])
+            assert out.exists(), " ".join(words)
+    assert Path("out/nyc-disparity/results.json").exists()
+    assert json.loads(Path("out/stats-amnesty/models.json").read_text())["models"]
+    for body in python_blocks:
+        scope: dict[str, object] = {}
+        exec(compile(body, "README.md", "exec"), scope)
+        assert (scope["gdf_tracts"]["eff_cameras"] >= 0).all()  # type: ignore[index]
+
+
+def test_out_pointing_to_a_file_or_an_input_is_refused(tmp_path: Path) -> None:
+    city = simulate_city(2, nx=12, ny=12)
+    paths = city.write(tmp_path / "in")
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("mine")
+    common = ["reproduce", "nyc", "--raw-counts", str(paths["raw_counts"])]
+    common += ["--raw-intersections", str(paths["raw_intersections"])]
+    common += ["--panoramas", str(paths["panoramas"]), "--tracts", str(paths["tracts"])]
+    result = runner.invoke(app, [*common, "--out", str(a_file)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert a_file.read_text() == "mine"
+    result = runner.invoke(app, [*common, "--out", str(tmp_path / "in")])
+    assert result.exit_code == 2
+    assert paths["raw_counts"].exists()
+    # A CSV output never overwrites its input.
+    before = paths["raw_counts"].read_bytes()
+    result = runner.invoke(
+        app,
+        [
+            "aggregate",
+            "--raw-counts",
+            str(paths["raw_counts"]),
+            "--raw-intersections",
+            str(paths["raw_intersections"]),
+            "--out",
+            str(paths["raw_counts"]),
+        ],
+    )
+    assert result.exit_code == 2
+    assert paths["raw_counts"].read_bytes() == before
+
+
+def test_directory_given_as_a_file_and_bad_options(tmp_path: Path) -> None:
+    city = simulate_city(2, nx=12, ny=12)
+    paths = city.write(tmp_path / "in")
+    cases = [
+        ["coverage", "--intersections", str(tmp_path), "--tracts", str(paths["tracts"])],
+        ["coverage", "--intersections", str(paths["raw_counts"]), "--tracts", str(tmp_path)],
+    ]
+    for words in cases:
+        result = runner.invoke(app, [*words, "--out", str(tmp_path / "x.csv")])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+    agg = tmp_path / "agg.csv"
+    assert (
+        runner.invoke(
+            app,
+            [
+                "aggregate",
+                "--raw-counts",
+                str(paths["raw_counts"]),
+                "--raw-intersections",
+                str(paths["raw_intersections"]),
+                "--panoramas",
+                str(paths["panoramas"]),
+                "--out",
+                str(agg),
+            ],
+        ).exit_code
+        == 0
+    )
+    for radius in ("0", "-5", "nan"):
+        result = runner.invoke(
+            app,
+            [
+                "coverage",
+                "--intersections",
+                str(agg),
+                "--tracts",
+                str(paths["tracts"]),
+                "--radius-m",
+                radius,
+                "--out",
+                str(tmp_path / "c.csv"),
+            ],
+        )
+        assert result.exit_code == 2, (radius, result.output)
+        assert "radius" in result.output and "Traceback" not in result.output

@@ -39,11 +39,17 @@ def test_environment_reaches_the_library_defaults(
     assert getattr(Options(), field) == expected
 
 
-def test_environment_reaches_the_demo_and_the_cli_help(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The CLI reads its defaults when asked, not once at import.
+def test_environment_reaches_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI reads its defaults when a command runs, not once at import.
+    from camcensus import cli
+
     monkeypatch.setenv("CAMCENSUS_CAMERA_RADIUS_M", "75")
-    out = CliRunner().invoke(app, ["coverage", "--help"], terminal_width=200).output
-    assert "75.0" in out
+    monkeypatch.setenv("CAMCENSUS_SEED", "11")
+    assert cli._options(None, None, None, None).radius_m == 75.0
+    assert cli._options(None, None, None, None).seed == 11
+    assert cli._options(30.0, None, None, None).radius_m == 30.0
+    out = CliRunner().invoke(app, ["settings"], terminal_width=300).output
+    assert "| `camera_radius_m` | `120.0` | `75.0` |" in out
 
 
 @pytest.mark.parametrize("value", ["abc", "nan", "1e999", ""])

@@ -59,6 +59,13 @@ TractsLayer = Annotated[
     str | None,
     typer.Option("--tracts-layer", help="Layer of a multi-layer tract file (e.g. GeoPackage)."),
 ]
+TractsCrs = Annotated[
+    str | None,
+    typer.Option(
+        "--tracts-crs",
+        help="CRS of the tract file when it declares none or a wrong one (e.g. EPSG:2908).",
+    ),
+]
 Threshold = Annotated[
     float | None, typer.Option("--threshold", help=_help("threshold"), show_default=False)
 ]
@@ -200,6 +207,7 @@ def reproduce_nyc(
         bool, typer.Option(help="Refit the models for camera radii 30-200 m.")
     ] = True,
     tracts_layer: TractsLayer = None,
+    tracts_crs: TractsCrs = None,
     radius_m: Radius = None,
     band_m: Band = None,
     pick: PickOpt = None,
@@ -233,6 +241,7 @@ def reproduce_nyc(
             threshold=threshold,
             permutations=permutations,
             tracts_layer=tracts_layer,
+            tracts_crs=tracts_crs,
             options=_options(radius_m, band_m, pick, seed),
             errors=_errors(errors),
             progress=update,
@@ -286,6 +295,7 @@ def coverage(
     tracts: Annotated[Path, typer.Option(help="Tract polygons (any OGR format and CRS).")],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per tract.")],
     tracts_layer: TractsLayer = None,
+    tracts_crs: TractsCrs = None,
     radius_m: Radius = None,
     band_m: Band = None,
     errors: ErrorsOpt = "raise",
@@ -299,6 +309,7 @@ def coverage(
             tracts=tracts,
             out=out,
             tracts_layer=tracts_layer,
+            tracts_crs=tracts_crs,
             options=_options(radius_m, band_m, None, None),
             errors=_errors(errors),
         )

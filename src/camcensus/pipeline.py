@@ -276,6 +276,7 @@ def run_from_files(
     census: str | Path | None = None,
     boroughs: str | Path | None = None,
     tracts_layer: str | None = None,
+    tracts_crs: str | None = None,
     stops: Sequence[str | Path] = (),
     stops_format: StopsFormat = "auto",
     stops_crs: str | None = None,
@@ -303,7 +304,7 @@ def run_from_files(
     progress("reading inputs")
     if stops and census is None:
         raise ValueError("the disparity models need the census table: pass --census")
-    gdf_boroughs = io_census.boroughs_from_file(boroughs) if boroughs else None
+    gdf_boroughs = io_census.boroughs_from_file(boroughs, ledger=ledger) if boroughs else None
     pan, inputs = read_counts(
         intersections=intersections,
         raw_counts=raw_counts,
@@ -315,7 +316,9 @@ def run_from_files(
         ledger=ledger,
         progress=progress,
     )
-    gdf_tracts = io_census.tracts_from_file(tracts, layer=tracts_layer, ledger=ledger)
+    gdf_tracts = io_census.tracts_from_file(
+        tracts, layer=tracts_layer, crs=tracts_crs, ledger=ledger
+    )
     inputs["tracts"] = str(tracts)
     table = io_census.census_from_csv(census, ledger=ledger) if census else None
     if census:
@@ -429,13 +432,14 @@ def run_demo(
     options: Options | None = None,
     progress: Progress = _noop,
 ) -> CensusResult:
-    """Simulate a seeded synthetic city, write it as a user's files, and run the census on it."""
+    """Simulate a seeded synthetic city, write it as a user's files into ``folder``, and run
+    the census on them."""
     from camcensus.simulate import simulate_city
 
     seed = settings.get_int("seed") if seed is None else seed
     progress("simulating a synthetic city")
     city = simulate_city(seed)
-    paths = city.write(Path(folder) / "inputs")
+    paths = city.write(Path(folder))
     options = options or Options(seed=seed)
     result = run_from_files(
         tracts=paths["tracts"],
@@ -560,6 +564,7 @@ def coverage_to_csv(
     tracts: str | Path,
     out: str | Path,
     tracts_layer: str | None = None,
+    tracts_crs: str | None = None,
     options: Options | None = None,
     errors: Errors = "raise",
 ) -> tuple[int, Ledger]:
@@ -572,7 +577,9 @@ def coverage_to_csv(
     _check_csv_target(out, [intersections, tracts])
     ledger = Ledger()
     pan = decode.intersections_from_csv(intersections, errors=errors, ledger=ledger)
-    gdf_tracts = io_census.tracts_from_file(tracts, layer=tracts_layer, ledger=ledger)
+    gdf_tracts = io_census.tracts_from_file(
+        tracts, layer=tracts_layer, crs=tracts_crs, ledger=ledger
+    )
     cameras = stages.cameras_stage(pan)
     cov = stages.coverage_stage(
         gdf_tracts,

@@ -113,7 +113,7 @@ def counts_stage(
         pan = assign_boroughs(pan, by_tract, ledger=ledger, stage="assign borough (from tracts)")
         ledger.note("No borough polygons given: each panorama's borough is that of its tract.")
     pan = add_totals(pan)
-    tables = summary_tables(pan)
+    tables = summary_tables(pan, ledger=ledger)
     skipped: list[dict[str, str]] = []
     missing_att = [a for a in decode.ATTACHMENTS if f"{a}_median" not in pan.columns]
     if missing_att:
