@@ -68,6 +68,7 @@ def test_r_cut_two_bins() -> None:
 @pytest.mark.slow
 def test_placement_models_reproduce_every_printed_digit(amnesty_run) -> None:  # type: ignore[no-untyped-def]
     result, ledger = amnesty_run
+    assert any("Published vs ours" in n for n in ledger.notes)
     table = result.tables["published_vs_ours"]
     for name in ("fit", "fit2", "fit3"):
         rows = table.loc[table["model"] == name]

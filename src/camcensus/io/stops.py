@@ -41,10 +41,7 @@ def stop_records_from_file(path: str | Path, *, ledger: Ledger | None = None) ->
         raise InputError(
             [Problem(str(path), None, None, "no such file", "an existing file", "check the path")]
         )
-    if path.suffix.lower() in {".xlsx", ".xls"}:
-        df = _read_excel(path)
-    else:
-        df = _read(path)
+    df = _read_excel(path) if path.suffix.lower() in {".xlsx", ".xls"} else _read(path)
     df = df.rename(columns={"STOP_ID_ANONY": "STOP_ID"})
     problems = missing_columns(df, path, _RECORD_COLUMNS, why="where and when the stop was")
     if problems:
