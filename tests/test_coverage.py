@@ -156,3 +156,51 @@ def test_coverage_bounded_by_tract_area_and_disc_count(xy, r) -> None:  # type: 
     assert out["eff_cameras"].sum() <= len(xy) + 1e-9
     # Every camera is counted exactly once (the nearest tract takes those outside).
     assert out["cameras"].sum() == len(xy)
+
+
+def test_disc_footprints_one_per_camera_with_crs() -> None:
+    from camcensus.cameras import cameras_from_counts
+    from camcensus.coverage import footprints, unit_area
+
+    pan = gpd.GeoDataFrame(
+        {"PanoramaId": ["a", "b"], "attached_street_median": [2, 1], "type_dome_median": [1, 0]},
+        geometry=gpd.points_from_xy([-73.95, -73.9], [40.65, 40.7]),
+        crs=4326,
+    )
+    cams = cameras_from_counts(pan)
+    assert list(cams["camera_id"]) == ["a/street/1", "a/street/2", "b/street/1"]
+    assert list(cams["camera_type"]) == ["dome", "unknown", "unknown"]
+    fps = footprints(cams, "disc", radius_m=50)
+    assert fps.crs.is_projected and len(fps) == 3
+    # Two cameras at one point share one disc; a 30-segment disc is within 0.05% of pi r^2.
+    assert fps.geometry.iloc[0].equals(fps.geometry.iloc[1])
+    area = fps.geometry.area.to_numpy()
+    assert np.allclose(area, np.pi * 50**2, rtol=5e-4)
+    assert unit_area(fps) == pytest.approx(np.pi * 50**2)
+
+
+@pytest.mark.parametrize("radius", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_radius_is_refused(radius: float) -> None:
+    from camcensus.cameras import cameras_from_counts
+    from camcensus.coverage import footprints
+
+    pan = gpd.GeoDataFrame(
+        {"PanoramaId": ["a"], "attached_street_median": [1]},
+        geometry=gpd.points_from_xy([-73.95], [40.65]),
+        crs=4326,
+    )
+    with pytest.raises(ValueError, match="radius"):
+        footprints(cameras_from_counts(pan), radius_m=radius)
+
+
+def test_unknown_coverage_model_names_the_available_ones() -> None:
+    from camcensus.cameras import cameras_from_counts
+    from camcensus.coverage import footprints
+
+    pan = gpd.GeoDataFrame(
+        {"PanoramaId": ["a"], "attached_street_median": [1]},
+        geometry=gpd.points_from_xy([-73.95], [40.65]),
+        crs=4326,
+    )
+    with pytest.raises(ValueError, match="available: disc"):
+        footprints(cameras_from_counts(pan), "fov")

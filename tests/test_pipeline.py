@@ -98,3 +98,105 @@ def test_covered_land_follows_the_radius(nyc_paths: dict[str, Path]) -> None:
     mpu = r.measure_crs.axis_info[0].unit_conversion_factor
     direct = land.intersection(r.coverage).area * mpu**2 / 1e6
     assert r.numbers["covered_land_km2"] == pytest.approx(direct, rel=1e-6)
+
+
+@pytest.mark.realdata
+def test_brooklyn_run_says_nothing_citywide(nyc_paths: dict[str, Path]) -> None:
+    r = reproduce_nyc(
+        intersections=nyc_paths["brooklyn"],
+        tracts=nyc_paths["tracts"],
+        census=nyc_paths["census"],
+        reference=nyc_paths["camera_count"],
+    )
+    n = r.numbers
+    bk = r.tracts.loc[r.tracts["borough"] == "Brooklyn"]
+    assert n["study_area_districts"] == ["Brooklyn"]
+    assert n["tracts_in_study_area"] == len(bk)
+    assert n["land_km2"] == pytest.approx(bk["area_m2"].sum() / 1e6)
+    assert n["residents"] == pytest.approx(bk["popn"].fillna(0).sum())
+    assert not any("3,317" in note or "3,497" in note for note in r.ledger.notes)
+    assert any("only Brooklyn" in note for note in r.ledger.notes)
+    # The reference comparison covers only the tracts whose every camera within reach
+    # (200 m + 120 m) is in the input: there, full-precision coordinates give Amnesty's values.
+    ref = r.reference
+    assert ref is not None
+    assert 650 < ref["tracts_matched"] < len(bk)
+    assert ref["tracts_left_out_incomplete"] == len(r.tracts) - ref["tracts_matched"]
+    assert ref["eff_cameras"]["max_abs_diff"] < 1e-9
+    assert ref["eff_cameras_within_200m"]["max_abs_diff"] < 1e-9
+
+
+@pytest.mark.realdata
+def test_camera_inventory_and_footprints(citywide_result) -> None:  # type: ignore[no-untyped-def]
+    from camcensus.cameras import validate_cameras
+
+    cams = citywide_result.cameras
+    validate_cameras(cams)
+    assert len(cams) == citywide_result.numbers["total_cameras"]
+    street = cams.loc[cams["mount"] == "street"]
+    assert len(street) == 3_317
+    assert street["source"].eq("decode-counts").all()
+    assert street["direction_deg"].isna().all()
+    assert (street["position_sd_m"] > 0).all()
+    assert "CC BY-NC-ND" in street["licence"].iloc[0]
+    fps = citywide_result.footprints
+    assert len(fps) == 3_317 and fps.crs is not None and fps.crs.is_projected
+    assert set(fps["camera_id"]) == set(street["camera_id"])
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ("40.65,-73.95,1\n40.66,-73.96,2\n", "swapped"),  # Long,Lat given the other way round
+        ("-73.95,-40.65,1\n-73.96,-40.66,2\n", "km from the tracts"),  # another hemisphere
+        ("-76.95,40.65,1\n-76.96,40.66,2\n", "km from the tracts"),  # 250 km west
+    ],
+)
+def test_a_run_that_excludes_every_record_fails_with_the_cause(
+    tmp_path: Path, nyc_paths: dict[str, Path], rows: str, expected: str
+) -> None:
+    from camcensus import InputError
+
+    p = _write(tmp_path / "c.csv", "Long,Lat,attached_street_median\n" + rows)
+    with pytest.raises(InputError, match=expected):
+        reproduce_nyc(intersections=p, tracts=nyc_paths["tracts"])
+
+
+def test_header_only_counts_fail(tmp_path: Path, nyc_paths: dict[str, Path]) -> None:
+    from camcensus import InputError
+
+    p = _write(tmp_path / "c.csv", "Long,Lat,attached_street_median\n")
+    with pytest.raises(InputError, match=r"c\.csv"):
+        reproduce_nyc(intersections=p, tracts=nyc_paths["tracts"])
+
+
+def test_census_join_errors_and_reasons(tmp_path: Path, nyc_paths: dict[str, Path]) -> None:
+    import pandas as pd
+
+    from camcensus import InputError
+
+    counts = _write(tmp_path / "c.csv", "Long,Lat,attached_street_median\n-73.95,40.65,1\n")
+    acs = pd.read_csv(nyc_paths["census"], dtype={"GEOID": str})
+    # GEOIDs without their state prefix: nothing matches, and the error names both files.
+    bad = acs.assign(GEOID=acs["GEOID"].str[2:])
+    bad.to_csv(tmp_path / "acs_bad.csv", index=False)
+    with pytest.raises(InputError) as info:
+        reproduce_nyc(
+            intersections=counts, tracts=nyc_paths["tracts"], census=tmp_path / "acs_bad.csv"
+        )
+    text = str(info.value)
+    assert "acs_bad.csv" in text and "tracts.shp" in text and "11 digits" in text
+    # A census table missing some tracts: those get their own reason, not "population <= 250".
+    acs.iloc[10:].to_csv(tmp_path / "acs_part.csv", index=False)
+    r = reproduce_nyc(
+        intersections=counts, tracts=nyc_paths["tracts"], census=tmp_path / "acs_part.csv"
+    )
+    reasons = {e.reason: e.count for e in r.ledger}
+    assert reasons["tract has no row in the census table: no population, no rate"] == 10
+    small = [v for k, v in reasons.items() if "population at most" in k]
+    assert small and small[0] == int((acs.iloc[10:]["popn"] <= 250).sum())

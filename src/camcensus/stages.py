@@ -321,11 +321,17 @@ def study_area(gdf_tracts: gpd.GeoDataFrame, gdf_counts: gpd.GeoDataFrame) -> np
     those of Brooklyn, never the city's.
     """
     outlines = borough_outlines(gdf_tracts)
-    pts = np.asarray(gdf_counts.geometry.to_crs(outlines.crs).values)
+    # A panorama's own district (Decode's BoroName) counts first; the polygons only place the
+    # panoramas that have none.
+    named = (
+        gdf_counts[DISTRICT].notna().to_numpy()
+        if DISTRICT in gdf_counts.columns
+        else np.zeros(len(gdf_counts), dtype=bool)
+    )
+    present = set(gdf_counts.loc[named, DISTRICT]) if named.any() else set()
+    pts = np.asarray(gdf_counts.loc[~named].geometry.to_crs(outlines.crs).values)
     owner = locate_points(pts, np.asarray(outlines.geometry.values)).owner
-    present = set(outlines["borough"].to_numpy()[np.unique(owner[owner >= 0])])
-    if DISTRICT in gdf_counts.columns:
-        present |= set(gdf_counts[DISTRICT].dropna()) & set(outlines["borough"])
+    present |= set(outlines["borough"].to_numpy()[np.unique(owner[owner >= 0])])
     inside: np.ndarray = gdf_tracts["borough"].isin(present).to_numpy(dtype=bool)
     return inside
 
