@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from scipy import stats as sps
 
 from camcensus import Ledger
-from camcensus.stats import models
+from camcensus.stats import disparity, models
+from camcensus.stats._result import Estimate, ModelResult
 
 
 def _irls(X: np.ndarray, y: np.ndarray, offset: np.ndarray, family: str) -> np.ndarray:
@@ -165,16 +168,20 @@ def test_bins_follow_r_cut_semantics(tracts) -> None:  # type: ignore[no-untyped
 def test_interaction_lm_uses_equal_width_bins(tracts) -> None:  # type: ignore[no-untyped-def]
     t, stops = tracts
     df = models.model_table(t, stops)
-    res = models.stops_interaction_lm(df, exclude=["C"])
+    # R's cut(x, 2) on the whole table (all tracts, small ones too), then the subset.
+    everything = pd.concat([t["nonwhite_fraction"], pd.Series([0.0, 1.0])])
+    res = models.stops_interaction_lm(df, exclude=["C"], nonwhite_all=everything)
     d = df.loc[df["borough"] != "C"]
-    lo, hi = d["nonwhite_fraction"].min(), d["nonwhite_fraction"].max()
-    mid = (lo + hi) / 2
+    mid = 0.5
+    assert res.extras["nwfC_breaks"] == pytest.approx([-0.001, 0.5, 1.001])
+    assert [c.term for c in res.coefficients][1] == "nwfC[T.(0.5,1]]"
     high = (d["nonwhite_fraction"] > mid).astype(float).to_numpy()
     X = np.column_stack([np.ones(len(d)), high, d["surv"], high * d["surv"]])
     y = d["stops_2019"].to_numpy() / d["popn"].to_numpy() * 1000
     w = d["popn"].to_numpy()
     beta = np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (w * y))
     np.testing.assert_allclose([c.estimate for c in res.coefficients], beta, rtol=1e-8)
+    assert res.family == "lm" and {c.method for c in res.coefficients} == {"t"}
 
 
 def test_overdispersion_detected_and_variants(tracts) -> None:  # type: ignore[no-untyped-def]
@@ -200,3 +207,118 @@ def test_overdispersion_detected_and_variants(tracts) -> None:  # type: ignore[n
         scale = np.sqrt(q.extras["dispersion"])
         assert q.coef("surv").estimate == pytest.approx(b.coef("surv").estimate)
         assert q.coef("surv").std_error == pytest.approx(b.coef("surv").std_error * scale, rel=1e-6)
+
+
+def _est(term: str, est: float, lo: float, hi: float, method: str = "profile") -> Estimate:
+    return Estimate(term, est, (hi - lo) / 3.92, lo, hi, 0.01, 100, method)
+
+
+def test_unconverged_negbin_fails_its_check_and_findings_use_words() -> None:
+    group = {"borough": "A", "year": 2019}
+    base = ModelResult(
+        "stops_baseline",
+        "f",
+        "poisson",
+        100,
+        (_est("surv", 0.2, 0.1, 0.3), _est("nonwhite_fraction", 1.0, 0.5, 1.5)),
+        group=group,
+        interval="profile likelihood (R confint on a glm, MASS)",
+    )
+    nb = ModelResult(
+        "stops_baseline_negbin",
+        "f",
+        "negative_binomial",
+        100,
+        (_est("surv", 0.2, 0.1, 0.3, "wald"), _est("nonwhite_fraction", 1.0, 0.5, 1.5, "wald")),
+        group=group,
+        extras={"converged": False},
+    )
+    cl = ModelResult(
+        "stops_baseline_cluster_nta",
+        "f",
+        "poisson",
+        100,
+        (_est("surv", 0.2, -0.1, 0.5, "cluster(NTA)"), _est("nonwhite_fraction", 1.0, 0.5, 1.5)),
+        group=group,
+    )
+    conley = ModelResult(
+        "stops_baseline_conley_1000m",
+        "f",
+        "poisson",
+        100,
+        (_est("surv", 0.2, 0.1, 0.3), _est("nonwhite_fraction", 1.0, 0.5, 1.5)),
+        group=group,
+    )
+    survival = disparity.survival_table([base, nb, cl, conley])
+    surv = survival.set_index("term").loc["surv"]
+    assert not surv["survives"]
+    assert not surv["stops_baseline_negbin"]
+    assert "stops_baseline_negbin (did not converge)" in surv["failed_checks"]
+    assert surv["failed_checks_words"] == (
+        "a negative binomial model (allowing overdispersion) (did not converge); "
+        "standard errors clustered by neighbourhood (NTA)"
+    )
+    assert surv["interval"].startswith("profile likelihood")
+    # Converged, the same check passes.
+    nb_ok = ModelResult(**{**nb.__dict__, "extras": {"converged": True}})
+    ok = disparity.survival_table([base, nb_ok, conley]).set_index("term").loc["surv"]
+    assert ok["survives"] and ok["checks_run"] == 2
+    findings = disparity.write_findings([base], survival, {}, threshold=0.2)
+    text = " ".join(findings)
+    assert "standard errors clustered by neighbourhood (NTA)" in text
+    assert "stops_baseline_cluster_nta" not in text
+    assert disparity.check_words("placement_logit_conley_2000m") == (
+        "spatially correlated errors within 2 km (Conley)"
+    )
+
+
+def test_quasipoisson_uses_t_and_profile(tracts) -> None:  # type: ignore[no-untyped-def]
+    t, stops = tracts
+    variants = models.stops_overdispersion_variants(models.model_table(t, stops), years=[2019])
+    q = next(v for v in variants if v.name == "stops_baseline_quasipoisson")
+    c = q.coef("surv")
+    df = q.extras["df_resid"]
+    assert q.extras["statistic"] == "t"
+    assert c.p_value == pytest.approx(2 * sps.t.sf(abs(c.estimate / c.std_error), df))
+    assert c.method == "profile" and q.aic is None
+
+
+def test_borough_year_without_stops_is_skipped() -> None:
+    rng = np.random.default_rng(5)
+    xs, ys = np.meshgrid(np.arange(12), np.arange(12))
+    boxes = shapely.box(
+        xs.ravel() * 500, ys.ravel() * 500, xs.ravel() * 500 + 500, ys.ravel() * 500 + 500
+    )
+    n = len(boxes)
+    popn = rng.integers(800, 5000, n).astype(float)
+    nwf = rng.uniform(0, 1, n)
+    borough = np.where(xs.ravel() < 6, "A", "B")
+    gdf = gpd.GeoDataFrame(
+        {
+            "GEOID": [f"{i:04d}" for i in range(n)],
+            "borough": borough,
+            "popn": popn,
+            "popn_black": np.round(popn * nwf / 2),
+            "popn_hispanic": np.round(popn * nwf / 2),
+            "popn_white": np.round(popn * (1 - nwf)),
+            "nonwhite_fraction": nwf,
+            "med_income": rng.normal(60000, 10000, n),
+            "eff_cameras": rng.gamma(2, 0.2, n) * popn / 1000,
+            "eff_cameras_within_200m": rng.gamma(2, 0.5, n) * popn / 1000,
+        },
+        geometry=boxes,
+        crs=32618,
+    )
+    counts = rng.poisson(popn / 1000 * 3).astype(float)
+    counts[borough == "B"] = 0
+    stops = pd.DataFrame({"GEOID": gdf["GEOID"], "year": 2020, "count": counts})
+    ledger = Ledger()
+    res = disparity.run_disparity(gdf, stops, permutations=19, ledger=ledger)
+    skipped = [m for m in res.models if m.name == "stops_baseline_skipped"]
+    assert [m.group for m in skipped] == [{"borough": "B", "year": 2020}]
+    assert "no stops recorded in B in 2020" in skipped[0].extras["reason"]
+    assert any("B 2020: no stops recorded" in note for note in ledger.notes)
+    fitted = {(m.name, m.group.get("borough")) for m in res.models}
+    assert ("stops_baseline", "A") in fitted and ("stops_baseline", "B") not in fitted
+    assert ("stops_spatial_error", "B") not in fitted
+    assert "published_vs_ours" not in res.tables  # not NYC

@@ -162,3 +162,19 @@ def test_placement_on_our_coverage_names_its_causes(citywide_result, nyc_paths) 
         assert f"{crossing['max_abs_diff']:.4f}" in cause
         for geoid in crossing["crossing"][:6]:
             assert geoid in cause
+
+
+@pytest.mark.slow
+def test_bronx_verdict_rests_on_the_profile_interval(amnesty_run) -> None:  # type: ignore[no-untyped-def]
+    result, _ = amnesty_run
+    assert result.interval_method.startswith("profile likelihood")
+    s = result.survival.set_index(["model", "borough"]).loc[("placement_logit", "Bronx")]
+    # R: confint(fit) (MASS) gives [0.0265, 2.6682]; confint.default [-0.0168, 2.6101].
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx((0.02647, 2.66823), abs=1e-3)
+    assert (s["wald_ci_low"], s["wald_ci_high"]) == pytest.approx((-0.01684, 2.61007), abs=1e-4)
+    assert s["significant"] and not s["significant_wald"]
+    assert s["interval"].startswith("profile likelihood")
+    bronx = next(f for f in result.findings if f.startswith("Bronx:"))
+    assert "profile-likelihood CI" in bronx and "Wald interval" in bronx
+    # Checks are named in words, never by internal id.
+    assert "placement_logit" not in " ".join(result.findings)

@@ -518,17 +518,18 @@ def _pct(x: float) -> str:
     return f"{100 * (np.exp(x) - 1):+.0f}%"
 
 
-def _interval_words(row: dict[Any, Any]) -> str:
-    """Say which interval decided, and whether the Wald interval would have decided otherwise."""
+def _interval_words(row: dict[Any, Any]) -> tuple[str, str]:
+    """Return the interval's name ("95% profile-likelihood CI") and, when the Wald interval
+    would have decided otherwise, a remark saying so."""
     name = str(row.get("interval", ""))
     short = "profile-likelihood" if name.startswith("profile") else name.split(" (")[0]
+    label = f"95% {short} CI"
     if bool(row.get("significant")) == bool(row.get("significant_wald", row.get("significant"))):
-        return f"95% {short} CI"
+        return label, ""
     lo, hi = float(row["wald_ci_low"]), float(row["wald_ci_high"])
-    other = "excludes" if row.get("significant_wald") else "includes"
-    return (
-        f"95% {short} CI, which decides here; the Wald interval {lo:.3f} to {hi:.3f} on the "
-        f"log-odds scale {other} no difference"
+    other = "would exclude" if row.get("significant_wald") else "would include"
+    return label, (
+        f"; the Wald interval, {lo:.3f} to {hi:.3f} on the model's scale, {other} no difference"
     )
 
 
@@ -573,27 +574,27 @@ def write_findings(
                 "but it does not survive these checks: "
                 f"{row.get('failed_checks_words') or row['failed_checks']}"
             )
-        ci = _interval_words(row)
+        ci, remark = _interval_words(row)
         where = row["borough"] if pd.isna(row["year"]) else f"{row['borough']} {int(row['year'])}"
         if row["model"] == "stops_baseline" and row["term"] == "surv":
             out.append(
                 f"{where}: each additional effective camera per 1,000 "
                 f"residents goes with {_pct(row['estimate'])} stops ({ci} "
-                f"{_pct(row['ci_low'])} to {_pct(row['ci_high'])}), at equal non-white share, "
-                f"{verdict}."
+                f"{_pct(row['ci_low'])} to {_pct(row['ci_high'])}{remark}), at equal non-white "
+                f"share, {verdict}."
             )
         elif row["model"] == "stops_baseline":
             out.append(
                 f"{where}: at equal surveillance, a tract 10 points more "
                 f"non-white has {_pct(0.1 * row['estimate'])} stops ({ci} "
-                f"{_pct(0.1 * row['ci_low'])} to {_pct(0.1 * row['ci_high'])}), {verdict}."
+                f"{_pct(0.1 * row['ci_low'])} to {_pct(0.1 * row['ci_high'])}{remark}), {verdict}."
             )
         else:
             odds = np.exp(0.1 * np.array([row["estimate"], row["ci_low"], row["ci_high"]]))
             out.append(
                 f"{row['borough']}: a tract 10 points more non-white has {odds[0]:.2f} times the "
                 f"odds of being highly surveilled (more than {threshold:g} effective cameras per "
-                f"1,000 residents; {ci} {odds[1]:.2f}–{odds[2]:.2f}), {verdict}."
+                f"1,000 residents; {ci} {odds[1]:.2f}–{odds[2]:.2f}{remark}), {verdict}."
             )
     out += _record_findings(results, tables)
     pvo = tables.get("published_vs_ours")
