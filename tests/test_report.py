@@ -19,11 +19,15 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("demo")
+def demo_result(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return run_demo(tmp_path_factory.mktemp("demo_inputs"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory, demo_result) -> Path:  # type: ignore[no-untyped-def]
     # The demo's inputs live beside the report: a report folder never holds its inputs.
-    out = base / "report"
-    write_report(run_demo(base / "work", seed=0), out)
+    out = tmp_path_factory.mktemp("demo") / "report"
+    write_report(demo_result, out)
     return out
 
 
@@ -149,3 +153,112 @@ def test_report_renders_offline_in_chromium(nyc_report: Path, tmp_path: Path) ->
     assert len(colours) > 50
     warm = (img[..., 0] > 200) & (img[..., 2] < 120)
     assert warm.mean() > 0.02
+
+
+def _tables(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<table data-name="([^"]+)">(.*?)</table>', html, flags=re.S))
+
+
+def test_only_total_rows_are_bold(demo_report: Path) -> None:
+    tables = _tables((demo_report / "index.html").read_text(encoding="utf-8"))
+    assert {"camera_counts", "survival", "exclusions"} <= set(tables)
+    for name, body in tables.items():
+        last_row = re.findall(r"<tr[^>]*>", body)[-1]
+        is_total = bool(re.search(r"<tr[^>]*>\s*<td>Total</td>(?!.*<tr)", body, flags=re.S))
+        assert ('class="total"' in last_row) == is_total, name
+    assert 'class="total"' in tables["camera_counts"]
+    assert 'class="total"' not in tables["survival"]
+
+
+def test_every_disparity_table_shown_with_interval_method(demo_report: Path, demo_result) -> None:  # type: ignore[no-untyped-def]
+    html = (demo_report / "index.html").read_text(encoding="utf-8")
+    tables = _tables(html)
+    for key in demo_result.disparity.tables:
+        assert f"who_{key}" in tables, key
+    assert "Intervals and verdicts:" in html
+    method = getattr(demo_result.disparity, "interval_method", None)
+    if method:
+        assert f"Intervals and verdicts: {method}." in html
+
+
+def test_intersections_not_claimed_as_a_census(nyc_report: Path, citywide_result) -> None:  # type: ignore[no-untyped-def]
+    from camcensus.aggregate import has_zero_rows
+
+    # The citywide copy lists only intersections with at least one camera.
+    assert not has_zero_rows(citywide_result.panoramas)
+    html = (nyc_report / "index.html").read_text(encoding="utf-8")
+    table = _tables(html)["intersections_by_borough"]
+    header = re.search(r"<thead>(.*?)</thead>", table, flags=re.S)
+    assert header is not None
+    assert "intersections listed (each with ≥1 camera)" in header.group(1)
+    assert "panoramas" not in header.group(1) and "with camera" not in header.group(1)
+    csv = pd.read_csv(nyc_report / "tables" / "intersections_by_borough.csv")
+    assert "panoramas" not in csv.columns and "with_camera" not in csv.columns
+    assert "intersections listed, each with at least one camera" in html
+
+
+def test_legends_never_cover_data(
+    demo_result,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    import camcensus.report.figures as figures
+    import camcensus.report.who as who
+    from camcensus.report.sections import ReportContext
+
+    checked: list[str] = []
+    real_save = figures._save
+
+    def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+        fig.tight_layout()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+        for legend in (lg for lg in legends if lg is not None):
+            box = legend.get_window_extent(renderer)
+            for ax in fig.axes:
+                assert not box.overlaps(ax.get_window_extent(renderer)), path.name
+                label = ax.xaxis.label
+                if label.get_text():
+                    assert not box.overlaps(label.get_window_extent(renderer)), path.name
+            checked.append(path.name)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(figures, "_save", _save)
+    monkeypatch.setattr(who, "_save", _save)
+    ctx = ReportContext(demo_result, tmp_path)
+    figures.write_figures(demo_result, tmp_path, ctx.outlines)
+    who.who_figures(demo_result, tmp_path)
+    assert {"cameras_by_borough.png", "agreement.png", "stop_model_coefficients.png",
+            "sensitivity_radius.png"} <= set(checked)  # fmt: skip
+
+
+def test_a_stage_adds_a_section(
+    demo_result, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import camcensus.report.sections as sections
+
+    def _extra(ctx: sections.ReportContext) -> sections.Section:
+        frame = pd.DataFrame({"district": ["A", "Total"], "cameras": [3, 3]}).set_index("district")
+        return sections.Section(
+            "districts",
+            "Council districts",
+            25,
+            (
+                sections.Text("One more stage."),
+                sections.Table("districts", "By district", frame, index="district"),
+            ),
+            results={"districts": {"A": 3}},
+        )
+
+    monkeypatch.setattr(sections, "_BUILDERS", list(sections.section_builders()))
+    sections.register_section(_extra)
+    paths = write_report(demo_result, tmp_path / "r")
+    html = paths["html"].read_text(encoding="utf-8")
+    assert '<section id="section-districts">' in html and "Council districts" in html
+    assert html.index("Council districts") < html.index("Who is watched")
+    assert 'class="total"' in _tables(html)["districts"]
+    results = json.loads(paths["results"].read_text())
+    assert results["districts"] == {"A": 3}
+    assert "tables/districts.csv" in results["tables_written"]
+    assert pd.read_csv(paths["districts"]).columns.tolist() == ["district", "cameras"]

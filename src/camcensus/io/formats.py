@@ -196,7 +196,8 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Pat
         if _is_text_column(frame[col]):
             frame[col] = frame[col].astype(object).map(_csv_cell)
     frame.columns = pd.Index([_csv_cell(str(c)) for c in frame.columns])
-    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    # CRLF rows (RFC 4180): a cell holding a CR or LF is then always quoted.
+    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\r\n")
     return path
 
 

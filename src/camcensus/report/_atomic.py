@@ -12,10 +12,12 @@ from pathlib import Path
 
 __all__ = ["OutputError", "check_output", "replace_folder"]
 
-# What a report folder holds: anything else in an existing folder is someone's own file.
+# What a report folder holds (``camcensus stats`` writes models.json instead of results.json):
+# anything else in an existing folder is someone's own file.
+MARKERS = ("results.json", "models.json")
 REPORT_ENTRIES = frozenset(
     {
-        "results.json",
+        *MARKERS,
         "index.html",
         "camcensus.sqlite",
         "camcensus.sqlite-wal",
@@ -44,13 +46,15 @@ def _is_within(child: Path, parent: Path) -> bool:
 
 
 def _is_camcensus_report(folder: Path) -> bool:
-    try:
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(results, dict) and str(results.get("generated_by", "")).startswith(
-        "camcensus"
-    )
+    """Whether ``folder`` holds a results.json / models.json written by camcensus."""
+    for name in MARKERS:
+        try:
+            doc = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and str(doc.get("generated_by", "")).startswith("camcensus"):
+            return True
+    return False
 
 
 def check_output(out: Path, inputs: Iterable[str | Path], *, force: bool) -> None:

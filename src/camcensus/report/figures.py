@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
 
 from camcensus._geo import borough_outlines
 
@@ -40,6 +41,10 @@ _LABELS = {
     "attached_building": "building (mostly private)",
     "attached_unknown": "unknown",
 }
+
+
+# Room under an axes for its tick labels and x label (10 pt text), in inches.
+_LEGEND_GAP_IN = 0.5
 
 
 def write_figures(
@@ -75,13 +80,18 @@ def _style() -> None:
 
 
 def _legend_below(ax: Axes, *, ncols: int = 3, fontsize: float = 8) -> None:
-    """Put the axes' legend under the axes (outside them: it never covers data)."""
+    """Put the axes' legend under the axes and their x label: it never covers data."""
+    fig = ax.get_figure()
+    assert fig is not None
+    # Anchored a fixed distance (in inches) under the axes: below tick labels and x label.
+    below = ax.transAxes + ScaledTranslation(0, -_LEGEND_GAP_IN, fig.dpi_scale_trans)
     ax.legend(
         frameon=False,
         fontsize=fontsize,
         ncols=ncols,
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.18),
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=below,
         borderaxespad=0.0,
     )
 
