@@ -1,17 +1,30 @@
 """camcensus: audit where surveillance cameras are, what they can see, and whom they watch."""
 
-from camcensus import aggregate, coverage, io, pipeline, settings, simulate
-from camcensus._errors import Exclusion, InputError, Ledger, Problem
+from camcensus import aggregate, cameras, coverage, io, pipeline, settings, simulate, stages
+from camcensus._errors import (
+    ContractError,
+    CrsError,
+    Exclusion,
+    InputError,
+    Ledger,
+    OptionError,
+    Problem,
+)
 
 __all__ = [
+    "ContractError",
+    "CrsError",
     "Exclusion",
     "InputError",
     "Ledger",
+    "OptionError",
     "Problem",
     "aggregate",
+    "cameras",
     "coverage",
     "io",
     "pipeline",
     "settings",
     "simulate",
+    "stages",
 ]

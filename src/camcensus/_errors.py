@@ -11,7 +11,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Exclusion", "InputError", "Ledger", "Problem"]
+__all__ = [
+    "ContractError",
+    "CrsError",
+    "Exclusion",
+    "InputError",
+    "Ledger",
+    "OptionError",
+    "Problem",
+]
 
 _MAX_SHOWN = 20
 
@@ -52,6 +60,20 @@ class InputError(ValueError):
         files = sorted({p.file for p in self.problems})
         head = f"{len(self.problems)} problem(s) in {', '.join(files) or 'input'}"
         super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+
+class OptionError(ValueError):
+    """Raised when an option (a CLI flag or a function's keyword) is out of its range or
+    missing; the message names the option and a value that works."""
+
+
+class CrsError(ValueError):
+    """Raised when data has no CRS, or a distance or area would be measured in degrees."""
+
+
+class ContractError(ValueError):
+    """Raised when a table passed between stages lacks the columns, types or CRS its
+    contract (DESIGN.md, "Data contracts") requires; the message lists every problem."""
 
 
 @dataclass(frozen=True)

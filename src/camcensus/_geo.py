@@ -11,7 +11,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from camcensus._errors import InputError, Problem
+from camcensus._errors import CrsError, InputError, Problem
 
 __all__ = [
     "PointOwners",
@@ -26,7 +26,7 @@ __all__ = [
 def metres_per_unit(crs: CRS) -> float:
     """Return how many metres one unit of the projected ``crs`` measures."""
     if not crs.is_projected:
-        raise ValueError(
+        raise CrsError(
             f"{crs.to_string()} is geographic (degrees): distances and areas cannot be measured "
             "in it. Fix: reproject with gdf.to_crs(camcensus._geo.measurement_crs(gdf))."
         )
@@ -40,7 +40,7 @@ def measurement_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     analysis did); a geographic one is replaced by its UTM zone.
     """
     if gdf.crs is None:
-        raise ValueError("the data has no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
+        raise CrsError("the data has no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
     crs = CRS.from_user_input(gdf.crs)
     if crs.is_projected:
         return crs

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from camcensus import settings
+from camcensus._errors import ContractError, CrsError
 
 __all__ = [
     "CAMERA_COLUMNS",
@@ -86,7 +87,7 @@ def cameras_from_counts(
         ``unknown``. ``direction_deg`` is null (all-round / unknown).
     """
     if gdf_counts.crs is None:
-        raise ValueError("the counts have no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
+        raise CrsError("the counts have no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
     sd = settings.get_float("counts_position_sd_m") if position_sd_m is None else position_sd_m
     present = [c for c in _MOUNT_OF if c in gdf_counts.columns]
     ids = gdf_counts["PanoramaId"].astype(str).to_numpy()
@@ -165,10 +166,11 @@ def public_cameras(gdf_cameras: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def validate_cameras(gdf_cameras: gpd.GeoDataFrame) -> None:
-    """Raise ``ValueError`` listing every way ``gdf_cameras`` breaks the ``cameras`` contract."""
+    """Raise :class:`~camcensus.ContractError` listing every way ``gdf_cameras`` breaks the
+    ``cameras`` contract."""
     problems = []
     if not isinstance(gdf_cameras, gpd.GeoDataFrame):
-        raise ValueError("cameras must be a GeoDataFrame (one point per camera)")
+        raise ContractError("cameras must be a GeoDataFrame (one point per camera)")
     missing = [c for c in CAMERA_COLUMNS if c not in gdf_cameras.columns]
     if missing:
         problems.append("missing columns " + ", ".join(missing))
@@ -187,4 +189,4 @@ def validate_cameras(gdf_cameras: gpd.GeoDataFrame) -> None:
         if np.any(np.isfinite(d) & ((d < 0) | (d >= 360))):
             problems.append("direction_deg outside [0, 360)")
     if problems:
-        raise ValueError("the cameras table breaks its contract: " + "; ".join(problems))
+        raise ContractError("the cameras table breaks its contract: " + "; ".join(problems))

@@ -22,7 +22,7 @@ import shapely
 from pyproj import CRS
 
 from camcensus import settings, stages
-from camcensus._errors import Ledger
+from camcensus._errors import Ledger, OptionError
 from camcensus.aggregate import Pick, aggregate_submissions, has_zero_rows
 from camcensus.coverage import add_coverage
 from camcensus.io import census as io_census
@@ -79,11 +79,11 @@ class Options:
 
         check_radius(self.radius_m, "radius_m (--radius-m)")
         if not float(self.band_m) >= 0:
-            raise ValueError(f"band_m (--band-m) must be 0 m or more, not {self.band_m!r}")
+            raise OptionError(f"band_m (--band-m) must be 0 m or more, not {self.band_m!r}")
         if self.pick not in ("random", "first"):
-            raise ValueError(f"pick (--pick) must be 'random' or 'first', not {self.pick!r}")
+            raise OptionError(f"pick (--pick) must be 'random' or 'first', not {self.pick!r}")
         if int(self.decoders) < 1:
-            raise ValueError(f"decoders must be at least 1, not {self.decoders!r}")
+            raise OptionError(f"decoders must be at least 1, not {self.decoders!r}")
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ def read_counts(
         if panoramas:
             inputs["panoramas"] = str(panoramas)
     else:
-        raise ValueError(
+        raise OptionError(
             "give --intersections (aggregated counts) or both --raw-counts and "
             "--raw-intersections (raw export)"
         )
@@ -303,7 +303,7 @@ def run_from_files(
     ledger = Ledger()
     progress("reading inputs")
     if stops and census is None:
-        raise ValueError("the disparity models need the census table: pass --census")
+        raise OptionError("the disparity models need the census table: pass --census")
     gdf_boroughs = io_census.boroughs_from_file(boroughs, ledger=ledger) if boroughs else None
     pan, inputs = read_counts(
         intersections=intersections,

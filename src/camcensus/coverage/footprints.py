@@ -20,6 +20,7 @@ import shapely
 from pyproj import CRS
 
 from camcensus import settings
+from camcensus._errors import CrsError, OptionError
 from camcensus._geo import measurement_crs, metres_per_unit
 
 __all__ = ["FOOTPRINT_COLUMNS", "MODELS", "footprint_union", "footprints", "unit_area"]
@@ -35,7 +36,7 @@ def check_radius(radius_m: float, name: str = "radius_m") -> float:
     """Return ``radius_m`` as a float if it is a finite positive distance, else raise."""
     r = float(radius_m)
     if not math.isfinite(r) or r <= 0:
-        raise ValueError(
+        raise OptionError(
             f"{name} must be a positive number of metres, not {radius_m!r}. Fix: pass e.g. "
             "--radius-m 120 (Amnesty's camera range)."
         )
@@ -73,12 +74,12 @@ def footprints(
         ``parameters`` (JSON text), polygon geometry in ``crs``.
     """
     if model not in MODELS:
-        raise ValueError(
+        raise OptionError(
             f"unknown coverage model {model!r}; available: {', '.join(MODELS)}. The fov, "
             "occluded and pixel_density models need camera directions and building footprints."
         )
     if gdf_cameras.crs is None:
-        raise ValueError("the cameras have no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
+        raise CrsError("the cameras have no CRS. Fix: set it with gdf.set_crs('EPSG:4326').")
     r = check_radius(settings.get_float("camera_radius_m") if radius_m is None else radius_m)
     segs = settings.get_int("quad_segs") if quad_segs is None else int(quad_segs)
     target = CRS.from_user_input(crs) if crs is not None else measurement_crs(gdf_cameras)
@@ -105,7 +106,7 @@ def unit_area(gdf_footprints: gpd.GeoDataFrame) -> float:
     divisor that turns covered area into "effective cameras"."""
     models = set(gdf_footprints["model"]) if len(gdf_footprints) else {"disc"}
     if models != {"disc"}:
-        raise ValueError(f"effective cameras are defined for the disc model, not {models}")
+        raise OptionError(f"effective cameras are defined for the disc model, not {models}")
     if len(gdf_footprints):
         r = json.loads(str(gdf_footprints["parameters"].iloc[0]))["radius_m"]
     else:

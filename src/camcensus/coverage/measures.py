@@ -25,7 +25,7 @@ import shapely
 from pyproj import CRS
 
 from camcensus import settings
-from camcensus._errors import Ledger
+from camcensus._errors import ContractError, Ledger, OptionError
 from camcensus._geo import locate_points, measurement_crs, metres_per_unit
 from camcensus.cameras import cameras_from_counts
 from camcensus.coverage.footprints import check_radius, footprint_union, footprints, unit_area
@@ -48,7 +48,7 @@ def public_points(
 ) -> gpd.GeoDataFrame:
     """Return the intersections with at least one public camera."""
     if count_col not in gdf_intersections.columns:
-        raise ValueError(
+        raise ContractError(
             f"column {count_col!r} is needed for coverage (public cameras) but the "
             "intersections have only " + ", ".join(map(str, gdf_intersections.columns))
         )
@@ -130,7 +130,7 @@ def add_coverage_measures(
     ledger = ledger if ledger is not None else Ledger()
     band = settings.get_float("band_m") if band_m is None else float(band_m)
     if not np.isfinite(band) or band < 0:
-        raise ValueError(f"band_m must be a distance of 0 m or more, not {band_m!r}")
+        raise OptionError(f"band_m must be a distance of 0 m or more, not {band_m!r}")
     segs = settings.get_int("quad_segs") if quad_segs is None else int(quad_segs)
     snap = settings.get_float("snap_m") if snap_m is None else float(snap_m)
     crs = CRS.from_user_input(gdf_footprints.crs)
