@@ -200,3 +200,38 @@ def test_census_join_errors_and_reasons(tmp_path: Path, nyc_paths: dict[str, Pat
     assert reasons["tract has no row in the census table: no population, no rate"] == 10
     small = [v for k, v in reasons.items() if "population at most" in k]
     assert small and small[0] == int((acs.iloc[10:]["popn"] <= 250).sum())
+
+
+def test_reference_table_without_geoid_is_a_clear_error(
+    tmp_path: Path, nyc_paths: dict[str, Path]
+) -> None:
+    from camcensus import InputError
+
+    counts = _write(tmp_path / "c.csv", "Long,Lat,attached_street_median\n-73.95,40.65,1\n")
+    ref = _write(tmp_path / "ref.csv", "tract,eff_cameras\n36047000100,0.5\n")
+    with pytest.raises(InputError, match="GEOID"):
+        reproduce_nyc(intersections=counts, tracts=nyc_paths["tracts"], reference=ref)
+
+
+def test_cli_csv_outputs_are_spreadsheet_safe(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    from camcensus.io.formats import read_csv
+    from camcensus.pipeline import coverage_to_csv
+    from camcensus.simulate import simulate_city
+
+    paths = simulate_city(3, nx=10, ny=10).write(tmp_path / "in")
+    gdf = gpd.read_file(paths["tracts"])
+    gdf.loc[0, "borough"] = '=HYPERLINK("http://x","y")'
+    gdf.to_file(tmp_path / "hostile.gpkg")
+    counts = tmp_path / "c.csv"
+    lon, lat = gdf.to_crs(4326).geometry.iloc[0].representative_point().coords[0]
+    counts.write_text(f"Long,Lat,attached_street_median\n{lon},{lat},2\n")
+    out = tmp_path / "cov.csv"
+    coverage_to_csv(intersections=counts, tracts=tmp_path / "hostile.gpkg", out=out)
+    raw = pd.read_csv(out, dtype=str)
+    assert raw.loc[0, "borough"].startswith("'=")  # neutralised for spreadsheets
+    back = read_csv(out, dtype={"GEOID": str})
+    assert back.loc[0, "borough"] == gdf.loc[0, "borough"]  # and round-trips
+    assert back["cameras"].sum() == 2
