@@ -164,7 +164,7 @@ def test_only_total_rows_are_bold(demo_report: Path) -> None:
     assert {"camera_counts", "survival", "exclusions"} <= set(tables)
     for name, body in tables.items():
         last_row = re.findall(r"<tr[^>]*>", body)[-1]
-        is_total = bool(re.search(r"<tr[^>]*>\s*<td>Total</td>(?!.*<tr)", body, flags=re.S))
+        is_total = bool(re.search(r"<tr[^>]*>\s*<td[^>]*>Total</td>(?!.*<tr)", body, flags=re.S))
         assert ('class="total"' in last_row) == is_total, name
     assert 'class="total"' in tables["camera_counts"]
     assert 'class="total"' not in tables["survival"]

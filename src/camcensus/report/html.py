@@ -173,10 +173,18 @@ def _fmt(v: Any, *, plain: bool = False) -> str:
             return str(int(f))
         if f.is_integer() and abs(f) >= 1:
             return f"{int(f):,}"
+        if 0 < abs(f) < 0.001:
+            return f"{f:.1e}"  # a small p-value is not 0.000
         return f"{f:,.3f}"
     if isinstance(v, int | np.integer):
         return str(int(v)) if plain else f"{int(v):,}"
     return str(v)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+        v, bool | np.bool_
+    )
 
 
 def _html_table(table: Table) -> dict[str, Any]:
@@ -190,8 +198,9 @@ def _html_table(table: Table) -> dict[str, Any]:
         "caption": table.caption,
         "total": table.has_total,
         "columns": [labels.get(str(c), str(c).replace("_", " ")) for c in t.columns],
+        # Each cell: its text and whether it is a number (numbers align right, text left).
         "rows": [
-            [_fmt(v, plain=pl) for v, pl in zip(row, plain, strict=True)]
+            [(_fmt(v, plain=pl), _is_number(v)) for v, pl in zip(row, plain, strict=True)]
             for row in t.itertuples(index=False, name=None)
         ],
     }
