@@ -198,3 +198,19 @@ def test_amnesty_record_definitions(records: pd.DataFrame, shared: Path) -> None
     by_race = st.innocence_by_race(records, year=2020)
     assert by_race["n"].sum() == len(records)
     assert by_race["n"].is_monotonic_decreasing
+
+
+def test_record_numbers_of_2019_are_not_compared_with_2020(records: pd.DataFrame) -> None:
+    from camcensus.stats import published_models
+
+    table = published_models.compare([], records=records)
+    assert set(table["model"]) == {"five_crime_share", "innocence_by_race"}
+    assert not table["comparable"].any() and not table["matches_printed_digits"].any()
+    assert (table["year_ours"] == 2020).all() and (table["year_published"] == 2019).all()
+    assert (
+        table["cause"] == "not comparable: 2019 stop records unavailable, ours are 2020 records"
+    ).all()
+    share = table.set_index("model").loc["five_crime_share"]
+    assert share["published"] == "0.7082993"
+    black = table.loc[(table["term"] == "BLACK") & (table["quantity"] == "n"), "ours"]
+    assert black.iloc[0] == float((records["suspect_race_description"] == "BLACK").sum())

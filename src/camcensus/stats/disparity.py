@@ -177,7 +177,12 @@ def run_disparity(
         from camcensus.stats import published_models
 
         tables["published_vs_ours"] = published_models.compare(
-            out, tracts=tracts, reference=reference, ledger=ledger, threshold=threshold
+            out,
+            tracts=tracts,
+            reference=reference,
+            records=records,
+            ledger=ledger,
+            threshold=threshold,
         )
     survival = survival_table(out)
     findings = write_findings(out, survival, tables, threshold=threshold)

@@ -277,6 +277,8 @@ def compare(
             r["year_ours"] = ours_year
             r["cause"] = "" if r["matches_printed_digits"] else cause
         rows += model_rows
+    if records is not None and len(records):
+        rows += _record_rows(records)
     if ledger is not None and rows:
         k = sum(r["matches_printed_digits"] for r in rows if r["comparable"])
         n = sum(1 for r in rows if r["comparable"])
@@ -301,6 +303,66 @@ def compare(
         "cause",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _record_rows(records: pd.DataFrame) -> list[dict[str, Any]]:
+    """The five-crime share (p.46) and the innocence tabulation (p.47) beside ours, per year of
+    records; a year other than 2019 is labelled not comparable."""
+    from camcensus.stats import stops as stop_analyses
+
+    out: list[dict[str, Any]] = []
+    for year in sorted(int(y) for y in records["year"].unique()):
+        comparable = year == 2019
+        cause = (
+            ""
+            if comparable
+            else f"not comparable: 2019 stop records unavailable, ours are {year} records"
+        )
+        share = stop_analyses.five_crime_share(records, year=year)
+        items: list[tuple[str, str, str, str, str, float]] = [
+            (
+                "five_crime_share",
+                "46",
+                "",
+                "share",
+                published.FIVE_CRIME_SHARE_2019,
+                float(share["share"]),  # type: ignore[arg-type]
+            )
+        ]
+        tab = {
+            str(r["suspect_race_description"]): r
+            for r in stop_analyses.innocence_by_race(records, year=year).to_dict("records")
+        }
+        for race, (n, k, pct) in published.INNOCENCE_BY_RACE_2019.items():
+            if race not in tab:
+                continue
+            r = tab[race]
+            for quantity, pub, ours in (
+                ("n", n, float(r["n"])),
+                ("n_innocent", k, float(r["n_innocent"])),
+                ("percent_innocent", pct, float(r["percent_innocent"])),
+            ):
+                items.append(("innocence_by_race", "47", race, quantity, pub, ours))
+        for model, page, term, quantity, pub, ours in items:
+            match = comparable and matches_printed(pub, ours)
+            out.append(
+                {
+                    "model": model,
+                    "page": f"p.{page}",
+                    "ours_model": model,
+                    "term": term,
+                    "quantity": quantity,
+                    "published": pub,
+                    "ours": ours,
+                    "difference": ours - float(pub),
+                    "matches_printed_digits": bool(match),
+                    "year_published": 2019,
+                    "year_ours": year,
+                    "comparable": comparable,
+                    "cause": "" if match else cause or "differences in the stop records",
+                }
+            )
+    return out
 
 
 def _row(

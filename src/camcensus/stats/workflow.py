@@ -43,6 +43,7 @@ def disparity_stage(
     ledger: Ledger | None = None,
     rate_model: bool = False,
     progress: Callable[[str], None] = _noop,
+    reference: str | Path | pd.DataFrame | None = None,
 ) -> tuple[DisparityResult, dict[str, pd.DataFrame]]:
     """Run the disparity models on a tract table; return them and the sensitivity tables.
 
@@ -55,6 +56,9 @@ def disparity_stage(
     coverage_at_radius
         Returns the tract table recomputed at another camera radius (radius sensitivity);
         ``None`` skips it.
+    reference
+        Amnesty's per-tract coverage (``camera_count.csv``), to explain tract by tract why the
+        placement models differ from the printed ones.
 
     ``stops_crs``, ``threshold``, ``permutations`` and ``min_population`` default to their
     settings.
@@ -78,6 +82,7 @@ def disparity_stage(
         seed=seed,
         ledger=ledger,
         rate_model=rate_model,
+        reference=_reference(reference),
     )
     sensitivity: dict[str, pd.DataFrame] = {}
     year = int(counts["year"].min())
@@ -95,6 +100,19 @@ def disparity_stage(
     return result, sensitivity
 
 
+def _reference(reference: str | Path | pd.DataFrame | None) -> pd.DataFrame | None:
+    """Read a reference coverage table (``GEOID``, ``eff_cameras``) when given as a path."""
+    if reference is None or isinstance(reference, pd.DataFrame):
+        return reference
+    ref = pd.read_csv(reference, dtype={"GEOID": str})
+    problems = missing_columns(
+        ref, Path(reference), ["GEOID", "eff_cameras"], why="the reference coverage table"
+    )
+    if problems:
+        raise InputError(problems)
+    return ref
+
+
 def stats_from_files(
     *,
     tract_table: str | Path,
@@ -108,6 +126,7 @@ def stats_from_files(
     permutations: int | None = None,
     seed: int = 0,
     min_population: int | None = None,
+    reference: str | Path | None = None,
 ) -> tuple[DisparityResult, Ledger]:
     """Run the disparity models on any city's tract table (e.g. a report's tract_coverage.csv).
 
@@ -118,6 +137,8 @@ def stats_from_files(
     are taken from it, so a bare coverage table such as Amnesty's ``camera_count.csv`` works.
     Stop-record coordinates are in ``stops_crs`` (default: the ``stops_crs`` setting);
     ``threshold``, ``permutations`` and ``min_population`` default to their settings.
+    ``reference`` (Amnesty's ``camera_count.csv``) explains placement differences tract by
+    tract in the ``published_vs_ours`` table.
     """
     ledger = Ledger()
     table = pd.read_csv(tract_table, dtype={"GEOID": str})
@@ -169,5 +190,6 @@ def stats_from_files(
         permutations=permutations,
         seed=seed,
         ledger=ledger,
+        reference=_reference(reference),
     )
     return result, ledger
