@@ -53,7 +53,8 @@ def main(n_seeds: int = 200) -> None:
     n = n_seeds
     print(f"{n} synthetic cities, true beta_nonwhite = {beta}")
     print(f"volunteer medians: coverage of 95% CI profile {hits / n:.3f}, Wald (baseline) "
-          f"{hits_wald / n:.3f}; mean estimate {np.mean(est):.3f} (sd {np.std(est):.3f})")  # fmt: skip
+          f"{hits_wald / n:.3f}; mean estimate {np.mean(est):.3f} "
+          f"(sd {np.std(est):.3f})")  # fmt: skip
     print(f"true counts:       coverage of 95% CI profile {hits_truth / n:.3f}, Wald (baseline) "
           f"{hits_truth_wald / n:.3f}; mean estimate {np.mean(est_truth):.3f} "
           f"(sd {np.std(est_truth):.3f})")  # fmt: skip
