@@ -322,3 +322,14 @@ def test_borough_year_without_stops_is_skipped() -> None:
     assert ("stops_baseline", "A") in fitted and ("stops_baseline", "B") not in fitted
     assert ("stops_spatial_error", "B") not in fitted
     assert "published_vs_ours" not in res.tables  # not NYC
+
+
+def test_race_sensitivity_leaves_out_small_tracts(tracts) -> None:  # type: ignore[no-untyped-def]
+    t, stops = tracts
+    alt = t.set_index("GEOID")[["nonwhite_fraction"]] * 0.9
+    default = disparity.race_sensitivity(t, alt, stops, year=2019)
+    strict = disparity.race_sensitivity(t, alt, stops, year=2019, min_population=3000)
+    n_default = default.loc[default["model"] == "placement_logit", "n"].iloc[0]
+    n_strict = strict.loc[strict["model"] == "placement_logit", "n"].iloc[0]
+    assert n_default == int((t["popn"] > 250).sum())
+    assert n_strict == int((t["popn"] > 3000).sum())
