@@ -90,3 +90,9 @@ def test_text_round_trips(texts: list[str]) -> None:
         for row in _cells(path)[1:]:
             assert not re.match(r"^\s*[=+@\uff1d\uff0b\uff20]|^[\t\r\n]", row[0]), row[0]
             assert not row[0].startswith("-") or re.fullmatch(r"-[A-Za-z0-9_-]*", row[0])
+
+
+def test_reader_keeps_quotes_it_did_not_add(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.csv"
+    path.write_text("name,n\n'tis,1\n'=1+1,2\n''x,3\n", encoding="utf-8")
+    assert read_csv(path)["name"].tolist() == ["'tis", "=1+1", "'x"]

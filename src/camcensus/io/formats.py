@@ -22,6 +22,7 @@ __all__ = [
     "tables_from_sqlite",
     "to_geojson",
     "to_sqlite",
+    "unquote_csv",
     "write_csv",
 ]
 
@@ -153,8 +154,11 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _csv_uncell(value: Any) -> Any:
-    """Undo :func:`_csv_cell`: remove one leading quote from a text cell."""
-    if isinstance(value, str) and value.startswith(_QUOTE):
+    """Undo :func:`_csv_cell`: remove the one leading quote that :func:`write_csv` added.
+
+    A quote that the rule would not have added (``'tis`` in someone else's file) is kept.
+    """
+    if isinstance(value, str) and value.startswith(_QUOTE) and _csv_cell(value[1:]) == value:
         return value[1:]
     return value
 
@@ -177,7 +181,7 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Pat
     cell is a plain identifier ``-[A-Za-z0-9_-]*`` (a Street View panorama id such as
     ``-2xQ9_abcDEF`` stays as it is). Numbers, booleans and dates are never changed (a numeric
     column's -3.5 is written as ``-3.5``); header names follow the same rule as text cells.
-    :func:`read_csv` removes exactly one leading ``'`` from every text cell, so every value
+    :func:`read_csv` (or :func:`unquote_csv`) removes the quote again, so every value
     round-trips.
 
     Parameters
@@ -201,16 +205,27 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Pat
     return path
 
 
-def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
-    """Read a CSV written by :func:`write_csv`, removing one leading ``'`` from text cells.
+def unquote_csv(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with the quotes :func:`write_csv` put before formula-like text removed.
 
-    ``kwargs`` go to :func:`pandas.read_csv` (e.g. ``dtype={"GEOID": str}``).
+    For readers that read camcensus CSVs with their own :func:`pandas.read_csv` call: text
+    columns, column names and a text index are restored; other columns are left as they are.
     """
-    df: pd.DataFrame = pd.read_csv(path, **kwargs)
+    df = df.copy()
     for col in df.columns:
         if _is_text_column(df[col]):
-            df[col] = df[col].astype(object).map(_csv_uncell)
+            # Keep the column's dtype (pandas' string dtype stays a string dtype).
+            df[col] = df[col].astype(object).map(_csv_uncell).astype(df[col].dtype)
     df.columns = pd.Index([_csv_uncell(c) for c in df.columns])
     if _is_text_column(df.index.to_series()):
         df.index = pd.Index([_csv_uncell(v) for v in df.index], name=_csv_uncell(df.index.name))
     return df
+
+
+def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_csv`, its text exactly as it was before writing.
+
+    ``kwargs`` go to :func:`pandas.read_csv` (e.g. ``dtype={"GEOID": str}``).
+    """
+    df: pd.DataFrame = pd.read_csv(path, **kwargs)
+    return unquote_csv(df)
