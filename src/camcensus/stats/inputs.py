@@ -103,7 +103,7 @@ def cluster_from_ntas(
                     "NTACode",
                     "no NTA code column",
                     "one of " + ", ".join(_NTA_COLUMNS),
-                    "name the column with --nta-column",
+                    "rename the NTA code column to NTACode (or pass column= to cluster_from_ntas)",
                 )
             ]
         )
