@@ -227,3 +227,25 @@ def test_duplicated_column_name_is_an_error(tmp_path: Path) -> None:
     (problem,) = exc.value.problems
     assert problem.column == "attached_street_median"
     assert "2 times (columns 3, 4)" in problem.found
+
+
+def test_a_camcensus_csv_reads_back_as_written(tmp_path: Path) -> None:
+    # The aggregate step writes spreadsheet-safe CSV; reading it back restores the text.
+    from camcensus.io.formats import write_csv
+
+    p = tmp_path / "agg.csv"
+    write_csv(
+        pd.DataFrame(
+            {
+                "PanoramaId": ["-2xQ9_abc", "=cmd"],
+                "Long": [-73.95, -73.96],
+                "Lat": [40.65, 40.66],
+                "attached_street_median": [1, 0],
+                "BoroName": ["=1+1", "Brooklyn"],
+            }
+        ),
+        p,
+    )
+    gdf = decode.intersections_from_csv(p)
+    assert list(gdf["PanoramaId"]) == ["-2xQ9_abc", "=cmd"]
+    assert list(gdf["BoroName"]) == ["=1+1", "Brooklyn"]

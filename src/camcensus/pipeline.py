@@ -605,7 +605,7 @@ def stats_to_folder(
     """Run :func:`camcensus.stats.workflow.stats_from_files` and write ``models.json`` and
     ``tables/*.csv`` into ``out`` (atomically; an earlier output is replaced only with
     ``force``). Returns the findings."""
-    from camcensus.report._atomic import check_output, replace_folder
+    from camcensus.report import check_output, replace_folder
     from camcensus.stats.workflow import stats_from_files
 
     out = Path(out)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from camcensus import settings
 from camcensus._errors import InputError, Ledger, Problem
+from camcensus.io.formats import unquote_csv
 
 Kind = Literal[
     "str", "count", "whole", "median", "amount", "float", "lat", "lon", "agreement", "month"
@@ -203,7 +204,9 @@ def read_text_table(path: str | Path, *, sep: str = ",", allow_empty: bool = Fal
             "at least one data row",
             "check that the export finished; the file holds no records",
         )
-    return df
+    # A camcensus CSV (spreadsheet-safe: formula-like text behind one quote) reads back as
+    # it was before writing; other files are unchanged by this.
+    return unquote_csv(df)
 
 
 def missing_columns(

@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 __all__ = [
     "OutputError",
     "Section",
+    "check_output",
     "input_records",
     "register_section",
+    "replace_folder",
     "results_dict",
     "write_report",
 ]

@@ -68,8 +68,7 @@ def reproduce_nyc(
 def reproduce_nyc_report(out: str | Path, *, force: bool = False, **kwargs: Any) -> CensusResult:
     """Run :func:`reproduce_nyc` and write its report into ``out`` (checked before any work:
     ``out`` must not hold an input; an earlier report is replaced only with ``force``)."""
-    from camcensus.report import write_report
-    from camcensus.report._atomic import check_output
+    from camcensus.report import check_output, write_report
 
     given = [kwargs.get(k) for k in _FILE_ARGS] + list(kwargs.get("stops") or [])
     check_output(Path(out), [p for p in given if p is not None], force=force)
