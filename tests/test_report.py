@@ -262,3 +262,18 @@ def test_a_stage_adds_a_section(
     assert results["districts"] == {"A": 3}
     assert "tables/districts.csv" in results["tables_written"]
     assert pd.read_csv(paths["districts"]).columns.tolist() == ["district", "cameras"]
+
+
+def test_camera_inventory_section(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "in", seed=1)
+    write_report(result, tmp_path / "r")
+    inv = pd.read_csv(tmp_path / "r" / "tables" / "camera_inventory.csv")
+    cams = pd.read_csv(tmp_path / "r" / "tables" / "cameras.csv")
+    assert inv["cameras"].sum() == len(cams) == result.numbers["total_cameras"]
+    street = inv.loc[inv["mount"] == "street", "cameras"].sum()
+    assert street == result.numbers["public_cameras"]
+    con = sqlite3.connect(tmp_path / "r" / "camcensus.sqlite")
+    n = con.execute("SELECT COUNT(*) FROM cameras").fetchone()[0]
+    con.close()
+    assert n == len(cams)
+    assert "The camera inventory" in (tmp_path / "r" / "index.html").read_text()

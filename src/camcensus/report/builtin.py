@@ -15,6 +15,7 @@ from camcensus.report.figures import (
     per_intersection_figure,
     surveillance_figure,
 )
+from camcensus.report.inventory import inventory_section
 from camcensus.report.sections import (
     Block,
     Cards,
@@ -213,6 +214,7 @@ def census_section(ctx: ReportContext) -> Section:
 
 
 register_section(who_section)
+register_section(inventory_section)
 
 
 @register_section
