@@ -114,26 +114,25 @@ def test_reproduce_nyc_citywide(tmp_path: Path, nyc_paths: dict[str, Path]) -> N
     assert numbers["public_intersections"] == 2_442
 
 
+def _aggregate_args(paths: dict[str, Path], out: Path) -> list[str]:
+    return [
+        "aggregate",
+        "--raw-counts",
+        str(paths["raw_counts"]),
+        "--raw-intersections",
+        str(paths["raw_intersections"]),
+        "--panoramas",
+        str(paths["panoramas"]),
+        "--out",
+        str(out),
+    ]
+
+
 def test_aggregate_and_coverage_commands(tmp_path: Path) -> None:
     city = simulate_city(2, nx=20, ny=20)
     paths = city.write(tmp_path / "in")
     out = tmp_path / "agg.csv"
-    result = runner.invoke(
-        app,
-        [
-            "aggregate",
-            "--raw-counts",
-            str(paths["raw_counts"]),
-            "--raw-intersections",
-            str(paths["raw_intersections"]),
-            "--panoramas",
-            str(paths["panoramas"]),
-            "--pick",
-            "first",
-            "--out",
-            str(out),
-        ],
-    )
+    result = runner.invoke(app, [*_aggregate_args(paths, out), "--pick", "first"])
     assert result.exit_code == 0, result.output
     agg = pd.read_csv(out)
     assert {"PanoramaId", "attached_street_median", "Lat", "Long"} <= set(agg.columns)
@@ -242,18 +241,7 @@ def test_out_pointing_to_a_file_or_an_input_is_refused(tmp_path: Path) -> None:
     assert paths["raw_counts"].exists()
     # A CSV output never overwrites its input.
     before = paths["raw_counts"].read_bytes()
-    result = runner.invoke(
-        app,
-        [
-            "aggregate",
-            "--raw-counts",
-            str(paths["raw_counts"]),
-            "--raw-intersections",
-            str(paths["raw_intersections"]),
-            "--out",
-            str(paths["raw_counts"]),
-        ],
-    )
+    result = runner.invoke(app, _aggregate_args(paths, paths["raw_counts"]))
     assert result.exit_code == 2
     assert paths["raw_counts"].read_bytes() == before
 
@@ -270,23 +258,7 @@ def test_directory_given_as_a_file_and_bad_options(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert "Traceback" not in result.output
     agg = tmp_path / "agg.csv"
-    assert (
-        runner.invoke(
-            app,
-            [
-                "aggregate",
-                "--raw-counts",
-                str(paths["raw_counts"]),
-                "--raw-intersections",
-                str(paths["raw_intersections"]),
-                "--panoramas",
-                str(paths["panoramas"]),
-                "--out",
-                str(agg),
-            ],
-        ).exit_code
-        == 0
-    )
+    assert runner.invoke(app, _aggregate_args(paths, agg)).exit_code == 0
     for radius in ("0", "-5", "nan"):
         result = runner.invoke(
             app,
