@@ -322,6 +322,18 @@ def test_borough_year_without_stops_is_skipped() -> None:
     assert ("stops_baseline", "A") in fitted and ("stops_baseline", "B") not in fitted
     assert ("stops_spatial_error", "B") not in fitted
     assert "published_vs_ours" not in res.tables  # not NYC
+    # The generic design: no sanity model, the interaction model on every district.
+    names = {m.name for m in res.models}
+    assert "stops_sanity_queens_2019" not in names
+    lm = next(m for m in res.models if m.name == "stops_interaction_lm")
+    assert lm.group["excluded"] == [] and lm.n == int((gdf["popn"] > 250).sum())
+    # A study's design: its sanity model and the districts it leaves out.
+    design = disparity.StudyDesign(sanity=("A", 2020), exclude_districts=("B",))
+    res2 = disparity.run_disparity(gdf, stops, permutations=19, design=design)
+    sanity = next(m for m in res2.models if m.name == "stops_sanity_queens_2019")
+    assert sanity.group == {"borough": "A", "year": 2020}
+    lm2 = next(m for m in res2.models if m.name == "stops_interaction_lm")
+    assert lm2.group["excluded"] == ["B"] and lm2.n == int((borough == "A").sum())
 
 
 def test_race_sensitivity_leaves_out_small_tracts(tracts) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ import pytest
 from camcensus import published
 from camcensus.stats import models, published_models
 from camcensus.stats.workflow import stats_from_files
+from camcensus.studies.nyc import DESIGN
 
 pytestmark = pytest.mark.realdata
 
@@ -25,6 +26,7 @@ def amnesty_run(nyc_paths: dict[str, Path], shared: Path):  # type: ignore[no-un
         census=nyc_paths["census"],
         stops=[shared / "census/acs2019_tract/full_df.csv"],
         permutations=19,
+        design=DESIGN,
     )
 
 
@@ -148,7 +150,9 @@ def test_placement_on_our_coverage_names_its_causes(citywide_result, nyc_paths) 
     from camcensus.stats.disparity import run_disparity
 
     reference = pd.read_csv(nyc_paths["camera_count"], dtype={"GEOID": str})
-    res = run_disparity(citywide_result.tracts, None, permutations=19, reference=reference)
+    res = run_disparity(
+        citywide_result.tracts, None, permutations=19, reference=reference, design=DESIGN
+    )
     table = res.tables["published_vs_ours"]
     fit = table.loc[table["model"] == "fit"]
     assert len(fit) == 45

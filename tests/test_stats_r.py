@@ -171,10 +171,12 @@ def ours(tables: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, ModelResult]:
             if m.name == "stops_baseline_quasipoisson" and m.group["borough"] == "Queens"
         ),
         "bins": models.stops_by_surveillance_bins(table),
-        "lm": models.stops_interaction_lm(table, nonwhite_all=t["nonwhite_fraction"]),
+        "lm": models.stops_interaction_lm(
+            table, exclude=("Manhattan",), nonwhite_all=t["nonwhite_fraction"]
+        ),
         "lpm": st.innocence_lpm(rec, tr, year=2020),
         "lpm_ar": st.innocence_lpm(rec, tr, year=2020, crimes=("ASSAULT", "ROBBERY")),
-        "black": st.stopped_while_black(rec, tr, year=2020),
+        "black": st.stopped_while_black(rec, tr, year=2020, exclude=("Manhattan",)),
     }
 
 

@@ -341,13 +341,32 @@ def stats_command(
     stops_format: Annotated[str, typer.Option(help="records, tract-counts or auto.")] = "auto",
     stops_crs: StopsCrs = None,
     ntas: Annotated[Path | None, typer.Option(help="NTA polygons (cluster-robust SEs).")] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="A published per-tract coverage table (Amnesty's camera_count.csv) that "
+            "explains, tract by tract, differences from the published models."
+        ),
+    ] = None,
+    study: Annotated[
+        str,
+        typer.Option(
+            help="'generic', or 'nyc' for Amnesty's choices (Queens 2019 sanity model, "
+            "Manhattan left out of two analyses, printed models compared)."
+        ),
+    ] = "generic",
     threshold: Threshold = None,
     permutations: Permutations = None,
+    min_population: Annotated[
+        int | None,
+        typer.Option("--min-population", help=_help("min_population"), show_default=False),
+    ] = None,
     seed: Seed = None,
     force: Force = False,
 ) -> None:
     """Run the disparity models on any city's tract table and write models.json and tables."""
     from camcensus.pipeline import stats_to_folder
+    from camcensus.studies import design_for
 
     with _friendly_errors():
         findings = stats_to_folder(
@@ -362,6 +381,9 @@ def stats_command(
             ntas=ntas,
             threshold=threshold,
             permutations=permutations,
+            min_population=min_population,
+            reference=reference,
+            design=design_for(study),
             seed=seed,
         )
     for line in findings:

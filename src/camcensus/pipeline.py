@@ -30,7 +30,7 @@ from camcensus.io import decode
 from camcensus.io._validate import Errors
 
 if TYPE_CHECKING:
-    from camcensus.stats.disparity import DisparityResult
+    from camcensus.stats.disparity import DisparityResult, StudyDesign
     from camcensus.stats.inputs import StopsFormat
 
 __all__ = [
@@ -289,6 +289,8 @@ def run_from_files(
     errors: Errors = "raise",
     title: str = "Camera census",
     licence: str = "",
+    design: StudyDesign | None = None,
+    model_reference: str | Path | None = None,
     progress: Progress = _noop,
 ) -> CensusResult:
     """Run the census (and, with ``stops``, the disparity stage) from Decode-format files.
@@ -297,7 +299,9 @@ def run_from_files(
     column subset) or the raw export (``raw_counts`` = counts.csv and ``raw_intersections`` =
     intersections.csv, with ``panoramas`` = panorama_url.csv), plus the tracts, and optionally
     the ACS table and district polygons. With ``stops`` (records and/or tract-count files) and
-    the census, the disparity models run too (:func:`camcensus.stats.workflow.disparity_stage`).
+    the census, the disparity models run too (:func:`camcensus.stats.workflow.disparity_stage`)
+    with the study's ``design`` (default: generic) and ``model_reference`` (a published
+    per-tract coverage table that explains differences from published models).
     """
     options = options or Options()
     ledger = Ledger()
@@ -358,6 +362,8 @@ def run_from_files(
             sensitivity=sensitivity,
             threshold=settings.get_float("threshold") if threshold is None else threshold,
             permutations=settings.get_int("permutations") if permutations is None else permutations,
+            design=design,
+            reference=model_reference,
             progress=progress,
         )
     return result.replace(inputs=inputs)
@@ -377,9 +383,12 @@ def _with_disparity(
     sensitivity: bool,
     threshold: float | str,
     permutations: int,
+    design: StudyDesign | None,
+    reference: str | Path | None,
     progress: Progress,
 ) -> CensusResult:
     from camcensus.stats import workflow
+    from camcensus.stats.disparity import GENERIC
 
     t0 = time.perf_counter()
     o = result.options
@@ -413,6 +422,8 @@ def _with_disparity(
         ledger=result.ledger,
         rate_model=has_zero_rows(pan),
         progress=progress,
+        reference=reference,
+        design=design or GENERIC,
     )
     timings = {**result.timings, "disparity": time.perf_counter() - t0}
     return result.replace(disparity=disparity, sensitivity=sens, timings=timings)
@@ -609,7 +620,8 @@ def stats_to_folder(
     from camcensus.stats.workflow import stats_from_files
 
     out = Path(out)
-    inputs = [v for k, v in kwargs.items() if k in {"tract_table", "tracts", "census", "ntas"}]
+    files = {"tract_table", "tracts", "census", "ntas", "reference"}
+    inputs = [v for k, v in kwargs.items() if k in files]
     inputs += list(kwargs.get("stops") or [])
     check_output(out, [p for p in inputs if p is not None], force=force)
     given = {k: v for k, v in kwargs.items() if v is not None}

@@ -185,6 +185,11 @@ _LABELS = {
     "rate_per_1000": "per 1,000 residents",
     "matches_printed_digits": "matches the printed digits",
     "failed_checks": "checks failed",
+    "failed_checks_words": "checks failed",
+    "wald_ci_low": "Wald 95% low",
+    "wald_ci_high": "Wald 95% high",
+    "significant_wald": "significant (Wald)",
+    "interval": "interval",
 }
 
 
@@ -235,8 +240,11 @@ def who_section(ctx: ReportContext) -> Section | None:
         Bullets(tuple(d.findings)),
     ]
     surv = d.survival
-    cols = ["model", "borough", "year", "term", "estimate", "ci_low", "ci_high", "survives",
-            "failed_checks"]  # fmt: skip
+    cols = ["model", "borough", "year", "term", "estimate", "ci_low", "ci_high", "interval",
+            "wald_ci_low", "wald_ci_high", "significant", "significant_wald", "survives",
+            "failed_checks_words"]  # fmt: skip
+    if "failed_checks_words" not in surv.columns:
+        cols[-1] = "failed_checks"
     shown = surv[[c for c in cols if c in surv.columns]]
     blocks.append(
         Table(

@@ -19,7 +19,9 @@ from camcensus.stats.profile import INTERVAL_METHODS
 
 __all__ = [
     "CHECK_WORDS",
+    "GENERIC",
     "DisparityResult",
+    "StudyDesign",
     "race_sensitivity",
     "radius_sensitivity",
     "run_disparity",
@@ -29,6 +31,41 @@ __all__ = [
 
 #: Radii (m) of the sensitivity analysis.
 RADII = (30.0, 60.0, 90.0, 120.0, 150.0, 200.0)
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """The choices an investigation makes that the generic models leave open.
+
+    The generic design fits the models on every district and year given; a study module
+    (e.g. :mod:`camcensus.studies.nyc`) names its sanity model, the districts it leaves out of
+    some analyses and whether its printed numbers are compared.
+
+    Parameters
+    ----------
+    name
+        Shown with the results.
+    sanity
+        ``(district, year)`` of the baseline model's sanity check (quadratic surveillance term
+        and the Black share of residents); Amnesty: Queens 2019.
+    interaction_year
+        Year of the weighted ``stoprate ~ nwfC * surv`` model (default: the first stop year).
+    exclude_districts
+        Districts left out of the interaction model and of "stopped while Black" (Amnesty:
+        Manhattan, a transport hub whose residents are not its occupants).
+    compare_published
+        Add the ``published_vs_ours`` table (Amnesty's printed models).
+    """
+
+    name: str = "generic"
+    sanity: tuple[str, int] | None = None
+    interaction_year: int | None = None
+    exclude_districts: tuple[str, ...] = ()
+    compare_published: bool = False
+
+
+#: The design of a city without an investigation to reproduce.
+GENERIC = StudyDesign()
 
 
 @dataclass
@@ -62,6 +99,7 @@ def run_disparity(
     ledger: Ledger | None = None,
     rate_model: bool = False,
     reference: pd.DataFrame | None = None,
+    design: StudyDesign = GENERIC,
 ) -> DisparityResult:
     """Run the investigation's models and the checks beyond it on a tract table.
 
@@ -92,7 +130,10 @@ def run_disparity(
     reference
         Amnesty's per-tract coverage (``camera_count.csv``: ``GEOID``, ``eff_cameras``), to
         explain tract by tract why the placement models differ from the printed ones (table
-        ``published_vs_ours``, made when the five NYC boroughs are present).
+        ``published_vs_ours``, made when ``design.compare_published``).
+    design
+        The study's choices (:class:`StudyDesign`): its sanity model, districts left out of
+        some analyses, and whether its printed numbers are compared.
 
     ``threshold``, ``min_population`` and ``permutations`` default to their settings.
     Intervals of the base models are profile-likelihood intervals (R's ``confint``); the
@@ -137,10 +178,25 @@ def run_disparity(
         )
         out.append(bins)
         out += models.stops_baseline(table, years=yrs, skip=skipped)
-        if "Queens" in set(table["borough"]) and 2019 in yrs and ("Queens", 2019) not in skipped:
-            out.append(models.stops_sanity_queens(table))
-        if 2019 in yrs:
-            out.append(models.stops_interaction_lm(table, nonwhite_all=tracts["nonwhite_fraction"]))
+        if (
+            design.sanity is not None
+            and design.sanity[0] in set(table["borough"])
+            and design.sanity[1] in yrs
+            and design.sanity not in skipped
+        ):
+            out.append(
+                models.stops_sanity_queens(table, borough=design.sanity[0], year=design.sanity[1])
+            )
+        year_lm = yrs[0] if design.interaction_year is None else design.interaction_year
+        if year_lm in yrs:
+            out.append(
+                models.stops_interaction_lm(
+                    table,
+                    year=year_lm,
+                    exclude=design.exclude_districts,
+                    nonwhite_all=tracts["nonwhite_fraction"],
+                )
+            )
     out += [placement, placement_income, placement_bh]
     if rate_model and "panoramas" in table.columns:
         out.append(models.placement_poisson(table))
@@ -161,7 +217,12 @@ def run_disparity(
     )
     if records is not None and stop_counts is not None:
         record_models, record_tables = _record_analyses(
-            records, tracts, table, threshold=threshold, min_population=min_population
+            records,
+            tracts,
+            table,
+            threshold=threshold,
+            min_population=min_population,
+            exclude=design.exclude_districts,
         )
         out += record_models
         tables.update(record_tables)
@@ -173,7 +234,7 @@ def run_disparity(
                 + ", ".join(str(int(y)) for y in sorted(records["year"].unique()))
                 + ", and are not comparable with the 2019 numbers Amnesty printed."
             )
-    if set(table["borough"]) >= set(_NYC_BOROUGHS):
+    if design.compare_published:
         from camcensus.stats import published_models
 
         tables["published_vs_ours"] = published_models.compare(
@@ -197,9 +258,6 @@ def run_disparity(
 
 def _setting_int(name: str, value: int | None) -> int:
     return int(settings.get(name) if value is None else value)
-
-
-_NYC_BOROUGHS = ("Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island")
 
 
 def _empty_borough_years(
@@ -305,6 +363,7 @@ def _record_analyses(
     *,
     threshold: float,
     min_population: int,
+    exclude: tuple[str, ...] = (),
 ) -> tuple[list[ModelResult], dict[str, pd.DataFrame]]:
     """Amnesty's record-level analyses (p.44-49) per year of records, and our extras."""
     fitted: list[ModelResult] = []
@@ -329,7 +388,12 @@ def _record_analyses(
         )
         fitted.append(
             stop_analyses.stopped_while_black(
-                records, tracts, year=year, threshold=threshold, min_population=min_population
+                records,
+                tracts,
+                year=year,
+                threshold=threshold,
+                min_population=min_population,
+                exclude=exclude,
             )
         )
         slopes.append(

@@ -273,7 +273,8 @@ def stops_baseline(
 def stops_sanity_queens(
     df: pd.DataFrame, *, year: int = 2019, borough: str = "Queens"
 ) -> ModelResult:
-    """Queens 2019 with a quadratic surveillance term and the Black share of residents."""
+    """The baseline model's sanity check (Amnesty p.36: Queens 2019): a quadratic surveillance
+    term and the Black share of residents added."""
     d = borough_year(df, borough, year)
     return _glm(
         "numstops ~ surv + nonwhite_fraction + I(surv ** 2) + black_share",
@@ -291,7 +292,7 @@ def stops_interaction_lm(
     df: pd.DataFrame,
     *,
     year: int = 2019,
-    exclude: Sequence[str] = ("Manhattan",),
+    exclude: Sequence[str] = (),
     nonwhite_all: pd.Series | np.ndarray | None = None,
 ) -> ModelResult:
     """Population-weighted linear ``stoprate ~ nwfC * surv`` (methodology note p.37).

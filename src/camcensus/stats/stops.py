@@ -298,10 +298,10 @@ def stopped_while_black(
     *,
     year: int,
     threshold: float = 0.2,
-    exclude: tuple[str, ...] = ("Manhattan",),
+    exclude: tuple[str, ...] = (),
     min_population: int = 250,
 ) -> ModelResult:
-    """ "Stopped while Black" (methodology note p.48-49).
+    """ "Stopped while Black" (methodology note p.48-49; Amnesty excluded Manhattan).
 
     ``lm(numstops.black/numstops ~ 1 + I(popn.black/popn) * I(surv > threshold))`` per tract,
     ``surv = eff_cameras / popn * 1000`` (not truncated), tracts of more than
@@ -332,7 +332,9 @@ def stopped_while_black(
     return fit.to_result(
         name="stopped_while_black_lm",
         formula=f"lm(numstops.black/numstops ~ 1 + I(popn.black/popn) * I(surv > {threshold:g}),"
-        f" subset = popn > 250 & borough != 'Manhattan')",
+        f" subset = popn > {min_population}"
+        + "".join(f" & borough != '{b}'" for b in exclude)
+        + ")",
         group={"year": year, "definition": AMNESTY.format(page=48), "threshold": threshold},
     )
 

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from camcensus import settings
-from camcensus._errors import InputError, Ledger
+from camcensus._errors import InputError, Ledger, Problem
 from camcensus.io import census as io_census
-from camcensus.io._validate import missing_columns
+from camcensus.io._validate import missing_columns, read_text_table
 from camcensus.stats import disparity
 from camcensus.stats import inputs as stats_inputs
-from camcensus.stats.disparity import DisparityResult
+from camcensus.stats.disparity import GENERIC, DisparityResult, StudyDesign
 from camcensus.stats.inputs import StopsFormat
 
 __all__ = ["disparity_stage", "stats_from_files"]
@@ -44,6 +44,7 @@ def disparity_stage(
     rate_model: bool = False,
     progress: Callable[[str], None] = _noop,
     reference: str | Path | pd.DataFrame | None = None,
+    design: StudyDesign = GENERIC,
 ) -> tuple[DisparityResult, dict[str, pd.DataFrame]]:
     """Run the disparity models on a tract table; return them and the sensitivity tables.
 
@@ -83,6 +84,7 @@ def disparity_stage(
         ledger=ledger,
         rate_model=rate_model,
         reference=_reference(reference),
+        design=design,
     )
     sensitivity: dict[str, pd.DataFrame] = {}
     year = int(counts["year"].min())
@@ -127,6 +129,7 @@ def stats_from_files(
     seed: int = 0,
     min_population: int | None = None,
     reference: str | Path | None = None,
+    design: StudyDesign = GENERIC,
 ) -> tuple[DisparityResult, Ledger]:
     """Run the disparity models on any city's tract table (e.g. a report's tract_coverage.csv).
 
@@ -138,10 +141,11 @@ def stats_from_files(
     Stop-record coordinates are in ``stops_crs`` (default: the ``stops_crs`` setting);
     ``threshold``, ``permutations`` and ``min_population`` default to their settings.
     ``reference`` (Amnesty's ``camera_count.csv``) explains placement differences tract by
-    tract in the ``published_vs_ours`` table.
+    tract in the ``published_vs_ours`` table. ``design`` holds a study's choices
+    (:data:`camcensus.studies.nyc.DESIGN` for Amnesty's).
     """
     ledger = Ledger()
-    table = pd.read_csv(tract_table, dtype={"GEOID": str})
+    table = _read_tract_table(Path(tract_table))
     if census is not None:
         acs = io_census.census_from_csv(census, ledger=ledger)
         table = table.drop(columns=[c for c in acs.columns if c in table.columns]).merge(
@@ -191,5 +195,54 @@ def stats_from_files(
         seed=seed,
         ledger=ledger,
         reference=_reference(reference),
+        design=design,
     )
     return result, ledger
+
+
+_TEXT_COLUMNS = ("GEOID", "borough", "BoroName", "NAME", "NAMELSAD")
+_NA = ("", "NA", "NaN", "nan", "null")
+
+
+def _read_tract_table(path: Path) -> pd.DataFrame:
+    """Read a tract table: text columns kept, every other column that holds only numbers (and
+    blanks) made numeric; a required numeric column with text in it is an error with rows."""
+    raw = read_text_table(path)
+    out = raw.copy()
+    problems: list[Problem] = []
+    for col in raw.columns:
+        if col in _TEXT_COLUMNS:
+            continue
+        text = raw[col].str.strip()
+        blank = text.isin(_NA)
+        num = pd.to_numeric(text.where(~blank), errors="coerce")
+        bad = num.isna() & ~blank
+        if not bad.any():
+            out[col] = num
+        elif col in _NUMERIC_NEEDED:
+            for i in np.flatnonzero(bad.to_numpy())[:5]:
+                problems.append(
+                    Problem(
+                        str(path),
+                        int(i) + 1,
+                        col,
+                        repr(raw[col].iloc[i]),
+                        "a number",
+                        "write the number (or leave the cell blank)",
+                    )
+                )
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+_NUMERIC_NEEDED = (
+    "popn",
+    "popn_white",
+    "popn_black",
+    "popn_hispanic",
+    "eff_cameras",
+    "eff_cameras_within_200m",
+    "med_income",
+    "nonwhite_fraction",
+)

@@ -18,9 +18,11 @@ from camcensus._errors import InputError, Ledger, Problem
 from camcensus.coverage import COVERAGE_COLUMNS
 from camcensus.pipeline import CensusResult, run_from_files
 from camcensus.stages import complete_tracts
+from camcensus.stats.disparity import StudyDesign
 
 __all__ = [
     "BOROUGHS",
+    "DESIGN",
     "LICENCE",
     "compare_published",
     "compare_reference_table",
@@ -36,6 +38,18 @@ LICENCE = (
 )
 
 
+#: Amnesty's choices in the disparity models (methodology note, section 2): the baseline
+#: model was developed on Queens 2019 (p.36); the interaction model (p.37) and "stopped while
+#: Black" (p.48) leave Manhattan out, a transport hub whose occupants are not its residents.
+DESIGN = StudyDesign(
+    name="Decode Surveillance NYC (Amnesty International, 2022)",
+    sanity=("Queens", 2019),
+    interaction_year=2019,
+    exclude_districts=("Manhattan",),
+    compare_published=True,
+)
+
+
 def reproduce_nyc(
     *,
     reference: str | Path | None = None,
@@ -48,7 +62,9 @@ def reproduce_nyc(
     Takes the arguments of :func:`camcensus.pipeline.run_from_files`, plus ``reference``: a
     per-tract table to compare coverage with, such as Amnesty's ``camera_count.csv``.
     """
-    result = run_from_files(title=title, licence=LICENCE, **kwargs)
+    result = run_from_files(
+        title=title, licence=LICENCE, design=DESIGN, model_reference=reference, **kwargs
+    )
     comparison = None
     pan = result.panoramas
     present = set(pan["BoroName"].dropna()) if "BoroName" in pan.columns else set()
