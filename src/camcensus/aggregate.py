@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from camcensus import settings
 from camcensus._errors import InputError, Ledger, Problem
 from camcensus._geo import locate_points
 from camcensus.io.decode import ATTACHMENTS, CATEGORIES, POLE_TYPES
@@ -79,9 +80,9 @@ def aggregate_submissions(
     panoramas: pd.DataFrame | None = None,
     *,
     boroughs: gpd.GeoDataFrame | None = None,
-    decoders: int = 3,
+    decoders: int | None = None,
     pick: Pick = "random",
-    seed: int = 0,
+    seed: int | None = None,
     ledger: Ledger | None = None,
 ) -> gpd.GeoDataFrame:
     """Aggregate raw submissions into one row per panorama.
@@ -121,6 +122,8 @@ def aggregate_submissions(
     """
     ledger = ledger if ledger is not None else Ledger()
     stage = "aggregate"
+    decoders = settings.get_int("decoders") if decoders is None else decoders
+    seed = settings.get_int("seed") if seed is None else seed
     if pick not in ("random", "first"):
         raise ValueError(f"pick must be 'random' or 'first', not {pick!r}")
     if decoders < 1:

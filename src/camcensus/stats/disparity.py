@@ -95,7 +95,7 @@ def run_disparity(
     cluster: pd.Series | None = None,
     distances_m: Sequence[float] = (1000.0, 2000.0),
     permutations: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     ledger: Ledger | None = None,
     rate_model: bool = False,
     reference: pd.DataFrame | None = None,
@@ -145,6 +145,7 @@ def run_disparity(
         settings.get("min_population") if min_population is None else min_population
     )
     permutations = int(settings.get("permutations") if permutations is None else permutations)
+    seed = settings.get_int("seed") if seed is None else seed
     table = models.model_table(tracts, stop_counts, min_population=min_population, ledger=ledger)
     if cluster is not None:
         table["nta"] = table["GEOID"].map(cluster)
