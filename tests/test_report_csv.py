@@ -18,6 +18,8 @@ HOSTILE = {
     '=HYPERLINK("http://evil.example","x")': '\'=HYPERLINK("http://evil.example","x")',
     "+1+1": "'+1+1",
     "-1+1": "'-1+1",
+    "-1.5+1": "'-1.5+1",
+    "-1e5*A1": "'-1e5*A1",
     "@SUM(A1)": "'@SUM(A1)",
     " =1+1": "' =1+1",
     "\t=1": "'\t=1",
@@ -27,7 +29,20 @@ HOSTILE = {
     "'=1+1": "''=1+1",
     "'plain": "''plain",
 }
-KEPT = ["Brooklyn", "-2xQ9_abcDEF", "-A1", "-", "a=b", "36047000100", "O'Brien"]
+KEPT = [
+    "Brooklyn",
+    "-2xQ9_abcDEF",
+    "-A1",
+    "-",
+    "a=b",
+    "36047000100",
+    "O'Brien",
+    # Numbers written as text (printed coefficients beside "< 2e-16") are not formulas.
+    "-1.6062",
+    "-1.746e-06",
+    "+3",
+    "-.5",
+]
 
 
 def _cells(path: Path) -> list[list[str]]:

@@ -139,6 +139,9 @@ _FORMULA_START = re.compile(r"^\s*[=+\-@\uff1d\uff0b\uff0d\uff20]|^[\t\r\n]")
 # A plain identifier that merely begins with a minus (Street View panorama ids do): no function
 # call, string, reference operator or DDE syntax is possible in it (see docs/csv-safety.md).
 _PLAIN_ID = re.compile(r"-[A-Za-z0-9_-]*")
+# A number written as text (a printed coefficient such as "-1.6062" or "-1.746e-06" in a column
+# that also holds "< 2e-16"): a spreadsheet reads it as that number, nothing more.
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _QUOTE = "'"
 
 
@@ -148,7 +151,11 @@ def _csv_cell(value: Any) -> Any:
         return value
     if value.startswith(_QUOTE):
         return _QUOTE + value
-    if _FORMULA_START.match(value) and not _PLAIN_ID.fullmatch(value):
+    if (
+        _FORMULA_START.match(value)
+        and not _PLAIN_ID.fullmatch(value)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
         return _QUOTE + value
     return value
 
