@@ -361,3 +361,17 @@ def test_pooled_total_is_not_the_sum_of_ratios() -> None:
     assert t.loc["B", "cameras_per_intersection"] == pytest.approx(1.0)
     assert t.loc["Total", "cameras_per_intersection"] == pytest.approx(6 / 6)
     assert t.loc["Total", "public_per_intersection"] == pytest.approx(3 / 6)
+
+
+@pytest.mark.parametrize("column", ["DecoderId", "SubmissionId"])
+def test_empty_ids_aggregate_and_are_not_one_decoder(column: str) -> None:
+    # Empty ids (read as missing) are hashed for the random pick, and two submissions without
+    # a DecoderId on one panorama are two looks, not one decoder's repeat.
+    sub, inter, pans = _frames([[[1] * 7, [2] * 7, [3] * 7]])
+    sub[column] = sub[column].astype(object)
+    sub.loc[[0, 1], column] = np.nan
+    ledger = Ledger()
+    got = aggregate_submissions(sub, inter, pans, seed=1, ledger=ledger)
+    assert got["n_cameras_median"].tolist() == [2]
+    assert got["n_submissions"].tolist() == [3]
+    assert ledger.total() == 0

@@ -62,7 +62,10 @@ def agreement_class(values: np.ndarray) -> np.ndarray:
 
 def _stable_key(seed: int, parts: pd.DataFrame) -> np.ndarray:
     """Return a uniform pseudo-random uint64 per row that depends only on its content."""
-    text = parts.astype(str).agg("|".join, axis=1)
+    # An empty cell (an empty DecoderId, say) hashes as a marker no text cell holds; pandas
+    # keeps NaN through astype(str), which "|".join cannot take.
+    cells = parts.astype(object).where(parts.notna(), "\x00NA").astype(str)
+    text = cells.agg("|".join, axis=1)
     salt = str(int(seed)).encode()
     return np.fromiter(
         (
