@@ -146,3 +146,95 @@ def test_empty_geometries_excluded_and_counted(tmp_path: Path) -> None:
     got = census.tracts_from_file(p, ledger=ledger)
     assert got["GEOID"].tolist() == ["36047000000"]
     assert ledger.total("read tracts") == 2
+
+
+def test_csv_given_as_polygons_is_an_input_error(tmp_path: Path) -> None:
+    p = tmp_path / "census.csv"
+    p.write_text("GEOID,popn\n36047000100,10\n")
+    with pytest.raises(InputError) as exc:
+        census.boroughs_from_file(p)
+    msg = _only(exc)
+    assert "no geometry column" in msg and "not a vector file" in msg
+    assert "give the polygon file" in msg
+
+
+@pytest.mark.parametrize("reader", [census.tracts_from_file, census.boroughs_from_file])
+def test_vector_file_without_features_names_the_file(tmp_path: Path, reader: object) -> None:
+    p = tmp_path / "zero.gpkg"
+    t = _tracts().assign(BoroName="Brooklyn")
+    t.iloc[:0].to_file(p)
+    with pytest.raises(InputError) as exc:
+        reader(p)  # type: ignore[operator]
+    assert "0 features" in _only(exc) and "zero.gpkg" in str(exc.value)
+    # Features all without geometry leave nothing to measure either.
+    t["geometry"] = None
+    p2 = tmp_path / "nogeom.gpkg"
+    t.to_file(p2)
+    with pytest.raises(InputError, match="no feature with a polygon"):
+        reader(p2)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_tract_without_geoid_is_rejected_with_its_row(tmp_path: Path, value: object) -> None:
+    t = _tracts().astype({"GEOID": object})
+    t.loc[1, "GEOID"] = value
+    p = tmp_path / "tracts.gpkg"
+    t.to_file(p)
+    with pytest.raises(InputError) as exc:
+        census.tracts_from_file(p)
+    (problem,) = exc.value.problems
+    assert (problem.row, problem.column, problem.found) == (2, "GEOID", "an empty cell")
+    assert "fill in the tract's GEOID" in problem.fix
+
+
+def test_borough_without_name_is_rejected_not_dropped(tmp_path: Path) -> None:
+    b = _tracts().assign(BoroName=["A", None, "B"])
+    p = tmp_path / "boroughs.gpkg"
+    b.to_file(p)
+    with pytest.raises(InputError) as exc:
+        census.boroughs_from_file(p)
+    (problem,) = exc.value.problems
+    assert (problem.row, problem.column) == (2, "BoroName")
+
+
+def test_missing_crs_fix_names_the_cli_option(tmp_path: Path) -> None:
+    p = tmp_path / "nocrs.shp"
+    _tracts().to_file(p)
+    p.with_suffix(".prj").unlink()
+    with pytest.raises(InputError) as exc:
+        census.tracts_from_file(p)
+    msg = _only(exc)
+    assert "--tracts-crs EPSG:" in msg and "crs='EPSG:" in msg
+    # UTM-like metres: the example is a UTM zone.
+    assert "EPSG:326NN" in msg
+    # Degrees without a CRS: the example is WGS84.
+    _tracts().to_crs(4326).to_file(p)
+    p.with_suffix(".prj").unlink()
+    with pytest.raises(InputError) as exc:
+        census.tracts_from_file(p)
+    assert "--tracts-crs EPSG:4326" in _only(exc)
+
+
+def test_wrong_crs_fix_does_not_suggest_the_declared_crs(tmp_path: Path) -> None:
+    p = tmp_path / "wrong.gpkg"
+    _tracts().set_crs(4326, allow_override=True).to_file(p)
+    with pytest.raises(InputError) as exc:
+        census.tracts_from_file(p)
+    fix = exc.value.problems[0].fix
+    assert "EPSG:4326" not in fix
+    assert "--tracts-crs EPSG:326NN" in fix and "UTM" in fix
+    # Degrees declared as a projected CRS: the fix names WGS84, not the declared one.
+    _tracts().to_crs(4326).set_crs(2263, allow_override=True).to_file(p)
+    with pytest.raises(InputError) as exc:
+        census.tracts_from_file(p)
+    fix = exc.value.problems[0].fix
+    assert "--tracts-crs EPSG:4326" in fix and "2263" not in fix
+
+
+def test_geopackage_without_extension_reads_without_warning(tmp_path: Path) -> None:
+    p = tmp_path / "tracts.gpkg"
+    _tracts().to_file(p)
+    bare = tmp_path / "tracts"
+    p.rename(bare)
+    # pytest turns warnings into errors: GDAL's extension warning must not leak.
+    assert len(census.tracts_from_file(bare)) == 3

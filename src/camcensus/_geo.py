@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +18,7 @@ __all__ = [
     "PointOwners",
     "borough_outlines",
     "check_crs_plausible",
+    "crs_fix",
     "locate_points",
     "measurement_crs",
     "metres_per_unit",
@@ -47,16 +49,76 @@ def measurement_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     return CRS.from_user_input(gdf.estimate_utm_crs())
 
 
-def check_crs_plausible(gdf: gpd.GeoDataFrame, path: str, *, margin_deg: float = 1.0) -> None:
+def crs_fix(
+    path: str,
+    *,
+    crs_option: str | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
+    declared: CRS | None = None,
+) -> str:
+    """Return the fix text for a file without a CRS, or with a CRS its coordinates do not fit.
+
+    Names the command-line option ``crs_option`` (e.g. ``"--tracts-crs"``) when there is one,
+    and Python's ``crs=``. When ``bounds`` tell what the coordinates are (degrees, or metres
+    that look like UTM), the example is that CRS; it is never the ``declared`` one.
+    """
+    guessed = _crs_guess(bounds, declared)
+    if guessed is None:
+        guess = "EPSG:XXXX"
+        what = "the CRS the coordinates are in"
+        if declared is not None:
+            what += f" (not {declared.to_string()}, which the file declares)"
+    else:
+        guess = guessed[0]
+        what = f"the CRS the coordinates are in ({guessed[1]})"
+    how = f"{crs_option} {guess} on the command line, or crs='{guess}' in Python"
+    if crs_option is None:
+        how = f"crs='{guess}' in Python"
+    name = Path(path).name or "the file"
+    return (
+        f"pass {what}: {how}; or write the file again with it "
+        f"(ogr2ogr -a_srs {guess} fixed.gpkg {name})"
+    )
+
+
+def _crs_guess(
+    bounds: tuple[float, float, float, float] | None, declared: CRS | None
+) -> tuple[str, str] | None:
+    """Return (CRS, why) that the coordinates within ``bounds`` are likely in, or None."""
+    if bounds is None or not np.all(np.isfinite(bounds)):
+        return None
+    xmin, ymin, xmax, ymax = bounds
+    if max(abs(xmin), abs(xmax)) <= 180 and max(abs(ymin), abs(ymax)) <= 90:
+        if declared is not None and declared.is_geographic:
+            return None
+        return "EPSG:4326", "they fit longitude/latitude in degrees, WGS84"
+    # UTM eastings stay within about 166,000-834,000 m of the false easting 500,000.
+    if xmin >= 100_000 and xmax <= 900_000 and ymin >= -10_000_000 and ymax <= 10_000_000:
+        return (
+            "EPSG:326NN",
+            "they look like UTM metres: EPSG:326NN for UTM zone NN north, 327NN south; "
+            "e.g. EPSG:32618 for New York",
+        )
+    return None
+
+
+def check_crs_plausible(
+    gdf: gpd.GeoDataFrame,
+    path: str,
+    *,
+    margin_deg: float = 1.0,
+    crs_option: str | None = None,
+) -> None:
     """Raise if ``gdf``'s coordinates cannot be in its declared CRS.
 
     Catches the commonest mislabelling: coordinates in one CRS (say degrees) declared as another
-    (say state-plane feet), which otherwise produces silently wrong areas.
+    (say state-plane feet), which otherwise produces silently wrong areas. ``crs_option``
+    names the command-line option that sets the CRS (e.g. ``"--tracts-crs"``), for the fix.
     """
     if gdf.crs is None or len(gdf) == 0:
         return
     crs = CRS.from_user_input(gdf.crs)
-    xmin, ymin, xmax, ymax = gdf.total_bounds
+    xmin, ymin, xmax, ymax = (float(v) for v in gdf.total_bounds)
     if not np.all(np.isfinite([xmin, ymin, xmax, ymax])):
         return
     problem = None
@@ -70,7 +132,8 @@ def check_crs_plausible(gdf: gpd.GeoDataFrame, path: str, *, margin_deg: float =
         aou = crs.area_of_use
         if aou is not None:
             to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-            lon, lat = to_ll.transform([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
+            with np.errstate(all="ignore"):
+                lon, lat = to_ll.transform([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
             ok = (
                 np.all(np.isfinite(lon))
                 and min(lon) >= aou.west - margin_deg
@@ -92,8 +155,12 @@ def check_crs_plausible(gdf: gpd.GeoDataFrame, path: str, *, margin_deg: float =
                     "geometry",
                     problem,
                     "coordinates in the CRS the file declares",
-                    "write the file again with its true CRS (e.g. ogr2ogr -a_srs EPSG:4326), or "
-                    "pass the true CRS explicitly (crs=... / --tracts-crs)",
+                    crs_fix(
+                        path,
+                        crs_option=crs_option,
+                        bounds=(xmin, ymin, xmax, ymax),
+                        declared=crs,
+                    ),
                 )
             ]
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pyogrio
 import shapely
 
 from camcensus._errors import InputError, Ledger, Problem
-from camcensus._geo import check_crs_plausible
+from camcensus._geo import check_crs_plausible, crs_fix
 from camcensus.io._validate import Col, missing_columns, parse_columns
 from camcensus.io._validate import read_text_table as _read
 
@@ -45,36 +47,76 @@ def read_vector(
     crs: str | None = None,
     *,
     layer_option: str | None = None,
+    crs_option: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read any OGR vector file, failing clearly if it is missing, unreadable or has no CRS.
 
     A file with several layers holding geometries (a GeoPackage, a folder of shapefiles) needs
-    ``layer``; without it the :class:`InputError` lists the layers. ``layer_option`` names the
-    command-line option that sets the layer (e.g. ``"--tracts-layer"``), for the fix text.
+    ``layer``; without it the :class:`InputError` lists the layers. ``layer_option`` and
+    ``crs_option`` name the command-line options that set the layer and the CRS (e.g.
+    ``"--tracts-layer"``, ``"--tracts-crs"``), for the fix texts.
     A file with one geometry layer beside attribute-only tables reads that layer.
+    A table without geometries (a CSV, say) and a file with no features are errors too.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(
             [Problem(str(path), None, None, "no such file", "an existing file", "check the path")]
         )
-    layer = _pick_layer(path, layer, layer_option)
-    try:
-        gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-    except Exception as exc:
+    with _quiet_ogr():
+        layer = _pick_layer(path, layer, layer_option)
+        try:
+            read = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+        except Exception as exc:
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        None,
+                        f"a file GDAL/OGR cannot read ({type(exc).__name__}: {exc})",
+                        "a vector file (GeoPackage, shapefile, GeoJSON, ...)",
+                        "check that the file is complete (a shapefile needs its .shx and .dbf "
+                        "beside the .shp) and is a vector format",
+                    )
+                ]
+            ) from exc
+    if not isinstance(read, gpd.GeoDataFrame) or read.active_geometry_name is None:
+        columns = ", ".join(repr(str(c)) for c in list(read.columns)[:6])
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "geometry",
+                    "no geometry column: a table, not a vector file"
+                    + (f" (columns {columns})" if columns else ""),
+                    "a vector file of polygons (GeoPackage, shapefile, GeoJSON, ...)",
+                    "give the polygon file here (e.g. tracts.gpkg or boroughs.shp); a CSV "
+                    "table belongs to another option",
+                )
+            ]
+        )
+    gdf = read
+    if len(gdf) == 0:
+        where = f" in layer {layer!r}" if layer else ""
         raise InputError(
             [
                 Problem(
                     str(path),
                     None,
                     None,
-                    f"a file GDAL/OGR cannot read ({type(exc).__name__}: {exc})",
-                    "a vector file (GeoPackage, shapefile, GeoJSON, ...)",
-                    "check that the file is complete (a shapefile needs its .shx and .dbf "
-                    "beside the .shp) and is a vector format",
+                    f"0 features{where}",
+                    "at least one polygon",
+                    "check that the export finished and wrote its features"
+                    + (
+                        f", or choose the layer holding them ({layer_option})"
+                        if layer_option
+                        else ""
+                    ),
                 )
             ]
-        ) from exc
+        )
     if crs is not None:
         gdf = gdf.set_crs(crs, allow_override=True)
     if gdf.crs is None:
@@ -86,13 +128,25 @@ def read_vector(
                     "geometry",
                     "no CRS (a shapefile without .prj?)",
                     "a declared CRS",
-                    "pass the CRS explicitly (crs='EPSG:2908' in Python), or write the file "
-                    "again with its CRS (e.g. ogr2ogr -a_srs EPSG:2908)",
+                    crs_fix(
+                        str(path),
+                        crs_option=crs_option,
+                        bounds=tuple(float(v) for v in gdf.total_bounds),  # type: ignore[arg-type]
+                    ),
                 )
             ]
         )
-    check_crs_plausible(gdf, str(path))
+    check_crs_plausible(gdf, str(path), crs_option=crs_option)
     return gdf
+
+
+@contextmanager
+def _quiet_ogr() -> Iterator[None]:
+    """Silence GDAL's warning about a file without its usual extension: the file is read
+    all the same (by its content), so the warning says nothing the user must act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non conformant file extension.*")
+        yield
 
 
 def _pick_layer(path: Path, layer: str | None, layer_option: str | None) -> str | None:
@@ -196,6 +250,19 @@ def _check_polygons(
                 f"polygonal parts kept); area changed by {change:,.0f} m²."
             )
     n_empty = int(empty.sum())
+    if n_empty == len(out):
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "geometry",
+                    f"no feature with a polygon: all {n_empty:,} have an empty or no geometry",
+                    "at least one polygon",
+                    "export the polygons again with their geometries",
+                )
+            ]
+        )
     if n_empty:
         out = out.loc[~empty]
         if ledger is not None:
@@ -243,7 +310,7 @@ def tracts_from_file(
         empty or null geometries are excluded (``attrs["empty_geometries"]``).
     """
     path = Path(path)
-    gdf = read_vector(path, layer, crs, layer_option="--tracts-layer")
+    gdf = read_vector(path, layer, crs, layer_option="--tracts-layer", crs_option="--tracts-crs")
     cols = {c.lower(): c for c in gdf.columns}
     if geoid not in gdf.columns and geoid.lower() in cols:
         geoid = cols[geoid.lower()]
@@ -251,6 +318,9 @@ def tracts_from_file(
         raise InputError(
             missing_columns(pd.DataFrame(columns=gdf.columns), path, [geoid], why="tract id")
         )
+    _raise_missing_values(
+        gdf[geoid], path, geoid, "a tract GEOID (11 digits)", "fill in the tract's GEOID"
+    )
     ids, n_float = _normalize_geoids(gdf[geoid])
     _raise_mangled_geoids(ids, path, geoid)
     if n_float and ledger is not None:
@@ -262,7 +332,10 @@ def tracts_from_file(
     if borough not in gdf.columns and borough.lower() in cols:
         borough = cols[borough.lower()]
     if borough in gdf.columns:
-        out["borough"] = gdf[borough].astype(str)
+        _raise_missing_values(
+            gdf[borough], path, borough, "the borough of the tract", "fill in the borough name"
+        )
+        out["borough"] = gdf[borough].astype(str).str.strip()
     else:
         county = out["GEOID"].str[:5]
         if not county.isin(list(NYC_COUNTIES)).all():
@@ -317,7 +390,10 @@ def boroughs_from_file(
         raise InputError(
             missing_columns(pd.DataFrame(columns=gdf.columns), path, [name], why="borough name")
         )
-    out = gpd.GeoDataFrame({"BoroName": gdf[name].astype(str)}, geometry=gdf.geometry, crs=gdf.crs)
+    _raise_missing_values(gdf[name], path, name, "a borough name", "fill in the borough's name")
+    out = gpd.GeoDataFrame(
+        {"BoroName": gdf[name].astype(str).str.strip()}, geometry=gdf.geometry, crs=gdf.crs
+    )
     out = _check_polygons(out, path, "BoroName", ledger=ledger, stage="read boroughs")
     out = out.dissolve("BoroName", as_index=False)
     out.attrs["source"] = str(path)
@@ -409,6 +485,28 @@ def census_from_csv(
 _FLOAT_ID = r"\d+\.0*"
 _SCIENTIFIC_ID = r"[+-]?\d(\.\d+)?[eE][+-]?\d+"
 _API_PREFIX = "1400000US"
+
+
+def _raise_missing_values(
+    values: pd.Series, path: Path, column: str, expected: str, fix: str
+) -> None:
+    """Raise naming the features whose ``column`` is null or blank (each would otherwise be a
+    row without an id, or be dropped silently by a later group-by)."""
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    missing = np.flatnonzero(text.isin(["", "nan", "None"]).to_numpy())
+    if len(missing):
+        more = f" ({len(missing):,} features in all)" if len(missing) > 20 else ""
+        raise InputError(
+            Problem(
+                str(path),
+                int(i) + 1,
+                column,
+                "an empty cell" + (more if n == 0 else ""),
+                expected,
+                f"{fix} (feature {int(i) + 1}), or delete the feature if it is not one",
+            )
+            for n, i in enumerate(missing[:20])
+        )
 
 
 def _normalize_geoids(values: pd.Series) -> tuple[pd.Series, int]:
