@@ -276,3 +276,95 @@ def test_directory_given_as_a_file_and_bad_options(tmp_path: Path) -> None:
         )
         assert result.exit_code == 2, (radius, result.output)
         assert "radius" in result.output and "Traceback" not in result.output
+
+
+def test_hostile_options_are_refused_before_any_work(tmp_path: Path) -> None:
+    city = simulate_city(2, nx=12, ny=12)
+    paths = city.write(tmp_path / "in")
+    agg = tmp_path / "agg.csv"
+    assert runner.invoke(app, _aggregate_args(paths, agg)).exit_code == 0
+    cov = ["coverage", "--intersections", str(agg), "--tracts", str(paths["tracts"])]
+    cases = [
+        ([*cov, "--tracts-crs", "EPSG:99999"], "--tracts-crs"),
+        ([*cov, "--tracts-crs", "garbage"], "--tracts-crs"),
+        ([*cov, "--radius-m", "1e12"], "radius"),
+        ([*cov, "--band-m", "-5"], "--band-m"),
+        (["aggregate", *_aggregate_args(paths, tmp_path / "a2.csv")[1:], "--seed", "-5"], "--seed"),
+        (["aggregate", *_aggregate_args(paths, tmp_path / "a3.csv")[1:], "--pick", "x"], "--pick"),
+    ]
+    for words, needle in cases:
+        result = runner.invoke(app, [*words, "--out", str(tmp_path / "x.csv")])
+        assert result.exit_code == 2, (words, result.output)
+        assert needle in result.output and "Traceback" not in result.output
+    # An existing output file is replaced only with --force.
+    result = runner.invoke(app, [*cov, "--out", str(agg)])
+    assert result.exit_code == 2 and "input file" in result.output
+    target = tmp_path / "cov.csv"
+    target.write_text("mine")
+    assert runner.invoke(app, [*cov, "--out", str(target)]).exit_code == 2
+    assert target.read_text() == "mine"
+    assert runner.invoke(app, [*cov, "--out", str(target), "--force"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("CAMCENSUS_DECODERS", "0"),
+        ("CAMCENSUS_QUAD_SEGS", "0"),
+        ("CAMCENSUS_SNAP_M", "-1"),
+        ("CAMCENSUS_PICK", "x"),
+        ("CAMCENSUS_PERMUTATIONS", "-1"),
+        ("CAMCENSUS_SEED", "99999999999999999999999"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    result = runner.invoke(app, ["settings"])
+    assert result.exit_code == 2
+    assert env in result.output and "Traceback" not in result.output
+
+
+def test_inputs_that_would_be_ignored_are_refused(tmp_path: Path) -> None:
+    city = simulate_city(2, nx=12, ny=12)
+    paths = city.write(tmp_path / "in")
+    agg = tmp_path / "agg.csv"
+    assert runner.invoke(app, _aggregate_args(paths, agg)).exit_code == 0
+    base = ["reproduce", "nyc", "--tracts", str(paths["tracts"]), "--out", str(tmp_path / "r")]
+    cases = [
+        (
+            [*base, "--intersections", str(agg), "--raw-counts", str(paths["raw_counts"])],
+            "not both",
+        ),
+        ([*base, "--intersections", str(agg), "--race-table", str(paths["census"])], "--stops"),
+        (
+            [
+                *base,
+                "--intersections",
+                str(agg),
+                "--census",
+                str(paths["census"]),
+                "--stops",
+                str(paths["stops"]),
+                "--stops",
+                str(paths["stops"]),
+            ],
+            "twice",
+        ),
+    ]
+    for words, needle in cases:
+        result = runner.invoke(app, words)
+        assert result.exit_code == 2, (words, result.output)
+        assert needle in result.output
+
+
+def test_demo_never_overwrites_a_users_files(tmp_path: Path) -> None:
+    (tmp_path / "d-inputs").mkdir()
+    (tmp_path / "d-inputs" / "counts.csv").write_text("MY OWN DATA")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "--force" in result.output
+    assert (tmp_path / "d-inputs" / "counts.csv").read_text() == "MY OWN DATA"
+    (tmp_path / "d-inputs" / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--force"])
+    assert result.exit_code == 2 and "notes.txt" in result.output

@@ -108,6 +108,31 @@ def _progress() -> tuple[Callable[[str], None], Any]:
     return update, status
 
 
+def _crs(value: str | None, option: str) -> str | None:
+    """Check that ``value`` names a CRS pyproj knows (parsing, before any work)."""
+    if value is None:
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    from camcensus._errors import OptionError
+
+    try:
+        CRS.from_user_input(value)
+    except CRSError as exc:
+        raise OptionError(
+            f"{option} {value!r} is not a CRS pyproj knows ({exc}). Fix: give an EPSG code "
+            "such as EPSG:2908 (NY Long Island, US feet) or EPSG:32618 (UTM 18N)."
+        ) from exc
+    return value
+
+
+def _checked(name: str, value: Any, option: str) -> Any:
+    if value is not None:
+        settings.require(name, value, option)
+    return value
+
+
 def _errors(value: str) -> Any:
     if value not in ("raise", "exclude"):
         raise typer.BadParameter("--errors must be 'raise' or 'exclude'")
@@ -130,7 +155,8 @@ def _summary(result: Any, out: Path) -> None:
         if key in n:
             table.add_row(key.replace("_", " "), f"{n[key]:,}")
     if n.get("covered_land_share") is not None:
-        area = ", ".join(n.get("study_area_districts", [])) or "study area"
+        names = [" ".join(str(d).split())[:30] for d in n.get("study_area_districts", [])]
+        area = ", ".join(names[:5]) + (" …" if len(names) > 5 else "") or "study area"
         table.add_row(
             f"land within reach of public cameras ({area})",
             f"{100 * n['covered_land_share']:.1f}%",
@@ -234,14 +260,14 @@ def reproduce_nyc(
             reference=reference,
             stops=stops or [],
             stops_format=stops_format,
-            stops_crs=stops_crs,
+            stops_crs=_crs(stops_crs, "--stops-crs"),
             ntas=ntas,
             race_table=race_table,
             sensitivity=sensitivity,
-            threshold=threshold,
-            permutations=permutations,
+            threshold=_checked("threshold", threshold, "--threshold"),
+            permutations=_checked("permutations", permutations, "--permutations"),
             tracts_layer=tracts_layer,
-            tracts_crs=tracts_crs,
+            tracts_crs=_crs(tracts_crs, "--tracts-crs"),
             options=_options(radius_m, band_m, pick, seed),
             errors=_errors(errors),
             progress=update,
@@ -265,6 +291,7 @@ def aggregate(
     pick: PickOpt = None,
     seed: Seed = None,
     errors: ErrorsOpt = "raise",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
 ) -> None:
     """Aggregate volunteers' submissions into one row per panorama (Amnesty's layout)."""
     from camcensus.pipeline import aggregate_to_csv
@@ -278,6 +305,7 @@ def aggregate(
             out=out,
             options=_options(None, None, pick, seed),
             errors=_errors(errors),
+            force=force,
         )
     Console().print(f"{n:,} panoramas written to {out}")
     Console().print_json(json.dumps({"exclusions": ledger.records(), "notes": ledger.notes}))
@@ -299,6 +327,7 @@ def coverage(
     radius_m: Radius = None,
     band_m: Band = None,
     errors: ErrorsOpt = "raise",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
 ) -> None:
     """Compute effective and counted public cameras per tract (Amnesty's camera_count table)."""
     from camcensus.pipeline import coverage_to_csv
@@ -309,11 +338,14 @@ def coverage(
             tracts=tracts,
             out=out,
             tracts_layer=tracts_layer,
-            tracts_crs=tracts_crs,
+            tracts_crs=_crs(tracts_crs, "--tracts-crs"),
             options=_options(radius_m, band_m, None, None),
             errors=_errors(errors),
+            force=force,
         )
     Console().print(f"{n:,} tracts written to {out}")
+    for e in ledger:
+        Console().print(Text(f"excluded: {e.count:,} ({e.stage}: {e.reason})"))
     for note in ledger.notes:
         Console().print(Text(f"note: {note}"))
 
@@ -377,14 +409,14 @@ def stats_command(
             census=census,
             stops=stops or [],
             stops_format=stops_format,
-            stops_crs=stops_crs,
+            stops_crs=_crs(stops_crs, "--stops-crs"),
             ntas=ntas,
-            threshold=threshold,
-            permutations=permutations,
-            min_population=min_population,
+            threshold=_checked("threshold", threshold, "--threshold"),
+            permutations=_checked("permutations", permutations, "--permutations"),
+            min_population=_checked("min_population", min_population, "--min-population"),
             reference=reference,
             design=design_for(study),
-            seed=seed,
+            seed=_checked("seed", seed, "--seed"),
         )
     for line in findings:
         Console().print(Text("• " + line))

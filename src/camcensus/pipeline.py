@@ -22,7 +22,7 @@ import shapely
 from pyproj import CRS
 
 from camcensus import settings, stages
-from camcensus._errors import Ledger, OptionError
+from camcensus._errors import InputError, Ledger, OptionError
 from camcensus.aggregate import Pick, aggregate_submissions, has_zero_rows
 from camcensus.coverage import add_coverage
 from camcensus.io import census as io_census
@@ -52,12 +52,7 @@ Progress = Callable[[str], None]
 
 
 def _pick() -> Pick:
-    pick = settings.get_str("pick")
-    if pick not in ("random", "first"):
-        raise settings.SettingError(
-            f"CAMCENSUS_PICK={pick!r} is not 'random' or 'first'. Fix: set one of them or unset it."
-        )
-    return "random" if pick == "random" else "first"
+    return "first" if settings.get_str("pick") == "first" else "random"
 
 
 @dataclass(frozen=True)
@@ -75,15 +70,17 @@ class Options:
     min_population: int = field(default_factory=lambda: settings.get_int("min_population"))
 
     def __post_init__(self) -> None:
-        from camcensus.coverage import check_radius
-
-        check_radius(self.radius_m, "radius_m (--radius-m)")
-        if not float(self.band_m) >= 0:
-            raise OptionError(f"band_m (--band-m) must be 0 m or more, not {self.band_m!r}")
-        if self.pick not in ("random", "first"):
-            raise OptionError(f"pick (--pick) must be 'random' or 'first', not {self.pick!r}")
-        if int(self.decoders) < 1:
-            raise OptionError(f"decoders must be at least 1, not {self.decoders!r}")
+        for name, option, value in (
+            ("camera_radius_m", "--radius-m", self.radius_m),
+            ("band_m", "--band-m", self.band_m),
+            ("quad_segs", "quad_segs", self.quad_segs),
+            ("decoders", "decoders", self.decoders),
+            ("pick", "--pick", self.pick),
+            ("seed", "--seed", self.seed),
+            ("snap_m", "snap_m", self.snap_m),
+            ("min_population", "min_population", self.min_population),
+        ):
+            settings.require(name, value, option)
 
 
 @dataclass(frozen=True)
@@ -236,6 +233,12 @@ def read_counts(
     Returns the ``counts`` table and the input paths by role.
     """
     inputs: dict[str, str] = {}
+    raw_given = [p for p in (raw_counts, raw_intersections, panoramas) if p is not None]
+    if intersections is not None and raw_given:
+        raise OptionError(
+            "give either --intersections (aggregated counts) or the raw export (--raw-counts, "
+            "--raw-intersections, --panoramas), not both: one would be ignored"
+        )
     if intersections is not None:
         pan = decode.intersections_from_csv(intersections, errors=errors, ledger=ledger)
         inputs["intersections"] = str(intersections)
@@ -308,6 +311,7 @@ def run_from_files(
     progress("reading inputs")
     if stops and census is None:
         raise OptionError("the disparity models need the census table: pass --census")
+    _check_model_inputs(stops, ntas=ntas, race_table=race_table)
     gdf_boroughs = io_census.boroughs_from_file(boroughs, ledger=ledger) if boroughs else None
     pan, inputs = read_counts(
         intersections=intersections,
@@ -367,6 +371,25 @@ def run_from_files(
             progress=progress,
         )
     return result.replace(inputs=inputs)
+
+
+def _check_model_inputs(
+    stops: Sequence[str | Path], *, ntas: str | Path | None, race_table: str | Path | None
+) -> None:
+    """Refuse model inputs that would be silently ignored or counted twice."""
+    if not stops:
+        unused = [o for o, v in (("--ntas", ntas), ("--race-table", race_table)) if v]
+        if unused:
+            raise OptionError(
+                f"{' and '.join(unused)} serve the disparity models, which need --stops (and "
+                "--census): add them, or leave these out"
+            )
+    seen: set[Path] = set()
+    for p in stops:
+        key = Path(p).resolve()
+        if key in seen:
+            raise OptionError(f"--stops {p} is given twice: its stops would be counted twice")
+        seen.add(key)
 
 
 def _with_disparity(
@@ -501,17 +524,32 @@ def demo_report(
     progress: Progress = _noop,
 ) -> CensusResult:
     """Run the demo (:func:`run_demo`) and write its report into ``out``."""
-    from camcensus.report import write_report
+    from camcensus.report import OutputError, check_output, write_report
 
     seed = settings.get_int("seed") if seed is None else seed
-    result = run_demo(demo_inputs_folder(out), seed=seed, progress=progress)
+    folder = demo_inputs_folder(out)
+    check_output(Path(out), [], force=force)
+    if folder.is_file() or (folder.is_dir() and any(folder.iterdir())):
+        own = {"counts.csv", "intersections.csv", "panorama_url.csv", "tracts.gpkg",
+               "boroughs.gpkg", "census.csv", "stops.csv"}  # fmt: skip
+        foreign = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [folder.name]
+        foreign = [f for f in foreign if f not in own]
+        if foreign or not force:
+            raise OutputError(
+                folder,
+                "the demo's input folder already holds files"
+                + (f" that the demo does not write ({', '.join(foreign[:5])})" if foreign else ""),
+                "choose another --out" if foreign else "pass --force to replace the demo's files",
+            )
+    result = run_demo(folder, seed=seed, progress=progress)
     progress("writing the report")
     write_report(result, out, force=force)
     return result
 
 
-def _check_csv_target(out: Path, inputs: Sequence[str | Path | None]) -> None:
-    """Refuse to write a CSV over an input file or into a folder's place."""
+def _check_csv_target(out: Path, inputs: Sequence[str | Path | None], *, force: bool) -> None:
+    """Refuse to write a CSV over an input file, into a folder's place, or over an existing
+    file without ``force``."""
     from camcensus.report import OutputError
 
     target = out.resolve()
@@ -520,6 +558,10 @@ def _check_csv_target(out: Path, inputs: Sequence[str | Path | None]) -> None:
             raise OutputError(out, f"the output is the input file {p}", "choose another --out")
     if target.is_dir():
         raise OutputError(out, "this is a folder", "give the path of a .csv file for --out")
+    if target.exists() and not force:
+        raise OutputError(
+            out, "the file exists", "pass --force to replace it, or choose another --out"
+        )
 
 
 def _write_csv_atomic(df: pd.DataFrame, out: Path) -> Path:
@@ -547,12 +589,14 @@ def aggregate_to_csv(
     boroughs: str | Path | None = None,
     options: Options | None = None,
     errors: Errors = "raise",
+    force: bool = False,
 ) -> tuple[int, Ledger]:
     """Aggregate Decode's raw export into one row per panorama and write it as CSV (with
-    ``Lat``/``Long``); return the number of rows and the ledger."""
+    ``Lat``/``Long``); return the number of rows and the ledger. An existing ``out`` is
+    replaced only with ``force``."""
     options = options or Options()
     out = Path(out)
-    _check_csv_target(out, [raw_counts, raw_intersections, panoramas, boroughs])
+    _check_csv_target(out, [raw_counts, raw_intersections, panoramas, boroughs], force=force)
     ledger = Ledger()
     gdf, _ = read_counts(
         raw_counts=raw_counts,
@@ -578,16 +622,26 @@ def coverage_to_csv(
     tracts_crs: str | None = None,
     options: Options | None = None,
     errors: Errors = "raise",
+    force: bool = False,
 ) -> tuple[int, Ledger]:
     """Compute Amnesty's four coverage columns per tract and write them as CSV; return the
-    number of tracts and the ledger."""
+    number of tracts and the ledger. An existing ``out`` is replaced only with ``force``."""
     from camcensus.coverage import COVERAGE_COLUMNS
+    from camcensus.io._validate import missing_columns
 
     options = options or Options()
     out = Path(out)
-    _check_csv_target(out, [intersections, tracts])
+    _check_csv_target(out, [intersections, tracts], force=force)
     ledger = Ledger()
     pan = decode.intersections_from_csv(intersections, errors=errors, ledger=ledger)
+    problems = missing_columns(
+        pd.DataFrame(columns=pan.columns),
+        Path(intersections),
+        ["attached_street_median"],
+        why="public cameras, whose coverage this command computes",
+    )
+    if problems:
+        raise InputError(problems)
     gdf_tracts = io_census.tracts_from_file(
         tracts, layer=tracts_layer, crs=tracts_crs, ledger=ledger
     )

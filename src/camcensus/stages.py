@@ -321,10 +321,11 @@ def study_area(gdf_tracts: gpd.GeoDataFrame, gdf_counts: gpd.GeoDataFrame) -> np
     those of Brooklyn, never the city's.
     """
     outlines = borough_outlines(gdf_tracts)
-    # A panorama's own district (Decode's BoroName) counts first; the polygons only place the
-    # panoramas that have none.
+    # A panorama's own district (Decode's BoroName) counts first, when the tracts know that
+    # name; the polygons place the panoramas without one (or with a name the tracts lack).
+    known = set(outlines["borough"])
     named = (
-        gdf_counts[DISTRICT].notna().to_numpy()
+        gdf_counts[DISTRICT].isin(known).to_numpy()
         if DISTRICT in gdf_counts.columns
         else np.zeros(len(gdf_counts), dtype=bool)
     )

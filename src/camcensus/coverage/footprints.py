@@ -33,12 +33,16 @@ MODELS = ("disc",)
 
 
 def check_radius(radius_m: float, name: str = "radius_m") -> float:
-    """Return ``radius_m`` as a float if it is a finite positive distance, else raise."""
-    r = float(radius_m)
-    if not math.isfinite(r) or r <= 0:
+    """Return ``radius_m`` as a float if it is a distance a camera can reach, else raise."""
+    try:
+        r = float(radius_m)
+    except (TypeError, ValueError):
+        r = math.nan
+    wrong = settings.problem("camera_radius_m", r)
+    if wrong:
         raise OptionError(
-            f"{name} must be a positive number of metres, not {radius_m!r}. Fix: pass e.g. "
-            "--radius-m 120 (Amnesty's camera range)."
+            f"{name} {radius_m!r} is {wrong}: it must be {settings.allowed('camera_radius_m')} "
+            "metres. Fix: pass e.g. --radius-m 120 (Amnesty's camera range)."
         )
     return r
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,9 +71,17 @@ def write_figures(
     return out
 
 
+_MAX_LABEL = 40
+
+
 def plain_label(text: object) -> str:
-    """Return ``text`` for a matplotlib label, shown literally (``$`` starts no mathtext)."""
-    return str(text).replace("$", r"\$")
+    """Return ``text`` for a matplotlib label, shown literally (``$`` starts no mathtext), on
+    one line and at most 40 characters (the tables keep the whole text; a figure's layout
+    would take minutes to fit a label of thousands)."""
+    one = " ".join(str(text).split())
+    if len(one) > _MAX_LABEL:
+        one = one[: _MAX_LABEL - 1] + "…"
+    return one.replace("$", r"\$")
 
 
 def _style() -> None:
@@ -98,7 +107,10 @@ def _legend_below(ax: Axes, *, ncols: int = 3, fontsize: float = 8) -> None:
 
 def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    with warnings.catch_warnings():
+        # Long labels can leave tight_layout nothing to do; "tight" saving still fits them.
+        warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
+        fig.tight_layout()
     # "tight" keeps legends placed outside the axes inside the picture.
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
