@@ -236,9 +236,10 @@ def markdown_table(*, current: bool = False) -> str:
     """Return the settings as a Markdown table (for the docs); with ``current``, add the value
     in effect now (from the environment, else the default)."""
     if not current:
-        rows = ["| name | default | environment | meaning |", "|---|---|---|---|"]
+        rows = ["| name | default | allowed | environment | meaning |", "|---|---|---|---|---|"]
         rows += [
-            f"| `{s.name}` | `{s.default}` | `{s.env}` | {s.help} |" for s in SETTINGS.values()
+            f"| `{s.name}` | `{s.default}` | {allowed(s.name)} | `{s.env}` | {s.help} |"
+            for s in SETTINGS.values()
         ]
         return "\n".join(rows)
     rows = ["| name | default | in effect | environment | meaning |", "|---|---|---|---|---|"]
