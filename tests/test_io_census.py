@@ -184,3 +184,17 @@ def test_real_tracts_and_census_match(nyc_paths: dict[str, Path]) -> None:
     # The same ids after a round trip through floats and int (lost nothing in NY: state 36).
     floats = [f"{float(g):.1f}" for g in c.index]
     assert "decimal numbers" in census.geoid_mismatch_hint(t["GEOID"], floats)
+
+
+def test_group_above_tract_population_is_rejected_with_its_row(tmp_path: Path) -> None:
+    p = tmp_path / "acs.csv"
+    # Groups may sum above popn (Hispanic people are of any race), but none may exceed it.
+    p.write_text(
+        "GEOID,popn,popn.white,popn.black,popn.hispanic\n"
+        "36047000100,1000,600,300,300\n36047000200,100,10,99999,5\n36047000300,10,1,1,11\n"
+    )
+    with pytest.raises(InputError) as exc:
+        census.census_from_csv(p)
+    got = [(q.row, q.column) for q in exc.value.problems]
+    assert got == [(2, "popn.black"), (3, "popn.hispanic")]
+    assert "more than the tract's popn 100" in exc.value.problems[0].found

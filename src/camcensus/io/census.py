@@ -423,9 +423,12 @@ def census_from_csv(
     White), the investigation's definition, NaN where that denominator is 0.
 
     Every population cell must be a number >= 0 and every GEOID text of digits; all problems are
-    raised together as one :class:`InputError` with their rows. A GEOID written as a float
-    (``36005000100.0``, as pandas or a spreadsheet writes an id read as a number) is read as
-    its digits and counted in a note; one in scientific notation (digits lost) is a problem.
+    raised together as one :class:`InputError` with their rows. A group (White, Black,
+    Hispanic) larger than the tract's population is a problem of its row too (a shifted column
+    or a typo; rejected, not flagged, because it would corrupt ``nonwhite_fraction``).
+    A GEOID written as a float (``36005000100.0``, as pandas or a spreadsheet writes an id read
+    as a number) is read as its digits and counted in a note; one in scientific notation
+    (digits lost) is a problem.
     """
     path = Path(path)
     c = columns or CensusColumns()
@@ -458,6 +461,7 @@ def census_from_csv(
             "med_income": parsed[names["income"]].astype(float) if has_income else np.nan,
         }
     )
+    _raise_groups_above_total(out, path, names)
     dup = out["GEOID"].duplicated()
     if dup.any():
         raise InputError(
@@ -480,6 +484,49 @@ def census_from_csv(
     out = out.set_index("GEOID")
     out.attrs["source"] = str(path)
     return out
+
+
+def _raise_groups_above_total(out: pd.DataFrame, path: Path, names: dict[str, str]) -> None:
+    """Raise naming every row where a group (White, Black, Hispanic) outnumbers the tract.
+
+    Each group is a part of the tract's population (their sum may exceed it: Hispanic people
+    are of any race), so a group above the total is a shifted column or a typo, and would
+    put the tract's non-white fraction out of kilter.
+    """
+    problems: list[Problem] = []
+    for key, col in (
+        ("white", "popn_white"),
+        ("black", "popn_black"),
+        ("hispanic", "popn_hispanic"),
+    ):
+        above = np.flatnonzero((out[col] > out["popn"]).to_numpy())
+        for i in above[:5]:
+            problems.append(
+                Problem(
+                    str(path),
+                    int(i) + 1,
+                    names[key],
+                    f"{out[col].iloc[i]:g}, more than the tract's {names['popn']} "
+                    f"{out['popn'].iloc[i]:g}",
+                    f"at most {names['popn']} (a group is part of the tract's population)",
+                    "check that the columns are not shifted or swapped and take the estimates "
+                    "again from the ACS table",
+                )
+            )
+        if len(above) > 5:
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    names[key],
+                    f"{len(above) - 5} more rows above {names['popn']} (rows "
+                    f"{', '.join(str(int(i) + 1) for i in above[5:10])}, ...)",
+                    f"at most {names['popn']}",
+                    "check that the columns are not shifted or swapped",
+                )
+            )
+    if problems:
+        raise InputError(problems)
 
 
 _FLOAT_ID = r"\d+\.0*"
