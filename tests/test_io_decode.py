@@ -249,3 +249,38 @@ def test_a_camcensus_csv_reads_back_as_written(tmp_path: Path) -> None:
     gdf = decode.intersections_from_csv(p)
     assert list(gdf["PanoramaId"]) == ["-2xQ9_abc", "=cmd"]
     assert list(gdf["BoroName"]) == ["=1+1", "Brooklyn"]
+
+
+def test_count_above_its_whole_is_a_problem_of_its_row(tmp_path: Path) -> None:
+    head = "IntersectionId,n_cameras,attached_street,attached_building,attached_unknown,"
+    head += "type_dome,type_bullet,type_unknown\n"
+    p = _write(
+        tmp_path,
+        head + "i1,3,1,2,0,1,0,0\n"  # consistent
+        "i2,3,50,0,0,0,0,0\n"  # a part above the whole
+        "i3,3,2,2,0,1,0,1\n"  # parts adding up to more than the whole
+        "i4,3,1,2,0,1,1,0\n"  # types adding up to more than attached_street
+        "i5,3,1,1,0,0,0,0\n",  # parts adding up to less: flagged, kept
+    )
+    with pytest.raises(InputError) as exc:
+        decode.submissions_from_csv(p)
+    got = [(q.row, q.column) for q in exc.value.problems]
+    assert got == [(2, "attached_street"), (3, "n_cameras"), (4, "attached_street")]
+    assert all("--errors exclude" in q.fix for q in exc.value.problems)
+    ledger = Ledger()
+    kept = decode.submissions_from_csv(p, errors="exclude", ledger=ledger)
+    assert kept["IntersectionId"].tolist() == ["i1", "i5"]
+    assert ledger.total("read submissions") == 3
+    flagged = {e.reason: e.count for e in ledger.flagged}
+    assert flagged == {
+        "submission(s) in counts.csv whose attached_street + attached_building + "
+        "attached_unknown add up to less than n_cameras": 1,
+        "submission(s) in counts.csv whose type_dome + type_bullet + type_unknown add up to "
+        "less than attached_street": 1,
+    }
+    # With only some of the parts, a shortfall says nothing.
+    ledger = Ledger()
+    decode.submissions_from_csv(
+        _write(tmp_path, "IntersectionId,n_cameras,attached_street\ni1,3,1\n"), ledger=ledger
+    )
+    assert not ledger.flagged

@@ -199,7 +199,9 @@ def submissions_from_csv(
 
     Every count must be a whole number from 0 to ``max_count`` (default: setting
     ``max_cameras_per_panorama``); with ``errors="exclude"`` rows breaking that are dropped and
-    counted in ``ledger``, otherwise every problem is raised together.
+    counted in ``ledger``, otherwise every problem is raised together. A part above its whole
+    (``attached_*`` above ``n_cameras``, ``type_*`` above ``attached_street``) is a problem of
+    its row too; parts adding up to less than the whole are flagged (see :func:`_check_parts`).
 
     Returns a DataFrame with RangeIndex in file order, ``IntersectionId`` (str), the count
     columns present (int64), and ``SubmissionId``/``DecoderId`` when present; ``row`` holds the
@@ -221,12 +223,104 @@ def submissions_from_csv(
     parsed = parse_columns(
         df, path, cols, errors=errors, ledger=ledger, stage="read submissions", can_exclude=True
     )
+    parsed = _check_parts(parsed, path, errors=errors, ledger=ledger)
     keep = [c for c in ("SubmissionId", "DecoderId") if c in parsed.columns]
     out = parsed[["IntersectionId", *keep, *counts, "row"]].reset_index(drop=True)
     for c in counts:
         out[c] = as_counts(out[c])
     out.attrs["source"] = str(path)
     return out
+
+
+def _check_parts(
+    parsed: pd.DataFrame, path: Path, *, errors: Errors, ledger: Ledger | None
+) -> pd.DataFrame:
+    """Check each submission's parts against its whole (Amnesty's micro-task design).
+
+    Every camera a volunteer tags gets one attachment, and only cameras on street furniture get
+    a type: ``n_cameras`` is the sum of the ``attached_*`` counts, and ``attached_street`` the
+    sum of the ``type_*`` counts. A part (or the sum of the parts) above its whole cannot come
+    from the platform (a typo or a shifted column): a problem of its row, raised, or with
+    ``errors="exclude"`` dropped and counted. Parts adding up to less than the whole are
+    flagged in ``ledger`` and kept (each category's median is taken on its own).
+    """
+    groups = [
+        ("n_cameras", [c for c in ATTACHMENTS if c in parsed.columns], len(ATTACHMENTS)),
+        ("attached_street", [c for c in POLE_TYPES if c in parsed.columns], len(POLE_TYPES)),
+    ]
+    stage = "read submissions"
+    bad = np.zeros(len(parsed), dtype=bool)
+    problems: list[Problem] = []
+    for whole, parts, n_parts in groups:
+        if whole not in parsed.columns or not parts:
+            continue
+        total = parsed[whole].to_numpy(dtype="float64")
+        values = parsed[parts].to_numpy(dtype="float64")
+        above = values > total[:, None]
+        for i, j in zip(*np.nonzero(above), strict=True):
+            if len(problems) < 20:
+                problems.append(
+                    Problem(
+                        str(path),
+                        int(parsed["row"].iloc[i]),
+                        parts[j],
+                        f"{values[i, j]:g}, more than {whole} {total[i]:g} in the same row",
+                        f"at most {whole} (the {whole} of a submission includes its {parts[j]})",
+                        "check the row for a typo or a shifted column",
+                    )
+                )
+        sums = values.sum(axis=1)
+        over = (sums > total) & ~above.any(axis=1)
+        for i in np.flatnonzero(over):
+            if len(problems) < 20:
+                problems.append(
+                    Problem(
+                        str(path),
+                        int(parsed["row"].iloc[i]),
+                        whole,
+                        f"{whole} {total[i]:g} but {' + '.join(parts)} = {sums[i]:g}",
+                        f"{' + '.join(parts)} adding up to {whole}",
+                        "check the row for a typo or a shifted column",
+                    )
+                )
+        bad |= above.any(axis=1) | over
+        # Only all the parts can fall short of the whole.
+        short = ~bad & (sums < total)
+        if ledger is not None and len(parts) == n_parts:
+            ledger.flag(
+                stage,
+                f"submission(s) in {path.name} whose {' + '.join(parts)} add up to less than "
+                f"{whole}",
+                int(short.sum()),
+                kept_as="each count used as given",
+            )
+    if not bad.any():
+        return parsed
+    if errors == "raise":
+        n_bad = int(bad.sum())
+        if n_bad > len(problems):
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    f"{n_bad} rows in all with a part above its whole",
+                    "parts within their whole",
+                    "check those rows for typos or shifted columns",
+                )
+            )
+        raise InputError(
+            Problem(p.file, p.row, p.column, p.found, p.expected, f"{p.fix}; {EXCLUDE_HINT}")
+            for p in problems
+        )
+    if ledger is not None:
+        ledger.exclude(
+            stage,
+            f"a count above its whole (attached_* above n_cameras, or type_* above "
+            f"attached_street) ({path})",
+            int(bad.sum()),
+        )
+    return parsed.loc[~bad]
 
 
 def raw_intersections_from_csv(path: str | Path) -> pd.DataFrame:
