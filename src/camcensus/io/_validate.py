@@ -52,6 +52,7 @@ class Col:
     values), ``amount`` (a non-negative number), ``count`` (as ``median``; kept for older
     readers), ``float``, ``lat``, ``lon``, ``agreement``, ``month`` and ``str``.
     ``upper``: values above it are problems too; ``upper_why`` says where the bound comes from.
+    ``fix``: the fix for a bad or empty cell, instead of the kind's own.
     """
 
     name: str
@@ -59,6 +60,7 @@ class Col:
     nullable: bool = False
     upper: float | None = None
     upper_why: str = ""
+    fix: str = ""
 
 
 def camera_count_bound() -> int:
@@ -251,6 +253,10 @@ def parse_columns(
         text = df[col.name].astype(str).str.strip()
         is_na = text.isin(_NA).to_numpy()
         values, ok, expected, fix = _parse(text, col.kind)
+        if col.fix:
+            fix = col.fix
+        elif col.kind == "str":
+            fix = f"fill in the {col.name} of that row, or delete the row"
         bad = ~ok & ~is_na
         if not col.nullable:
             bad |= is_na
@@ -273,7 +279,7 @@ def parse_columns(
             bad_rows |= mask
             idx = np.flatnonzero(mask)
             for i in idx[:_PER_COLUMN]:
-                found = repr(df[col.name].iloc[i]) if not is_na[i] else "an empty cell"
+                found = _found(df[col.name].iloc[i], text.iloc[i], col.kind)
                 problems.append(Problem(str(path), int(i) + 1, col.name, found, exp, fx))
             if len(idx) > _PER_COLUMN:
                 problems.append(
@@ -300,46 +306,38 @@ def parse_columns(
     return out
 
 
+_NUMERIC_KINDS = {"count", "whole", "median", "amount", "float", "lat", "lon"}
+
+
+def _found(raw: object, stripped: str, kind: Kind) -> str:
+    """Describe a bad cell: its text, and what a missing-value marker such as 'nan' means."""
+    if stripped == "":
+        return "an empty cell" if str(raw) == "" else f"{raw!r} (only blanks: an empty cell)"
+    if stripped in _NA:
+        if stripped.lower() == "nan" and kind in _NUMERIC_KINDS:
+            return f"{stripped!r} (not a number)"
+        return f"{stripped!r} (a missing-value marker)"
+    return repr(raw)
+
+
 def _parse(text: pd.Series, kind: Kind) -> tuple[pd.Series, np.ndarray, str, str]:
     """Parse ``text`` as ``kind``; return values, ok-mask, expectation and fix."""
     if kind == "str":
-        return text.where(~text.isin(_NA), None), np.ones(len(text), bool), "text", ""
-    if kind in {"count", "whole", "median", "amount", "float", "lat", "lon"}:
+        return (
+            text.where(~text.isin(_NA), None),
+            np.ones(len(text), bool),
+            "text (not empty)",
+            "fill in the value, or delete the row",
+        )
+    if kind in _NUMERIC_KINDS:
         num = pd.to_numeric(text.where(~text.isin(_NA)), errors="coerce").astype("float64")
         arr = num.to_numpy()
         ok = np.isfinite(arr)
         finite = np.where(ok, arr, 0.0)
-        if kind == "whole":
-            ok &= (finite >= 0) & (finite == np.round(finite))
-            return num, ok, "a whole number >= 0", "write a whole number >= 0"
-        if kind in {"count", "median"}:
-            ok &= (finite >= 0) & (finite * 2 == np.round(finite * 2))
-            return (
-                num,
-                ok,
-                "a non-negative count (whole, or ending in .5: a median of an even number)",
-                "write a whole number >= 0",
-            )
-        if kind == "amount":
-            ok &= finite >= 0
-            return num, ok, "a number >= 0", "write a number >= 0 with '.' as decimal separator"
-        if kind == "lat":
-            ok &= np.abs(finite) <= 90
-            return (
-                num,
-                ok,
-                "a latitude in degrees within [-90, 90] (WGS84)",
-                "check the coordinate; if latitude and longitude are swapped, swap the columns",
-            )
-        if kind == "lon":
-            ok &= np.abs(finite) <= 180
-            return (
-                num,
-                ok,
-                "a longitude in degrees within [-180, 180] (WGS84)",
-                "check the coordinate; projected (feet/metre) values must be converted to WGS84",
-            )
-        return num, ok, "a number", "write a decimal number with '.' as decimal separator"
+        # 1e308 * 2 overflows to inf, which passes as "whole": the bound check (``upper``)
+        # rejects such values, so numpy's overflow warning says nothing.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _parse_number(num, ok, finite, kind)
     if kind == "agreement":
         ok = text.isin(AGREEMENT_CLASSES).to_numpy()
         return (
@@ -356,6 +354,44 @@ def _parse(text: pd.Series, kind: Kind) -> tuple[pd.Series, np.ndarray, str, str
         "a month written YYYY-MM",
         "write the Street View image month as e.g. 2019-08",
     )
+
+
+def _parse_number(
+    num: pd.Series, ok: np.ndarray, finite: np.ndarray, kind: Kind
+) -> tuple[pd.Series, np.ndarray, str, str]:
+    """Narrow ``ok`` to the finite numbers valid for the numeric ``kind``; return values,
+    ok-mask, expectation and fix."""
+    if kind == "whole":
+        ok &= (finite >= 0) & (finite == np.round(finite))
+        return num, ok, "a whole number >= 0", "write a whole number >= 0"
+    if kind in {"count", "median"}:
+        ok &= (finite >= 0) & (finite * 2 == np.round(finite * 2))
+        return (
+            num,
+            ok,
+            "a non-negative count (whole, or ending in .5: a median of an even number)",
+            "write a whole number >= 0",
+        )
+    if kind == "amount":
+        ok &= finite >= 0
+        return num, ok, "a number >= 0", "write a number >= 0 with '.' as decimal separator"
+    if kind == "lat":
+        ok &= np.abs(finite) <= 90
+        return (
+            num,
+            ok,
+            "a latitude in degrees within [-90, 90] (WGS84)",
+            "check the coordinate; if latitude and longitude are swapped, swap the columns",
+        )
+    if kind == "lon":
+        ok &= np.abs(finite) <= 180
+        return (
+            num,
+            ok,
+            "a longitude in degrees within [-180, 180] (WGS84)",
+            "check the coordinate; projected (feet/metre) values must be converted to WGS84",
+        )
+    return num, ok, "a number", "write a decimal number with '.' as decimal separator"
 
 
 def as_counts(s: pd.Series) -> pd.Series:
