@@ -170,6 +170,20 @@ def _csv_uncell(value: Any) -> Any:
     return value
 
 
+# Cells that may need a quote (a fast first pass; _csv_cell decides).
+_MAYBE = re.compile(r"^\s*[=+\-@'\uff1d\uff0b\uff0d\uff20]|^[\t\r\n]")
+
+
+def _neutralise(col: pd.Series) -> pd.Series:
+    """Return the text column with :func:`_csv_cell` applied where a cell may need it."""
+    out = col.astype(object)
+    maybe = out.astype(str).str.contains(_MAYBE, regex=True).to_numpy(dtype=bool)
+    if maybe.any():
+        out = out.copy()
+        out[maybe] = [_csv_cell(v) for v in out[maybe]]
+    return out
+
+
 def _is_text_column(s: pd.Series) -> bool:
     return not (
         pd.api.types.is_numeric_dtype(s.dtype)
@@ -205,7 +219,7 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Pat
     frame = pd.DataFrame(df.reset_index() if index else df).copy()
     for col in frame.columns:
         if _is_text_column(frame[col]):
-            frame[col] = frame[col].astype(object).map(_csv_cell)
+            frame[col] = _neutralise(frame[col])
     frame.columns = pd.Index([_csv_cell(str(c)) for c in frame.columns])
     # CRLF rows (RFC 4180): a cell holding a CR or LF is then always quoted.
     frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\r\n")
