@@ -59,10 +59,16 @@ def stop_records_from_file(path: str | Path, *, ledger: Ledger | None = None) ->
             "y": parsed["STOP_LOCATION_Y"].astype(float),
         }
     )
+    flag_problems: list[Problem] = []
     for c in _KEEP:
         if c in parsed.columns:
             v = parsed[c].astype(str).str.strip()
-            out[c.lower()] = v.eq("Y") if c.endswith("_FLAG") else v.str.upper()
+            if c.endswith("_FLAG"):
+                out[c.lower()] = _flag(v, path, c, flag_problems, ledger)
+            else:
+                out[c.lower()] = v.str.upper()
+    if flag_problems:
+        raise InputError(flag_problems)
     bad = out["stop_id"].isin(KNOWN_BAD_2020)
     if ledger is not None:
         ledger.exclude("stops", "known-bad 2020 geocoding (prepdata.R's list)", int(bad.sum()))
@@ -88,6 +94,53 @@ def stop_records_from_file(path: str | Path, *, ledger: Ledger | None = None) ->
     out = out.reset_index(drop=True)
     out.attrs["source"] = str(path)
     return out
+
+
+#: Values NYPD writes for a flag that is not set (Amnesty's R: ``== "Y"`` is FALSE for them).
+_FLAG_MISSING = ("", "(NULL)", "NULL", "NA")
+_FLAG_ROWS_SHOWN = 5
+
+
+def _flag(
+    values: pd.Series, path: Path, column: str, problems: list[Problem], ledger: Ledger | None
+) -> pd.Series:
+    """Return a Y/N flag column as booleans; any other value is a problem with its row, and a
+    blank or "(null)" is read as N and counted in ``ledger``."""
+    upper = values.str.upper()
+    missing = upper.isin(_FLAG_MISSING)
+    bad = ~(upper.isin(("Y", "N")) | missing)
+    rows = np.flatnonzero(bad.to_numpy())
+    for i in rows[:_FLAG_ROWS_SHOWN]:
+        problems.append(
+            Problem(
+                str(path),
+                int(i) + 1,
+                column,
+                repr(values.iloc[i]),
+                "Y or N (blank or (null) for not recorded)",
+                f"write Y or N in {column}; the analyses count a stop as an arrest, summons or "
+                "weapon found only where the flag is Y",
+            )
+        )
+    if len(rows) > _FLAG_ROWS_SHOWN:
+        problems.append(
+            Problem(
+                str(path),
+                None,
+                column,
+                f"{len(rows) - _FLAG_ROWS_SHOWN:,} more values other than Y or N",
+                "Y or N",
+                f"write Y or N in {column}",
+            )
+        )
+    if ledger is not None:
+        ledger.flag(
+            "stops",
+            f"stop(s) with {column} blank or (null)",
+            int(missing.sum()),
+            kept_as='read as N, as Amnesty\'s R (== "Y")',
+        )
+    return upper.eq("Y")
 
 
 def _read_excel(path: Path) -> pd.DataFrame:

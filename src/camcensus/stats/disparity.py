@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from camcensus import settings
-from camcensus._errors import Ledger
+from camcensus._errors import InputError, Ledger, OptionError, Problem
 from camcensus.stats import models, spatial
 from camcensus.stats import stops as stop_analyses
 from camcensus.stats._result import ModelResult, coefficient_table
+from camcensus.stats._warn import attach, recording
 from camcensus.stats.profile import INTERVAL_METHODS
 
 __all__ = [
@@ -140,13 +142,102 @@ def run_disparity(
     verdicts of :func:`survival_table` use them.
     """
     ledger = ledger if ledger is not None else Ledger()
-    threshold = settings.get("threshold") if threshold is None else threshold
+    threshold = _check_threshold(settings.get("threshold") if threshold is None else threshold)
     min_population = int(
         settings.get("min_population") if min_population is None else min_population
     )
-    permutations = int(settings.get("permutations") if permutations is None else permutations)
+    permutations = spatial.check_permutations(
+        settings.get("permutations") if permutations is None else permutations
+    )
     seed = settings.get_int("seed") if seed is None else seed
+    # Warnings a model does not keep itself are noted, never printed to the console.
+    with recording() as caught:
+        result = _run_disparity(
+            tracts,
+            stop_counts,
+            records=records,
+            years=years,
+            threshold=threshold,
+            min_population=min_population,
+            cluster=cluster,
+            distances_m=distances_m,
+            permutations=permutations,
+            seed=seed,
+            ledger=ledger,
+            rate_model=rate_model,
+            reference=reference,
+            design=design,
+        )
+    for line in caught:
+        ledger.note(f"Warning while fitting the models: {line}")
+    return result
+
+
+def _nothing_left(tracts: pd.DataFrame, ledger: Ledger, min_population: int) -> ValueError:
+    """Return the error saying that no tract is left for the models, and why."""
+    why = "; ".join(f"{e.count:,} {e.reason}" for e in ledger.exclusions if e.stage == "models")
+    popn = pd.to_numeric(tracts["popn"], errors="coerce")
+    if len(tracts) and bool((popn > 0).any()) and not bool((popn > min_population).any()):
+        return OptionError(
+            f"--min-population {min_population:,} leaves no tract for the models: the largest "
+            f"tract has {popn.max():,.0f} residents. Fix: a smaller --min-population, e.g. "
+            f"{max(0, int(popn.quantile(0.1))):,}."
+        )
+    return InputError(
+        [
+            Problem(
+                "",
+                None,
+                "popn",
+                f"no tract left for the models out of {len(tracts):,} ({why or 'no tracts given'})",
+                f"tracts with more than {min_population:,} residents, camera coverage and "
+                "Black, Hispanic or White residents",
+                "check the tract table's popn, eff_cameras and population columns (a table "
+                "of another city or year, or columns left empty?)",
+            )
+        ]
+    )
+
+
+def _check_threshold(threshold: float | int | str) -> float | str:
+    """Return the placement threshold (a number from 0 to 1,000, or ``"median"``); else raise
+    :class:`~camcensus.OptionError` naming ``--threshold``."""
+    if isinstance(threshold, str) and threshold.strip().lower() == "median":
+        return "median"
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and 0 <= value <= 1_000):
+        raise OptionError(
+            f"--threshold {threshold!r} is not a number from 0 to 1,000 (effective cameras per "
+            "1,000 residents above which a tract is 'highly surveilled'; a negative threshold "
+            "makes every tract high, NaN none). Fix: --threshold 0.2 (Amnesty's code), or "
+            "'median' (the median tract) in the library."
+        )
+    return value
+
+
+def _run_disparity(
+    tracts: gpd.GeoDataFrame,
+    stop_counts: pd.DataFrame | None,
+    *,
+    records: pd.DataFrame | None,
+    years: Sequence[int] | None,
+    threshold: float | str,
+    min_population: int,
+    cluster: pd.Series | None,
+    distances_m: Sequence[float],
+    permutations: int,
+    seed: int,
+    ledger: Ledger,
+    rate_model: bool,
+    reference: pd.DataFrame | None,
+    design: StudyDesign,
+) -> DisparityResult:
     table = models.model_table(tracts, stop_counts, min_population=min_population, ledger=ledger)
+    if table.empty:
+        raise _nothing_left(tracts, ledger, min_population)
     if cluster is not None:
         table["nta"] = table["GEOID"].map(cluster)
     if threshold == "median":
@@ -292,6 +383,24 @@ def _skipped_result(borough: str, year: int) -> ModelResult:
 
 
 def _placement_spatial(
+    table: pd.DataFrame,
+    tracts: gpd.GeoDataFrame,
+    placement: ModelResult,
+    has_cluster: bool,
+    distances_m: Sequence[float],
+    permutations: int,
+    seed: int,
+) -> list[ModelResult]:
+    """Moran's I of the placement model's residuals, its cluster and Conley variants; warnings
+    of the fits (e.g. statsmodels' PerfectSeparationWarning) are kept with each result."""
+    with recording() as caught:
+        res = _placement_spatial_fits(
+            table, tracts, placement, has_cluster, distances_m, permutations, seed
+        )
+    return [attach(r, caught) for r in res]
+
+
+def _placement_spatial_fits(
     table: pd.DataFrame,
     tracts: gpd.GeoDataFrame,
     placement: ModelResult,
@@ -483,7 +592,18 @@ def _key(r: ModelResult) -> tuple[object, ...]:
 
 
 def _excludes_zero(lo: float, hi: float) -> bool:
+    # A NaN bound (profile not reaching the cut-off, R: NA) establishes nothing.
+    if not _established(lo, hi):
+        return False
     return bool(lo > 0 or hi < 0)
+
+
+def _established(lo: float, hi: float) -> bool:
+    return not (pd.isna(lo) or pd.isna(hi))
+
+
+#: The verdict of a conclusion whose base interval has a NaN bound.
+NOT_ESTABLISHED = "interval not established (profile likelihood does not reach the 95% cut-off)"
 
 
 def survival_table(results: list[ModelResult]) -> pd.DataFrame:
@@ -562,6 +682,8 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
                         failed.append(check if converged else f"{check} (did not converge)")
                 if separated:
                     failed = ["perfect separation (not estimable)"]
+                elif not _established(c.ci_low, c.ci_high):
+                    failed = [NOT_ESTABLISHED]
                 elif not significant:
                     # Nothing to survive: the base model already finds no clear difference.
                     failed = ["not significant in the base model"]
@@ -576,7 +698,7 @@ def survival_table(results: list[ModelResult]) -> pd.DataFrame:
 def _failed_words(failed: str) -> str:
     if failed.endswith(" (did not converge)"):
         return check_words(failed.removesuffix(" (did not converge)")) + " (did not converge)"
-    if failed.startswith(("perfect separation", "not significant")):
+    if failed.startswith(("perfect separation", "not significant", "interval not established")):
         return failed
     return check_words(failed)
 
@@ -633,6 +755,17 @@ def write_findings(
             out.append(
                 f"{row['borough']}: the placement model cannot be estimated (perfect separation: "
                 f"at the threshold of {threshold:g} almost every tract is on one side)."
+            )
+            continue
+        if str(row["failed_checks"]).startswith("interval not established"):
+            where = (
+                row["borough"] if pd.isna(row["year"]) else f"{row['borough']} {int(row['year'])}"
+            )
+            out.append(
+                f"{where}: the {row['model']} coefficient of {row['term']} is "
+                f"{row['estimate']:.3g}, but its 95% profile-likelihood interval is not "
+                "established (the profile likelihood does not reach the cut-off on at least one "
+                "side; R's confint gives NA), so no conclusion is drawn."
             )
             continue
         if not row["significant"]:

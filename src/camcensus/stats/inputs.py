@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -22,12 +23,44 @@ StopsFormat = Literal["records", "tract-counts", "auto"]
 _NTA_COLUMNS = ("NTACode", "NTA2020", "nta_id", "ntacode", "nta2020")
 
 
+_RECORD_COLUMNS = ("STOP_ID", "YEAR2", "STOP_LOCATION_X", "STOP_LOCATION_Y")
+
+
 def _detect(path: Path) -> str:
+    """Return the format of a stop file from its header: ``records`` (NYPD's columns, with
+    ``STOP_LOCATION_X``) or ``tract-counts`` (``GEOID``); a file with neither is an error that
+    names both sets of columns."""
     if path.suffix.lower() in {".xlsx", ".xls"}:
         return "records"
-    with path.open(encoding="utf-8", errors="replace") as fh:
+    if not path.is_file():
+        return "tract-counts"  # the reader says what is wrong with the path
+    with path.open(encoding="utf-8-sig", errors="replace") as fh:
         head = fh.readline()
-    return "records" if "STOP_LOCATION_X" in head else "tract-counts"
+    names = {c.strip().strip('"') for c in next(csv.reader([head]), [])}
+    if "STOP_LOCATION_X" in names:
+        return "records"
+    if "GEOID" in names or not names - {""}:
+        return "tract-counts"
+    has = [c for c in _RECORD_COLUMNS if c in names]
+    lacks = [c for c in _RECORD_COLUMNS if c not in names]
+    found = "columns " + ", ".join(sorted(names)[:12])
+    if has:
+        found += f" (record columns {', '.join(has)} but not {', '.join(lacks)})"
+    raise InputError(
+        [
+            Problem(
+                str(path),
+                None,
+                None,
+                found,
+                "either stop records (columns " + ", ".join(_RECORD_COLUMNS) + ", as NYPD's "
+                "sqf files) or stop counts per tract (GEOID with year and count, or GEOID with "
+                "n_YYYY)",
+                "add the missing columns (or rename them), or pass --stops-format to say which "
+                "kind the file is",
+            )
+        ]
+    )
 
 
 def read_stops(
@@ -51,6 +84,9 @@ def read_stops(
     if fmt not in ("auto", "records", "tract-counts"):
         raise ValueError(f"stops format must be records, tract-counts or auto, not {fmt!r}")
     ledger = ledger if ledger is not None else Ledger()
+    if crs is not None:
+        # Before any file is read: a wrong --stops-crs is the user's option, not the data's.
+        stop_analyses.check_stops_crs(crs)
     tables, records = [], []
     for p in map(Path, paths):
         kind = _detect(p) if fmt == "auto" else fmt

@@ -22,6 +22,7 @@ from scipy import stats as sps
 
 from camcensus._errors import Ledger
 from camcensus.stats._result import Estimate, ModelResult
+from camcensus.stats._warn import attach, recording
 from camcensus.stats.profile import Family, glm_from_formula, lm_from_formula
 
 __all__ = [
@@ -99,9 +100,25 @@ def model_table(
     """
     ledger = ledger if ledger is not None else Ledger()
     df = tracts.copy()
-    small = df["popn"].fillna(0) <= min_population
-    ledger.exclude("models", f"tract population at most {min_population}", int(small.sum()))
-    df = df.loc[~small]
+    popn = pd.to_numeric(df["popn"], errors="coerce")
+    drop = pd.Series(False, index=df.index)
+    # Disjoint reasons, each counted on its own.
+    for reason, mask in (
+        ("tract population missing", popn.isna()),
+        ("tract population negative", popn < 0),
+        ("tract population not finite", np.isinf(popn)),
+        (f"tract population at most {min_population}", popn.between(0, min_population)),
+    ):
+        ledger.exclude("models", reason, int(mask.sum()))
+        drop |= mask
+    df = df.loc[~drop]
+    no_coverage = df["eff_cameras"].isna() | df["eff_cameras_within_200m"].isna()
+    ledger.exclude(
+        "models",
+        "no camera coverage (eff_cameras or eff_cameras_within_200m missing)",
+        int(no_coverage.sum()),
+    )
+    df = df.loc[~no_coverage]
     no_nwf = df["nonwhite_fraction"].isna()
     ledger.exclude(
         "models", "no Black, Hispanic or White residents (no non-white fraction)", int(no_nwf.sum())
@@ -159,8 +176,10 @@ def _glm(
     """Fit as R's ``glm`` (:mod:`camcensus.stats.profile`); fitting problems (separation,
     no convergence) are recorded with the model: a reader of the report must see them next to
     the coefficients they spoil."""
-    fit = glm_from_formula(formula, df, family=family, offset=offset)
-    return fit.to_result(name=name, formula=r_formula, interval=interval, group=group)
+    with recording() as caught:
+        fit = glm_from_formula(formula, df, family=family, offset=offset)
+        res = fit.to_result(name=name, formula=r_formula, interval=interval, group=group)
+    return attach(res, caught)
 
 
 def r_cut_breaks(x: pd.Series | np.ndarray, k: int = 2) -> tuple[list[float], list[str]]:
@@ -306,13 +325,15 @@ def stops_interaction_lm(
     d = df.loc[~df["borough"].isin(exclude)].copy()
     d["stoprate"] = d[f"stops_{year}"] / d["popn"] * 1000
     d["nwfC"] = pd.cut(d["nonwhite_fraction"], breaks, labels=labels, right=True)
-    fit = lm_from_formula("stoprate ~ nwfC * surv", d, weights=d["popn"].to_numpy(dtype=float))
-    return fit.to_result(
-        name="stops_interaction_lm",
-        formula="stoprate ~ nwfC * surv, weights = popn",
-        group={"year": year, "excluded": list(exclude)},
-        extras={"nwfC_breaks": breaks},
-    )
+    with recording() as caught:
+        fit = lm_from_formula("stoprate ~ nwfC * surv", d, weights=d["popn"].to_numpy(dtype=float))
+        res = fit.to_result(
+            name="stops_interaction_lm",
+            formula="stoprate ~ nwfC * surv, weights = popn",
+            group={"year": year, "excluded": list(exclude)},
+            extras={"nwfC_breaks": breaks},
+        )
+    return attach(res, caught)
 
 
 def placement_logit(
@@ -414,8 +435,9 @@ def stops_overdispersion_variants(
                 continue
             d = borough_year(df, b, year)
             off = np.log(d["popn"].to_numpy())
-            pois = stops_glm(d).fit()
-            test = dispersion_test(d["numstops"].to_numpy(), np.asarray(pois.fittedvalues))
+            with recording() as caught:
+                pois = stops_glm(d).fit()
+                test = dispersion_test(d["numstops"].to_numpy(), np.asarray(pois.fittedvalues))
             quasi = _glm(
                 STOPS_FORMULA,
                 d,
@@ -427,6 +449,7 @@ def stops_overdispersion_variants(
                 group={"borough": b, "year": year},
             )
             quasi.extras["dispersion_test"] = test.__dict__
+            attach(quasi, [f"Poisson fit of the dispersion test: {c}" for c in caught])
             out.append(quasi)
             out.append(_negbin(d, off, group={"borough": b, "year": year}, test=test))
     return out

@@ -12,8 +12,9 @@ precision, so the two agree to the accuracy of MASS's spline (about 1e-5).
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -168,6 +169,11 @@ def _irls(
             mu_new = _linkinv(family, eta_new)
             dev_new = float(np.sum(_dev_resids(family, y, mu_new, w)))
             halvings += 1
+        if tight and not math.isfinite(dev_new):
+            # R's glm.fit gives up here ("cannot correct step size"); iterating on from a
+            # fit without a finite deviance only repeats the halvings.
+            beta, eta, dev = beta_new, eta_new, dev_new
+            break
         change = abs(dev_new - dev) / (abs(dev_new) + 0.1)
         step = float(np.max(np.abs(beta_new - beta)))
         beta, eta, mu, dev = beta_new, eta_new, mu_new, dev_new
@@ -264,63 +270,79 @@ class GlmFit:
 
         Root of ``(D(b) − D̂) / dispersion = qnorm((1 + level) / 2)²`` on each side of the
         estimate, where ``D(b)`` is the deviance with the coefficient fixed at ``b``. For an lm
-        the t interval (``confint.lm``) is returned. A side that never reaches the cut-off
-        (e.g. under separation) is infinite.
+        the t interval (``confint.lm``) is returned. A side whose profile never reaches the
+        cut-off is infinite where the deviance keeps rising towards it (a monotone likelihood,
+        e.g. separation) and NaN otherwise (R's MASS: ``NA`` with a warning);
+        :meth:`profile_interval_notes` says why.
         """
+        lo, hi, _ = self.profile_interval_notes(j, level)
+        return lo, hi
+
+    def profile_interval_notes(self, j: int, level: float = 0.95) -> tuple[float, float, list[str]]:
+        """Return :meth:`profile_interval` and, for each bound not established, why."""
         bhat, se = float(self.beta[j]), float(self.std_errors[j])
         if self.is_lm:
             q = float(sps.t.ppf((1 + level) / 2, self.df_resid))
-            return bhat - q * se, bhat + q * se
+            return bhat - q * se, bhat + q * se, []
+        pct = f"{100 * level:g}%"
+        if not (math.isfinite(se) and se > 0 and math.isfinite(bhat)):
+            return (
+                float("nan"),
+                float("nan"),
+                [
+                    f"{self.names[j]}: profile not computed (estimate {bhat:g}, standard error "
+                    f"{se:g}); both {pct} bounds are NaN (not established)"
+                ],
+            )
         cut = float(sps.norm.ppf((1 + level) / 2)) ** 2
-        if not (math.isfinite(se) and se > 0):
-            return float("nan"), float("nan")
         eta_hat = self.X @ self.beta + self.offset
-        out = []
         # Each refit starts from the previous one's linear predictor (as profile.glm does).
         state = {"eta": eta_hat}
 
         def g(b: float) -> float:
-            fit = self.profile_deviance(j, b, eta_start=state["eta"])
+            with np.errstate(all="ignore"):
+                fit = self.profile_deviance(j, b, eta_start=state["eta"])
             if math.isfinite(fit.deviance):
                 state["eta"] = fit.eta
             return (fit.deviance - self.deviance_opt) / self.dispersion - cut
 
-        for sign in (-1.0, 1.0):
+        bounds: list[float] = []
+        notes: list[str] = []
+        for sign, side in ((-1.0, "lower"), (1.0, "upper")):
             state["eta"] = eta_hat
-
-            lo_b, step = bhat, se * math.sqrt(cut)
-            hi_b = bhat + sign * step
-            found = False
-            for _ in range(12):
-                if g(hi_b) > 0:
-                    found = True
-                    break
-                lo_b, step = hi_b, step * 2
-                hi_b = bhat + sign * (abs(hi_b - bhat) + step)
-            if not found:
-                out.append(sign * math.inf)
-                continue
-            a, b = sorted((lo_b, hi_b))
-            state["eta"] = eta_hat
-            root = optimize.brentq(g, a, b, xtol=1e-12 * max(1.0, abs(bhat)), rtol=1e-14)
-            out.append(float(root))
-        return out[0], out[1]
+            value, why = _profile_side(g, bhat, se * math.sqrt(cut), sign)
+            bounds.append(value)
+            if why:
+                notes.append(
+                    f"{self.names[j]}: profile does not reach the {pct} cut-off "
+                    f"({cut:.3f}) {'below' if sign < 0 else 'above'} the estimate {bhat:g}: "
+                    f"{why}; {side} bound {value:g}"
+                    + (" (not established)" if math.isnan(value) else "")
+                )
+        return bounds[0], bounds[1], notes
 
     def estimates(self, *, interval: str = "profile", level: float = 0.95) -> tuple[Estimate, ...]:
         """Return one :class:`Estimate` per coefficient, with ``interval``'s interval."""
+        return self._estimates_notes(interval=interval, level=level)[0]
+
+    def _estimates_notes(
+        self, *, interval: str = "profile", level: float = 0.95
+    ) -> tuple[tuple[Estimate, ...], list[str]]:
         se = self.std_errors
         pv = self.p_values()
         method = "t" if self.is_lm else interval
         q = float(sps.norm.ppf((1 + level) / 2))
         out = []
+        notes: list[str] = []
         for j, term in enumerate(self.names):
             b = float(self.beta[j])
             if method in ("profile", "t"):
-                lo, hi = self.profile_interval(j, level)
+                lo, hi, why = self.profile_interval_notes(j, level)
+                notes += why
             else:
                 lo, hi = b - q * float(se[j]), b + q * float(se[j])
             out.append(Estimate(term, b, float(se[j]), lo, hi, float(pv[j]), self.n, method))
-        return tuple(out)
+        return tuple(out), notes
 
     def to_result(
         self,
@@ -334,12 +356,13 @@ class GlmFit:
         """Return the :class:`ModelResult` (coefficients with ``interval``'s intervals)."""
         method = "t" if self.is_lm else interval
         family = "lm" if self.is_lm else self.family
+        coefficients, interval_notes = self._estimates_notes(interval=interval)
         return ModelResult(
             name=name,
             formula=formula,
             family=family,
             n=self.n,
-            coefficients=self.estimates(interval=interval),
+            coefficients=coefficients,
             deviance=self.deviance,
             aic=self.aic,
             group=dict(group or {}),
@@ -354,6 +377,7 @@ class GlmFit:
                 "n_deleted": self.n_deleted,
                 "fit_warnings": list(self.problems),
                 "perfect_separation": any("separation" in p for p in self.problems),
+                "interval_warnings": interval_notes,
                 **({"lm": self.lm_summary} if self.is_lm else {}),
                 **(extras or {}),
             },
@@ -361,9 +385,64 @@ class GlmFit:
         )
 
 
+_MAX_DOUBLINGS = 12
+
+
+def _profile_side(
+    g: Callable[[float], float], bhat: float, step0: float, sign: float
+) -> tuple[float, str]:
+    """Return one bound of a profile interval (root of ``g`` on one side of ``bhat``) and, when
+    it is not established, why (empty when the root was found).
+
+    ``g`` is the profile deviance change minus the cut-off (negative at the estimate). The
+    search doubles its step up to 12 times; a refit whose deviance is not finite is halved back
+    towards the last finite one. A profile that stays below the cut-off while rising gives an
+    infinite bound, one that stops rising or cannot be refitted a NaN bound (MASS: NA).
+    """
+    g0 = g(bhat)
+    if not math.isfinite(g0):
+        return float("nan"), "the refit at the estimate has no finite deviance"
+    prev_b = bhat
+    step = step0
+    values = [g0]
+    for _ in range(_MAX_DOUBLINGS):
+        b = bhat + sign * (abs(prev_b - bhat) + step)
+        gb = g(b)
+        halvings = 0
+        while not math.isfinite(gb) and halvings < 60:
+            b = (b + prev_b) / 2
+            gb = g(b)
+            halvings += 1
+        if not math.isfinite(gb):
+            return float("nan"), f"the refit at {b:g} has no finite deviance"
+        if gb > 0:
+            a, c = sorted((prev_b, b))
+            try:
+                root = optimize.brentq(g, a, c, xtol=1e-12 * max(1.0, abs(bhat)), rtol=1e-14)
+            except (ValueError, RuntimeError) as exc:
+                return float("nan"), f"root finding between {a:g} and {c:g} failed ({exc})"
+            return float(root), ""
+        values.append(gb)
+        prev_b = b
+        step *= 2
+    rise = values[-1] - values[0]
+    monotone = all(v2 >= v1 - 1e-9 for v1, v2 in itertools.pairwise(values))
+    if monotone and rise > 0:
+        return sign * math.inf, (
+            f"the deviance rises by only {rise:.3g} out to {prev_b:g} and keeps rising "
+            "(monotone likelihood, e.g. separation)"
+        )
+    shape = "is flat" if abs(rise) <= 1e-9 and monotone else "is not monotone"
+    return float("nan"), f"the profile {shape} out to {prev_b:g} (deviance change {rise:.3g})"
+
+
 def _aic(family: str, y: np.ndarray, mu: np.ndarray, w: np.ndarray, dev: float, p: int) -> float:
     if family == "binomial":
-        ll = np.where(y > 0, y * np.log(mu), 0.0) + np.where(y < 1, (1 - y) * np.log(1 - mu), 0.0)
+        # np.where evaluates both branches: log(0) of a fitted 0 or 1 is in the branch not taken.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ll = np.where(y > 0, y * np.log(mu), 0.0) + np.where(
+                y < 1, (1 - y) * np.log(1 - mu), 0.0
+            )
         return float(-2 * np.sum(w * ll) + 2 * p)
     if family == "poisson":
         return float(-2 * np.sum(sps.poisson.logpmf(y, mu) * w) + 2 * p)

@@ -19,11 +19,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from camcensus._errors import OptionError
 from camcensus._geo import locate_points, measurement_crs, metres_per_unit
 from camcensus.stats import models
 from camcensus.stats._result import Estimate, ModelResult
+from camcensus.stats._warn import attach, recording
 
 __all__ = [
+    "MAX_PERMUTATIONS",
+    "check_permutations",
     "conley_covariance",
     "moran_permutation",
     "nta_of_tracts",
@@ -46,6 +50,24 @@ def queen_weights(gdf: gpd.GeoDataFrame) -> tuple[object, int]:
     return w, len(w.islands)
 
 
+#: Most permutations of a Moran test (the ``permutations`` setting's range).
+MAX_PERMUTATIONS = 99_999
+
+
+def check_permutations(permutations: object) -> int:
+    """Return ``permutations`` when it is a whole number from 1 to 99,999; else raise
+    :class:`~camcensus.OptionError` naming ``--permutations``."""
+    whole = isinstance(permutations, int | np.integer) and not isinstance(permutations, bool)
+    n = int(permutations) if whole else 0  # type: ignore[call-overload]
+    if not 1 <= n <= MAX_PERMUTATIONS:
+        raise OptionError(
+            f"--permutations {permutations!r} is not a whole number from 1 to "
+            f"{MAX_PERMUTATIONS:,}: a Moran test needs at least one permutation, and more than "
+            f"{MAX_PERMUTATIONS:,} only costs time. Fix: --permutations 999 (the default)."
+        )
+    return n
+
+
 def moran_permutation(
     values: np.ndarray, w: object, *, permutations: int = 999, seed: int = 0
 ) -> Estimate:
@@ -59,6 +81,7 @@ def moran_permutation(
     """
     import esda
 
+    check_permutations(permutations)
     z = np.asarray(values, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -175,76 +198,83 @@ def stops_spatial_checks(
                 continue
             d = models.borough_year(df, b, year)
             group = {"borough": b, "year": year}
-            model = models.stops_glm(d)
-            fit = model.fit()
-            n = int(fit.nobs)
-            moran = moran_permutation(
-                np.asarray(fit.resid_deviance), w, permutations=permutations, seed=seed
-            )
-            out.append(
-                ModelResult(
-                    "stops_baseline_residual_moran",
-                    f"Moran's I of deviance residuals of {stops}",
-                    "diagnostic",
-                    moran.n,
-                    (moran,),
-                    group=group,
-                    extras={"weights": "queen contiguity, row-standardised", "islands": islands},
+            first = len(out)
+            with recording() as caught:
+                model = models.stops_glm(d)
+                fit = model.fit()
+                n = int(fit.nobs)
+                moran = moran_permutation(
+                    np.asarray(fit.resid_deviance), w, permutations=permutations, seed=seed
                 )
-            )
-            if cluster is not None and cluster in d.columns and d[cluster].notna().all():
-                codes = pd.factorize(d[cluster])[0]
-                cl = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
                 out.append(
                     ModelResult(
-                        "stops_baseline_cluster_nta",
-                        f"{stops}, offset = log(popn); SE clustered by NTA",
-                        "poisson",
-                        n,
-                        _from_cov(cl.params, np.asarray(cl.cov_params()), n, "cluster(NTA)"),
-                        deviance=float(cl.deviance),
-                        aic=float(cl.aic),
+                        "stops_baseline_residual_moran",
+                        f"Moran's I of deviance residuals of {stops}",
+                        "diagnostic",
+                        moran.n,
+                        (moran,),
                         group=group,
-                        extras={"clusters": int(codes.max() + 1)},
+                        extras={
+                            "weights": "queen contiguity, row-standardised",
+                            "islands": islands,
+                        },
                     )
                 )
-            X = np.asarray(fit.model.exog)
-            mu = np.asarray(fit.fittedvalues)
-            for dist in distances_m:
-                cov = conley_covariance(X, d["numstops"].to_numpy() - mu, mu, xy, dist)
-                out.append(
-                    ModelResult(
-                        f"stops_baseline_conley_{dist:g}m",
-                        f"{stops}; Conley SE, Bartlett kernel {dist:g} m",
-                        "poisson",
-                        n,
-                        _from_cov(fit.params, cov, n, f"conley({dist:g} m)"),
-                        deviance=float(fit.deviance),
-                        aic=float(fit.aic),
-                        group=group,
+                if cluster is not None and cluster in d.columns and d[cluster].notna().all():
+                    codes = pd.factorize(d[cluster])[0]
+                    cl = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
+                    out.append(
+                        ModelResult(
+                            "stops_baseline_cluster_nta",
+                            f"{stops}, offset = log(popn); SE clustered by NTA",
+                            "poisson",
+                            n,
+                            _from_cov(cl.params, np.asarray(cl.cov_params()), n, "cluster(NTA)"),
+                            deviance=float(cl.deviance),
+                            aic=float(cl.aic),
+                            group=group,
+                            extras={"clusters": int(codes.max() + 1)},
+                        )
                     )
-                )
-            y = np.log(d["numstops"].to_numpy() / d["popn"].to_numpy() * 1000 + 0.5)[:, None]
-            xs = d[["surv", "nonwhite_fraction"]].to_numpy(dtype=float)
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                fitted = {
-                    "stops_spatial_error": spreg.GM_Error(y, xs, w=w),
-                    "stops_spatial_lag": spreg.GM_Lag(y, xs, w=w),
-                }
-            for label, sp in fitted.items():
-                betas = np.asarray(sp.betas).ravel()
-                params = pd.Series(betas[:3], index=["Intercept", "surv", "nonwhite_fraction"])
-                kind = "spatial error" if label.endswith("error") else "spatial lag"
-                out.append(
-                    ModelResult(
-                        label,
-                        f"log(stops per 1,000 + 0.5) ~ surv + nonwhite_fraction, {kind} (GM)",
-                        "gaussian",
-                        n,
-                        _from_cov(params, np.asarray(sp.vm)[:3, :3], n, "spreg GM"),
-                        group=group,
-                        extras={"spatial_parameter": float(betas[-1]), "islands": islands},
+                X = np.asarray(fit.model.exog)
+                mu = np.asarray(fit.fittedvalues)
+                for dist in distances_m:
+                    cov = conley_covariance(X, d["numstops"].to_numpy() - mu, mu, xy, dist)
+                    out.append(
+                        ModelResult(
+                            f"stops_baseline_conley_{dist:g}m",
+                            f"{stops}; Conley SE, Bartlett kernel {dist:g} m",
+                            "poisson",
+                            n,
+                            _from_cov(fit.params, cov, n, f"conley({dist:g} m)"),
+                            deviance=float(fit.deviance),
+                            aic=float(fit.aic),
+                            group=group,
+                        )
                     )
-                )
+                y = np.log(d["numstops"].to_numpy() / d["popn"].to_numpy() * 1000 + 0.5)[:, None]
+                xs = d[["surv", "nonwhite_fraction"]].to_numpy(dtype=float)
+                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                    warnings.simplefilter("ignore")
+                    fitted = {
+                        "stops_spatial_error": spreg.GM_Error(y, xs, w=w),
+                        "stops_spatial_lag": spreg.GM_Lag(y, xs, w=w),
+                    }
+                for label, sp in fitted.items():
+                    betas = np.asarray(sp.betas).ravel()
+                    params = pd.Series(betas[:3], index=["Intercept", "surv", "nonwhite_fraction"])
+                    kind = "spatial error" if label.endswith("error") else "spatial lag"
+                    out.append(
+                        ModelResult(
+                            label,
+                            f"log(stops per 1,000 + 0.5) ~ surv + nonwhite_fraction, {kind} (GM)",
+                            "gaussian",
+                            n,
+                            _from_cov(params, np.asarray(sp.vm)[:3, :3], n, "spreg GM"),
+                            group=group,
+                            extras={"spatial_parameter": float(betas[-1]), "islands": islands},
+                        )
+                    )
+            for res in out[first:]:
+                attach(res, caught)
     return out

@@ -17,7 +17,7 @@ import shapely
 from scipy import stats as sps
 
 from camcensus import settings
-from camcensus._errors import Ledger
+from camcensus._errors import Ledger, OptionError
 from camcensus._geo import check_crs_plausible, locate_points, measurement_crs, metres_per_unit
 from camcensus.stats._result import Estimate, ModelResult
 from camcensus.stats.profile import glm_from_formula, lm_from_formula
@@ -25,6 +25,7 @@ from camcensus.stats.profile import glm_from_formula, lm_from_formula
 __all__ = [
     "AMNESTY_FIVE_CRIMES",
     "black_share_by_surveillance",
+    "check_stops_crs",
     "crime_correlations",
     "crime_slopes",
     "five_crime_share",
@@ -37,6 +38,23 @@ __all__ = [
 ]
 
 _Z = float(sps.norm.ppf(0.975))
+
+
+def check_stops_crs(crs: str) -> str:
+    """Return ``crs`` when pyproj knows it; else raise :class:`~camcensus.OptionError` naming
+    ``--stops-crs`` and a CRS that works."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise OptionError(
+            f"--stops-crs {crs!r} is not a CRS pyproj knows ({exc}). Fix: give the CRS of the "
+            "stop records' STOP_LOCATION_X/Y, e.g. --stops-crs EPSG:2908 (NYPD: NY Long "
+            "Island state plane, US feet) or EPSG:32618 (UTM 18N, metres)."
+        ) from exc
+    return crs
 
 
 def stops_to_tracts(
@@ -57,7 +75,7 @@ def stops_to_tracts(
     raise :class:`~camcensus._errors.InputError` naming ``source``. Returns the kept records
     with a ``GEOID`` column.
     """
-    crs = str(settings.get("stops_crs")) if crs is None else crs
+    crs = str(settings.get("stops_crs")) if crs is None else check_stops_crs(crs)
     snap_m = float(settings.get("snap_m")) if snap_m is None else float(snap_m)
     pts = gpd.GeoDataFrame(
         geometry=shapely.points(records["x"].to_numpy(), records["y"].to_numpy()), crs=crs

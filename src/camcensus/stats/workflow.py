@@ -163,6 +163,9 @@ def stats_from_files(
     problems = missing_columns(table, Path(tract_table), needed, why="the disparity models")
     if problems:
         raise InputError(problems)
+    problems = _table_problems(table, Path(tract_table), population=census is None)
+    if problems:
+        raise InputError(problems)
     if "nonwhite_fraction" not in table.columns:
         denom = table["popn_black"] + table["popn_hispanic"] + table["popn_white"]
         table["nonwhite_fraction"] = (table["popn_black"] + table["popn_hispanic"]) / denom.where(
@@ -172,11 +175,40 @@ def stats_from_files(
         table["med_income"] = np.nan
     gdf = io_census.tracts_from_file(tracts)
     geo = gdf.set_index("GEOID")
+    blank = table["GEOID"].fillna("").str.strip() == ""
+    ledger.exclude("models", "tract with a blank GEOID in the table", int(blank.sum()))
+    table = table.loc[~blank]
     missing = ~table["GEOID"].isin(geo.index)
     ledger.exclude("models", "tract in the table but not in the polygons", int(missing.sum()))
-    table = table.loc[~missing]
+    if missing.all():
+        raise InputError(
+            [
+                Problem(
+                    str(tract_table),
+                    None,
+                    "GEOID",
+                    f"no tract left for the models: none of the table's {len(table):,} GEOIDs "
+                    f"(e.g. {', '.join(map(repr, table['GEOID'].head(3)))}) is a GEOID of "
+                    f"{Path(tracts).name} (e.g. {', '.join(map(repr, geo.index[:3]))})",
+                    "the GEOIDs of the tract polygons",
+                    "pass the tract polygons the table was made from (--tracts), or write the "
+                    "GEOIDs as the polygons do (11 digits, as text)",
+                )
+            ]
+        )
+    table = table.loc[~missing].copy()
     if "borough" not in table.columns:
         table["borough"] = table["GEOID"].map(geo["borough"])
+    elif "borough" in geo.columns:
+        no_borough = table["borough"].fillna("").str.strip() == ""
+        if no_borough.any():
+            table.loc[no_borough, "borough"] = table.loc[no_borough, "GEOID"].map(geo["borough"])
+            ledger.flag(
+                "models",
+                "tract(s) with a blank borough in the table",
+                int(no_borough.sum()),
+                kept_as="borough taken from the tract polygons",
+            )
     g = gpd.GeoDataFrame(table, geometry=geo.loc[table["GEOID"]].geometry.values, crs=geo.crs)
     counts, records = (
         stats_inputs.read_stops(stops, gdf, fmt=stops_format, crs=stops_crs, ledger=ledger)
@@ -198,6 +230,102 @@ def stats_from_files(
         design=design,
     )
     return result, ledger
+
+
+_COUNTS = ("popn", "popn_white", "popn_black", "popn_hispanic")
+_COVERAGE = ("eff_cameras", "eff_cameras_within_200m")
+_MAX_ROWS_SHOWN = 5
+
+
+def _table_problems(table: pd.DataFrame, path: Path, *, population: bool) -> list[Problem]:
+    """Return every problem of a tract table's values, with its rows (1-based data rows).
+
+    A GEOID given twice, an infinite number, a negative count or coverage, a non-white
+    fraction outside [0, 1], and (with ``population``: the counts come from this table) a
+    group larger than the population. Blank cells are no problem here: the models exclude
+    and count those tracts.
+    """
+    problems: list[Problem] = []
+
+    def add(mask: pd.Series, column: str, found: str, expected: str, fix: str) -> None:
+        rows = np.flatnonzero(mask.to_numpy())
+        for i in rows[:_MAX_ROWS_SHOWN]:
+            value = table[column].iloc[i]
+            problems.append(
+                Problem(str(path), int(i) + 1, column, found.format(v=value), expected, fix)
+            )
+        if len(rows) > _MAX_ROWS_SHOWN:
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    column,
+                    f"{len(rows) - _MAX_ROWS_SHOWN:,} more rows like these",
+                    expected,
+                    fix,
+                )
+            )
+
+    geoid = table["GEOID"].fillna("").str.strip()
+    dup = geoid.duplicated(keep=False) & (geoid != "")
+    if dup.any():
+        first = {g: int(i) + 1 for i, g in reversed(list(enumerate(geoid))) if g}
+        rows = np.flatnonzero(dup.to_numpy())
+        for i in rows[: 2 * _MAX_ROWS_SHOWN]:
+            others = [int(k) + 1 for k in rows if geoid.iloc[k] == geoid.iloc[i] and k != i]
+            problems.append(
+                Problem(
+                    str(path),
+                    int(i) + 1,
+                    "GEOID",
+                    f"GEOID {geoid.iloc[i]!r} again (also in row(s) "
+                    f"{', '.join(map(str, others))}; first in row {first[geoid.iloc[i]]})",
+                    "each tract once",
+                    "delete the repeated rows (or merge them into one row per tract)",
+                )
+            )
+    columns = [c for c in (*_COUNTS, *_COVERAGE) if c in table.columns]
+    if not population:
+        columns = [c for c in columns if c not in _COUNTS]
+    for col in columns:
+        values = pd.to_numeric(table[col], errors="coerce")
+        add(
+            np.isinf(values),
+            col,
+            "{v}",
+            "a finite number",
+            "write the tract's number (or leave the cell blank to leave the tract out)",
+        )
+        add(
+            values < 0,
+            col,
+            "{v}",
+            "a number of at least 0",
+            "write the tract's number (or leave the cell blank to leave the tract out)",
+        )
+    if "nonwhite_fraction" in table.columns:
+        nwf = pd.to_numeric(table["nonwhite_fraction"], errors="coerce")
+        add(
+            ~nwf.between(0, 1) & nwf.notna(),
+            "nonwhite_fraction",
+            "{v}",
+            "a fraction from 0 to 1",
+            "write (popn_black + popn_hispanic) / (popn_black + popn_hispanic + popn_white)",
+        )
+    if population:
+        popn = pd.to_numeric(table["popn"], errors="coerce")
+        for col in ("popn_white", "popn_black", "popn_hispanic"):
+            group = pd.to_numeric(table[col], errors="coerce")
+            # A tract without residents is left out by the models: its groups do not matter.
+            add(
+                (group > popn) & (popn > 0) & np.isfinite(popn),
+                col,
+                "{v}, more than the tract's population (popn)",
+                "at most popn",
+                f"check the tract's {col} and popn (columns swapped, or counts of another "
+                "year or geography)",
+            )
+    return problems
 
 
 _TEXT_COLUMNS = ("GEOID", "borough", "BoroName", "NAME", "NAMELSAD")
