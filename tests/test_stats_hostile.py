@@ -21,7 +21,7 @@ from camcensus.simulate import simulate_city
 from camcensus.stats import disparity, models, spatial, workflow
 from camcensus.stats import inputs as stats_inputs
 from camcensus.stats._result import Estimate, ModelResult
-from camcensus.stats.profile import glm_from_formula
+from camcensus.stats.profile import fit_lm, glm_from_formula
 
 # --- 1. Profile intervals that do not reach the cut-off ------------------------------------
 
@@ -299,3 +299,39 @@ def test_three_row_table_runs(
 
     res, _ = _run(_table(tmp_path, demo_table, edit), demo_polygons)
     assert any(m.name == "placement_logit" for m in res.models)
+
+
+# --- Tiny fits: as many rows as coefficients, a year of one stop record --------------------
+
+
+def test_lm_without_residual_degrees_of_freedom() -> None:
+    # Used to raise ZeroDivisionError (summary.lm) and "math domain error" (gaussian AIC).
+    X = np.column_stack([np.ones(2), [0.0, 1.0]])
+    fit = fit_lm(X, np.array([1.0, 3.0]), names=["Intercept", "x"])
+    assert fit.aic == -math.inf
+    assert math.isnan(fit.lm_summary["sigma"])
+    assert fit.to_result(name="tiny", formula="y ~ x").coef("x").estimate == pytest.approx(2.0)
+
+
+def test_a_year_with_one_stop_record_is_skipped_and_noted(
+    tmp_path: Path, demo_table: gpd.GeoDataFrame, demo_polygons: Path
+) -> None:
+    city = simulate_city(0)
+    paths = city.write(tmp_path / "city")
+    stops = tmp_path / "stops.csv"
+    text = paths["stops"].read_text()
+    header, first = text.splitlines()[:2]
+    fields = first.split(",")
+    fields[header.split(",").index("YEAR2")] = "3019"
+    stops.write_text(text.rstrip("\n") + "\n" + ",".join(fields) + "\n")
+    res, ledger = workflow.stats_from_files(
+        tract_table=_table(tmp_path, demo_table),
+        tracts=demo_polygons,
+        stops=[stops],
+        stops_crs=city.crs,
+        threshold=1.0,
+        permutations=9,
+        seed=0,
+    )
+    assert any("Stop records of 3019: only 1" in n for n in ledger.notes)
+    assert all(m.group.get("year") != 3019 for m in res.models if m.name == "innocence_lpm")

@@ -315,6 +315,7 @@ def _run_disparity(
             threshold=threshold,
             min_population=min_population,
             exclude=design.exclude_districts,
+            ledger=ledger,
         )
         out += record_models
         tables.update(record_tables)
@@ -466,6 +467,10 @@ def _placement_spatial_fits(
     return res
 
 
+#: Fewest stop records of one year for the record-level analyses (fewer: the year is skipped).
+MIN_RECORDS = 30
+
+
 def _record_analyses(
     records: pd.DataFrame,
     tracts: pd.DataFrame,
@@ -474,8 +479,10 @@ def _record_analyses(
     threshold: float,
     min_population: int,
     exclude: tuple[str, ...] = (),
+    ledger: Ledger | None = None,
 ) -> tuple[list[ModelResult], dict[str, pd.DataFrame]]:
-    """Amnesty's record-level analyses (p.44-49) per year of records, and our extras."""
+    """Amnesty's record-level analyses (p.44-49) per year of records, and our extras; a year
+    with fewer than :data:`MIN_RECORDS` records is skipped (noted in ``ledger``)."""
     fitted: list[ModelResult] = []
     slopes, shares, by_race = [], [], []
     extras: dict[str, list[pd.DataFrame]] = {
@@ -483,7 +490,16 @@ def _record_analyses(
         "black_share_by_surveillance": [],
         "crime_correlations": [],
     }
-    for year in sorted(int(y) for y in records["year"].unique()):
+    per_year = records["year"].value_counts()
+    for year in sorted(int(y) for y in per_year.index):
+        if per_year[year] < MIN_RECORDS:
+            if ledger is not None:
+                ledger.note(
+                    f"Stop records of {year}: only {int(per_year[year]):,}; the record-level "
+                    f"analyses need at least {MIN_RECORDS} and are skipped for that year (a "
+                    "typing error in YEAR2?)."
+                )
+            continue
         fitted.append(
             stop_analyses.innocence_lpm(records, tracts, year=year, min_population=min_population)
         )
@@ -522,12 +538,13 @@ def _record_analyses(
             ("crime_correlations", stop_analyses.crime_correlations(rec, table)),
         ):
             extras[name].append(t.assign(year=year, definition=stop_analyses.EXTRA))
-    out = {
-        "crime_slopes": pd.concat(slopes, ignore_index=True),
-        "five_crime_share": pd.concat(shares, ignore_index=True),
-        "innocence_by_race": pd.concat(by_race, ignore_index=True),
-        **{k: pd.concat(v, ignore_index=True) for k, v in extras.items() if v},
+    tables = {
+        "crime_slopes": slopes,
+        "five_crime_share": shares,
+        "innocence_by_race": by_race,
+        **extras,
     }
+    out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if v}
     lpm_rows = []
     for m in fitted:
         for c in m.coefficients:

@@ -448,7 +448,11 @@ def _aic(family: str, y: np.ndarray, mu: np.ndarray, w: np.ndarray, dev: float, 
         return float(-2 * np.sum(sps.poisson.logpmf(y, mu) * w) + 2 * p)
     if family == "gaussian":
         nobs = len(y)
-        gauss = nobs * (math.log(dev / nobs * 2 * math.pi) + 1) + 2 - np.sum(np.log(w))
+        if nobs == 0:
+            return float("nan")
+        # A perfect fit (deviance 0, e.g. as many rows as coefficients): R's AIC is -Inf.
+        log_dev = math.log(dev / nobs * 2 * math.pi) if dev > 0 else -math.inf
+        gauss = nobs * (log_dev + 1) + 2 - np.sum(np.log(w))
         return float(gauss + 2 * p)
     return float("nan")
 
@@ -528,6 +532,11 @@ def fit_glm(
     )
 
 
+def _ratio(a: float, b: float) -> float:
+    """Return a / b, NaN where b is 0 (R's 0/0 and x/0 in summary.lm are NaN or Inf; NaN here)."""
+    return a / b if b else float("nan")
+
+
 def fit_lm(
     X: np.ndarray,
     y: np.ndarray,
@@ -547,18 +556,20 @@ def fit_lm(
     fitted = fit.X @ fit.beta
     centre = float(np.sum(w * fitted) / np.sum(w)) if has_intercept else 0.0
     mss = float(np.sum(w * (fitted - centre) ** 2))
-    r2 = mss / (mss + rss)
     df_int = 1 if has_intercept else 0
-    adj = 1 - (1 - r2) * ((fit.n - df_int) / fit.df_resid)
-    f = (mss / (p - df_int)) / (rss / fit.df_resid) if p > df_int else float("nan")
+    df1, df2 = p - df_int, fit.df_resid
+    # Without residual degrees of freedom (as many rows as coefficients) R prints NaN.
+    r2 = _ratio(mss, mss + rss)
+    adj = 1 - (1 - r2) * _ratio(fit.n - df_int, df2)
+    f = _ratio(_ratio(mss, df1), _ratio(rss, df2)) if df1 > 0 else float("nan")
     summary = {
-        "sigma": math.sqrt(rss / fit.df_resid),
-        "df": float(fit.df_resid),
+        "sigma": math.sqrt(_ratio(rss, df2)),
+        "df": float(df2),
         "r_squared": r2,
         "adj_r_squared": adj,
         "f_statistic": f,
-        "f_df1": float(p - df_int),
-        "f_p_value": float(sps.f.sf(f, p - df_int, fit.df_resid)) if p > df_int else np.nan,
+        "f_df1": float(df1),
+        "f_p_value": float(sps.f.sf(f, df1, df2)) if df1 > 0 and df2 > 0 else np.nan,
     }
     return GlmFit(
         **{

@@ -237,7 +237,10 @@ def crime_correlations(
                 "method": "spearman",
             }
         )
-    return pd.DataFrame(rows).sort_values("estimate", ascending=False).reset_index(drop=True)
+    columns = ["crime", "stops", "term", "estimate", "std_error", "ci_low", "ci_high"]
+    columns += ["p_value", "n", "method"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("estimate", ascending=False).reset_index(drop=True)
 
 
 # --- The record-level analyses as Amnesty's methodology note defines them (pages 44-49) ---
@@ -408,7 +411,10 @@ def crime_slopes(
                 "definition": AMNESTY.format(page=45),
             }
         )
-    return pd.DataFrame(rows).sort_values("estimate", ascending=False).reset_index(drop=True)
+    columns = ["crime", "stops", "term", "estimate", "std_error", "ci_low", "ci_high"]
+    columns += ["p_value", "n", "method"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("estimate", ascending=False).reset_index(drop=True)
 
 
 def five_crime_share(records: pd.DataFrame, *, year: int) -> dict[str, object]:
