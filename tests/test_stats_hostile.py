@@ -335,3 +335,17 @@ def test_a_year_with_one_stop_record_is_skipped_and_noted(
     )
     assert any("Stop records of 3019: only 1" in n for n in ledger.notes)
     assert all(m.group.get("year") != 3019 for m in res.models if m.name == "innocence_lpm")
+
+
+def test_a_district_of_one_tract_runs(
+    tmp_path: Path, demo_table: gpd.GeoDataFrame, demo_polygons: Path
+) -> None:
+    # Its two placement terms cannot both be estimated from one tract: the Conley covariance
+    # used to raise "Singular matrix".
+    def edit(t: pd.DataFrame) -> None:
+        t.loc[3, "borough"] = "Lonely"
+
+    res, _ = _run(_table(tmp_path, demo_table, edit), demo_polygons)
+    place = next(m for m in res.models if m.name == "placement_logit")
+    lonely = place.coef("borough[Lonely]:nonwhite_fraction")
+    assert not (np.isfinite(lonely.ci_low) and np.isfinite(lonely.ci_high))

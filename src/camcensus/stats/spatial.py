@@ -125,7 +125,9 @@ def conley_covariance(
     ``cutoff`` metres are correlated with a Bartlett kernel 1 − d/cutoff.
     """
     scores = X * resid[:, None]
-    bread = np.linalg.inv(X.T @ (X * weights[:, None]))
+    # pinv, as the models' own covariance: a rank-deficient design (a district of one tract)
+    # gives meaningless errors for its terms, not a crash.
+    bread = np.linalg.pinv(X.T @ (X * weights[:, None]))
     d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
     k = np.clip(1.0 - d / cutoff, 0.0, None)
     meat = scores.T @ k @ scores
