@@ -30,8 +30,9 @@ from camcensus.io import decode
 from camcensus.io._validate import Errors
 
 if TYPE_CHECKING:
-    from camcensus.stats.disparity import DisparityResult, StudyDesign
+    from camcensus.stats.disparity import DisparityResult
     from camcensus.stats.inputs import StopsFormat
+    from camcensus.studies import StudyDesign
 
 __all__ = [
     "CensusResult",
@@ -411,7 +412,7 @@ def _with_disparity(
     progress: Progress,
 ) -> CensusResult:
     from camcensus.stats import workflow
-    from camcensus.stats.disparity import GENERIC
+    from camcensus.studies import GENERIC
 
     t0 = time.perf_counter()
     o = result.options

@@ -18,6 +18,7 @@ from camcensus.stats import stops as stop_analyses
 from camcensus.stats._result import ModelResult, coefficient_table
 from camcensus.stats._warn import attach, recording
 from camcensus.stats.profile import INTERVAL_METHODS
+from camcensus.studies import GENERIC, StudyDesign
 
 __all__ = [
     "CHECK_WORDS",
@@ -33,41 +34,6 @@ __all__ = [
 
 #: Radii (m) of the sensitivity analysis.
 RADII = (30.0, 60.0, 90.0, 120.0, 150.0, 200.0)
-
-
-@dataclass(frozen=True)
-class StudyDesign:
-    """The choices an investigation makes that the generic models leave open.
-
-    The generic design fits the models on every district and year given; a study module
-    (e.g. :mod:`camcensus.studies.nyc`) names its sanity model, the districts it leaves out of
-    some analyses and whether its printed numbers are compared.
-
-    Parameters
-    ----------
-    name
-        Shown with the results.
-    sanity
-        ``(district, year)`` of the baseline model's sanity check (quadratic surveillance term
-        and the Black share of residents); Amnesty: Queens 2019.
-    interaction_year
-        Year of the weighted ``stoprate ~ nwfC * surv`` model (default: the first stop year).
-    exclude_districts
-        Districts left out of the interaction model and of "stopped while Black" (Amnesty:
-        Manhattan, a transport hub whose residents are not its occupants).
-    compare_published
-        Add the ``published_vs_ours`` table (Amnesty's printed models).
-    """
-
-    name: str = "generic"
-    sanity: tuple[str, int] | None = None
-    interaction_year: int | None = None
-    exclude_districts: tuple[str, ...] = ()
-    compare_published: bool = False
-
-
-#: The design of a city without an investigation to reproduce.
-GENERIC = StudyDesign()
 
 
 @dataclass

@@ -80,7 +80,7 @@ def stops_to_tracts(
     pts = gpd.GeoDataFrame(
         geometry=shapely.points(records["x"].to_numpy(), records["y"].to_numpy()), crs=crs
     )
-    check_crs_plausible(pts, source)
+    check_crs_plausible(pts, source, crs_option="--stops-crs")
     measure = measurement_crs(pts)
     pts_m = pts.to_crs(measure)
     tracts = gdf_tracts.to_crs(measure)

@@ -18,7 +18,7 @@ from camcensus._errors import InputError, Ledger, Problem
 from camcensus.coverage import COVERAGE_COLUMNS
 from camcensus.pipeline import CensusResult, run_from_files
 from camcensus.stages import complete_tracts
-from camcensus.stats.disparity import StudyDesign
+from camcensus.studies import StudyDesign
 
 __all__ = [
     "BOROUGHS",
