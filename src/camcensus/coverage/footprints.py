@@ -119,9 +119,11 @@ def unit_area(gdf_footprints: gpd.GeoDataFrame) -> float:
 
 
 def footprint_union(gdf_footprints: gpd.GeoDataFrame) -> shapely.Geometry:
-    """Return the union of the footprints (identical polygons merged once)."""
+    """Return the union of the footprints (a polygon shared by several cameras merged once)."""
     geoms = np.asarray(gdf_footprints.geometry.values)
     if len(geoms) == 0:
         return shapely.Polygon()
-    uniq = shapely.from_wkb(np.unique(shapely.to_wkb(geoms)))
-    return shapely.union_all(uniq)
+    # Cameras at one point share one polygon object (see footprints): the same object once.
+    _, first = np.unique(np.fromiter(map(id, geoms), dtype=np.int64, count=len(geoms)),
+                         return_index=True)  # fmt: skip
+    return shapely.union_all(geoms[np.sort(first)])
