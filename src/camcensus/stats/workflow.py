@@ -68,8 +68,10 @@ def disparity_stage(
     min_population = int(
         settings.get("min_population") if min_population is None else min_population
     )
-    counts, records = stats_inputs.read_stops(
-        stops, gdf_tracts, fmt=stops_format, crs=stops_crs, ledger=ledger
+    counts, records = (
+        stats_inputs.read_stops(stops, gdf_tracts, fmt=stops_format, crs=stops_crs, ledger=ledger)
+        if stops
+        else (None, None)
     )
     cluster = stats_inputs.cluster_from_ntas(gdf_tracts, ntas) if ntas else None
     result = disparity.run_disparity(
@@ -87,6 +89,8 @@ def disparity_stage(
         design=design,
     )
     sensitivity: dict[str, pd.DataFrame] = {}
+    if counts is None:
+        return result, sensitivity
     year = int(counts["year"].min())
     used = next(float(m.group["threshold"]) for m in result.models if m.name == "placement_logit")
     if coverage_at_radius is not None:
@@ -210,23 +214,19 @@ def stats_from_files(
                 kept_as="borough taken from the tract polygons",
             )
     g = gpd.GeoDataFrame(table, geometry=geo.loc[table["GEOID"]].geometry.values, crs=geo.crs)
-    counts, records = (
-        stats_inputs.read_stops(stops, gdf, fmt=stops_format, crs=stops_crs, ledger=ledger)
-        if stops
-        else (None, None)
-    )
-    cluster = stats_inputs.cluster_from_ntas(gdf, ntas) if ntas else None
-    result = disparity.run_disparity(
+    result, _ = disparity_stage(
         g,
-        counts,
-        records=records,
+        gdf,
+        stops=stops,
+        stops_format=stops_format,
+        stops_crs=stops_crs,
+        ntas=ntas,
         threshold=threshold,
-        min_population=min_population,
-        cluster=cluster,
         permutations=permutations,
         seed=seed,
+        min_population=min_population,
         ledger=ledger,
-        reference=_reference(reference),
+        reference=reference,
         design=design,
     )
     return result, ledger
