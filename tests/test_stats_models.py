@@ -345,3 +345,28 @@ def test_race_sensitivity_leaves_out_small_tracts(tracts) -> None:  # type: igno
     n_strict = strict.loc[strict["model"] == "placement_logit", "n"].iloc[0]
     assert n_default == int((t["popn"] > 250).sum())
     assert n_strict == int((t["popn"] > 3000).sum())
+
+
+def test_record_findings_name_exclusions_and_unestimable_p_values() -> None:
+    from camcensus.stats._result import Estimate, ModelResult
+
+    nan = float("nan")
+    lpm = ModelResult(
+        "innocence_lpm",
+        "innocent ~ 0 + bwh + bwh:surv",
+        "gaussian",
+        10,
+        (Estimate("bwh[WHITE]:surv", 0.01, nan, nan, nan, nan, 10, "t"),),
+        group={"year": 2020, "definition": "Amnesty methodology p.47"},
+    )
+    swb = ModelResult(
+        "stopped_while_black_lm",
+        "lm",
+        "gaussian",
+        10,
+        (Estimate("a:b", 0.1, 0.1, -0.1, 0.3, 0.31, 10, "t"),),
+        group={"year": 2020, "definition": "Amnesty methodology p.48", "excluded": []},
+    )
+    text = " ".join(disparity._record_findings([lpm, swb], {}))
+    assert "p = nan" not in text and "p-value not estimable" in text
+    assert "Manhattan" not in text  # the generic design leaves no district out

@@ -797,6 +797,11 @@ def write_findings(
     return out
 
 
+def _p_words(p: float) -> str:
+    """Return ``p = 0.12``, or say that the p-value could not be estimated."""
+    return f"p = {p:.2f}" if np.isfinite(p) else "p-value not estimable"
+
+
 def _record_findings(results: list[ModelResult], tables: dict[str, pd.DataFrame]) -> list[str]:
     out: list[str] = []
     for m in results:
@@ -804,7 +809,7 @@ def _record_findings(results: list[ModelResult], tables: dict[str, pd.DataFrame]
             slopes = [c for c in m.coefficients if c.term.endswith(":surv")]
             parts = [
                 f"{c.term.split('[')[1].split(']')[0].lower()} {100 * c.estimate:+.1f} points "
-                f"(p = {c.p_value:.2f})"
+                f"({_p_words(c.p_value)})"
                 for c in slopes
             ]
             out.append(
@@ -815,12 +820,14 @@ def _record_findings(results: list[ModelResult], tables: dict[str, pd.DataFrame]
         elif m.name == "stopped_while_black_lm":
             inter = next((c for c in m.coefficients if ":" in c.term), None)
             if inter is not None:
+                excluded = list(m.group.get("excluded") or [])
+                where = f", outside {' and '.join(map(str, excluded))}" if excluded else ""
                 out.append(
                     f"{m.group['year']} stop records ({m.group['definition']}: 'stopped while "
-                    "Black', outside Manhattan): in highly surveilled tracts the share of people "
+                    f"Black'{where}): in highly surveilled tracts the share of people "
                     "stopped who are Black follows the Black share of residents with a slope "
                     f"{inter.estimate:+.3f} different from other tracts (95% CI "
-                    f"{inter.ci_low:+.3f} to {inter.ci_high:+.3f}, p = {inter.p_value:.2f})."
+                    f"{inter.ci_low:+.3f} to {inter.ci_high:+.3f}, {_p_words(inter.p_value)})."
                 )
     share = tables.get("five_crime_share")
     if share is not None:

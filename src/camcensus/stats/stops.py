@@ -356,7 +356,12 @@ def stopped_while_black(
         f" subset = popn > {min_population}"
         + "".join(f" & borough != '{b}'" for b in exclude)
         + ")",
-        group={"year": year, "definition": AMNESTY.format(page=48), "threshold": threshold},
+        group={
+            "year": year,
+            "definition": AMNESTY.format(page=48),
+            "threshold": threshold,
+            "excluded": list(exclude),
+        },
     )
 
 
