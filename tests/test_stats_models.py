@@ -370,3 +370,11 @@ def test_record_findings_name_exclusions_and_unestimable_p_values() -> None:
     text = " ".join(disparity._record_findings([lpm, swb], {}))
     assert "p = nan" not in text and "p-value not estimable" in text
     assert "Manhattan" not in text  # the generic design leaves no district out
+
+
+def test_printed_five_crime_share_only_for_the_study_that_printed_it() -> None:
+    share = pd.DataFrame([{"year": 2020, "definition": "Amnesty methodology p.46", "share": 0.69}])
+    generic = disparity._record_findings([], {"five_crime_share": share})
+    nyc = disparity._record_findings([], {"five_crime_share": share}, compare_published=True)
+    assert "Amnesty printed" not in generic[0]
+    assert "Amnesty printed 70.8% for 2019" in nyc[0]

@@ -240,7 +240,8 @@ def who_section(ctx: ReportContext) -> Section | None:
         Bullets(tuple(d.findings)),
     ]
     surv = d.survival
-    cols = ["model", "borough", "year", "term", "estimate", "ci_low", "ci_high", "interval",
+    # The interval method is stated once above (the CSV keeps it on every row).
+    cols = ["model", "borough", "year", "term", "estimate", "ci_low", "ci_high",
             "wald_ci_low", "wald_ci_high", "significant", "significant_wald", "survives",
             "failed_checks_words"]  # fmt: skip
     if "failed_checks_words" not in surv.columns:

@@ -305,7 +305,9 @@ def _run_disparity(
             threshold=threshold,
         )
     survival = survival_table(out)
-    findings = write_findings(out, survival, tables, threshold=threshold)
+    findings = write_findings(
+        out, survival, tables, threshold=threshold, compare_published=design.compare_published
+    )
     return DisparityResult(
         models=out,
         survival=survival,
@@ -714,6 +716,7 @@ def write_findings(
     tables: dict[str, pd.DataFrame],
     *,
     threshold: float,
+    compare_published: bool = False,
 ) -> list[str]:
     """Return the findings in plain words, each generated from the numbers.
 
@@ -782,7 +785,7 @@ def write_findings(
                 f"odds of being highly surveilled (more than {threshold:g} effective cameras per "
                 f"1,000 residents; {ci} {odds[1]:.2f}–{odds[2]:.2f}{remark}), {verdict}."
             )
-    out += _record_findings(results, tables)
+    out += _record_findings(results, tables, compare_published=compare_published)
     pvo = tables.get("published_vs_ours")
     if pvo is not None and len(pvo):
         comparable = pvo.loc[pvo["comparable"]]
@@ -802,7 +805,12 @@ def _p_words(p: float) -> str:
     return f"p = {p:.2f}" if np.isfinite(p) else "p-value not estimable"
 
 
-def _record_findings(results: list[ModelResult], tables: dict[str, pd.DataFrame]) -> list[str]:
+def _record_findings(
+    results: list[ModelResult],
+    tables: dict[str, pd.DataFrame],
+    *,
+    compare_published: bool = False,
+) -> list[str]:
     out: list[str] = []
     for m in results:
         if m.name == "innocence_lpm":
@@ -832,10 +840,10 @@ def _record_findings(results: list[ModelResult], tables: dict[str, pd.DataFrame]
     share = tables.get("five_crime_share")
     if share is not None:
         for r in share.to_dict("records"):
+            printed = " (Amnesty printed 70.8% for 2019)" if compare_published else ""
             out.append(
                 f"{r['year']} stop records ({r['definition']}): {100 * r['share']:.1f}% of stops "
-                "were for CPW, assault, robbery, petit or grand larceny (Amnesty printed 70.8% "
-                "for 2019)."
+                f"were for CPW, assault, robbery, petit or grand larceny{printed}."
             )
     inn = tables.get("innocence_by_race_and_surveillance")
     if inn is not None and len(inn):
