@@ -195,6 +195,8 @@ def test_amnesty_record_definitions(records: pd.DataFrame, shared: Path) -> None
     assert (slopes["n"] == int((tracts["popn"] > 250).sum())).all()
     # One pooled residual standard deviation: the same standard error for every crime.
     assert slopes["std_error"].nunique() == 1
+    assert (slopes["year"] == 2020).all()
+    assert slopes["definition"].eq("Amnesty methodology p.45").all()
     by_race = st.innocence_by_race(records, year=2020)
     assert by_race["n"].sum() == len(records)
     assert by_race["n"].is_monotonic_decreasing

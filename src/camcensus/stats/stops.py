@@ -237,8 +237,9 @@ def crime_correlations(
                 "method": "spearman",
             }
         )
-    columns = ["crime", "stops", "term", "estimate", "std_error", "ci_low", "ci_high"]
-    columns += ["p_value", "n", "method"]
+    columns = ["year", "definition", "crime", "stops", "term", "estimate", "std_error"]
+    columns += ["ci_low", "ci_high", "p_value", "n", "method", "std_error_unpooled"]
+    columns += ["five_crimes"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("estimate", ascending=False).reset_index(drop=True)
 
@@ -416,8 +417,9 @@ def crime_slopes(
                 "definition": AMNESTY.format(page=45),
             }
         )
-    columns = ["crime", "stops", "term", "estimate", "std_error", "ci_low", "ci_high"]
-    columns += ["p_value", "n", "method"]
+    columns = ["year", "definition", "crime", "stops", "term", "estimate", "std_error"]
+    columns += ["ci_low", "ci_high", "p_value", "n", "method", "std_error_unpooled"]
+    columns += ["five_crimes"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("estimate", ascending=False).reset_index(drop=True)
 
