@@ -150,3 +150,12 @@ def test_checksums_taken_before_anything_is_written(
     monkeypatch.setattr(report, "write_html", lambda *a, **k: a[3])
     write_report(small, tmp_path / "r")
     assert order == ["checksums", "write"]
+
+
+def test_unwritable_place_is_an_output_error_naming_out(tmp_path: Path) -> None:
+    from camcensus.report._atomic import replace_folder
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot be"), replace_folder(blocker / "sub" / "r"):
+        pass

@@ -123,6 +123,12 @@ def _new_folder(target: Path, kind: str) -> Path:
             p.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise OutputError(
+                target,
+                f"a folder cannot be written here ({exc.strerror or type(exc).__name__})",
+                "choose an --out folder in a place you can write to",
+            ) from exc
         return p
     raise FileExistsError(f"cannot create a temporary folder beside {target}")
 
@@ -137,7 +143,14 @@ def replace_folder(out: Path) -> Iterator[Path]:
     renames, or after a crash in it) no folder, never a mix.
     """
     target = out.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            target,
+            f"its parent folder cannot be made ({exc.strerror or type(exc).__name__})",
+            "choose an --out folder in a place you can write to",
+        ) from exc
     tmp = _new_folder(target, "tmp")
     try:
         yield tmp
