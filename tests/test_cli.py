@@ -368,3 +368,10 @@ def test_demo_never_overwrites_a_users_files(tmp_path: Path) -> None:
     (tmp_path / "d-inputs" / "notes.txt").write_text("mine")
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--force"])
     assert result.exit_code == 2 and "notes.txt" in result.output
+
+
+def test_console_text_keeps_names_on_one_line() -> None:
+    from camcensus.cli import _console_text
+
+    assert _console_text("East\nside\u202e\u200f\tX") == "East side X"
+    assert _console_text("Brooklyn") == "Brooklyn"

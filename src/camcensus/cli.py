@@ -148,6 +148,17 @@ def _options(
     return Options(**{k: v for k, v in given.items() if v is not None})
 
 
+def _console_text(value: object) -> str:
+    """Return ``value`` on one line without control or direction-changing characters (a name
+    from an input file must not reshape the terminal's table)."""
+    import unicodedata
+
+    text = "".join(
+        " " if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} else ch for ch in str(value)
+    )
+    return " ".join(text.split())
+
+
 def _summary(result: Any, out: Path) -> None:
     n = result.numbers
     table = Table(title=result.title, show_header=False)
@@ -155,7 +166,7 @@ def _summary(result: Any, out: Path) -> None:
         if key in n:
             table.add_row(key.replace("_", " "), f"{n[key]:,}")
     if n.get("covered_land_share") is not None:
-        names = [" ".join(str(d).split())[:30] for d in n.get("study_area_districts", [])]
+        names = [_console_text(d)[:30] for d in n.get("study_area_districts", [])]
         area = ", ".join(names[:5]) + (" …" if len(names) > 5 else "") or "study area"
         table.add_row(
             f"land within reach of public cameras ({area})",
