@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from camcensus import Ledger
-from camcensus.coverage import add_coverage, coverage_union, covered_area
+from camcensus.cameras import cameras_from_counts
+from camcensus.coverage import add_coverage, covered_area, footprint_union, footprints
 from camcensus.io import census, decode
 
 FT_PER_M = 3937 / 1200  # US survey feet per metre (EPSG:2908's unit)
@@ -88,9 +89,9 @@ def test_radius_and_units_respected(tracts: gpd.GeoDataFrame, nyc_paths: dict[st
 
 def test_degrees_are_refused_or_reprojected(tracts: gpd.GeoDataFrame) -> None:
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([-73.95], [40.65]), crs=4326)
+    pan = pts.assign(PanoramaId=["a"], attached_street_median=[1])
     with pytest.raises(ValueError, match="geographic"):
-        coverage_union(pts)
-    pan = pts.assign(attached_street_median=[1])
+        footprints(cameras_from_counts(pan), crs=4326)
     sub = tracts.to_crs(4326).head(50)
     out = add_coverage(sub, pan)  # measured in the tracts' UTM zone, never in degrees
     assert out.crs.to_epsg() == 4326
@@ -124,7 +125,13 @@ def test_vector_coverage_matches_brute_force_raster(city) -> None:  # type: igno
     ]
     r = 120.0
     # Many segments so the polygonal discs are true circles to ~1e-4.
-    cov = coverage_union(pts, radius_m=r, quad_segs=128)
+    counts = gpd.GeoDataFrame(
+        {"PanoramaId": [f"p{i}" for i in range(len(pts))],
+         "attached_street_median": pts["attached_street"].to_numpy()},
+        geometry=pts.geometry.values,
+        crs=pts.crs,
+    )  # fmt: skip
+    cov = footprint_union(footprints(cameras_from_counts(counts), radius_m=r, quad_segs=128))
     vector = covered_area(np.array(zones, dtype=object), cov)
     raster = _raster_reference(zones, centers, r, step=1.0)
     disc = np.pi * r * r

@@ -34,7 +34,6 @@ __all__ = [
     "COVERAGE_COLUMNS",
     "add_coverage",
     "add_coverage_measures",
-    "coverage_union",
     "covered_area",
     "public_cameras_from_counts",
     "public_points",
@@ -53,18 +52,6 @@ def public_points(
             "intersections have only " + ", ".join(map(str, gdf_intersections.columns))
         )
     return gdf_intersections.loc[gdf_intersections[count_col] > 0]
-
-
-def coverage_union(
-    points: gpd.GeoDataFrame | gpd.GeoSeries, *, radius_m: float = 120.0, quad_segs: int = 30
-) -> shapely.Geometry:
-    """Return the union of discs of ``radius_m`` around ``points`` (in their projected CRS)."""
-    crs = CRS.from_user_input(points.crs)
-    r = check_radius(radius_m) / metres_per_unit(crs)
-    geoms = points.geometry.values if isinstance(points, gpd.GeoDataFrame) else points.values
-    if len(geoms) == 0:
-        return shapely.Polygon()
-    return shapely.union_all(shapely.buffer(np.asarray(geoms), r, quad_segs=quad_segs))
 
 
 def covered_area(zones: np.ndarray, coverage: shapely.Geometry) -> np.ndarray:
@@ -217,7 +204,8 @@ def add_coverage(
         A public point in no tract goes to the nearest tract within this distance (noted in
         ``ledger``); farther ones are excluded from ``cameras`` and counted.
     coverage
-        A precomputed :func:`coverage_union` in the tracts' measuring CRS.
+        A precomputed union of the discs (:func:`~camcensus.coverage.footprint_union`) in the
+        tracts' measuring CRS.
     ledger
         Receives exclusions and notes.
     workers
