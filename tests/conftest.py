@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -74,3 +75,34 @@ def city():  # type: ignore[no-untyped-def]
     from camcensus.simulate import simulate_city
 
     return simulate_city(0)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def offline_page(playwright: Any, blocked: list[str]) -> tuple[Any, Any]:
+    """Launch Debian's Chromium (WebGL by SwiftShader) and open a page on which every request
+    that leaves the file itself is aborted and recorded in ``blocked``; return both."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required: make test installs it"
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--enable-unsafe-swiftshader",
+        ],
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+
+    def _route(route: Any) -> None:
+        url = route.request.url
+        if not url.startswith(("file:", "data:", "blob:")):
+            blocked.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", _route)
+    return browser, page

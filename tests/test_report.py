@@ -14,8 +14,7 @@ import pytest
 from camcensus.io.formats import sha256, tables_from_sqlite
 from camcensus.pipeline import run_demo
 from camcensus.report import write_report
-
-CHROMIUM = "/usr/bin/chromium"
+from conftest import offline_page
 
 
 @pytest.fixture(scope="module")
@@ -104,31 +103,9 @@ def test_html_needs_no_network(nyc_report: Path) -> None:
 def test_report_renders_offline_in_chromium(nyc_report: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "Debian's chromium is required: make test installs it"
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--enable-unsafe-swiftshader",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-
-        # Any request that leaves the file itself fails the test.
-        def _route(route) -> None:  # type: ignore[no-untyped-def]
-            url = route.request.url
-            if not url.startswith(("file:", "data:", "blob:")):
-                requests.append(url)
-                route.abort()
-            else:
-                route.continue_()
-
-        page.route("**/*", _route)
+        browser, page = offline_page(p, requests)
         page.goto((nyc_report / "index.html").as_uri())
         page.wait_for_selector("body[data-map-ready=yes]", timeout=60_000)
         assert page.evaluate("document.body.dataset.mapError") is None

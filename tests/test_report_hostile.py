@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 from camcensus.report import write_report
-
-CHROMIUM = "/usr/bin/chromium"
+from conftest import offline_page
 
 # Markup that runs script if it is ever parsed as HTML, or ends the inline <script> element.
 IMG = "<img src=x onerror=window.__pwned=1>"
@@ -178,31 +177,12 @@ def test_hostile_names_run_nothing_in_chromium(hostile_report: Path) -> None:
     requests: list[str] = []
     dialogs: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--enable-unsafe-swiftshader",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-
-        def _route(route) -> None:  # type: ignore[no-untyped-def]
-            url = route.request.url
-            if not url.startswith(("file:", "data:", "blob:")):
-                requests.append(url)
-                route.abort()
-            else:
-                route.continue_()
+        browser, page = offline_page(p, requests)
 
         def _dialog(dialog) -> None:  # type: ignore[no-untyped-def]
             dialogs.append(dialog.message)
             dialog.dismiss()
 
-        page.route("**/*", _route)
         page.on("dialog", _dialog)
         page.goto((hostile_report / "index.html").as_uri())
         page.wait_for_selector("body[data-map-ready=yes]", timeout=60_000)
