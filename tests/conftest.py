@@ -106,3 +106,20 @@ def offline_page(playwright: Any, blocked: list[str]) -> tuple[Any, Any]:
 
     page.route("**/*", _route)
     return browser, page
+
+
+def small_census(folder: Path) -> Any:
+    """A real result of the seeded synthetic city's census, its inputs written into ``folder``
+    (no stop models: a few seconds)."""
+    from camcensus.pipeline import reproduce_nyc
+    from camcensus.simulate import simulate_city
+
+    paths = simulate_city(0).write(folder)
+    return reproduce_nyc(
+        tracts=paths["tracts"],
+        raw_counts=paths["raw_counts"],
+        raw_intersections=paths["raw_intersections"],
+        panoramas=paths["panoramas"],
+        census=paths["census"],
+        boroughs=paths["boroughs"],
+    )

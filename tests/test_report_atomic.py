@@ -11,23 +11,13 @@ import pytest
 import camcensus.report as report
 import camcensus.report._atomic as atomic
 from camcensus.report import OutputError, write_report
+from conftest import small_census
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The synthetic city's census (no stop models: a few seconds), inputs in their folder."""
-    from camcensus.pipeline import reproduce_nyc
-    from camcensus.simulate import simulate_city
-
-    paths = simulate_city(0).write(tmp_path_factory.mktemp("inputs"))
-    return reproduce_nyc(
-        tracts=paths["tracts"],
-        raw_counts=paths["raw_counts"],
-        raw_intersections=paths["raw_intersections"],
-        panoramas=paths["panoramas"],
-        census=paths["census"],
-        boroughs=paths["boroughs"],
-    )
+    return small_census(tmp_path_factory.mktemp("inputs"))
 
 
 def _snapshot(folder: Path) -> dict[str, str]:

