@@ -155,15 +155,7 @@ def stats_from_files(
         table = table.drop(columns=[c for c in acs.columns if c in table.columns]).merge(
             acs, left_on="GEOID", right_index=True, how="left"
         )
-    needed = [
-        "GEOID",
-        "popn",
-        "popn_white",
-        "popn_black",
-        "popn_hispanic",
-        "eff_cameras",
-        "eff_cameras_within_200m",
-    ]
+    needed = ["GEOID", *_COUNTS, *_COVERAGE]
     problems = missing_columns(table, Path(tract_table), needed, why="the disparity models")
     if problems:
         raise InputError(problems)
@@ -364,13 +356,4 @@ def _read_tract_table(path: Path) -> pd.DataFrame:
     return out
 
 
-_NUMERIC_NEEDED = (
-    "popn",
-    "popn_white",
-    "popn_black",
-    "popn_hispanic",
-    "eff_cameras",
-    "eff_cameras_within_200m",
-    "med_income",
-    "nonwhite_fraction",
-)
+_NUMERIC_NEEDED = (*_COUNTS, *_COVERAGE, "med_income", "nonwhite_fraction")
