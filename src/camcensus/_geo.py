@@ -218,3 +218,21 @@ def borough_outlines(tracts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         names.append(name)
         geoms.append(merged)
     return gpd.GeoDataFrame({"borough": names}, geometry=geoms, crs=tracts.crs)
+
+
+def check_crs(value: str, option: str, *, example: str = "EPSG:2908") -> str:
+    """Return ``value`` when pyproj knows it as a CRS; else raise
+    :class:`~camcensus.OptionError` naming ``option`` and a CRS that works."""
+    from pyproj.exceptions import CRSError
+
+    from camcensus._errors import OptionError
+
+    try:
+        CRS.from_user_input(value)
+    except CRSError as exc:
+        raise OptionError(
+            f"{option} {value!r} is not a CRS pyproj knows ({exc}). Fix: give an EPSG code, "
+            f"e.g. {option} {example} (NY Long Island state plane, US feet) or EPSG:32618 "
+            "(UTM 18N, metres)."
+        ) from exc
+    return value

@@ -110,21 +110,9 @@ def _progress() -> tuple[Callable[[str], None], Any]:
 
 def _crs(value: str | None, option: str) -> str | None:
     """Check that ``value`` names a CRS pyproj knows (parsing, before any work)."""
-    if value is None:
-        return None
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError
+    from camcensus._geo import check_crs
 
-    from camcensus._errors import OptionError
-
-    try:
-        CRS.from_user_input(value)
-    except CRSError as exc:
-        raise OptionError(
-            f"{option} {value!r} is not a CRS pyproj knows ({exc}). Fix: give an EPSG code "
-            "such as EPSG:2908 (NY Long Island, US feet) or EPSG:32618 (UTM 18N)."
-        ) from exc
-    return value
+    return None if value is None else check_crs(value, option)
 
 
 def _checked(name: str, value: Any, option: str) -> Any:
@@ -275,8 +263,8 @@ def reproduce_nyc(
             ntas=ntas,
             race_table=race_table,
             sensitivity=sensitivity,
-            threshold=_checked("threshold", threshold, "--threshold"),
-            permutations=_checked("permutations", permutations, "--permutations"),
+            threshold=threshold,
+            permutations=permutations,
             tracts_layer=tracts_layer,
             tracts_crs=_crs(tracts_crs, "--tracts-crs"),
             options=_options(radius_m, band_m, pick, seed),
@@ -422,8 +410,8 @@ def stats_command(
             stops_format=stops_format,
             stops_crs=_crs(stops_crs, "--stops-crs"),
             ntas=ntas,
-            threshold=_checked("threshold", threshold, "--threshold"),
-            permutations=_checked("permutations", permutations, "--permutations"),
+            threshold=threshold,
+            permutations=permutations,
             min_population=_checked("min_population", min_population, "--min-population"),
             reference=reference,
             design=design_for(study),

@@ -174,7 +174,9 @@ def _check_threshold(threshold: float | int | str) -> float | str:
         value = float(threshold)
     except (TypeError, ValueError):
         value = float("nan")
-    if not (math.isfinite(value) and 0 <= value <= 1_000):
+    low = settings.SETTINGS["threshold"].low or 0.0
+    high = settings.SETTINGS["threshold"].high or 1_000.0
+    if not (math.isfinite(value) and low <= value <= high):
         raise OptionError(
             f"--threshold {threshold!r} is not a number from 0 to 1,000 (effective cameras per "
             "1,000 residents above which a tract is 'highly surveilled'; a negative threshold "

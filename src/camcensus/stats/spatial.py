@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from camcensus import settings
 from camcensus._errors import OptionError
 from camcensus._geo import locate_points, measurement_crs, metres_per_unit
 from camcensus.stats import models
@@ -51,7 +52,8 @@ def queen_weights(gdf: gpd.GeoDataFrame) -> tuple[object, int]:
 
 
 #: Most permutations of a Moran test (the ``permutations`` setting's range).
-MAX_PERMUTATIONS = 99_999
+#: The most permutations a Moran test may take (the range of the ``permutations`` setting).
+MAX_PERMUTATIONS = int(settings.SETTINGS["permutations"].high or 99_999)
 
 
 def check_permutations(permutations: object) -> int:

@@ -17,8 +17,14 @@ import shapely
 from scipy import stats as sps
 
 from camcensus import settings
-from camcensus._errors import Ledger, OptionError
-from camcensus._geo import check_crs_plausible, locate_points, measurement_crs, metres_per_unit
+from camcensus._errors import Ledger
+from camcensus._geo import (
+    check_crs,
+    check_crs_plausible,
+    locate_points,
+    measurement_crs,
+    metres_per_unit,
+)
 from camcensus.stats._result import Estimate, ModelResult
 from camcensus.stats.profile import glm_from_formula, lm_from_formula
 
@@ -43,18 +49,7 @@ _Z = float(sps.norm.ppf(0.975))
 def check_stops_crs(crs: str) -> str:
     """Return ``crs`` when pyproj knows it; else raise :class:`~camcensus.OptionError` naming
     ``--stops-crs`` and a CRS that works."""
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError
-
-    try:
-        CRS.from_user_input(crs)
-    except CRSError as exc:
-        raise OptionError(
-            f"--stops-crs {crs!r} is not a CRS pyproj knows ({exc}). Fix: give the CRS of the "
-            "stop records' STOP_LOCATION_X/Y, e.g. --stops-crs EPSG:2908 (NYPD: NY Long "
-            "Island state plane, US feet) or EPSG:32618 (UTM 18N, metres)."
-        ) from exc
-    return crs
+    return check_crs(crs, "--stops-crs")
 
 
 def stops_to_tracts(
