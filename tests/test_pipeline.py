@@ -79,7 +79,7 @@ def test_missing_attached_street_skips_coverage(tmp_path: Path, nyc_paths: dict[
 
 
 def test_demo_compares_with_truth(tmp_path: Path) -> None:
-    r = run_demo(tmp_path, seed=0)
+    r = run_demo(tmp_path, seed=0, platform=False)
     truth = r.numbers["truth"]["public_cameras"]
     assert 0.7 * truth < r.numbers["public_cameras"] < truth
     assert r.ledger.total("aggregate") > 0

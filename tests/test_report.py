@@ -19,7 +19,7 @@ from conftest import offline_page
 
 @pytest.fixture(scope="module")
 def demo_result(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    return run_demo(tmp_path_factory.mktemp("demo_inputs"), seed=0)
+    return run_demo(tmp_path_factory.mktemp("demo_inputs"), seed=0, platform=False)
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ def test_a_stage_adds_a_section(
 
 
 def test_camera_inventory_section(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "in", seed=1)
+    result = run_demo(tmp_path / "in", seed=1, platform=False)
     write_report(result, tmp_path / "r")
     inv = pd.read_csv(tmp_path / "r" / "tables" / "camera_inventory.csv")
     cams = pd.read_csv(tmp_path / "r" / "tables" / "cameras.csv")

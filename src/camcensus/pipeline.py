@@ -465,16 +465,41 @@ def run_demo(
     *,
     seed: int | None = None,
     options: Options | None = None,
+    platform: bool = True,
     progress: Progress = _noop,
 ) -> CensusResult:
-    """Simulate a seeded synthetic city, write it as a user's files into ``folder``, and run
-    the census on them."""
+    """Simulate a seeded synthetic city, collect its census, and run the census on the files.
+
+    With ``platform`` (the default) the counts are collected the way a group would collect
+    them: the city's panoramas go into a platform database, the real server runs on a loopback
+    port, simulated volunteers tag every panorama through its HTTP API, and Amnesty's raw
+    export is written from the database (:func:`camcensus.platform_demo.run_platform_demo`;
+    the export is in ``folder/platform/export``). Without it, the volunteers' counts are drawn
+    directly (:func:`camcensus.simulate.simulate_city`), which is faster.
+    """
     from camcensus.simulate import simulate_city
 
     seed = settings.get_int("seed") if seed is None else seed
     progress("simulating a synthetic city")
     city = simulate_city(seed)
     paths = city.write(Path(folder))
+    platform_note = ""
+    if platform:
+        from camcensus.platform_demo import run_platform_demo
+
+        for role in ("raw_counts", "raw_intersections", "panoramas"):
+            paths[role].unlink()
+        run = run_platform_demo(Path(folder) / "platform", seed=seed, city=city, progress=progress)
+        paths.update(
+            raw_counts=run.export["counts"],
+            raw_intersections=run.export["intersections"],
+            panoramas=run.export["panorama_url"],
+        )
+        platform_note = (
+            f" The counts were collected through the platform: {run.volunteers} simulated "
+            f"volunteers made {run.submissions:,} submissions ({run.tags:,} tags) through the "
+            f"HTTP API in {run.seconds:.1f} s ({run.submissions_per_second:.0f} per second)."
+        )
     options = options or Options(seed=seed)
     result = run_from_files(
         tracts=paths["tracts"],
@@ -505,7 +530,7 @@ def run_demo(
     result.ledger.note(
         "Synthetic city: counts are simulated. The true number of public cameras is "
         f"{int(truth['attached_street'].sum())}; the volunteers' medians find "
-        f"{result.numbers.get('public_cameras', 0)}."
+        f"{result.numbers.get('public_cameras', 0)}." + platform_note
     )
     return result.replace(numbers=numbers)
 
@@ -522,9 +547,11 @@ def demo_report(
     *,
     seed: int | None = None,
     force: bool = False,
+    platform: bool = True,
     progress: Progress = _noop,
 ) -> CensusResult:
-    """Run the demo (:func:`run_demo`) and write its report into ``out``."""
+    """Run the demo (:func:`run_demo`) and write its report into ``out``; with ``platform``,
+    the platform's export the census was computed from is copied into ``out/export``."""
     from camcensus.report import OutputError, check_output, write_report
 
     seed = settings.get_int("seed") if seed is None else seed
@@ -532,7 +559,7 @@ def demo_report(
     check_output(Path(out), [], force=force)
     if folder.is_file() or (folder.is_dir() and any(folder.iterdir())):
         own = {"counts.csv", "intersections.csv", "panorama_url.csv", "tracts.gpkg",
-               "boroughs.gpkg", "census.csv", "stops.csv"}  # fmt: skip
+               "boroughs.gpkg", "census.csv", "stops.csv", "platform"}  # fmt: skip
         foreign = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [folder.name]
         foreign = [f for f in foreign if f not in own]
         if foreign or not force:
@@ -542,9 +569,10 @@ def demo_report(
                 + (f" that the demo does not write ({', '.join(foreign[:5])})" if foreign else ""),
                 "choose another --out" if foreign else "pass --force to replace the demo's files",
             )
-    result = run_demo(folder, seed=seed, progress=progress)
+    result = run_demo(folder, seed=seed, platform=platform, progress=progress)
     progress("writing the report")
-    write_report(result, out, force=force)
+    export = folder / "platform" / "export"
+    write_report(result, out, force=force, attachments={"export": export} if platform else None)
     return result
 
 

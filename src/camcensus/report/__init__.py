@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import shutil
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +31,9 @@ from camcensus.report.sections import (
 
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult
+
+#: Folders a report may carry besides its own files (see :func:`write_report`).
+ATTACHMENTS = frozenset({"export"})
 
 __all__ = [
     "OutputError",
@@ -99,7 +103,13 @@ def results_dict(
     return _results(result, build_sections(ReportContext(result, None, records)))
 
 
-def write_report(result: CensusResult, out: str | Path, *, force: bool = False) -> dict[str, Path]:
+def write_report(
+    result: CensusResult,
+    out: str | Path,
+    *,
+    force: bool = False,
+    attachments: Mapping[str, Path] | None = None,
+) -> dict[str, Path]:
     """Write the whole report into the folder ``out``; return the written paths by name.
 
     The inputs' checksums are taken first; the report is then written into a new folder beside
@@ -114,6 +124,9 @@ def write_report(result: CensusResult, out: str | Path, *, force: bool = False) 
         The report folder: new, empty, or (with ``force``) an earlier camcensus report.
     force
         Replace an earlier camcensus report in ``out``.
+    attachments
+        Folders copied into the report under the given name (only ``export``: the platform's
+        export the census was computed from), written with the rest of the report.
 
     Raises
     ------
@@ -154,4 +167,8 @@ def write_report(result: CensusResult, out: str | Path, *, force: bool = False) 
         )
         written["database"] = to_sqlite(database, tmp / "camcensus.sqlite")
         written["html"] = write_html(result, sections, results, tmp / "index.html", ctx)
+        for name, source in (attachments or {}).items():
+            if name not in ATTACHMENTS:
+                raise ValueError(f"a report can attach only {sorted(ATTACHMENTS)}, not {name!r}")
+            written[name] = Path(shutil.copytree(source, tmp / name))
     return {k: out / p.relative_to(tmp) for k, p in written.items()}

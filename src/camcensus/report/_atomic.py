@@ -24,6 +24,7 @@ REPORT_ENTRIES = frozenset(
         "camcensus.sqlite-shm",
         "tables",
         "figures",
+        "export",
     }
 )
 

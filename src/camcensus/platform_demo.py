@@ -1,0 +1,445 @@
+"""The platform's whole loop on a synthetic city: the demo anyone can run, and tag by hand.
+
+:func:`setup_demo` stores a seeded synthetic city in a platform database (one project whose
+panoramas are rendered on first request, a few gold panoramas with known answers, an admin and,
+optionally, accounts for simulated volunteers). :func:`run_platform_demo` then starts the real
+server on a loopback port, lets simulated volunteers (each with its own miss / mislabel model)
+tag every panorama through the HTTP API exactly as the browser does, and exports Amnesty's raw
+files from the database — the files the census reads.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy import Engine
+
+    from camcensus.simulate import SyntheticCity
+
+__all__ = [
+    "DEMO_PROJECT",
+    "DemoRun",
+    "DemoSetup",
+    "run_platform_demo",
+    "running_server",
+    "setup_demo",
+]
+
+#: Name of the demo's project.
+DEMO_PROJECT = "demo"
+_LICENCE = "synthetic (no restriction)"
+_CAPTURED = "2021-05"
+_WIDTH, _HEIGHT = 4096, 2048
+_CLIENT_BUILD = "camcensus-demo-volunteer"
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    """What :func:`setup_demo` stored: the project, the admin's and volunteers' log-ins."""
+
+    project: str
+    seed: int
+    admin_pseudonym: str
+    admin_password: str
+    volunteers: tuple[tuple[str, str], ...]
+    n_panoramas: int
+    n_gold: int
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What :func:`run_platform_demo` did: the export's files and the load it put on the server."""
+
+    export: dict[str, Path]
+    submissions: int
+    tags: int
+    images_served: int
+    seconds: float
+    volunteers: int
+
+    @property
+    def submissions_per_second(self) -> float:
+        """Sustained acknowledged submissions per second over the tagging phase."""
+        return self.submissions / self.seconds if self.seconds > 0 else 0.0
+
+
+def _panoramas_frame(city: SyntheticCity, seed: int) -> pd.DataFrame:
+    """The city's panoramas as ``panoramas`` contract rows, imagery rendered on first request."""
+    from camcensus.imagery.synthetic import synthetic_uri
+
+    rng = np.random.default_rng([seed, 7])
+    p = city.panoramas
+    return pd.DataFrame(
+        {
+            "panorama_id": p["PanoramaId"].astype(str),
+            "lon": p["GoogleLong"].astype(float),
+            "lat": p["GoogleLat"].astype(float),
+            "heading_deg": np.round(rng.uniform(0, 360, len(p)), 2) % 360,
+            "captured": _CAPTURED,
+            "source": "synthetic",
+            "source_ref": None,
+            "image_uri": [synthetic_uri(seed, str(i)) for i in p["PanoramaId"]],
+            "width_px": _WIDTH,
+            "height_px": _HEIGHT,
+            "licence": _LICENCE,
+            "republishable": True,
+            "intersection_id": None,
+        }
+    )
+
+
+def _intersections_frame(city: SyntheticCity) -> pd.DataFrame:
+    i = city.intersections
+    return pd.DataFrame(
+        {
+            "intersection_id": i["IntersectionId"].astype(str),
+            "lon": i["Long"].astype(float),
+            "lat": i["Lat"].astype(float),
+            "panorama_id": i["PanoramaId"].astype(str),
+            "area": i["Borough"].astype(str),
+            "traffic_signal": i["TrafficSignal"].astype(str) != "",
+        }
+    )
+
+
+def setup_demo(
+    engine: Engine,
+    *,
+    seed: int | None = None,
+    volunteers: int = 0,
+    n_gold: int = 5,
+    city: SyntheticCity | None = None,
+) -> DemoSetup:
+    """Store a seeded synthetic city as the project ``demo`` of an upgraded platform database.
+
+    Parameters
+    ----------
+    engine
+        A platform database (:func:`camcensus.db.connect`, upgraded).
+    seed
+        The city's seed (default: setting ``seed``).
+    volunteers
+        Accounts to create for simulated volunteers (their passwords are random).
+    n_gold
+        Gold panoramas (known answers, from a second city of the same seed) added to the
+        project; they give feedback and never count toward completion.
+    city
+        The city, when the caller has simulated it already.
+    """
+    from sqlalchemy.orm import Session
+
+    from camcensus import settings
+    from camcensus.db import accounts, projects
+    from camcensus.simulate import simulate_city
+    from camcensus.simulate.scene import objects_in_view, panorama_scene
+
+    seed = settings.get_int("seed") if seed is None else seed
+    city = city if city is not None else simulate_city(seed)
+    frame = _panoramas_frame(city, seed)
+    gold_city = simulate_city(seed + 1, nx=4, ny=4)
+    gold = _panoramas_frame(gold_city, seed + 1).head(n_gold)
+    with Session(engine) as session, session.begin():
+        projects.create_project(
+            session,
+            name=DEMO_PROJECT,
+            title=f"Synthetic city (seed {seed})",
+            panoramas=pd.concat([frame, gold], ignore_index=True),
+            intersections=_intersections_frame(city),
+            licence=_LICENCE,
+        )
+        for pid in gold["panorama_id"]:
+            view = objects_in_view(panorama_scene(gold_city, pid, seed=seed + 1))
+            cams = view[(view["kind"] == "camera") & view["visible"]]
+            answer = [
+                {
+                    "heading_deg": float(r.heading_deg),
+                    "pitch_deg": float(r.pitch_deg),
+                    "attachment": str(r.attachment),
+                    "camera_type": str(r.camera_type),
+                }
+                for r in cams.itertuples()
+            ]
+            projects.mark_gold(session, pid, answer)
+        admin_password = secrets.token_urlsafe(12)
+        accounts.create_volunteer(
+            session, pseudonym="demo-admin", password=admin_password, role="admin"
+        )
+        logins = []
+        for i in range(volunteers):
+            password = secrets.token_urlsafe(12)
+            name = f"sim-volunteer-{i + 1:03d}"
+            accounts.create_volunteer(session, pseudonym=name, password=password)
+            logins.append((name, password))
+    return DemoSetup(
+        project=DEMO_PROJECT,
+        seed=seed,
+        admin_pseudonym="demo-admin",
+        admin_password=admin_password,
+        volunteers=tuple(logins),
+        n_panoramas=len(frame),
+        n_gold=len(gold),
+    )
+
+
+_OWN_FILES = frozenset(
+    {"platform.sqlite", "platform.sqlite-wal", "platform.sqlite-shm", "media", "export",
+     "platform_run.json"}
+)  # fmt: skip
+
+
+def _clear_own_files(folder: Path) -> None:
+    """Empty ``folder`` of an earlier run's files; refuse when it holds anything else."""
+    import shutil
+
+    from camcensus.report import OutputError
+
+    folder.mkdir(parents=True, exist_ok=True)
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in _OWN_FILES)
+    if foreign:
+        raise OutputError(
+            folder,
+            f"holds files the platform demo does not write ({', '.join(foreign[:5])})",
+            "choose another --out",
+        )
+    for p in folder.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(engine: Engine, media_root: Path, **settings: Any) -> Iterator[str]:
+    """Run the platform's real HTTP server (uvicorn) on a free loopback port; yield its URL.
+
+    ``settings`` go to :class:`camcensus.web.WebSettings` (e.g. relaxed rate limits for
+    simulated volunteers).
+    """
+    import uvicorn
+
+    from camcensus.web import WebSettings, create_app
+
+    app = create_app(engine, media_root=media_root, settings=WebSettings(**settings))
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="camcensus-demo-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the demo server did not start on 127.0.0.1")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _csrf_client(base: str) -> httpx.Client:
+    """An HTTP client holding the CSRF cookie and sending it back in the header."""
+    import httpx
+
+    client = httpx.Client(base_url=base, timeout=30.0)
+    token = client.get("/api/csrf").raise_for_status().json()["csrf_token"]
+    client.headers["X-CSRF-Token"] = token
+    return client
+
+
+def _check(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
+    if response.status_code == 204:
+        return {}
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class _Volunteer:
+    """One simulated volunteer: a logged-in HTTP client and an error model."""
+
+    def __init__(self, base: str, pseudonym: str, password: str, model: Any, seed: int) -> None:
+        self.client = _csrf_client(base)
+        _check(self.client.post("/api/login", json={"pseudonym": pseudonym, "password": password}))
+        self.model = model
+        self.rng = np.random.default_rng(seed)
+        self.done = False
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def run_platform_demo(
+    folder: str | Path,
+    *,
+    seed: int | None = None,
+    city: SyntheticCity | None = None,
+    n_volunteers: int = 80,
+    workers: int = 16,
+    image_every: int = 50,
+    progress: Progress = _noop,
+) -> DemoRun:
+    """Run the whole platform loop on a synthetic city and export Amnesty's raw files.
+
+    The database (``platform.sqlite``), the rendered images (``media/``) and the export
+    (``export/``) are written into ``folder``. Simulated volunteers log in, take tasks and
+    submit tags through the real HTTP server; every ``image_every``-th task also downloads its
+    panorama (rendered on first request), as a phone would.
+    """
+    from sqlalchemy.orm import Session
+
+    from camcensus import settings
+    from camcensus.db import connect, upgrade
+    from camcensus.db.export import export_decode
+    from camcensus.simulate import simulate_city
+    from camcensus.simulate.scene import objects_in_view, panorama_scene
+    from camcensus.simulate.volunteers import draw_volunteer_models, simulate_tags
+
+    seed = settings.get_int("seed") if seed is None else seed
+    folder = Path(folder)
+    _clear_own_files(folder)
+    db_path = folder / "platform.sqlite"
+    engine = connect(f"sqlite:///{db_path}")
+    upgrade(engine)
+    city = city if city is not None else simulate_city(seed)
+    progress("storing the synthetic city in the platform database")
+    setup = setup_demo(engine, seed=seed, volunteers=n_volunteers, city=city)
+    models = draw_volunteer_models(n_volunteers, seed=seed)
+    views: dict[str, pd.DataFrame] = {}
+    lock = threading.Lock()
+    counters = {"submissions": 0, "tags": 0, "images": 0, "tasks": 0}
+
+    def view_of(panorama_id: str) -> pd.DataFrame:
+        with lock:
+            cached = views.get(panorama_id)
+        if cached is None:
+            cached = objects_in_view(panorama_scene(city, panorama_id, seed=seed))
+            with lock:
+                views[panorama_id] = cached
+        return cached
+
+    def one_task(v: _Volunteer) -> None:
+        r = v.client.post(f"/api/projects/{setup.project}/tasks", json={})
+        task = _check(r)
+        if not task:
+            v.done = True
+            return
+        panorama = task["panorama"]
+        with lock:
+            counters["tasks"] += 1
+            fetch = counters["tasks"] % image_every == 0
+        if fetch:
+            img = v.client.get(panorama["image_url"], params={"w": 1024})
+            if img.status_code != 200 or not img.content.startswith(b"\xff\xd8"):
+                raise RuntimeError(f"panorama image not served: {img.status_code}")
+            with lock:
+                counters["images"] += 1
+        answer = simulate_tags(view_of(panorama["panorama_id"]), v.model, rng=v.rng)
+        payload = {
+            "no_camera": bool(answer["no_camera"]),
+            "tags": answer["tags"],
+            "client_build": _CLIENT_BUILD,
+        }
+        _check(v.client.post(f"/api/tasks/{task['task_id']}/submit", json=payload))
+        with lock:
+            counters["submissions"] += 1
+            counters["tags"] += len(answer["tags"])
+
+    media = folder / "media"
+    with running_server(engine, media, rate_limits=False) as base:
+        progress(f"{n_volunteers} simulated volunteers tagging through {base}")
+        todo: queue.Queue[_Volunteer] = queue.Queue()
+        volunteers = [
+            _Volunteer(base, name, password, models[i], seed * 1000 + i)
+            for i, (name, password) in enumerate(setup.volunteers)
+        ]
+        for v in volunteers:
+            todo.put(v)
+        failures: list[BaseException] = []
+        start = time.perf_counter()
+
+        def work() -> None:
+            while not failures:
+                try:
+                    v = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    one_task(v)
+                except BaseException as exc:
+                    failures.append(exc)
+                    return
+                if not v.done:
+                    todo.put(v)
+
+        threads = [threading.Thread(target=work) for _ in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - start
+        for v in volunteers:
+            v.close()
+        if failures:
+            raise failures[0]
+    progress("exporting Amnesty's raw files from the platform database")
+    with Session(engine) as session:
+        from camcensus.db.projects import project_progress
+
+        state = project_progress(session, setup.project)
+    if state["todo"] or state["in_progress"]:
+        raise RuntimeError(f"the simulated volunteers left panoramas untagged: {state}")
+    export = export_decode(engine, project=setup.project, out=folder / "export")
+    engine.dispose()
+    (folder / "platform_run.json").write_text(
+        json.dumps(
+            {
+                "submissions": counters["submissions"],
+                "tags": counters["tags"],
+                "images_served": counters["images"],
+                "seconds": round(seconds, 3),
+                "volunteers": n_volunteers,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return DemoRun(
+        export={k: Path(v) for k, v in export.items()},
+        submissions=counters["submissions"],
+        tags=counters["tags"],
+        images_served=counters["images"],
+        seconds=seconds,
+        volunteers=n_volunteers,
+    )
