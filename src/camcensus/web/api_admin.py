@@ -1,0 +1,225 @@
+"""Admin routes (role ``admin``, checked on the server): projects, invitations, gold, reviews,
+export.
+
+Server paths an admin names (an imagery folder, an intersections CSV) must lie inside the
+media root: panoramas' ``image_uri`` are relative to it, and an admin session can then never
+read the rest of the server's disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path as FsPath
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from camcensus.web.api_auth import ERRORS
+from camcensus.web.api_images import PanoramaId
+from camcensus.web.api_projects import ProjectName, _project_out
+from camcensus.web.schemas import (
+    AdminProjectIn,
+    GoldIn,
+    InvitationIn,
+    InvitationOut,
+    OkOut,
+    ProjectOut,
+    ReviewQueueIn,
+    ReviewQueueOut,
+)
+from camcensus.web.security import (
+    AdminVolunteer,
+    DbSession,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERRORS)
+
+
+def _inside_media(request: Request, value: str, field: str) -> FsPath:
+    """Resolve a server path and refuse it unless it lies inside the media root."""
+    root = FsPath(request.app.state.media_root).resolve()
+    path = FsPath(value)
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if not resolved.is_relative_to(root) or not resolved.exists():
+        raise HTTPException(
+            422,
+            detail={
+                "error": "The path is not inside the media root.",
+                "errors": [
+                    {
+                        "field": field,
+                        "message": "name an existing path inside the server's media root "
+                        "(relative paths are read from it)",
+                    }
+                ],
+            },
+        )
+    return resolved
+
+
+@router.post(
+    "/projects",
+    response_model=ProjectOut,
+    status_code=201,
+    summary="Create a project from an imagery source",
+)
+def create_project(
+    *,
+    body: AdminProjectIn,
+    request: Request,
+    identity: AdminVolunteer,
+    db: DbSession,
+) -> ProjectOut:
+    """Import the panoramas of a folder or a Panoramax bbox and create the project."""
+    from camcensus.db import projects
+    from camcensus.imagery import import_project_source
+
+    folder = None
+    if body.source == "folder":
+        if body.folder is None:
+            raise HTTPException(
+                422,
+                detail={
+                    "error": "A folder source needs a folder.",
+                    "errors": [{"field": "folder", "message": "name the folder of images"}],
+                },
+            )
+        folder = _inside_media(request, body.folder, "folder")
+    elif body.bbox is None or body.panoramax_url is None:
+        raise HTTPException(
+            422,
+            detail={
+                "error": "A Panoramax source needs a bbox and the instance's URL.",
+                "errors": [{"field": "bbox", "message": "give [west, south, east, north]"}],
+            },
+        )
+    intersections_csv = (
+        _inside_media(request, body.intersections_csv, "intersections_csv")
+        if body.intersections_csv is not None
+        else None
+    )
+    panoramas, intersections = import_project_source(
+        source=body.source,
+        media_root=request.app.state.media_root,
+        folder=folder,
+        panoramax_url=body.panoramax_url,
+        bbox=tuple(body.bbox) if body.bbox is not None else None,
+        intersections_csv=intersections_csv,
+        area_geojson=body.area_geojson,
+    )
+    projects.create_project(
+        db,
+        name=body.name,
+        title=body.title,
+        panoramas=panoramas,
+        intersections=intersections,
+        k=body.k or request.app.state.settings.k,
+        licence=body.licence or "",
+        task_timeout_s=body.task_timeout_s,
+    )
+    db.flush()
+    out = _project_out(db, body.name)
+    db.commit()
+    return out
+
+
+@router.post(
+    "/invitations", response_model=InvitationOut, status_code=201, summary="Invite an account"
+)
+def create_invitation(
+    *,
+    body: InvitationIn,
+    request: Request,
+    identity: AdminVolunteer,
+    db: DbSession,
+) -> InvitationOut:
+    """Create a single-use invitation; the token is shown once (only its hash is stored)."""
+    from urllib.parse import quote
+
+    from camcensus.db import accounts
+
+    token = accounts.create_invitation(
+        db,
+        role=body.role,
+        created_by=identity.volunteer_id,
+        project=body.project,
+        lifetime_s=request.app.state.settings.invitation_lifetime_s,
+    )
+    db.commit()
+    return InvitationOut(
+        token=token, signup_url=f"/signup?invitation={quote(token, safe='')}", role=body.role
+    )
+
+
+@router.post("/panoramas/{panorama_id}/gold", response_model=OkOut, summary="Mark a gold panorama")
+def mark_gold(
+    *,
+    body: GoldIn,
+    panorama_id: PanoramaId,
+    identity: AdminVolunteer,
+    db: DbSession,
+) -> OkOut:
+    """Store a panorama's known answer; it then gives feedback and never counts to completion."""
+    from camcensus.db import projects
+
+    projects.mark_gold(db, panorama_id, [t.model_dump() for t in body.answer])
+    db.commit()
+    return OkOut()
+
+
+@router.post(
+    "/projects/{name}/reviews", response_model=ReviewQueueOut, summary="Queue expert reviews"
+)
+def queue_reviews(
+    *,
+    body: ReviewQueueIn,
+    name: ProjectName,
+    identity: AdminVolunteer,
+    db: DbSession,
+) -> ReviewQueueOut:
+    """Put panoramas in the project's expert review queue."""
+    from camcensus.db import tasks
+
+    queued: Any = tasks.queue_review(db, project=name, panorama_ids=body.panorama_ids)
+    n = len(queued) if isinstance(queued, (list, tuple)) else int(queued or 0)
+    db.commit()
+    return ReviewQueueOut(queued=n)
+
+
+@router.get(
+    "/projects/{name}/export/decode.zip",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "A zip file"}},
+    summary="Amnesty's four CSV files of the project, zipped",
+)
+def export_decode_zip(
+    *,
+    request: Request,
+    name: ProjectName,
+    identity: AdminVolunteer,
+) -> FileResponse:
+    """Export counts.csv, intersections.csv, panorama_url.csv and cameras.csv as one zip."""
+    from camcensus.db.export import export_decode
+
+    folder = FsPath(tempfile.mkdtemp(prefix="camcensus-export-"))
+    try:
+        files = export_decode(request.app.state.engine, project=name, out=folder / "export")
+        archive = folder / f"{name}-decode.zip"
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(FsPath(p) for p in files.values()):
+                zf.write(path, arcname=path.name)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        archive,
+        media_type="application/zip",
+        filename=f"{name}-decode.zip",
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )

@@ -1,0 +1,182 @@
+"""Image routes: a panorama (downscaled for phones), its viewer tiles, the tutorial panorama.
+
+A panorama is found by its id in the database; the stored ``image_uri`` is resolved by
+:class:`camcensus.imagery.store.ImageStore` inside the media root, so no part of a request ever
+becomes a file path. Images are served only to logged-in volunteers (some sources' licences do
+not allow re-publishing them).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from camcensus.web.api_auth import ERRORS
+from camcensus.web.security import (
+    CurrentVolunteer,
+    DbSession,
+)
+
+__all__ = ["TUTORIAL_ID", "image_store", "router", "tutorial_meta", "tutorial_truth"]
+
+router = APIRouter(prefix="/api", tags=["images"], responses=ERRORS)
+
+PanoramaId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Width = Literal["1024", "2048", "4096", "full"]
+WidthQ = Annotated[Width, Query(description="Largest width in pixels, or 'full'")]
+#: The tutorial panorama's id (it is not stored in any project).
+TUTORIAL_ID = "tutorial"
+_JPEG = {200: {"content": {"image/jpeg": {}}, "description": "A JPEG image"}}
+_CACHE = "private, max-age=86400"
+_store_lock = threading.Lock()
+
+
+def image_store(request: Request) -> Any:
+    """Return the app's image store (made on first use)."""
+    with _store_lock:
+        store = request.app.state.image_store
+        if store is None:
+            from camcensus.imagery.store import ImageStore
+
+            store = ImageStore(request.app.state.media_root)
+            request.app.state.image_store = store
+    return store
+
+
+def _not_found(panorama_id: str) -> HTTPException:
+    return HTTPException(
+        404,
+        detail={
+            "error": "No image is stored for this panorama.",
+            "errors": [{"field": "panorama_id", "message": f"no image for {panorama_id!r}"}],
+        },
+    )
+
+
+def _image_uri(db: Session, panorama_id: str) -> str:
+    from camcensus.db.models import Panorama
+
+    panorama = db.get(Panorama, panorama_id)
+    if panorama is None or not panorama.image_uri:
+        raise _not_found(panorama_id)
+    return str(panorama.image_uri)
+
+
+@router.get(
+    "/panoramas/{panorama_id}/image",
+    response_class=Response,
+    responses=_JPEG,
+    summary="The panorama as a JPEG (w: 1024, 2048, 4096 or full)",
+)
+def panorama_image(
+    *,
+    request: Request,
+    panorama_id: PanoramaId,
+    w: WidthQ = "4096",
+    identity: CurrentVolunteer,
+    db: DbSession,
+) -> Response:
+    """Return the pinned image of a panorama, downscaled to at most ``w`` pixels wide."""
+    uri = _image_uri(db, panorama_id)
+    db.close()
+    try:
+        data = image_store(request).image_bytes(uri, max_width=None if w == "full" else int(w))
+    except (FileNotFoundError, PermissionError, ValueError, LookupError) as exc:
+        raise _not_found(panorama_id) from exc
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
+
+
+@router.get(
+    "/panoramas/{panorama_id}/tiles/{col}_{row}.jpg",
+    response_class=Response,
+    responses=_JPEG,
+    summary="One tile of the panorama for the viewer",
+)
+def panorama_tile(
+    *,
+    request: Request,
+    panorama_id: PanoramaId,
+    col: Annotated[int, Path(ge=0, le=255)],
+    row: Annotated[int, Path(ge=0, le=255)],
+    identity: CurrentVolunteer,
+    db: DbSession,
+) -> Response:
+    """Return one tile of the panorama's tile grid."""
+    uri = _image_uri(db, panorama_id)
+    db.close()
+    try:
+        data = image_store(request).tile_bytes(uri, col, row)
+    except (FileNotFoundError, PermissionError, ValueError, LookupError, IndexError) as exc:
+        raise _not_found(panorama_id) from exc
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
+
+
+@lru_cache(maxsize=1)
+def _tutorial() -> tuple[Any, list[dict[str, Any]]]:
+    from camcensus.simulate.scene import objects_in_view, tutorial_scene
+
+    scene = tutorial_scene()
+    view = objects_in_view(scene)
+    cams = view[(view["kind"] == "camera") & view["visible"]]
+    truth = [
+        {
+            "heading_deg": float(r.heading_deg),
+            "pitch_deg": float(r.pitch_deg),
+            "attachment": str(r.attachment),
+            "camera_type": str(r.camera_type),
+        }
+        for r in cams.itertuples()
+    ]
+    return scene, truth
+
+
+def tutorial_truth() -> tuple[Any, list[dict[str, Any]]]:
+    """Return the tutorial scene and its visible cameras (heading, pitch, attachment, type)."""
+    return _tutorial()
+
+
+def tutorial_meta() -> dict[str, Any]:
+    """Return the tutorial panorama's heading and size."""
+    scene, _ = _tutorial()
+    return {
+        "heading_deg": float(getattr(scene, "heading_deg", 0.0)),
+        "width_px": int(getattr(scene, "width_px", 4096)),
+        "height_px": int(getattr(scene, "height_px", 2048)),
+    }
+
+
+@lru_cache(maxsize=4)
+def _tutorial_jpeg(max_width: int | None) -> bytes:
+    import io
+
+    from PIL import Image
+
+    from camcensus.simulate.render import render_panorama
+
+    scene, _ = _tutorial()
+    image = render_panorama(scene)
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    if max_width is not None and pil.width > max_width:
+        pil = pil.resize((max_width, max(1, pil.height * max_width // pil.width)))
+    buf = io.BytesIO()
+    pil.convert("RGB").save(buf, format="JPEG", quality=88)
+    return buf.getvalue()
+
+
+@router.get(
+    "/tutorial/image",
+    response_class=Response,
+    responses=_JPEG,
+    summary="The tutorial panorama as a JPEG",
+)
+def tutorial_image(
+    *,
+    w: WidthQ = "4096",
+) -> Response:
+    """Return the tutorial's synthetic panorama (rendered once, then cached)."""
+    data = _tutorial_jpeg(None if w == "full" else int(w))
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})

@@ -1,0 +1,261 @@
+"""The volunteer platform's FastAPI application and its server.
+
+:func:`create_app` assembles the JSON API (``/api``), the server-rendered pages and the static
+files over one database engine and one media root; :func:`serve` runs it with uvicorn. Every
+route is thin: it parses the request, calls one library function of :mod:`camcensus.db` and
+formats the result. Security (headers, CSRF, body size, unexpected errors) lives in
+:mod:`camcensus.web.security`; there is one error mapping, :func:`~camcensus.web.security.
+error_response`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from camcensus.web.ratelimit import Limit, RateLimiter
+from camcensus.web.security import SecurityMiddleware, error_response
+
+__all__ = ["STATIC_DIR", "TIPS", "WebSettings", "create_app", "serve"]
+
+#: The front end's static files (vendored libraries, page scripts, styles).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Tips shown with the first tasks (``WebSettings.tip_tasks``).
+TIPS = (
+    "Look up and zoom in: cameras hang high on poles and walls.",
+    "Not sure it is a camera? Don't tag it.",
+    "Street lights, signal heads and antennas are not cameras; the guide shows look-alikes.",
+    "Pan all the way round: cameras behind you count too.",
+    "No camera anywhere? Say so with 'No camera here'.",
+)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Settings of the web app.
+
+    Attributes
+    ----------
+    k
+        Default number of independent volunteers per panorama for projects an admin creates.
+    rate_limits
+        Turn the in-memory rate limits on (off only for simulated load and benchmarks).
+    signup_burst, signup_per_minute
+        Sign-ups per client: at most ``burst`` at once, refilled at ``per_minute``.
+    login_burst, login_per_minute
+        Log-ins per client and, separately, per pseudonym.
+    submit_burst, submit_per_minute
+        Submissions (and problem reports) per volunteer.
+    write_burst, write_per_minute
+        Other writes per volunteer (comments, validations, task requests).
+    cookie_secure
+        Mark cookies Secure; None: when the request came over https.
+    max_body_bytes
+        Larger request bodies are refused with 413.
+    session_lifetime_s
+        Lifetime of a log-in session.
+    invitation_lifetime_s
+        Lifetime of an invitation link.
+    tip_tasks
+        Tips are shown during a volunteer's first this many tasks.
+    """
+
+    k: int = 3
+    rate_limits: bool = True
+    signup_burst: int = 5
+    signup_per_minute: float = 1.0
+    login_burst: int = 10
+    login_per_minute: float = 5.0
+    submit_burst: int = 30
+    submit_per_minute: float = 60.0
+    write_burst: int = 60
+    write_per_minute: float = 120.0
+    cookie_secure: bool | None = None
+    max_body_bytes: int = 256 * 1024
+    session_lifetime_s: int = 14 * 24 * 3600
+    invitation_lifetime_s: int = 7 * 24 * 3600
+    tip_tasks: int = 20
+    tips: tuple[str, ...] = field(default=TIPS)
+
+    def limiter(self) -> RateLimiter:
+        """Return a fresh in-memory rate limiter for these settings."""
+        return RateLimiter(
+            {
+                "signup": Limit(self.signup_burst, self.signup_per_minute),
+                "login": Limit(self.login_burst, self.login_per_minute),
+                "login_account": Limit(self.login_burst, self.login_per_minute),
+                "submit": Limit(self.submit_burst, self.submit_per_minute),
+                "write": Limit(self.write_burst, self.write_per_minute),
+            },
+            enabled=self.rate_limits,
+        )
+
+
+def _handle_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+def _include_pages(app: FastAPI) -> None:
+    """Include the HTML pages (camcensus.web.pages) when that module is present."""
+    try:
+        from camcensus.web import pages
+    except ModuleNotFoundError as exc:
+        if exc.name != "camcensus.web.pages":
+            raise
+        return
+    app.include_router(pages.router)
+
+
+def _docs_page(schema: dict[str, Any]) -> str:
+    """Render the OpenAPI schema as plain HTML (no script, so it passes the CSP)."""
+    rows = []
+    for path, ops in sorted(schema.get("paths", {}).items()):
+        for method, op in ops.items():
+            params = ", ".join(f"{p.get('name')} ({p.get('in')})" for p in op.get("parameters", []))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            ref = str(body.get("schema", {}).get("$ref", "")).rsplit("/", 1)[-1]
+            rows.append(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td>"
+                "<td>{}</td></tr>".format(
+                    html.escape(method.upper()),
+                    html.escape(path),
+                    html.escape(str(op.get("summary", ""))),
+                    html.escape(params),
+                    html.escape(ref),
+                )
+            )
+    title = html.escape(str(schema.get("info", {}).get("title", "API")))
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title></head><body><h1>{title}</h1>"
+        "<p>The machine-readable schema is at <a href='/openapi.json'>/openapi.json</a>. "
+        "Every state-changing request needs the <code>X-CSRF-Token</code> header (the value of "
+        "the <code>camcensus_csrf</code> cookie, from <code>GET /api/csrf</code>). Errors have "
+        'one shape: <code>{"ok": false, "error", "errors": [{"field", "message"}], '
+        '"status"}</code>.</p>'
+        "<table><thead><tr><th>Method</th><th>Path</th><th>Summary</th><th>Parameters</th>"
+        "<th>Body</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></body></html>"
+    )
+
+
+def create_app(
+    engine: Engine, *, media_root: str | Path, settings: WebSettings | None = None
+) -> FastAPI:
+    """Return the platform's web application over ``engine`` (an upgraded platform database).
+
+    Parameters
+    ----------
+    engine
+        The platform database (:func:`camcensus.db.connect`, then :func:`camcensus.db.upgrade`).
+    media_root
+        Folder of the pinned images (``image_uri`` paths are relative to it) and of rendered
+        synthetic panoramas.
+    settings
+        Rate limits, cookie and body-size settings (default :class:`WebSettings`).
+    """
+    from camcensus import __version__
+    from camcensus.web import api_admin, api_auth, api_data, api_images, api_projects, api_tasks
+
+    settings = settings or WebSettings()
+    app = FastAPI(
+        title="camcensus volunteer platform",
+        version=__version__,
+        description="Tag surveillance cameras in 360° panoramas; public data as JSON/GeoJSON.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.media_root = Path(media_root)
+    app.state.limiter = settings.limiter()
+    app.state.image_store = None
+    for exc_type in (RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(exc_type, _handle_error)
+    try:
+        from camcensus.db.errors import PlatformError
+    except ModuleNotFoundError:  # pragma: no cover - only before camcensus.db exists
+        pass
+    else:
+        app.add_exception_handler(PlatformError, _handle_error)
+    for module in (api_auth, api_tasks, api_projects, api_data, api_images, api_admin):
+        app.include_router(module.router)
+
+    @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(_docs_page(app.openapi()))
+
+    _include_pages(app)
+    if STATIC_DIR.is_dir():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        SecurityMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        cookie_secure=settings.cookie_secure,
+    )
+    return app
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    database: str | None = None,
+    demo: bool = False,
+    media: str | Path | None = None,
+) -> None:
+    """Run the platform with uvicorn (the database is upgraded first).
+
+    Parameters
+    ----------
+    host, port
+        Where to listen (loopback by default).
+    database
+        A database URL (default: ``$DATABASE_URL``, else ``sqlite:///camcensus.db``; with
+        ``demo`` and no URL, a fresh database in a temporary folder).
+    demo
+        Store the synthetic demo city (project ``demo``) and an admin whose random password is
+        printed, so anyone can tag at once.
+    media
+        The media root (default: ``./media``, or the demo's temporary folder).
+
+    Notes
+    -----
+    The access log is off: it would write client addresses, which the platform never keeps.
+    """
+    import uvicorn
+
+    from camcensus.db import connect, upgrade
+
+    if demo and database is None:
+        folder = Path(tempfile.mkdtemp(prefix="camcensus-demo-"))
+        database = f"sqlite:///{folder / 'platform.sqlite'}"
+        media = media if media is not None else folder / "media"
+    media_root = Path(media) if media is not None else Path(os.getcwd()) / "media"
+    media_root.mkdir(parents=True, exist_ok=True)
+    engine = connect(database)
+    upgrade(engine)
+    if demo:
+        from camcensus.platform_demo import setup_demo
+
+        setup = setup_demo(engine)
+        print(
+            f"Demo project {setup.project!r}: {setup.n_panoramas} panoramas. Admin log-in: "
+            f"{setup.admin_pseudonym} / {setup.admin_password}"
+        )
+    app = create_app(engine, media_root=media_root)
+    print(f"camcensus platform on http://{host}:{port}/ (API docs: /api/docs)")
+    uvicorn.run(app, host=host, port=port, access_log=False, server_header=False)

@@ -1,0 +1,513 @@
+"""Security of the web app: headers, CSRF, body size, sessions and role checks.
+
+:class:`SecurityMiddleware` wraps the whole application (every response, errors included):
+
+- a strict Content-Security-Policy (no inline script or style anywhere), ``nosniff``,
+  ``Referrer-Policy: no-referrer`` and ``X-Frame-Options: DENY`` on every response;
+- request bodies over the limit are refused with 413 (the ``Content-Length`` header and the
+  bytes actually streamed are both counted);
+- CSRF double submit: on every POST/PUT/PATCH/DELETE (sign-up and log-in included) the
+  ``camcensus_csrf`` cookie must equal the ``X-CSRF-Token`` header; a logged-in volunteer's
+  header must also equal the token stored with the session (:func:`optional_volunteer`);
+- an unexpected exception becomes a 500 in the one error shape, without internals.
+
+The session cookie ``camcensus_session`` is HttpOnly and SameSite=Strict; the database keeps
+only its sha256. Roles are checked on the server by the dependencies :func:`current_volunteer`
+and :func:`require_role`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from camcensus.db.accounts import SessionIdentity
+from camcensus.web.ratelimit import client_key
+from camcensus.web.schemas import error_payload
+
+if TYPE_CHECKING:
+    from camcensus.web.app import WebSettings
+
+__all__ = [
+    "CSP",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "SAFE_METHODS",
+    "SESSION_COOKIE",
+    "AdminVolunteer",
+    "CurrentVolunteer",
+    "DbSession",
+    "ExpertVolunteer",
+    "OptionalVolunteer",
+    "SecurityMiddleware",
+    "clear_session_cookie",
+    "csrf_token_of",
+    "current_volunteer",
+    "db_session",
+    "error_response",
+    "optional_volunteer",
+    "rate_limit",
+    "require_role",
+    "set_csrf_cookie",
+    "set_session_cookie",
+]
+
+SESSION_COOKIE = "camcensus_session"
+CSRF_COOKIE = "camcensus_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "worker-src 'self' blob:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+}
+_ROLE_RANK = {"volunteer": 0, "expert": 1, "admin": 2}
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_log = logging.getLogger("camcensus.web")
+
+
+def _plausible_token(value: str | None) -> bool:
+    return value is not None and 16 <= len(value) <= 128 and set(value) <= _TOKEN_CHARS
+
+
+class _BodyTooLargeError(Exception):
+    """The request body streamed past the limit."""
+
+
+async def _send_error(
+    send: Send, status: int, error: str, errors: list[dict[str, str]] | None = None
+) -> None:
+    body = json.dumps(error_payload(status, error, errors)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityMiddleware:
+    """ASGI middleware: security headers, body-size limit, CSRF double submit, 500 shape.
+
+    Parameters
+    ----------
+    app
+        The application to wrap.
+    max_body_bytes
+        Request bodies over this are refused with 413.
+    cookie_secure
+        Mark new CSRF cookies Secure (None: when the request came over https).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, cookie_secure: bool | None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.cookie_secure = cookie_secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        path = str(scope.get("path", ""))
+        request_headers = Headers(scope=scope)
+        cookies = cookie_parser(request_headers.get("cookie", ""))
+        new_csrf: str | None = None
+        if not _plausible_token(cookies.get(CSRF_COOKIE)):
+            new_csrf = secrets.token_urlsafe(32)
+            scope.setdefault("state", {})["new_csrf_token"] = new_csrf
+        secure = self.cookie_secure
+        if secure is None:
+            secure = scope.get("scheme") == "https"
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in _HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                if path.startswith("/api") and "cache-control" not in headers:
+                    headers["cache-control"] = "no-store"
+                sets_csrf = any(
+                    v.startswith(CSRF_COOKIE + "=") for v in headers.getlist("set-cookie")
+                )
+                if new_csrf is not None and not sets_csrf:
+                    headers.append("set-cookie", _csrf_cookie_header(new_csrf, secure=secure))
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope, request_headers, cookies)
+            if refusal is not None:
+                await _send_error(send_wrapper, *refusal)
+                return
+            try:
+                body_receive = await self._buffered(receive)
+            except _BodyTooLargeError:
+                await _send_error(send_wrapper, *self._too_large())
+                return
+            await self.app(scope, body_receive, send_wrapper)
+        except Exception:
+            # Internals (paths, SQL, stack) stay in the server log; the client learns only
+            # that the server failed. The log names no client address.
+            _log.exception("unhandled error in %s %s", scope.get("method"), path)
+            if started:
+                raise
+            await error_response(RuntimeError())(scope, receive, send_wrapper)
+
+    def _too_large(self) -> tuple[int, str, list[dict[str, str]]]:
+        limit = self.max_body_bytes
+        return (
+            413,
+            f"The request body is larger than {limit // 1024} KiB.",
+            [{"field": "body", "message": f"send at most {limit} bytes"}],
+        )
+
+    def _refusal(
+        self, scope: Scope, headers: Headers, cookies: dict[str, str]
+    ) -> tuple[int, str, list[dict[str, str]]] | None:
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return (
+                    400,
+                    "The Content-Length header is not a number.",
+                    [{"field": "content-length", "message": "send a decimal byte count"}],
+                )
+            if int(length) > self.max_body_bytes:
+                return self._too_large()
+        if scope["method"] not in SAFE_METHODS:
+            cookie = cookies.get(CSRF_COOKIE)
+            header = headers.get(CSRF_HEADER)
+            if (
+                not _plausible_token(cookie)
+                or header is None
+                or not hmac.compare_digest(cookie.encode(), header.encode("utf-8", "replace"))  # type: ignore[union-attr]
+            ):
+                return (
+                    403,
+                    "The CSRF token is missing or wrong.",
+                    [
+                        {
+                            "field": CSRF_HEADER,
+                            "message": f"send the value of the {CSRF_COOKIE} cookie (from "
+                            f"GET /api/csrf) in the {CSRF_HEADER} header",
+                        }
+                    ],
+                )
+        return None
+
+    async def _buffered(self, receive: Receive) -> Receive:
+        """Read the whole body (at most the limit) and return a receive that replays it."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                first: Message = message
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _BodyTooLargeError
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
+        return replay
+
+
+def _csrf_cookie_header(token: str, *, secure: bool) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[CSRF_COOKIE] = token
+    morsel = cookie[CSRF_COOKIE]
+    morsel["path"] = "/"
+    morsel["samesite"] = "Strict"
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
+
+
+def _secure(request: Request) -> bool:
+    configured: bool | None = request.app.state.settings.cookie_secure
+    return request.url.scheme == "https" if configured is None else configured
+
+
+def csrf_token_of(request: Request) -> str:
+    """Return the request's CSRF token (the cookie's, or the one the middleware is setting)."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if _plausible_token(token):
+        return str(token)
+    return str(request.scope.get("state", {}).get("new_csrf_token") or "")
+
+
+def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
+    """Set the CSRF cookie (readable by the page's script, SameSite=Strict)."""
+    response.set_cookie(
+        CSRF_COOKIE, token, path="/", samesite="strict", secure=_secure(request), httponly=False
+    )
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """Set the session cookie (HttpOnly, SameSite=Strict, Secure over https)."""
+    settings: WebSettings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_lifetime_s,
+        path="/",
+        samesite="strict",
+        secure=_secure(request),
+        httponly=True,
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Delete the session cookie."""
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", samesite="strict", secure=_secure(request), httponly=True
+    )
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """Yield a database session; routes commit before they answer (acknowledged = durable)."""
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
+def optional_volunteer(request: Request) -> SessionIdentity | None:
+    """Return the logged-in volunteer, or None; check a state change's CSRF token.
+
+    The identity is read in its own short transaction so the route's transaction starts
+    fresh (on SQLite a read that later writes can fail when another writer went first).
+    """
+    from camcensus.db import accounts
+
+    cached = getattr(request.state, "identity", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    token = request.cookies.get(SESSION_COOKIE)
+    identity = None
+    if _plausible_token(token):
+        with Session(request.app.state.engine) as session:
+            identity = accounts.session_identity(session, str(token))
+    if identity is not None and request.method not in SAFE_METHODS:
+        header = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(identity.csrf_token.encode(), header.encode("utf-8", "replace")):
+            raise HTTPException(
+                403,
+                detail={
+                    "error": "The CSRF token does not belong to this session.",
+                    "errors": [
+                        {
+                            "field": CSRF_HEADER,
+                            "message": "reload the page (GET /api/csrf) to get this "
+                            "session's token",
+                        }
+                    ],
+                },
+            )
+    request.state.identity = identity
+    return identity
+
+
+def current_volunteer(
+    identity: Annotated[SessionIdentity | None, Depends(optional_volunteer)],
+) -> SessionIdentity:
+    """Return the logged-in volunteer; 401 when nobody is logged in."""
+    if identity is None:
+        raise HTTPException(
+            401,
+            detail={
+                "error": "You need to log in.",
+                "errors": [{"field": SESSION_COOKIE, "message": "log in with POST /api/login"}],
+            },
+        )
+    return identity
+
+
+def require_role(role: str) -> Callable[..., SessionIdentity]:
+    """Return a dependency admitting ``role`` and every role above it (admin > expert)."""
+    if role not in _ROLE_RANK:
+        raise ValueError(f"unknown role {role!r}; expected one of {sorted(_ROLE_RANK)}")
+
+    def dependency(
+        identity: Annotated[SessionIdentity, Depends(current_volunteer)],
+    ) -> SessionIdentity:
+        if _ROLE_RANK.get(identity.role, -1) < _ROLE_RANK[role]:
+            raise HTTPException(
+                403,
+                detail={
+                    "error": f"This needs the role {role!r}.",
+                    "errors": [
+                        {"field": "role", "message": f"found {identity.role!r}, need {role!r}"}
+                    ],
+                },
+            )
+        return identity
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+def rate_limit(request: Request, rule: str, key: str | None = None) -> None:
+    """Take a token of ``rule`` for ``key`` (default: the client); 429 with Retry-After if out.
+
+    The default key is a salted in-memory hash of the client address (never stored or logged).
+    """
+    if key is None:
+        key = client_key(request.client.host if request.client else None)
+    wait = request.app.state.limiter.hit(rule, key)
+    if wait is not None:
+        seconds = int(wait)
+        raise HTTPException(
+            429,
+            detail={
+                "error": "Too many requests; wait a little and try again.",
+                "errors": [{"field": rule, "message": f"retry after {seconds} s"}],
+            },
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+_DEFAULT_ERRORS = {
+    400: "The request is malformed.",
+    401: "You need to log in.",
+    403: "This is not allowed.",
+    404: "Nothing is at this address.",
+    405: "This method is not allowed at this address.",
+    409: "This conflicts with the stored data.",
+    413: "The request body is too large.",
+    422: "The request has invalid values.",
+    429: "Too many requests; wait a little and try again.",
+}
+
+
+def _items(raw: object) -> list[dict[str, str]]:
+    """Normalise a list of problems to ``[{field, message}]``."""
+    items: list[dict[str, str]] = []
+    if not isinstance(raw, (list, tuple)):
+        return items
+    for item in raw:
+        if isinstance(item, dict):
+            items.append(
+                {
+                    "field": str(item.get("field", "") or ""),
+                    "message": str(item.get("message", "") or ""),
+                }
+            )
+        else:
+            items.append({"field": "", "message": str(item)})
+    return items
+
+
+def _validation_items(exc: RequestValidationError) -> list[dict[str, str]]:
+    items = []
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ())]
+        where = loc[0] if loc else "body"
+        rest = loc[1:] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else loc
+        if e.get("type") == "json_invalid":
+            reason = (e.get("ctx") or {}).get("error", "")
+            items.append({"field": "body", "message": f"the body is not valid JSON ({reason})"})
+            continue
+        field = ".".join(rest) or where
+        items.append({"field": field, "message": str(e.get("msg", "invalid value"))})
+    return items
+
+
+def _platform_error_type() -> type[Exception] | None:
+    try:
+        from camcensus.db.errors import PlatformError
+    except ModuleNotFoundError:  # pragma: no cover - only before camcensus.db exists
+        return None
+    return PlatformError
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """Map any exception to the one error shape (the app's only error mapping).
+
+    ``PlatformError`` subclasses keep their status, message and problems; request validation
+    is 422 with one ``{field, message}`` per problem; HTTP errors keep their status; anything
+    else is a 500 that names no internals.
+    """
+    headers: dict[str, str] = {}
+    platform_error = _platform_error_type()
+    if platform_error is not None and isinstance(exc, platform_error):
+        status = int(getattr(exc, "status", 500))
+        error = str(getattr(exc, "message", "") or exc)
+        errors = _items(getattr(exc, "errors", []))
+        retry = getattr(exc, "retry_after", None)
+        if status == 429:
+            headers["Retry-After"] = str(int(retry) if retry else 60)
+    elif isinstance(exc, RequestValidationError):
+        status = 422
+        errors = _validation_items(exc)
+        error = f"The request has {len(errors)} invalid value(s)."
+    elif isinstance(exc, StarletteHTTPException):
+        status = exc.status_code
+        detail = exc.detail
+        if isinstance(detail, dict):
+            error = str(detail.get("error") or _DEFAULT_ERRORS.get(status, "Request refused."))
+            errors = _items(detail.get("errors", []))
+        else:
+            text = str(detail or "")
+            generic = text in ("", "Not Found", "Method Not Allowed", "Bad Request")
+            error = _DEFAULT_ERRORS.get(status, text) if generic else text
+            errors = []
+        headers.update(getattr(exc, "headers", None) or {})
+    else:
+        status = 500
+        error = "The server failed to answer this request."
+        errors = []
+    return JSONResponse(error_payload(status, error, errors), status_code=status, headers=headers)
+
+
+#: A database session for one request (routes commit before they answer).
+DbSession = Annotated[Session, Depends(db_session)]
+#: The logged-in volunteer, or None.
+OptionalVolunteer = Annotated[SessionIdentity | None, Depends(optional_volunteer)]
+#: The logged-in volunteer (401 otherwise).
+CurrentVolunteer = Annotated[SessionIdentity, Depends(current_volunteer)]
+#: A logged-in expert or admin (403 for volunteers, 401 anonymous).
+ExpertVolunteer = Annotated[SessionIdentity, Depends(require_role("expert"))]
+#: A logged-in admin (403 for others, 401 anonymous).
+AdminVolunteer = Annotated[SessionIdentity, Depends(require_role("admin"))]
