@@ -1,0 +1,712 @@
+"""Worlds of objects around the synthetic city's panoramas, consistent with its truth.
+
+Each panorama of a :class:`~camcensus.simulate.SyntheticCity` gets a street crossing (two roads,
+sidewalks, eight buildings with façades along the block edges), street furniture (lamp poles,
+signal poles with mast arms, utility poles, cell equipment boxes, wall lamps) and the cameras of
+the city's truth for that panorama: pole cameras on poles at the corners (mounted 3–8 m up),
+building cameras on street-facing façades (2.5–6 m), cameras of unknown attachment on other
+structures (posts). A few more cameras that the panorama cannot see are added: in alleys behind
+façades and on far poles beyond :data:`VIEW_RANGE_M`; they are not counted, as a volunteer at
+this panorama could not see them.
+
+Coordinates are metres in the city's CRS (x east, y north, z up from the ground); headings are
+true-north bearings, pitches are up from the horizon, both seen from the panorama's camera at
+:data:`EYE_HEIGHT_M` (docs/platform.md, "Rays").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pyproj import Transformer
+
+    from camcensus.simulate import SyntheticCity
+
+__all__ = [
+    "EYE_HEIGHT_M",
+    "VIEW_RANGE_M",
+    "PanoramaScene",
+    "Scene",
+    "SceneObject",
+    "Wall",
+    "objects_in_view",
+    "panorama_headings",
+    "panorama_scene",
+    "scene_for_city",
+    "tutorial_scene",
+]
+
+EYE_HEIGHT_M = 2.5
+"""Height of the panorama's camera above the ground (a car's roof rig)."""
+VIEW_RANGE_M = 40.0
+"""Cameras farther than this from the panorama are not counted as visible."""
+_BLOCK_DEPTH_M = 150.0
+_FACADE_OFFSET_M = 0.25
+_WALL_COLOURS = (
+    (150, 72, 52),
+    (172, 96, 70),
+    (196, 170, 130),
+    (120, 112, 104),
+    (160, 150, 138),
+    (110, 80, 60),
+    (186, 178, 160),
+    (132, 100, 88),
+)
+
+VIEW_COLUMNS = [
+    "object_id",
+    "kind",
+    "camera_type",
+    "attachment",
+    "x",
+    "y",
+    "z",
+    "heading_deg",
+    "pitch_deg",
+    "distance_m",
+    "visible",
+    "occluded",
+    "angular_width_deg",
+    "angular_height_deg",
+    "width_m",
+    "height_m",
+    "facing_deg",
+    "mount",
+]
+"""Columns of :func:`objects_in_view`."""
+
+
+@dataclass(frozen=True)
+class Wall:
+    """One façade: a vertical rectangle over the ground segment (x0, y0)–(x1, y1)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    height_m: float
+    colour: tuple[int, int, int]
+    building: int
+    street_facing: bool
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """A camera, a look-alike or a pole.
+
+    ``x, y, z`` is the object's centre (for a pole: its base and ``z`` its top height);
+    ``mount_x, mount_y, mount_z`` is where it is fixed (a pole's axis, a wall; NaN for poles);
+    ``facing_deg`` is the bearing a camera looks at (a lamp's arm direction).
+    """
+
+    object_id: str
+    kind: str
+    camera_type: str | None
+    attachment: str | None
+    x: float
+    y: float
+    z: float
+    width_m: float
+    height_m: float
+    facing_deg: float
+    mount: str
+    mount_x: float = math.nan
+    mount_y: float = math.nan
+    mount_z: float = math.nan
+    counted: bool = False
+
+
+@dataclass(frozen=True)
+class PanoramaScene:
+    """The world around one panorama: its camera position and heading, roads, walls, objects.
+
+    ``centre_x, centre_y`` is where the two roads cross; the east-west road covers
+    ``|y - centre_y| < road_half_ew`` and the north-south road ``|x - centre_x| < road_half_ns``.
+    """
+
+    panorama_id: str
+    crs: str
+    x: float
+    y: float
+    heading_deg: float
+    centre_x: float
+    centre_y: float
+    road_half_ew: float
+    road_half_ns: float
+    walls: tuple[Wall, ...]
+    objects: tuple[SceneObject, ...]
+    traffic_signal: bool = False
+    eye_height_m: float = EYE_HEIGHT_M
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Every panorama's scene of a synthetic city, by panorama id."""
+
+    crs: str
+    seed: int
+    panoramas: Mapping[str, PanoramaScene]
+
+
+def panorama_headings(city: SyntheticCity, *, seed: int) -> pd.Series:
+    """Return each panorama's image-centre heading (degrees), indexed by panorama id.
+
+    The same draw as the platform demo stores in ``panoramas.heading_deg``, so an image
+    rendered from :func:`panorama_scene` lines up with the stored heading.
+    """
+    p = city.panoramas
+    rng = np.random.default_rng([seed, 7])
+    heading = np.round(rng.uniform(0, 360, len(p)), 2) % 360
+    return pd.Series(heading, index=p["PanoramaId"].astype(str).to_numpy(), name="heading_deg")
+
+
+def _stable_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
+@lru_cache(maxsize=8)
+def _to_crs(crs: str) -> Transformer:
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def panorama_scene(
+    city: SyntheticCity, panorama_id: str, *, seed: int, heading_deg: float | None = None
+) -> PanoramaScene:
+    """Build the scene around one panorama of ``city``; the same arguments give the same scene.
+
+    Parameters
+    ----------
+    city
+        The synthetic city (:func:`camcensus.simulate.simulate_city`).
+    panorama_id
+        A ``PanoramaId`` of ``city.panoramas``.
+    seed
+        Seed of the scene's draws (with the panorama id: scenes do not depend on each other).
+    heading_deg
+        Bearing of the image centre column; default :func:`panorama_headings`.
+
+    Raises
+    ------
+    KeyError
+        When ``panorama_id`` is not a panorama of ``city``.
+    """
+    truth = city.truth
+    rows = np.flatnonzero(truth["PanoramaId"].astype(str).to_numpy() == str(panorama_id))
+    if len(rows) == 0:
+        raise KeyError(
+            f"panorama {panorama_id!r} is not in this synthetic city "
+            f"(expected one of its {len(truth)} PanoramaId values)"
+        )
+    t = truth.iloc[int(rows[0])]
+    pano = city.panoramas.set_index(city.panoramas["PanoramaId"].astype(str)).loc[str(panorama_id)]
+    px, py = _to_crs(city.crs).transform(float(pano["GoogleLong"]), float(pano["GoogleLat"]))
+    if heading_deg is None:
+        heading_deg = float(panorama_headings(city, seed=seed).loc[str(panorama_id)])
+    street_types = (
+        ["dome"] * int(t["type_dome"])
+        + ["bullet"] * int(t["type_bullet"])
+        + ["unknown"] * int(t["type_unknown"])
+    )
+    rng = np.random.default_rng([seed, _stable_int(str(panorama_id))])
+    return _build(
+        rng,
+        panorama_id=str(panorama_id),
+        crs=city.crs,
+        centre=(float(t.geometry.x), float(t.geometry.y)),
+        position=(float(px), float(py)),
+        heading_deg=float(heading_deg) % 360,
+        street_types=street_types,
+        n_building=int(t["attached_building"]),
+        n_unknown=int(t["attached_unknown"]),
+        signal=bool(t["traffic_signal"]),
+    )
+
+
+def scene_for_city(city: SyntheticCity, *, seed: int) -> Scene:
+    """Build the scene of every panorama of ``city`` (see :func:`panorama_scene`)."""
+    headings = panorama_headings(city, seed=seed)
+    scenes = {
+        pid: panorama_scene(city, pid, seed=seed, heading_deg=float(headings.loc[pid]))
+        for pid in city.truth["PanoramaId"].astype(str)
+    }
+    return Scene(crs=city.crs, seed=seed, panoramas=scenes)
+
+
+# --- geometry -------------------------------------------------------------------------------
+
+
+def _walls_array(walls: tuple[Wall, ...]) -> np.ndarray:
+    return np.array([(w.x0, w.y0, w.x1, w.y1, w.height_m) for w in walls], dtype=float).reshape(
+        -1, 5
+    )
+
+
+def _occluded(
+    walls: np.ndarray, eye: tuple[float, float, float], pts: np.ndarray, *, eps: float = 1e-6
+) -> np.ndarray:
+    """Whether the sight line from ``eye`` to each point (n × 3) crosses a wall."""
+    if len(pts) == 0 or len(walls) == 0:
+        return np.zeros(len(pts), dtype=bool)
+    ex, ey, ez = eye
+    dx = pts[:, 0:1] - ex
+    dy = pts[:, 1:2] - ey
+    ax, ay, bx, by, h = (walls[None, :, i] for i in range(5))
+    wx, wy = bx - ax, by - ay
+    denom = dx * wy - dy * wx
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = ((ax - ex) * wy - (ay - ey) * wx) / denom
+        s = ((ax - ex) * dy - (ay - ey) * dx) / denom
+    z = ez + t * (pts[:, 2:3] - ez)
+    hit = (np.abs(denom) > 1e-12) & (t > eps) & (t < 1 - eps) & (s >= 0) & (s <= 1) & (z < h)
+    return np.asarray(hit.any(axis=1))
+
+
+def _look(
+    eye: tuple[float, float, float], x: np.ndarray, y: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dx, dy, dz = x - eye[0], y - eye[1], z - eye[2]
+    horiz = np.hypot(dx, dy)
+    heading = np.degrees(np.arctan2(dx, dy)) % 360
+    pitch = np.degrees(np.arctan2(dz, horiz))
+    return heading, pitch, np.sqrt(horiz**2 + dz**2)
+
+
+def objects_in_view(scene: PanoramaScene) -> pd.DataFrame:
+    """Return every object of ``scene`` as the panorama sees it (the truth table).
+
+    One row per object with :data:`VIEW_COLUMNS`: ``heading_deg`` (true north), ``pitch_deg``
+    and ``distance_m`` from the panorama's camera to the object's centre (a pole's mid-height),
+    ``angular_width_deg`` / ``angular_height_deg`` its apparent size, ``occluded`` when a façade
+    hides it, and ``visible`` = not occluded and within :data:`VIEW_RANGE_M`.
+    """
+    objs = scene.objects
+    x = np.array([o.x for o in objs], dtype=float)
+    y = np.array([o.y for o in objs], dtype=float)
+    z = np.array([o.z / 2 if o.kind == "pole" else o.z for o in objs], dtype=float)
+    eye = (scene.x, scene.y, scene.eye_height_m)
+    heading, pitch, dist = _look(eye, x, y, z)
+    walls = _walls_array(scene.walls)
+    pts = np.column_stack([x, y, z])
+    occluded = _occluded(walls, eye, pts)
+    is_pole = np.array([o.kind == "pole" for o in objs], dtype=bool)
+    if is_pole.any():
+        # A pole is seen when its top or its middle is in sight.
+        tops = pts[is_pole].copy()
+        tops[:, 2] = [o.z for o in objs if o.kind == "pole"]
+        occluded[is_pole] &= _occluded(walls, eye, tops)
+    width = np.array([o.width_m for o in objs], dtype=float)
+    height = np.array([o.height_m for o in objs], dtype=float)
+    safe = np.maximum(dist, 1e-6)
+    return pd.DataFrame(
+        {
+            "object_id": [o.object_id for o in objs],
+            "kind": [o.kind for o in objs],
+            "camera_type": pd.array([o.camera_type for o in objs], dtype=object),
+            "attachment": pd.array([o.attachment for o in objs], dtype=object),
+            "x": x,
+            "y": y,
+            "z": np.array([o.z for o in objs], dtype=float),
+            "heading_deg": heading,
+            "pitch_deg": pitch,
+            "distance_m": dist,
+            "visible": ~occluded & (dist <= VIEW_RANGE_M),
+            "occluded": occluded,
+            "angular_width_deg": np.degrees(2 * np.arctan(width / 2 / safe)),
+            "angular_height_deg": np.degrees(2 * np.arctan(height / 2 / safe)),
+            "width_m": width,
+            "height_m": height,
+            "facing_deg": np.array([o.facing_deg for o in objs], dtype=float),
+            "mount": [o.mount for o in objs],
+        },
+        columns=VIEW_COLUMNS,
+    )
+
+
+# --- building a scene -----------------------------------------------------------------------
+
+
+def _buildings(
+    rng: np.random.Generator, cx: float, cy: float, half_ew: float, half_ns: float
+) -> tuple[list[Wall], list[tuple[float, float, float, float]]]:
+    """Two buildings per quadrant (an alley between them); their four walls each."""
+    walls: list[Wall] = []
+    alleys: list[tuple[float, float, float, float]] = []
+    b = 0
+    for qx in (1.0, -1.0):
+        for qy in (1.0, -1.0):
+            ax = half_ns + rng.uniform(2.5, 4.5)
+            ay = half_ew + rng.uniform(2.5, 4.5)
+            w1 = rng.uniform(12, 30)
+            gap = rng.uniform(3, 6)
+            depth = _BLOCK_DEPTH_M
+            if rng.random() < 0.5:  # the alley runs north-south
+                boxes = [(ax, ax + w1, ay, depth), (ax + w1 + gap, depth, ay, depth)]
+                alleys.append((qx * (ax + w1), qx * (ax + w1 + gap), qy * ay, qy * depth))
+            else:
+                boxes = [(ax, depth, ay, ay + w1), (ax, depth, ay + w1 + gap, depth)]
+                alleys.append((qx * ax, qx * depth, qy * (ay + w1), qy * (ay + w1 + gap)))
+            for x0, x1, y0, y1 in boxes:
+                h = float(rng.uniform(9, 35))
+                colour = _WALL_COLOURS[int(rng.integers(len(_WALL_COLOURS)))]
+                X0, X1 = sorted((cx + qx * x0, cx + qx * x1))
+                Y0, Y1 = sorted((cy + qy * y0, cy + qy * y1))
+                # The walls facing the crossing's roads are the ones nearest the centre.
+                near_x = X0 if qx > 0 else X1
+                near_y = Y0 if qy > 0 else Y1
+                for sx0, sy0, sx1, sy1 in (
+                    (X0, Y0, X1, Y0),
+                    (X1, Y0, X1, Y1),
+                    (X1, Y1, X0, Y1),
+                    (X0, Y1, X0, Y0),
+                ):
+                    facing = (sx0 == sx1 == near_x and abs(near_x - cx) < half_ns + 5) or (
+                        sy0 == sy1 == near_y and abs(near_y - cy) < half_ew + 5
+                    )
+                    walls.append(Wall(sx0, sy0, sx1, sy1, h, colour, b, bool(facing)))
+                b += 1
+    return walls, alleys
+
+
+def _outward(wall: Wall, cx: float, cy: float) -> tuple[float, float]:
+    """Unit normal of a street-facing wall, pointing to the crossing's side."""
+    if wall.x0 == wall.x1:
+        return (1.0 if cx > wall.x0 else -1.0), 0.0
+    return 0.0, (1.0 if cy > wall.y0 else -1.0)
+
+
+def _bearing(dx: float, dy: float) -> float:
+    return math.degrees(math.atan2(dx, dy)) % 360
+
+
+class _Builder:
+    def __init__(self, rng: np.random.Generator, eye: tuple[float, float, float]) -> None:
+        self.rng = rng
+        self.eye = eye
+        self.objects: list[SceneObject] = []
+        self.counts: dict[str, int] = {}
+
+    def new_id(self, kind: str) -> str:
+        n = self.counts.get(kind, 0)
+        self.counts[kind] = n + 1
+        return f"{kind}-{n:02d}"
+
+    def add(self, obj: SceneObject) -> SceneObject:
+        self.objects.append(obj)
+        return obj
+
+    def pole(
+        self, x: float, y: float, height: float, diameter: float, mount: str, arm_deg: float
+    ) -> SceneObject:
+        return self.add(
+            SceneObject(self.new_id("pole"), "pole", None, None, x, y, height, diameter,
+                        height, arm_deg, mount)
+        )  # fmt: skip
+
+    def lamp_on(self, pole: SceneObject) -> None:
+        arm = float(self.rng.uniform(1.4, 2.4))
+        a = math.radians(pole.facing_deg)
+        z = pole.z - 0.15
+        self.add(
+            SceneObject(self.new_id("lamp"), "lamp", None, "street",
+                        pole.x + arm * math.sin(a), pole.y + arm * math.cos(a), z,
+                        float(self.rng.uniform(0.6, 0.8)), 0.18, pole.facing_deg, "arm",
+                        pole.x, pole.y, z)
+        )  # fmt: skip
+
+    def signals_on(self, pole: SceneObject, reach: float) -> None:
+        a = math.radians(pole.facing_deg)
+        z = 5.6
+        for frac in (0.55, 0.95):
+            d = reach * frac
+            self.add(
+                SceneObject(self.new_id("signal"), "signal", None, "street",
+                            pole.x + d * math.sin(a), pole.y + d * math.cos(a), z - 0.4,
+                            0.34, 1.0, (pole.facing_deg + 90) % 360, "arm", pole.x, pole.y, z)
+            )  # fmt: skip
+        # A pedestrian signal on the pole itself.
+        self.add(
+            SceneObject(self.new_id("signal"), "signal", None, "street",
+                        pole.x + 0.25 * math.sin(a + 1.6), pole.y + 0.25 * math.cos(a + 1.6),
+                        3.0, 0.32, 0.5, (pole.facing_deg + 90) % 360, "pole",
+                        pole.x, pole.y, 3.0)
+        )  # fmt: skip
+
+    def on_pole(
+        self, pole: SceneObject, z: float, facing: float, offset: float
+    ) -> tuple[float, float]:
+        a = math.radians(facing)
+        return pole.x + offset * math.sin(a), pole.y + offset * math.cos(a)
+
+    def free_height(self, pole: SceneObject, lo: float, hi: float, size: float) -> float | None:
+        taken = [o.z for o in self.objects if o.mount == "pole" and o.mount_x == pole.x
+                 and o.mount_y == pole.y]  # fmt: skip
+        for _ in range(30):
+            z = float(self.rng.uniform(lo, hi))
+            if all(abs(z - t) > size for t in taken):
+                return z
+        return None
+
+
+def _camera_size(rng: np.random.Generator, camera_type: str) -> tuple[float, float]:
+    """Width and height (m) of a camera's visible body, housing and bracket included."""
+    if camera_type == "dome":
+        d = float(rng.uniform(0.18, 0.28))
+        return d * 1.1, d * 1.05
+    if camera_type == "bullet":
+        return float(rng.uniform(0.28, 0.4)), float(rng.uniform(0.11, 0.15))
+    return float(rng.uniform(0.3, 0.4)), float(rng.uniform(0.16, 0.22))
+
+
+def _build(
+    rng: np.random.Generator,
+    *,
+    panorama_id: str,
+    crs: str,
+    centre: tuple[float, float],
+    position: tuple[float, float],
+    heading_deg: float,
+    street_types: list[str],
+    n_building: int,
+    n_unknown: int,
+    signal: bool,
+) -> PanoramaScene:
+    # The crossing lies within 3 m of the panorama on each axis: panoramas are taken on roads.
+    px, py = position
+    cx = px - float(np.clip(px - centre[0], -3, 3))
+    cy = py - float(np.clip(py - centre[1], -3, 3))
+    half_ew = float(rng.uniform(5, 8))
+    half_ns = float(rng.uniform(5, 8))
+    walls, alleys = _buildings(rng, cx, cy, half_ew, half_ns)
+    wall_arr = _walls_array(tuple(walls))
+    eye = (px, py, EYE_HEIGHT_M)
+    bld = _Builder(rng, eye)
+
+    # Corner poles at the kerbs; their arms reach over the road.
+    corner_poles: list[SceneObject] = []
+    signal_corners = set(rng.choice(4, size=2, replace=False).tolist()) if signal else set()
+    for i, (qx, qy) in enumerate(((1, 1), (-1, 1), (-1, -1), (1, -1))):
+        x = cx + qx * (half_ns + 0.5)
+        y = cy + qy * (half_ew + 0.5)
+        along_x = rng.random() < 0.5
+        x += qx * float(rng.uniform(0.5, 4)) if along_x else 0.0
+        y += 0.0 if along_x else qy * float(rng.uniform(0.5, 4))
+        if i in signal_corners:
+            arm = _bearing(0, -qy) if along_x else _bearing(-qx, 0)
+            p = bld.pole(x, y, float(rng.uniform(7, 8)), 0.26, "signal", arm)
+            bld.signals_on(p, 2 * (half_ew if along_x else half_ns) * 0.7)
+            bld.lamp_on(p)
+        elif rng.random() < 0.8:
+            arm = _bearing(0, -qy) if along_x else _bearing(-qx, 0)
+            p = bld.pole(x, y, float(rng.uniform(8, 10)), 0.22, "lamp", arm)
+            bld.lamp_on(p)
+        else:
+            p = bld.pole(x, y, float(rng.uniform(9, 11)), 0.3, "utility", _bearing(-qx, -qy))
+        corner_poles.append(p)
+    # Mid-block lamp poles along each arm of the crossing (near ones and far ones).
+    mid_poles: list[SceneObject] = []
+    far_poles: list[SceneObject] = []
+    for ux, uy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        side = 1 if rng.random() < 0.5 else -1
+        for lo, hi, bucket in ((20, 30, mid_poles), (52, 70, far_poles)):
+            d = float(rng.uniform(lo, hi))
+            if ux:
+                x, y = cx + ux * d, cy + side * (half_ew + 0.5)
+                arm = _bearing(0, -side)
+            else:
+                x, y = cx + side * (half_ns + 0.5), cy + uy * d
+                arm = _bearing(-side, 0)
+            p = bld.pole(x, y, float(rng.uniform(8, 10)), 0.22, "lamp", arm)
+            bld.lamp_on(p)
+            bucket.append(p)
+    # Cell equipment on some poles.
+    for p in corner_poles + mid_poles:
+        if rng.random() < 0.3:
+            z = bld.free_height(p, 3.2, min(5.5, p.z - 1.2), 0.8)
+            if z is not None:
+                face = float(rng.uniform(0, 360))
+                x, y = bld.on_pole(p, z, face, 0.3)
+                bld.add(SceneObject(bld.new_id("cell"), "cell", None, "street", x, y, z, 0.36,
+                                    0.62, face, "pole", p.x, p.y, z))  # fmt: skip
+    facing_walls = [w for w in walls if w.street_facing]
+
+    def facade_point(wall: Wall, lo: float, hi: float, reach: float) -> tuple[float, float, float]:
+        nx, ny = _outward(wall, cx, cy)
+        for _ in range(20):
+            s = float(rng.uniform(0, 1))
+            x = wall.x0 + s * (wall.x1 - wall.x0) + nx * _FACADE_OFFSET_M
+            y = wall.y0 + s * (wall.y1 - wall.y0) + ny * _FACADE_OFFSET_M
+            if math.hypot(x - px, y - py) <= reach:
+                break
+        return x, y, float(rng.uniform(lo, hi))
+
+    # Wall lamps: look-alikes on façades.
+    for _ in range(int(rng.poisson(1.5))):
+        wall = facing_walls[int(rng.integers(len(facing_walls)))]
+        x, y, z = facade_point(wall, 3.0, 4.5, 30)
+        nx, ny = _outward(wall, cx, cy)
+        bld.add(SceneObject(bld.new_id("lamp"), "lamp", None, "building", x, y, z, 0.3, 0.34,
+                            _bearing(nx, ny), "facade", x - nx * _FACADE_OFFSET_M,
+                            y - ny * _FACADE_OFFSET_M, z))  # fmt: skip
+
+    def sees(x: float, y: float, z: float) -> bool:
+        pt = np.array([[x, y, z]])
+        return bool(
+            math.dist((x, y, z), eye) <= VIEW_RANGE_M - 1 and not _occluded(wall_arr, eye, pt)[0]
+        )
+
+    def camera(
+        camera_type: str, attachment: str, xyz: tuple[float, float, float], facing: float,
+        mount: str, at: tuple[float, float, float], counted: bool,
+    ) -> None:  # fmt: skip
+        w, h = _camera_size(rng, camera_type)
+        bld.add(SceneObject(bld.new_id("camera"), "camera", camera_type, attachment, *xyz, w, h,
+                            facing % 360, mount, *at, counted=counted))  # fmt: skip
+
+    # Street cameras of the truth: mostly on corner poles, some on near mid-block poles.
+    candidates = corner_poles + [p for p in mid_poles if math.hypot(p.x - px, p.y - py) < 30]
+    weights = np.array([4.0 if p in corner_poles else 1.0 for p in candidates])
+    for ctype in street_types:
+        for _ in range(200):
+            p = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
+            z = bld.free_height(p, 3.0, min(8.0, p.z - 0.7), 0.55)
+            if z is None:
+                continue
+            facing = _bearing(cx - p.x, cy - p.y) + float(rng.normal(0, 50))
+            x, y = bld.on_pole(p, z, facing, 0.22)
+            if sees(x, y, z):
+                camera(ctype, "street", (x, y, z), facing, "pole", (p.x, p.y, z), True)
+                break
+        else:
+            raise RuntimeError(f"panorama {panorama_id}: no visible place for a pole camera")
+    # Building cameras of the truth, on street-facing façades.
+    for _ in range(n_building):
+        for _ in range(200):
+            wall = facing_walls[int(rng.integers(len(facing_walls)))]
+            x, y, z = facade_point(wall, 2.5, 6.0, 32)
+            if sees(x, y, z):
+                nx, ny = _outward(wall, cx, cy)
+                ctype = "dome" if rng.random() < 0.55 else "bullet"
+                facing = _bearing(nx, ny) + float(rng.uniform(-45, 45))
+                at = (x - nx * _FACADE_OFFSET_M, y - ny * _FACADE_OFFSET_M, z)
+                camera(ctype, "building", (x, y, z), facing, "facade", at, True)
+                break
+        else:
+            raise RuntimeError(f"panorama {panorama_id}: no visible place for a building camera")
+    # Cameras of unknown attachment: on posts (hoardings, kiosks) on the sidewalk.
+    for _ in range(n_unknown):
+        for _ in range(200):
+            wall = facing_walls[int(rng.integers(len(facing_walls)))]
+            x, y, _z = facade_point(wall, 0, 0, 25)
+            nx, ny = _outward(wall, cx, cy)
+            x, y = x + nx * 1.5, y + ny * 1.5
+            z = float(rng.uniform(2.6, 3.6))
+            if sees(x, y, z):
+                post = bld.pole(x, y, z + 0.5, 0.14, "post", _bearing(nx, ny))
+                ctype = "dome" if rng.random() < 0.5 else "bullet"
+                camera(ctype, "unknown", (x + nx * 0.15, y + ny * 0.15, z), _bearing(nx, ny),
+                       "post", (post.x, post.y, z), True)  # fmt: skip
+                break
+        else:
+            raise RuntimeError(f"panorama {panorama_id}: no visible place for a post camera")
+    # Cameras this panorama cannot see: in alleys behind façades, on far poles.
+    for _ in range(int(rng.poisson(0.6))):
+        x0, x1, y0, y1 = alleys[int(rng.integers(len(alleys)))]
+        ns = abs(x1 - x0) < abs(y1 - y0)
+        if ns:
+            x = x0 + np.sign(x1 - x0) * _FACADE_OFFSET_M
+            y = y0 + (y1 - y0) * float(rng.uniform(0.06, 0.2))
+        else:
+            y = y0 + np.sign(y1 - y0) * _FACADE_OFFSET_M
+            x = x0 + (x1 - x0) * float(rng.uniform(0.06, 0.2))
+        x, y, z = float(x + cx), float(y + cy), float(rng.uniform(3, 5))
+        if not sees(x, y, z) and math.dist((x, y, z), eye) < VIEW_RANGE_M:
+            facing = _bearing(float(np.sign(x1 - x0)), 0) if ns else _bearing(0, np.sign(y1 - y0))
+            camera("bullet", "building", (x, y, z), facing, "facade", (x, y, z), False)
+    for p in far_poles:
+        if rng.random() < 0.25:
+            z = bld.free_height(p, 3.0, 7.0, 0.55)
+            if z is not None:
+                facing = _bearing(cx - p.x, cy - p.y)
+                x, y = bld.on_pole(p, z, facing, 0.22)
+                if math.dist((x, y, z), eye) > VIEW_RANGE_M + 1:
+                    camera("dome", "street", (x, y, z), facing, "pole", (p.x, p.y, z), False)
+    return PanoramaScene(
+        panorama_id=panorama_id,
+        crs=crs,
+        x=px,
+        y=py,
+        heading_deg=heading_deg,
+        centre_x=cx,
+        centre_y=cy,
+        road_half_ew=half_ew,
+        road_half_ns=half_ns,
+        walls=tuple(walls),
+        objects=tuple(bld.objects),
+        traffic_signal=signal,
+    )
+
+
+def tutorial_scene() -> PanoramaScene:
+    """Return the fixed tutorial panorama: three cameras and two look-alikes, easy to click.
+
+    A dome on a lamp pole (north-east corner), a bullet on a signal pole (south-west corner)
+    and a dome on a building façade (north-west); a street lamp head and a traffic signal head
+    are the look-alikes. The image centre faces north (``heading_deg`` 0).
+    """
+    from camcensus.simulate import _CRS, _ORIGIN
+
+    cx, cy = _ORIGIN
+    rng = np.random.default_rng(20240607)
+    walls, _alleys = _buildings(rng, cx, cy, 6.0, 6.0)
+    eye = (cx + 1.0, cy - 1.0, EYE_HEIGHT_M)
+    bld = _Builder(rng, eye)
+    ne = bld.pole(cx + 6.5, cy + 8.5, 9.0, 0.22, "lamp", 270.0)
+    bld.lamp_on(ne)
+    sw = bld.pole(cx - 8.5, cy - 6.5, 7.5, 0.26, "signal", 90.0)
+    bld.add(SceneObject(bld.new_id("signal"), "signal", None, "street", sw.x + 4.0, sw.y, 5.2,
+                        0.34, 1.0, 0.0, "arm", sw.x, sw.y, 5.6))  # fmt: skip
+
+    def cam(ctype: str, att: str, xyz: tuple[float, float, float], face: float, mount: str,
+            at: tuple[float, float, float], size: tuple[float, float]) -> None:  # fmt: skip
+        bld.add(SceneObject(bld.new_id("camera"), "camera", ctype, att, *xyz, *size, face, mount,
+                            *at, counted=True))  # fmt: skip
+
+    cam("dome", "street", (ne.x - 0.22, ne.y, 5.0), 270.0, "pole", (ne.x, ne.y, 5.0), (0.3, 0.3))
+    cam("bullet", "street", (sw.x + 0.22, sw.y, 4.6), 60.0, "pole", (sw.x, sw.y, 4.6), (0.4, 0.15))
+    # The north-west building's street-facing wall along the east-west road.
+    x = cx - 12.0
+    wall = next(
+        w
+        for w in walls
+        if w.street_facing
+        and w.y0 == w.y1
+        and w.y0 > cy
+        and min(w.x0, w.x1) <= x <= max(w.x0, w.x1)
+    )
+    y = wall.y0 - _FACADE_OFFSET_M
+    cam("dome", "building", (x, y, 4.2), 180.0, "facade", (x, wall.y0, 4.2), (0.3, 0.3))
+    return PanoramaScene(
+        panorama_id="tutorial",
+        crs=_CRS,
+        x=eye[0],
+        y=eye[1],
+        heading_deg=0.0,
+        centre_x=cx,
+        centre_y=cy,
+        road_half_ew=6.0,
+        road_half_ns=6.0,
+        walls=tuple(walls),
+        objects=tuple(bld.objects),
+        traffic_signal=True,
+    )
