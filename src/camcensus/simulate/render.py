@@ -101,7 +101,7 @@ def ray_to_pixel(
     width: int,
     height: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the fractional pixel ``(u, v)`` that looks along a ray (inverse of the Rays formula)."""
+    """Return the fractional pixel ``(u, v)`` looking along a ray (the Rays formula inverted)."""
     yaw = (np.asarray(heading_deg, dtype=float) - image_heading_deg + 180.0) % 360.0 - 180.0
     u = (yaw + 180.0) / 360.0 * width - 0.5
     v = (90.0 - np.asarray(pitch_deg, dtype=float)) / 180.0 * height - 0.5
@@ -122,13 +122,39 @@ def pixel_to_ray(
     return (image_heading_deg + yaw) % 360.0, pitch
 
 
+_N_SKY = 64
+_C_GROUND = _N_SKY  # asphalt, sidewalk, white marking, yellow marking, haze
+_C_WINDOW = _C_GROUND + len(_GROUND)
+_C_SHOP = _C_WINDOW + 1
+_C_WALLS = _C_SHOP + 1
+
+
+def _lookup(cls: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """``palette[cls]`` as an ``H × W × 3`` image (OpenCV's table lookup: 5× numpy's)."""
+    import cv2
+
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    lut[: len(palette)] = palette
+    out: np.ndarray = cv2.merge([cv2.LUT(cls, np.ascontiguousarray(lut[:, i])) for i in range(3)])
+    return out
+
+
+def _palette(scene: PanoramaScene) -> np.ndarray:
+    """Colours of the background classes: sky steps, ground, windows, then one per wall."""
+    a = (np.arange(_N_SKY, dtype=np.float32) / (_N_SKY - 1))[:, None]
+    sky = (_SKY_HORIZON * (1 - a) + _SKY_ZENITH * a).round()
+    walls = [[round(c * (0.82 if w.x0 == w.x1 else 1.0)) for c in w.colour] for w in scene.walls]
+    return np.concatenate(
+        [sky, _GROUND, np.array([_WINDOW, _SHOP], dtype=float), np.array(walls).reshape(-1, 3)]
+    ).astype(np.uint8)
+
+
 @lru_cache(maxsize=8)
 def _rows(height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pitch (radians) per row and the sky colour per row."""
+    """Pitch (radians) per row and the sky class per row."""
     pitch = np.radians(90.0 - (np.arange(height) + 0.5) / height * 180.0)
-    a = np.clip(pitch / (math.pi / 2), 0, 1)[:, None] ** 0.6
-    sky = (_SKY_HORIZON * (1 - a) + _SKY_ZENITH * a).round().astype(np.uint8)
-    return pitch, sky
+    a = np.clip(pitch / (math.pi / 2), 0, 1) ** 0.6
+    return pitch, np.round(a * (_N_SKY - 1)).astype(np.uint8)
 
 
 @lru_cache(maxsize=8)
@@ -147,35 +173,54 @@ def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
     return [(int(cols[a]), int(cols[b - 1]) + 1) for a, b in zip(starts, stops, strict=True)]
 
 
-def _ground(img: np.ndarray, scene: PanoramaScene, heading: np.ndarray, pitch: np.ndarray) -> None:
-    h = img.shape[0]
-    top = int(np.searchsorted(-pitch, 0.0))  # first row below the horizon
-    rows = np.arange(top, h)
-    d = (scene.eye_height_m / np.tan(-pitch[rows])).astype(np.float32)
-    sh = np.sin(heading).astype(np.float32)
-    ch = np.cos(heading).astype(np.float32)
+def _stripes(q: np.ndarray) -> np.ndarray:
+    """Alternate unit-wide bands of ``q`` (True on even bands; one band doubles at 0)."""
+    return (q.astype(np.int32) & 1) == 0
+
+
+def _ground_band(scene: PanoramaScene, d: np.ndarray, sh: np.ndarray, ch: np.ndarray) -> np.ndarray:
+    """Ground classes for rows at ground distances ``d`` and columns of bearings (sh, ch)."""
     x = np.float32(scene.x - scene.centre_x) + d[:, None] * sh[None, :]
     y = np.float32(scene.y - scene.centre_y) + d[:, None] * ch[None, :]
     ax, ay = np.abs(x), np.abs(y)
     hew, hns = np.float32(scene.road_half_ew), np.float32(scene.road_half_ns)
     on_ew = ay < hew
     on_ns = ax < hns
-    cls = np.where(on_ew | on_ns, 0, 1).astype(np.uint8)
+    cls = np.where(on_ew | on_ns, _C_GROUND, _C_GROUND + 1).astype(np.uint8)
     # Lane markings beyond the crosswalks: a double yellow centre line and dashed white lanes.
     ew_arm = on_ew & (ax > hns + 3.6)
     ns_arm = on_ns & (ay > hew + 3.6)
-    cls[ew_arm & (ay > 0.08) & (ay < 0.24)] = 3
-    cls[ns_arm & (ax > 0.08) & (ax < 0.24)] = 3
-    dash_x = np.mod(x, 9.0) < 3.0
-    dash_y = np.mod(y, 9.0) < 3.0
-    cls[ew_arm & (np.abs(ay - hew / 2) < 0.08) & dash_x] = 2
-    cls[ns_arm & (np.abs(ax - hns / 2) < 0.08) & dash_y] = 2
+    cls[(ew_arm & (ay > 0.08) & (ay < 0.24)) | (ns_arm & (ax > 0.08) & (ax < 0.24))] = _C_GROUND + 3
+    lane_ew = ew_arm & (np.abs(ay - hew / 2) < 0.08) & _stripes(x * np.float32(1 / 4.5))
+    lane_ns = ns_arm & (np.abs(ax - hns / 2) < 0.08) & _stripes(y * np.float32(1 / 4.5))
     # Crosswalks: zebra stripes across each road just outside the crossing.
-    zebra_ew = on_ew & (ax > hns + 0.8) & (ax < hns + 3.4) & (np.mod(y, 1.0) < 0.5)
-    zebra_ns = on_ns & (ay > hew + 0.8) & (ay < hew + 3.4) & (np.mod(x, 1.0) < 0.5)
-    cls[zebra_ew | zebra_ns] = 2
-    cls[d > 220] = 4
-    img[top:] = _GROUND[cls]
+    zebra_ew = on_ew & (ax > hns + 0.8) & (ax < hns + 3.4) & _stripes(y * np.float32(2.0))
+    zebra_ns = on_ns & (ay > hew + 0.8) & (ay < hew + 3.4) & _stripes(x * np.float32(2.0))
+    cls[lane_ew | lane_ns | zebra_ew | zebra_ns] = _C_GROUND + 2
+    cls[np.broadcast_to(d[:, None] > 220, cls.shape)] = _C_GROUND + 4
+    return cls
+
+
+def _ground(cls: np.ndarray, scene: PanoramaScene, heading: np.ndarray, pitch: np.ndarray) -> None:
+    """Fill the rows below the horizon; steep rows at a coarser column step (they are
+    stretched by 1 / cos(pitch) in an equirectangular image)."""
+    h, w = cls.shape
+    top = int(np.searchsorted(-pitch, 0.0))
+    sh = np.sin(heading).astype(np.float32)
+    ch = np.cos(heading).astype(np.float32)
+    cosp = np.cos(pitch)
+    start = top
+    for step, lo in ((1, 0.5), (2, 0.25), (4, 0.0)):
+        stop = top + int(np.searchsorted(-cosp[top:], -lo)) if lo > 0 else h
+        stop = max(start, stop)
+        if stop > start and w % step == 0:
+            d = (scene.eye_height_m / np.tan(-pitch[start:stop])).astype(np.float32)
+            band = _ground_band(scene, d, sh[::step], ch[::step])
+            cls[start:stop] = np.repeat(band, step, axis=1) if step > 1 else band
+        elif stop > start:
+            d = (scene.eye_height_m / np.tan(-pitch[start:stop])).astype(np.float32)
+            cls[start:stop] = _ground_band(scene, d, sh, ch)
+        start = stop
 
 
 def _wall_hits(
@@ -192,13 +237,13 @@ def _wall_hits(
     return np.where(ok, t, np.nan), s * length
 
 
-def _walls(img: np.ndarray, scene: PanoramaScene, heading: np.ndarray, pitch: np.ndarray) -> None:
-    h = img.shape[0]
+def _walls(cls: np.ndarray, scene: PanoramaScene, heading: np.ndarray, pitch: np.ndarray) -> None:
+    h = cls.shape[0]
     ex, ey, eh = scene.x, scene.y, scene.eye_height_m
     sh, ch = np.sin(heading), np.cos(heading)
-    tan_p = np.tan(pitch)
-    visible: list[tuple[float, Wall]] = []
-    for w in scene.walls:
+    tan_p = np.tan(pitch).astype(np.float32)
+    visible: list[tuple[float, int, Wall]] = []
+    for i, w in enumerate(scene.walls):
         # Back faces are hidden: walls run counter-clockwise, outward normal on the right.
         nx, ny = w.y1 - w.y0, -(w.x1 - w.x0)
         if (ex - w.x0) * nx + (ey - w.y0) * ny <= 0:
@@ -206,33 +251,33 @@ def _walls(img: np.ndarray, scene: PanoramaScene, heading: np.ndarray, pitch: np
         # Painter's order: nearest point of the wall's segment, farthest first.
         vx, vy = w.x1 - w.x0, w.y1 - w.y0
         f = min(1.0, max(0.0, ((ex - w.x0) * vx + (ey - w.y0) * vy) / (vx * vx + vy * vy)))
-        visible.append((math.hypot(w.x0 + f * vx - ex, w.y0 + f * vy - ey), w))
+        visible.append((math.hypot(w.x0 + f * vx - ex, w.y0 + f * vy - ey), i, w))
     visible.sort(key=lambda item: -item[0])
-    for _dist, w in visible:
+    rows = np.arange(h)
+    for _dist, i, w in visible:
         t, s = _wall_hits(w, ex, ey, sh, ch)
         cols = np.flatnonzero(np.isfinite(t))
-        if len(cols) == 0:
-            continue
-        shade = 0.82 if w.x0 == w.x1 else 1.0
-        base = np.array([round(c * shade) for c in w.colour], dtype=np.uint8)
         for c0, c1 in _runs(cols):
             tt = t[c0:c1]
-            p_top = np.arctan2(w.height_m - eh, tt)
-            p_bot = np.arctan2(-eh, tt)
-            r0 = max(0, int(np.floor((0.5 - p_top.max() / math.pi) * h)) - 1)
-            r1 = min(h, int(np.ceil((0.5 - p_bot.min() / math.pi) * h)) + 1)
-            pr = pitch[r0:r1, None]
-            inside = (pr <= p_top[None, :]) & (pr >= p_bot[None, :])
-            z = eh + tt[None, :] * tan_p[r0:r1, None]
-            along = s[None, c0:c1]
-            fz = np.mod(z, 3.3)
+            v_top = (0.5 - np.arctan2(w.height_m - eh, tt) / math.pi) * h - 0.5
+            v_bot = (0.5 - np.arctan2(-eh, tt) / math.pi) * h - 0.5
+            r0 = max(0, int(np.floor(v_top.min())))
+            r1 = min(h, int(np.ceil(v_bot.max())) + 1)
+            rr = rows[r0:r1, None]
+            inside = (rr >= v_top[None, :]) & (rr <= v_bot[None, :])
+            q = (eh + tt[None, :].astype(np.float32) * tan_p[r0:r1, None]) * np.float32(1 / 3.3)
+            fz = q - np.floor(q)
+            along = s[c0:c1]
             fs = np.mod(along, 3.0)
-            window = (z > 3.3) & (fz > 1.0) & (fz < 2.4) & (fs > 0.8) & (fs < 2.2)
-            shop = (z > 0.3) & (z < 2.8) & (np.mod(along, 6.0) > 0.6) & (np.mod(along, 6.0) < 5.4)
-            block = img[r0:r1, c0:c1]
-            block[inside] = base
-            block[inside & window] = _WINDOW
-            block[inside & shop] = _SHOP
+            bay = (fs > 0.8) & (fs < 2.2)
+            fs6 = np.mod(along, 6.0)
+            shop_bay = (fs6 > 0.6) & (fs6 < 5.4)
+            block = cls[r0:r1, c0:c1]
+            block[inside] = _C_WALLS + i
+            window = inside & (q > 1) & (fz > 0.303) & (fz < 0.727) & bay[None, :]
+            block[window] = _C_WINDOW
+            shop = inside & (q > 0.09) & (q < 0.85) & shop_bay[None, :]
+            block[shop] = _C_SHOP
 
 
 class _Canvas:
@@ -283,8 +328,15 @@ class _Canvas:
         Y = (dist * np.tan(pit_off))[:, None]
         return vv, uu, X + 0 * Y, Y + 0 * X
 
-    def paint(self, vv: np.ndarray, uu: np.ndarray, mask: np.ndarray, colour: Colour, *,
-              track: bool = True) -> None:  # fmt: skip
+    def paint(
+        self,
+        vv: np.ndarray,
+        uu: np.ndarray,
+        mask: np.ndarray,
+        colour: Colour,
+        *,
+        track: bool = True,
+    ) -> None:
         if not mask.any():
             return
         cols = np.mod(uu, self.w)
@@ -298,8 +350,12 @@ class _Canvas:
                 self.box = box
             else:
                 a = self.box
-                self.box = (min(a[0], box[0]), min(a[1], box[1]), max(a[2], box[2]),
-                            max(a[3], box[3]))  # fmt: skip
+                self.box = (
+                    min(a[0], box[0]),
+                    min(a[1], box[1]),
+                    max(a[2], box[2]),
+                    max(a[3], box[3]),
+                )
 
     def dot(self, heading: float, pitch: float, colour: Colour) -> None:
         """Paint the single pixel that looks along a ray (so tiny objects are never lost)."""
@@ -308,10 +364,20 @@ class _Canvas:
         if 0 <= row < self.h:
             self.paint(np.array([row]), np.array([col]), np.ones((1, 1), bool), colour)
 
-    def segment(self, a: tuple[float, float, float], b: tuple[float, float, float],
-                thick_m: float, colour: Colour) -> None:  # fmt: skip
+    def segment(
+        self,
+        a: tuple[float, float, float],
+        b: tuple[float, float, float],
+        thick_m: float,
+        colour: Colour,
+    ) -> None:
         """A thin bar (arm, bracket) between two world points."""
-        n = 2 + int(math.dist(a, b) * 40)
+        ha, pa, _h, da = self.project(*a)
+        hb, pb, _h, db = self.project(*b)
+        span = math.hypot(((hb - ha + 180) % 360 - 180) * math.cos(math.radians(pa)), pb - pa)
+        px = span * self.w / 360.0
+        thick_px = max(1.0, math.degrees(thick_m / max(min(da, db), 0.5)) * self.w / 360.0)
+        n = 2 + int(px / thick_px * 1.5)
         for i in range(n + 1):
             f = i / n
             p = (a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2]))
@@ -319,8 +385,13 @@ class _Canvas:
             win = self.window(hd, pt, dist, thick_m / 2, thick_m / 2)
             if win is not None:
                 vv, uu, X, Y = win
-                self.paint(vv, uu, (np.abs(X) <= thick_m / 2) & (np.abs(Y) <= thick_m / 2),
-                           colour, track=False)  # fmt: skip
+                self.paint(
+                    vv,
+                    uu,
+                    (np.abs(X) <= thick_m / 2) & (np.abs(Y) <= thick_m / 2),
+                    colour,
+                    track=False,
+                )
 
     def pole(self, o: SceneObject) -> None:
         hd, _p, horiz, _d = self.project(o.x, o.y, 0.0)
@@ -332,7 +403,6 @@ class _Canvas:
         half = math.degrees(math.asin(min(1.0, o.width_m / 2 / horiz)))
         u_l, v_t = self.uv(hd - half, top)
         u_r, v_b = self.uv(hd + half, bot)
-        u_c, _ = self.uv(hd, 0.0)
         if u_r < u_l:  # straddles the seam
             u_r += self.w
         c0 = math.floor(u_l + 0.5)
@@ -369,13 +439,16 @@ class _Canvas:
             self._camera(o, vv, uu, X, Y, half_w, half_h, rel)
         elif o.kind == "lamp" and o.mount == "facade":
             self.paint(vv, uu, box, _WALL_LAMP)
-            self.paint(vv, uu, box & (np.abs(X) < half_w * 0.6) & (Y < half_h * 0.5)
-                       & (Y > -half_h * 0.6), _WALL_LAMP_GLASS)  # fmt: skip
+            self.paint(
+                vv,
+                uu,
+                box & (np.abs(X) < half_w * 0.6) & (half_h * 0.5 > Y) & (-half_h * 0.6 < Y),
+                _WALL_LAMP_GLASS,
+            )
         elif o.kind == "lamp":
             ell = (X / half_w) ** 2 + (Y / half_h) ** 2 <= 1
             self.paint(vv, uu, ell, _LAMP_BODY)
-            self.paint(vv, uu, ell & (Y < -half_h * 0.2) & (np.abs(X) < half_w * 0.7),
-                       _LAMP_GLASS)  # fmt: skip
+            self.paint(vv, uu, ell & (-half_h * 0.2 > Y) & (np.abs(X) < half_w * 0.7), _LAMP_GLASS)
         elif o.kind == "signal":
             self.paint(vv, uu, box, _SIGNAL_BODY)
             if abs(math.cos(rel)) > 0.35:
@@ -383,25 +456,37 @@ class _Canvas:
                 r = min(half_w * 0.7, half_h / n * 0.8)
                 for i in range(n):
                     cy = half_h - (2 * i + 1) * half_h / n
-                    lit = _SIGNAL_LIGHTS[i] if i != (len(s.panorama_id) % n) else (
-                        tuple(min(255, c + 90) for c in _SIGNAL_LIGHTS[i]))  # fmt: skip
-                    self.paint(vv, uu, X**2 + (Y - cy) ** 2 <= r * r,
-                               (lit[0], lit[1], lit[2]))  # fmt: skip
+                    lit = (
+                        _SIGNAL_LIGHTS[i]
+                        if i != (len(s.panorama_id) % n)
+                        else (tuple(min(255, c + 90) for c in _SIGNAL_LIGHTS[i]))
+                    )
+                    self.paint(vv, uu, X**2 + (Y - cy) ** 2 <= r * r, (lit[0], lit[1], lit[2]))
         elif o.kind == "cell":
             self.paint(vv, uu, box, _CELL_EDGE)
-            self.paint(vv, uu, (np.abs(X) <= half_w * 0.85) & (np.abs(Y) <= half_h * 0.92),
-                       _CELL_BODY)  # fmt: skip
+            self.paint(
+                vv, uu, (np.abs(X) <= half_w * 0.85) & (np.abs(Y) <= half_h * 0.92), _CELL_BODY
+            )
 
-    def _camera(self, o: SceneObject, vv: np.ndarray, uu: np.ndarray, X: np.ndarray,
-                Y: np.ndarray, half_w: float, half_h: float, rel: float) -> None:  # fmt: skip
+    def _camera(
+        self,
+        o: SceneObject,
+        vv: np.ndarray,
+        uu: np.ndarray,
+        X: np.ndarray,
+        Y: np.ndarray,
+        half_w: float,
+        half_h: float,
+        rel: float,
+    ) -> None:
         if o.camera_type == "dome":
-            cap = (np.abs(X) <= half_w) & (Y > half_h * 0.05) & (Y <= half_h)
+            cap = (np.abs(X) <= half_w) & (half_h * 0.05 < Y) & (half_h >= Y)
             r = half_w * 0.88
-            dome = ((X / r) ** 2 + (Y / (half_h * 1.05)) ** 2 <= 1) & (Y <= half_h * 0.05)
+            dome = ((X / r) ** 2 + (Y / (half_h * 1.05)) ** 2 <= 1) & (half_h * 0.05 >= Y)
             self.paint(vv, uu, cap, _HOUSING)
             self.paint(vv, uu, dome, _GLASS)
         elif o.camera_type == "bullet":
-            shield = (np.abs(X) <= half_w) & (Y > half_h * 0.45) & (Y <= half_h)
+            shield = (np.abs(X) <= half_w) & (half_h * 0.45 < Y) & (half_h >= Y)
             bodyr = half_h * 0.62
             body = (np.abs(X) <= half_w - bodyr * 0.3) & (np.abs(Y + half_h * 0.1) <= bodyr)
             self.paint(vv, uu, shield, _SHIELD)
@@ -452,11 +537,12 @@ def render_panorama(
         raise ValueError(f"image size {width}×{height} is too small; expected at least 8×4")
     pitch, sky = _rows(height)
     heading = _yaw(width) + math.radians(scene.heading_deg)
-    img = np.empty((height, width, 3), dtype=np.uint8)
+    cls = np.empty((height, width), dtype=np.uint8)
     horizon = int(np.searchsorted(-pitch, 0.0))
-    img[:horizon] = sky[:horizon, None, :]
-    _ground(img, scene, heading, pitch)
-    _walls(img, scene, heading, pitch)
+    cls[:horizon] = sky[:horizon, None]
+    _ground(cls, scene, heading, pitch)
+    _walls(cls, scene, heading, pitch)
+    img = _lookup(cls, _palette(scene))
     view = objects_in_view(scene)
     canvas = _Canvas(img, scene)
     by_id = {o.object_id: o for o in scene.objects}
@@ -474,8 +560,9 @@ def render_panorama(
         if o.kind != "pole" and math.isfinite(o.mount_x):
             thick = 0.09 if o.mount == "arm" else 0.05
             lift = 0.4 if o.kind == "signal" else 0.0
-            canvas.segment((o.mount_x, o.mount_y, o.mount_z + lift), (o.x, o.y, o.z), thick,
-                           _BRACKET)  # fmt: skip
+            canvas.segment(
+                (o.mount_x, o.mount_y, o.mount_z + lift), (o.x, o.y, o.z), thick, _BRACKET
+            )
     for o in sorted(drawn, key=lambda o: o.kind == "camera"):
         if o.kind != "pole":
             canvas.box = None
@@ -568,7 +655,7 @@ def stanford_box_sizes(path: str | Path) -> pd.DataFrame:
                     "pass data/meta.csv of stanford-policylab/surveilling-surveillance",
                 )
                 for c in missing
-            ]  # fmt: skip
+            ]
         )
     rows: list[tuple[object, ...]] = []
     problems: list[Problem] = []
@@ -578,8 +665,20 @@ def stanford_box_sizes(path: str | Path) -> pd.DataFrame:
             for a in anns:
                 x0, y0, x1, y1 = (float(c) for c in a["bbox"])
                 cat = int(a["category_id"])
-                rows.append((r.image_id, r.split, r.panoid, r.heading, cat,
-                             "dome" if cat == 1 else "bullet", x0, y0, x1, y1))  # fmt: skip
+                rows.append(
+                    (
+                        r.image_id,
+                        r.split,
+                        r.panoid,
+                        r.heading,
+                        cat,
+                        "dome" if cat == 1 else "bullet",
+                        x0,
+                        y0,
+                        x1,
+                        y1,
+                    )
+                )
         except (ValueError, SyntaxError, KeyError, TypeError):
             problems.append(
                 Problem(
@@ -589,7 +688,7 @@ def stanford_box_sizes(path: str | Path) -> pd.DataFrame:
                     repr(str(r.annotations)[:60]),
                     "a list of {'category_id', 'bbox': [x0, y0, x1, y1]}",
                     "restore the row from the original meta.csv",
-                )  # fmt: skip
+                )
             )
     if problems:
         raise InputError(problems)

@@ -209,8 +209,10 @@ def panorama_scene(
             f"(expected one of its {len(truth)} PanoramaId values)"
         )
     t = truth.iloc[int(rows[0])]
-    pano = city.panoramas.set_index(city.panoramas["PanoramaId"].astype(str)).loc[str(panorama_id)]
-    px, py = _to_crs(city.crs).transform(float(pano["GoogleLong"]), float(pano["GoogleLat"]))
+    p = city.panoramas
+    prow = np.flatnonzero(p["PanoramaId"].astype(str).to_numpy() == str(panorama_id))[0]
+    lon, lat = (float(p[c].to_numpy()[prow]) for c in ("GoogleLong", "GoogleLat"))
+    px, py = _to_crs(city.crs).transform(lon, lat)
     if heading_deg is None:
         heading_deg = float(panorama_headings(city, seed=seed).loc[str(panorama_id)])
     street_types = (
@@ -409,20 +411,43 @@ class _Builder:
         self, x: float, y: float, height: float, diameter: float, mount: str, arm_deg: float
     ) -> SceneObject:
         return self.add(
-            SceneObject(self.new_id("pole"), "pole", None, None, x, y, height, diameter,
-                        height, arm_deg, mount)
-        )  # fmt: skip
+            SceneObject(
+                self.new_id("pole"),
+                "pole",
+                None,
+                None,
+                x,
+                y,
+                height,
+                diameter,
+                height,
+                arm_deg,
+                mount,
+            )
+        )
 
     def lamp_on(self, pole: SceneObject) -> None:
         arm = float(self.rng.uniform(1.4, 2.4))
         a = math.radians(pole.facing_deg)
         z = pole.z - 0.15
         self.add(
-            SceneObject(self.new_id("lamp"), "lamp", None, "street",
-                        pole.x + arm * math.sin(a), pole.y + arm * math.cos(a), z,
-                        float(self.rng.uniform(0.6, 0.8)), 0.18, pole.facing_deg, "arm",
-                        pole.x, pole.y, z)
-        )  # fmt: skip
+            SceneObject(
+                self.new_id("lamp"),
+                "lamp",
+                None,
+                "street",
+                pole.x + arm * math.sin(a),
+                pole.y + arm * math.cos(a),
+                z,
+                float(self.rng.uniform(0.6, 0.8)),
+                0.18,
+                pole.facing_deg,
+                "arm",
+                pole.x,
+                pole.y,
+                z,
+            )
+        )
 
     def signals_on(self, pole: SceneObject, reach: float) -> None:
         a = math.radians(pole.facing_deg)
@@ -430,17 +455,42 @@ class _Builder:
         for frac in (0.55, 0.95):
             d = reach * frac
             self.add(
-                SceneObject(self.new_id("signal"), "signal", None, "street",
-                            pole.x + d * math.sin(a), pole.y + d * math.cos(a), z - 0.4,
-                            0.34, 1.0, (pole.facing_deg + 90) % 360, "arm", pole.x, pole.y, z)
-            )  # fmt: skip
+                SceneObject(
+                    self.new_id("signal"),
+                    "signal",
+                    None,
+                    "street",
+                    pole.x + d * math.sin(a),
+                    pole.y + d * math.cos(a),
+                    z - 0.4,
+                    0.34,
+                    1.0,
+                    (pole.facing_deg + 90) % 360,
+                    "arm",
+                    pole.x,
+                    pole.y,
+                    z,
+                )
+            )
         # A pedestrian signal on the pole itself.
         self.add(
-            SceneObject(self.new_id("signal"), "signal", None, "street",
-                        pole.x + 0.25 * math.sin(a + 1.6), pole.y + 0.25 * math.cos(a + 1.6),
-                        3.0, 0.32, 0.5, (pole.facing_deg + 90) % 360, "pole",
-                        pole.x, pole.y, 3.0)
-        )  # fmt: skip
+            SceneObject(
+                self.new_id("signal"),
+                "signal",
+                None,
+                "street",
+                pole.x + 0.25 * math.sin(a + 1.6),
+                pole.y + 0.25 * math.cos(a + 1.6),
+                3.0,
+                0.32,
+                0.5,
+                (pole.facing_deg + 90) % 360,
+                "pole",
+                pole.x,
+                pole.y,
+                3.0,
+            )
+        )
 
     def on_pole(
         self, pole: SceneObject, z: float, facing: float, offset: float
@@ -449,8 +499,11 @@ class _Builder:
         return pole.x + offset * math.sin(a), pole.y + offset * math.cos(a)
 
     def free_height(self, pole: SceneObject, lo: float, hi: float, size: float) -> float | None:
-        taken = [o.z for o in self.objects if o.mount == "pole" and o.mount_x == pole.x
-                 and o.mount_y == pole.y]  # fmt: skip
+        taken = [
+            o.z
+            for o in self.objects
+            if o.mount == "pole" and o.mount_x == pole.x and o.mount_y == pole.y
+        ]
         for _ in range(30):
             z = float(self.rng.uniform(lo, hi))
             if all(abs(z - t) > size for t in taken):
@@ -536,8 +589,24 @@ def _build(
             if z is not None:
                 face = float(rng.uniform(0, 360))
                 x, y = bld.on_pole(p, z, face, 0.3)
-                bld.add(SceneObject(bld.new_id("cell"), "cell", None, "street", x, y, z, 0.36,
-                                    0.62, face, "pole", p.x, p.y, z))  # fmt: skip
+                bld.add(
+                    SceneObject(
+                        bld.new_id("cell"),
+                        "cell",
+                        None,
+                        "street",
+                        x,
+                        y,
+                        z,
+                        0.36,
+                        0.62,
+                        face,
+                        "pole",
+                        p.x,
+                        p.y,
+                        z,
+                    )
+                )
     facing_walls = [w for w in walls if w.street_facing]
 
     def facade_point(wall: Wall, lo: float, hi: float, reach: float) -> tuple[float, float, float]:
@@ -555,9 +624,24 @@ def _build(
         wall = facing_walls[int(rng.integers(len(facing_walls)))]
         x, y, z = facade_point(wall, 3.0, 4.5, 30)
         nx, ny = _outward(wall, cx, cy)
-        bld.add(SceneObject(bld.new_id("lamp"), "lamp", None, "building", x, y, z, 0.3, 0.34,
-                            _bearing(nx, ny), "facade", x - nx * _FACADE_OFFSET_M,
-                            y - ny * _FACADE_OFFSET_M, z))  # fmt: skip
+        bld.add(
+            SceneObject(
+                bld.new_id("lamp"),
+                "lamp",
+                None,
+                "building",
+                x,
+                y,
+                z,
+                0.3,
+                0.34,
+                _bearing(nx, ny),
+                "facade",
+                x - nx * _FACADE_OFFSET_M,
+                y - ny * _FACADE_OFFSET_M,
+                z,
+            )
+        )
 
     def sees(x: float, y: float, z: float) -> bool:
         pt = np.array([[x, y, z]])
@@ -566,12 +650,30 @@ def _build(
         )
 
     def camera(
-        camera_type: str, attachment: str, xyz: tuple[float, float, float], facing: float,
-        mount: str, at: tuple[float, float, float], counted: bool,
-    ) -> None:  # fmt: skip
+        camera_type: str,
+        attachment: str,
+        xyz: tuple[float, float, float],
+        facing: float,
+        mount: str,
+        at: tuple[float, float, float],
+        counted: bool,
+    ) -> None:
         w, h = _camera_size(rng, camera_type)
-        bld.add(SceneObject(bld.new_id("camera"), "camera", camera_type, attachment, *xyz, w, h,
-                            facing % 360, mount, *at, counted=counted))  # fmt: skip
+        bld.add(
+            SceneObject(
+                bld.new_id("camera"),
+                "camera",
+                camera_type,
+                attachment,
+                *xyz,
+                w,
+                h,
+                facing % 360,
+                mount,
+                *at,
+                counted=counted,
+            )
+        )
 
     # Street cameras of the truth: mostly on corner poles, some on near mid-block poles.
     candidates = corner_poles + [p for p in mid_poles if math.hypot(p.x - px, p.y - py) < 30]
@@ -614,8 +716,15 @@ def _build(
             if sees(x, y, z):
                 post = bld.pole(x, y, z + 0.5, 0.14, "post", _bearing(nx, ny))
                 ctype = "dome" if rng.random() < 0.5 else "bullet"
-                camera(ctype, "unknown", (x + nx * 0.15, y + ny * 0.15, z), _bearing(nx, ny),
-                       "post", (post.x, post.y, z), True)  # fmt: skip
+                camera(
+                    ctype,
+                    "unknown",
+                    (x + nx * 0.15, y + ny * 0.15, z),
+                    _bearing(nx, ny),
+                    "post",
+                    (post.x, post.y, z),
+                    True,
+                )
                 break
         else:
             raise RuntimeError(f"panorama {panorama_id}: no visible place for a post camera")
@@ -674,13 +783,48 @@ def tutorial_scene() -> PanoramaScene:
     ne = bld.pole(cx + 6.5, cy + 8.5, 9.0, 0.22, "lamp", 270.0)
     bld.lamp_on(ne)
     sw = bld.pole(cx - 8.5, cy - 6.5, 7.5, 0.26, "signal", 90.0)
-    bld.add(SceneObject(bld.new_id("signal"), "signal", None, "street", sw.x + 4.0, sw.y, 5.2,
-                        0.34, 1.0, 0.0, "arm", sw.x, sw.y, 5.6))  # fmt: skip
+    bld.add(
+        SceneObject(
+            bld.new_id("signal"),
+            "signal",
+            None,
+            "street",
+            sw.x + 4.0,
+            sw.y,
+            5.2,
+            0.34,
+            1.0,
+            0.0,
+            "arm",
+            sw.x,
+            sw.y,
+            5.6,
+        )
+    )
 
-    def cam(ctype: str, att: str, xyz: tuple[float, float, float], face: float, mount: str,
-            at: tuple[float, float, float], size: tuple[float, float]) -> None:  # fmt: skip
-        bld.add(SceneObject(bld.new_id("camera"), "camera", ctype, att, *xyz, *size, face, mount,
-                            *at, counted=True))  # fmt: skip
+    def cam(
+        ctype: str,
+        att: str,
+        xyz: tuple[float, float, float],
+        face: float,
+        mount: str,
+        at: tuple[float, float, float],
+        size: tuple[float, float],
+    ) -> None:
+        bld.add(
+            SceneObject(
+                bld.new_id("camera"),
+                "camera",
+                ctype,
+                att,
+                *xyz,
+                *size,
+                face,
+                mount,
+                *at,
+                counted=True,
+            )
+        )
 
     cam("dome", "street", (ne.x - 0.22, ne.y, 5.0), 270.0, "pole", (ne.x, ne.y, 5.0), (0.3, 0.3))
     cam("bullet", "street", (sw.x + 0.22, sw.y, 4.6), 60.0, "pole", (sw.x, sw.y, 4.6), (0.4, 0.15))
