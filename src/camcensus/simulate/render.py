@@ -175,7 +175,8 @@ def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
 
 def _stripes(q: np.ndarray) -> np.ndarray:
     """Alternate unit-wide bands of ``q`` (True on even bands; one band doubles at 0)."""
-    return (q.astype(np.int32) & 1) == 0
+    out: np.ndarray = (q.astype(np.int32) & 1) == 0
+    return out
 
 
 def _ground_band(scene: PanoramaScene, d: np.ndarray, sh: np.ndarray, ch: np.ndarray) -> np.ndarray:
