@@ -1,0 +1,146 @@
+"""Open the platform database: SQLite (default) or PostgreSQL + PostGIS via ``DATABASE_URL``.
+
+SQLite connections are set up on every connect: WAL journal, ``synchronous=FULL`` (an
+acknowledged commit survives SIGKILL and power loss), a ``busy_timeout``, and
+``foreign_keys=ON``. A transaction starts with ``BEGIN IMMEDIATE`` (the pysqlite recipe of the
+SQLAlchemy docs: the driver's own transaction handling is switched off and the ``begin`` event
+emits the statement), so a transaction holds the write lock from its first statement and a
+select-then-insert (task assignment) cannot race another writer. Inside one process, writers
+also queue on a lock instead of polling SQLite's busy handler, which keeps latency flat under
+hundreds of concurrent requests. Sessions made with ``session_factory(engine, readonly=True)``
+start with a plain deferred ``BEGIN`` and never block writers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["DEFAULT_URL", "connect", "session_factory"]
+
+#: The database used when neither ``url`` nor ``$DATABASE_URL`` is given.
+DEFAULT_URL = "sqlite:///camcensus.db"
+#: How long a SQLite writer waits for the write lock before giving up (ms).
+BUSY_TIMEOUT_MS = 30_000
+_READONLY = "camcensus_readonly"
+
+
+def connect(url: str | None = None, *, echo: bool = False) -> Engine:
+    """Return an engine for the platform database.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL (``sqlite:///path.db`` or ``postgresql+psycopg://user@host/db``);
+        default ``$DATABASE_URL``, else ``sqlite:///camcensus.db``.
+    echo
+        Log every statement (debugging).
+
+    Returns
+    -------
+    sqlalchemy.Engine
+        The engine; run :func:`camcensus.db.upgrade` on it once before use.
+    """
+    url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, echo=echo)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=20, max_overflow=40)
+
+
+def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """Return a ``sessionmaker`` bound to ``engine``.
+
+    ``readonly=True`` makes sessions whose SQLite transactions start deferred (they read a
+    snapshot and never take the write lock); they must not write.
+    """
+    bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+    kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"check_same_thread": False}}
+    if not memory:
+        kwargs.update(pool_size=16, max_overflow=64, pool_timeout=60)
+    engine = create_engine(url, **kwargs)
+    write_lock = threading.Lock()
+    # ids of the DBAPI connections whose transaction holds ``write_lock``
+    holders: set[int] = set()
+    holders_guard = threading.Lock()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Turn off pysqlite's own BEGIN handling; the "begin" event below emits ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    def _release(dbapi_connection: Any) -> None:
+        with holders_guard:
+            held = id(dbapi_connection) in holders
+            holders.discard(id(dbapi_connection))
+        if held:
+            write_lock.release()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_READONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = conn.connection.dbapi_connection
+        # Queue this process's writers on a lock (no polling); after the busy timeout fall
+        # back to SQLite's own busy handler.
+        if write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            with holders_guard:
+                holders.add(id(dbapi_connection))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(dbapi_connection)
+            raise
+
+    # The lock is released once COMMIT or ROLLBACK has reached the database (the engine's
+    # "commit"/"rollback" events fire before it), so the next writer never meets a busy file.
+    dialect = engine.dialect
+    do_commit = dialect.do_commit
+    do_rollback = dialect.do_rollback
+
+    def _do_commit(dbapi_connection: Any) -> None:
+        try:
+            do_commit(dbapi_connection)
+        finally:
+            _release(dbapi_connection)
+
+    def _do_rollback(dbapi_connection: Any) -> None:
+        try:
+            do_rollback(dbapi_connection)
+        finally:
+            _release(dbapi_connection)
+
+    def _do_close(dbapi_connection: Any) -> None:
+        try:
+            do_close(dbapi_connection)
+        finally:
+            _release(dbapi_connection)
+
+    do_close = dialect.do_close
+    dialect.do_commit = _do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = _do_rollback  # type: ignore[method-assign]
+    dialect.do_close = _do_close  # type: ignore[method-assign]
+    return engine
