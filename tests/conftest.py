@@ -123,3 +123,123 @@ def small_census(folder: Path) -> Any:
         census=paths["census"],
         boroughs=paths["boroughs"],
     )
+
+
+# --- PostgreSQL + PostGIS: one throwaway cluster per test session ------------------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+_PG_FIX = (
+    "run `make test` as root: it installs postgresql-15 and postgresql-15-postgis-3 "
+    "(or `apt-get install postgresql-15-postgis-3`)"
+)
+
+
+def _pg_command(args: list[str]) -> list[str]:
+    """Run a PostgreSQL server binary as user postgres when we are root (it refuses root)."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Start one throwaway PostgreSQL 15 + PostGIS cluster; yield the URL of a database with
+    the ``postgis`` extension (``postgresql+psycopg://postgres@127.0.0.1:PORT/camcensus_test``).
+
+    Fails loudly (never skips) when the server or PostGIS is not installed.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    import psycopg
+
+    for binary in ("initdb", "pg_ctl", "postgres"):
+        if not (PG_BIN / binary).exists():
+            pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN / binary} missing): {_PG_FIX}")
+    if not Path("/usr/share/postgresql/15/extension/postgis.control").exists():
+        pytest.fail(f"The PostGIS extension for PostgreSQL 15 is not installed: {_PG_FIX}")
+    root = Path(tempfile.mkdtemp(prefix="camcensus-pg-"))
+    data, sockets, log = root / "data", root / "sockets", root / "server.log"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+        shutil.chown(sockets, "postgres", "postgres")
+    port = _free_port()
+
+    def run(args: list[str]) -> None:
+        done = subprocess.run(_pg_command(args), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            server_log = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            pytest.fail(
+                f"{' '.join(args[:2])} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+                f"\n{server_log}\nFix: {_PG_FIX}"
+            )
+
+    run(
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ]
+    )
+    options = (
+        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c max_connections=400 -c synchronous_commit=off"
+    )
+    run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"])
+    try:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute("CREATE DATABASE camcensus_test")
+        with psycopg.connect(
+            f"host=127.0.0.1 port={port} user=postgres dbname=camcensus_test", autocommit=True
+        ) as conn:
+            try:
+                conn.execute("CREATE EXTENSION postgis")
+            except psycopg.Error as exc:
+                pytest.fail(f"CREATE EXTENSION postgis failed: {exc}. Fix: {_PG_FIX}")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/camcensus_test"
+    finally:
+        subprocess.run(
+            _pg_command([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgis_fresh_url(postgis_url: str) -> Any:
+    """Yield the URL of a new, empty database (PostGIS enabled) of the session's cluster;
+    dropped after the test."""
+    import secrets
+
+    import psycopg
+
+    base, _, _ = postgis_url.rpartition("/")
+    name = f"camcensus_{secrets.token_hex(6)}"
+    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    with psycopg.connect(f"{admin.rpartition('/')[0]}/{name}", autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
