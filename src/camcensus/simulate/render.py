@@ -424,11 +424,11 @@ class _Canvas:
         s = self.scene
         # Angle between the object's facing and the line of sight (0: it faces us).
         rel = math.radians((o.facing_deg - (hd + 180.0)) % 360.0)
+        half_w, half_h = o.width_m / 2, o.height_m / 2
         if o.kind == "camera" and o.camera_type == "bullet":
-            half_w = max(o.height_m, o.width_m * abs(math.sin(rel))) / 2
-        else:
-            half_w = o.width_m / 2
-        half_h = o.height_m / 2
+            ax, ay = _bullet_axis(o, rel)
+            half_w = abs(ax) + o.height_m * 0.6
+            half_h = abs(ay) + o.height_m * 0.8
         win = self.window(hd, pt, dist, half_w, half_h)
         if win is None:
             return
@@ -481,29 +481,46 @@ class _Canvas:
         rel: float,
     ) -> None:
         if o.camera_type == "dome":
-            cap = (np.abs(X) <= half_w) & (half_h * 0.05 < Y) & (half_h >= Y)
-            r = half_w * 0.88
-            dome = ((X / r) ** 2 + (Y / (half_h * 1.05)) ** 2 <= 1) & (half_h * 0.05 >= Y)
+            # A pendant housing (1.3 × the glass) over a dark hemisphere of glass.
+            cap = (np.abs(X) <= half_w) & (half_h * 0.1 < Y) & (half_h >= Y)
+            r = half_w / 1.3
+            dome = ((X / r) ** 2 + (Y / half_h) ** 2 <= 1) & (half_h * 0.1 >= Y)
             self.paint(vv, uu, cap, _HOUSING)
             self.paint(vv, uu, dome, _GLASS)
         elif o.camera_type == "bullet":
-            shield = (np.abs(X) <= half_w) & (half_h * 0.45 < Y) & (half_h >= Y)
-            bodyr = half_h * 0.62
-            body = (np.abs(X) <= half_w - bodyr * 0.3) & (np.abs(Y + half_h * 0.1) <= bodyr)
-            self.paint(vv, uu, shield, _SHIELD)
-            self.paint(vv, uu, body, _BULLET)
-            # The lens sits at the front end: towards the side the camera looks at.
-            side = math.sin(rel)
-            lx = 0.0 if abs(math.cos(rel)) > 0.8 else (half_w - bodyr) * (1 if side < 0 else -1)
-            lens = (X - lx) ** 2 + (Y + half_h * 0.1) ** 2 <= (bodyr * 0.55) ** 2
-            if abs(math.cos(rel)) > 0.15 or abs(lx) > 0:
-                self.paint(vv, uu, lens & (np.abs(X) > bodyr * 0.2 if lx else lens), _LENS)
+            # A capsule along the camera's axis, tilted down, under a sun shield.
+            ax, ay = _bullet_axis(o, rel)
+            r = o.height_m / 2
+            self.paint(vv, uu, _capsule(X, Y - 0.45 * r, ax, ay) <= (1.1 * r) ** 2, _SHIELD)
+            self.paint(vv, uu, _capsule(X, Y, ax, ay) <= r * r, _BULLET)
+            if math.cos(rel) > -0.3:
+                self.paint(vv, uu, (X - ax) ** 2 + (Y - ay) ** 2 <= (0.6 * r) ** 2, _LENS)
         else:
             box = (np.abs(X) <= half_w) & (np.abs(Y) <= half_h)
             self.paint(vv, uu, box, _BOXCAM)
             r = half_h * 0.45
             lx = half_w * 0.55 * (1 if math.sin(rel) < 0 else -1)
             self.paint(vv, uu, (X - lx) ** 2 + Y**2 <= r * r, _LENS)
+
+
+_BULLET_TILT = math.radians(30.0)
+
+
+def _bullet_axis(o: SceneObject, rel: float) -> tuple[float, float]:
+    """Screen offset (metres right, up) of a bullet's front end from its centre.
+
+    ``rel`` is the angle between the camera's facing and the direction back to the viewer.
+    """
+    half = o.width_m / 2
+    return -half * math.cos(_BULLET_TILT) * math.sin(rel), -half * math.sin(_BULLET_TILT)
+
+
+def _capsule(X: np.ndarray, Y: np.ndarray, ax: float, ay: float) -> np.ndarray:
+    """Squared distance from each (X, Y) to the segment (-ax, -ay)–(ax, ay)."""
+    n2 = max(4 * (ax * ax + ay * ay), 1e-12)
+    t = np.clip(((X + ax) * 2 * ax + (Y + ay) * 2 * ay) / n2, 0.0, 1.0)
+    out: np.ndarray = (X + ax - 2 * ax * t) ** 2 + (Y + ay - 2 * ay * t) ** 2
+    return out
 
 
 def _first_colour(o: SceneObject) -> Colour:

@@ -387,6 +387,11 @@ def _outward(wall: Wall, cx: float, cy: float) -> tuple[float, float]:
     return 0.0, (1.0 if cy > wall.y0 else -1.0)
 
 
+def _perp(wall: Wall, x: float, y: float) -> float:
+    """Distance from (x, y) to the line of an axis-aligned wall."""
+    return abs(x - wall.x0) if wall.x0 == wall.x1 else abs(y - wall.y0)
+
+
 def _bearing(dx: float, dy: float) -> float:
     return math.degrees(math.atan2(dx, dy)) % 360
 
@@ -512,13 +517,17 @@ class _Builder:
 
 
 def _camera_size(rng: np.random.Generator, camera_type: str) -> tuple[float, float]:
-    """Width and height (m) of a camera's visible body, housing and bracket included."""
+    """Width and height (m) of a camera's visible body.
+
+    A dome's glass is 0.18–0.28 m across, its pendant housing 1.3 times that; a bullet is
+    0.28–0.42 m long and 0.10–0.14 m thick; a box camera about 0.35 × 0.2 m.
+    """
     if camera_type == "dome":
         d = float(rng.uniform(0.18, 0.28))
-        return d * 1.1, d * 1.05
+        return d * 1.3, d * 1.2
     if camera_type == "bullet":
-        return float(rng.uniform(0.28, 0.4)), float(rng.uniform(0.11, 0.15))
-    return float(rng.uniform(0.3, 0.4)), float(rng.uniform(0.16, 0.22))
+        return float(rng.uniform(0.28, 0.42)), float(rng.uniform(0.1, 0.14))
+    return float(rng.uniform(0.3, 0.42)), float(rng.uniform(0.16, 0.24))
 
 
 def _build(
@@ -608,15 +617,26 @@ def _build(
                     )
                 )
     facing_walls = [w for w in walls if w.street_facing]
+    # Nearer façades are likelier to carry what a panorama shows (weight 1 / distance²).
+    near = np.array([1.0 / max(_perp(w, px, py), 1.0) ** 2 for w in facing_walls])
+    near /= near.sum()
+
+    def pick_wall() -> Wall:
+        return facing_walls[int(rng.choice(len(facing_walls), p=near))]
 
     def facade_point(wall: Wall, lo: float, hi: float, reach: float) -> tuple[float, float, float]:
+        """A point just off ``wall``, within ``reach`` of the panorama where the wall allows."""
         nx, ny = _outward(wall, cx, cy)
-        for _ in range(20):
-            s = float(rng.uniform(0, 1))
-            x = wall.x0 + s * (wall.x1 - wall.x0) + nx * _FACADE_OFFSET_M
-            y = wall.y0 + s * (wall.y1 - wall.y0) + ny * _FACADE_OFFSET_M
-            if math.hypot(x - px, y - py) <= reach:
-                break
+        length = math.hypot(wall.x1 - wall.x0, wall.y1 - wall.y0)
+        ux, uy = (wall.x1 - wall.x0) / length, (wall.y1 - wall.y0) / length
+        foot = (px - wall.x0) * ux + (py - wall.y0) * uy
+        perp = abs((px - wall.x0) * nx + (py - wall.y0) * ny)
+        half = math.sqrt(max(reach * reach - perp * perp, 1.0))
+        a = float(np.clip(foot - half, 0.3, length - 0.3))
+        b = float(np.clip(foot + half, 0.3, length - 0.3))
+        along = float(rng.uniform(a, b)) if b > a else a
+        x = wall.x0 + along * ux + nx * _FACADE_OFFSET_M
+        y = wall.y0 + along * uy + ny * _FACADE_OFFSET_M
         return x, y, float(rng.uniform(lo, hi))
 
     # Wall lamps: look-alikes on façades.
@@ -694,8 +714,8 @@ def _build(
     # Building cameras of the truth, on street-facing façades.
     for _ in range(n_building):
         for _ in range(200):
-            wall = facing_walls[int(rng.integers(len(facing_walls)))]
-            x, y, z = facade_point(wall, 2.5, 6.0, 32)
+            wall = pick_wall()
+            x, y, z = facade_point(wall, 2.5, 6.0, float(rng.uniform(7, 14)))
             if sees(x, y, z):
                 nx, ny = _outward(wall, cx, cy)
                 ctype = "dome" if rng.random() < 0.55 else "bullet"
@@ -708,8 +728,8 @@ def _build(
     # Cameras of unknown attachment: on posts (hoardings, kiosks) on the sidewalk.
     for _ in range(n_unknown):
         for _ in range(200):
-            wall = facing_walls[int(rng.integers(len(facing_walls)))]
-            x, y, _z = facade_point(wall, 0, 0, 25)
+            wall = pick_wall()
+            x, y, _z = facade_point(wall, 0, 0, float(rng.uniform(6, 12)))
             nx, ny = _outward(wall, cx, cy)
             x, y = x + nx * 1.5, y + ny * 1.5
             z = float(rng.uniform(2.6, 3.6))
