@@ -27,6 +27,12 @@ app = typer.Typer(
 )
 reproduce_app = typer.Typer(help="Reproduce a published camera census.", no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
+export_app = typer.Typer(
+    help="Export what volunteers tagged on the platform.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+db_app = typer.Typer(help="Set up and migrate the platform's database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 console = Console(stderr=True)
 
 _DATA = "../shared/data"
@@ -75,11 +81,31 @@ Permutations = Annotated[
 StopsCrs = Annotated[
     str | None, typer.Option("--stops-crs", help=_help("stops_crs"), show_default=False)
 ]
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="DATABASE_URL",
+        help="The platform's database URL: sqlite:///camcensus.db or "
+        "postgresql+psycopg://user@host/db [default: $DATABASE_URL, else "
+        "sqlite:///camcensus.db].",
+        show_default=False,
+    ),
+]
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project", help="The project's name (default: every project).", show_default=False
+    ),
+]
 
 
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
     """Turn every expected failure into a message and exit status 2 (never a traceback)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from camcensus.db.errors import PlatformError
     from camcensus.report import OutputError
 
     try:
@@ -90,8 +116,23 @@ def _friendly_errors() -> Iterator[None]:
         _fail("Output problem", exc)
     except settings.SettingError as exc:
         _fail("Setting problem", exc)
+    except PlatformError as exc:
+        details = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in exc.errors)
+        _fail("Refused", RuntimeError(exc.message + (f" ({details})" if details else "")))
+    except SQLAlchemyError as exc:
+        _fail("Database problem", RuntimeError(_database_message(exc)))
     except (ValueError, OSError) as exc:
         _fail("Error", exc)
+
+
+def _database_message(exc: BaseException) -> str:
+    """Return the database driver's first line, and the fix when the schema is missing."""
+    orig = getattr(exc, "orig", None)
+    first = (str(orig) if orig is not None else str(exc)).strip().splitlines()
+    text = first[0] if first else type(exc).__name__
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        text += ". Fix: create the platform's tables with camcensus db upgrade --database URL"
+    return text
 
 
 def _fail(kind: str, exc: BaseException) -> None:
@@ -427,6 +468,194 @@ def show_settings() -> None:
     the value in effect now."""
     with _friendly_errors():
         typer.echo(settings.markdown_table(current=True))
+
+
+def _existing_database(database: str | None) -> str | None:
+    """Refuse a SQLite URL whose file does not exist (connecting would create an empty one)."""
+    from camcensus._errors import Problem
+    from camcensus.db.engine import DEFAULT_URL
+
+    url = database or DEFAULT_URL
+    if url.startswith("sqlite:///") and ":memory:" not in url and "mode=memory" not in url:
+        path = Path(url[len("sqlite:///") :].split("?")[0])
+        if not path.is_file():
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        None,
+                        "no such database file",
+                        "the platform's SQLite database",
+                        "pass --database sqlite:///path/to/camcensus.db (or set DATABASE_URL), "
+                        "or create it with camcensus db upgrade",
+                    )
+                ]
+            )
+    return database
+
+
+@app.command(
+    epilog="Example: camcensus serve --demo --port 8000",
+)
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 8000,
+    database: Database = None,
+    media: Annotated[
+        Path | None,
+        typer.Option(
+            "--media",
+            help="Folder of the panoramas' images [default: ./media].",
+            show_default=False,
+        ),
+    ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Add a synthetic city anyone can tag at once (project 'demo'); without "
+            "--database it lives in a temporary folder.",
+        ),
+    ] = False,
+) -> None:
+    """Run the volunteer platform (web pages and JSON API) until interrupted."""
+    from camcensus.web import serve as serve_platform
+
+    with _friendly_errors():
+        serve_platform(host=host, port=port, database=database, demo=demo, media=media)
+
+
+@export_app.command(
+    "decode",
+    epilog="Example: camcensus export decode --database sqlite:///camcensus.db --project demo "
+    "--out out/export",
+)
+def export_decode_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the four CSV files into.")],
+    database: Database = None,
+    project: ProjectOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier export in --out.")
+    ] = False,
+) -> None:
+    """Write Amnesty's raw export (counts.csv, intersections.csv, panorama_url.csv,
+    cameras.csv) that camcensus aggregate and reproduce read unchanged."""
+    from camcensus.db import connect
+    from camcensus.db.export import export_decode
+
+    with _friendly_errors():
+        engine = connect(_existing_database(database))
+        try:
+            paths = export_decode(engine, project=project, out=out, force=force)
+        finally:
+            engine.dispose()
+    Console().print(Text((paths["readme"]).read_text(encoding="utf-8")))
+    Console().print(Text(f"Export: {out}"))
+
+
+@export_app.command(
+    "tags",
+    epilog="Example: camcensus export tags --database sqlite:///camcensus.db --project demo "
+    "--format geojson --out out/tags.geojson",
+)
+def export_tags_command(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    database: Database = None,
+    project: ProjectOpt = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="geojson, gpkg (GeoPackage) or csv (flat, one value per cell)."
+        ),
+    ] = "geojson",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
+) -> None:
+    """Write every tag (one click = one ray, at its panorama) as GeoJSON, GeoPackage or CSV."""
+    from camcensus.db import connect
+    from camcensus.db.export import TAG_FORMATS, export_tags
+
+    fmt = next((f for f in TAG_FORMATS if f == format), None)
+    if fmt is None:
+        raise typer.BadParameter(f"--format must be one of {', '.join(TAG_FORMATS)}")
+    with _friendly_errors():
+        engine = connect(_existing_database(database))
+        try:
+            path = export_tags(engine, project=project, out=out, format=fmt, force=force)
+        finally:
+            engine.dispose()
+    Console().print(Text(f"Tags: {path}"))
+
+
+Revision = Annotated[str, typer.Option("--revision", help="Alembic revision to go to.")]
+
+
+@db_app.command("upgrade", epilog="Example: camcensus db upgrade --database sqlite:///camcensus.db")
+def db_upgrade(database: Database = None, revision: Revision = "head") -> None:
+    """Create the platform's tables, or bring them to the newest schema."""
+    from camcensus.db import current, upgrade
+
+    with _friendly_errors():
+        upgrade(database, revision)
+        Console().print(Text(f"Database at revision {current(database)}"))
+
+
+@db_app.command(
+    "downgrade", epilog="Example: camcensus db downgrade --database sqlite:///camcensus.db"
+)
+def db_downgrade(database: Database = None, revision: Revision = "base") -> None:
+    """Take the schema back to --revision (base: drop every platform table and its data)."""
+    from camcensus.db import current, downgrade
+
+    with _friendly_errors():
+        downgrade(_existing_database(database), revision)
+        Console().print(Text(f"Database at revision {current(database)}"))
+
+
+@db_app.command("current", epilog="Example: camcensus db current --database sqlite:///camcensus.db")
+def db_current(database: Database = None) -> None:
+    """Print the schema revision of the database (none: no platform tables yet)."""
+    from camcensus.db import current
+
+    with _friendly_errors():
+        revision = current(_existing_database(database))
+    typer.echo(revision or "none")
+
+
+@db_app.command(
+    "create-admin",
+    epilog="Example: camcensus db create-admin --database sqlite:///camcensus.db "
+    "--pseudonym admin-1",
+)
+def db_create_admin(
+    pseudonym: Annotated[
+        str, typer.Option("--pseudonym", help="The admin's pseudonym (3-40 characters).")
+    ],
+    database: Database = None,
+) -> None:
+    """Create an admin account and print its random password once."""
+    import secrets
+
+    from sqlalchemy.orm import Session
+
+    from camcensus.db import connect
+    from camcensus.db.accounts import create_volunteer
+
+    password = secrets.token_urlsafe(18)
+    with _friendly_errors():
+        engine = connect(_existing_database(database))
+        try:
+            with Session(engine) as session, session.begin():
+                admin = create_volunteer(
+                    session, pseudonym=pseudonym, password=password, role="admin"
+                )
+                public_id = admin.public_id
+        finally:
+            engine.dispose()
+    typer.echo(f"Admin {_console_text(pseudonym)} created (public id {public_id}).")
+    typer.echo(f"Password (shown only now; store it safely): {password}")
 
 
 def main() -> None:
