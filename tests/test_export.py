@@ -87,6 +87,7 @@ def build_platform(folder: Path, *, seed: int = 7) -> Built:
     count). A second project ``other`` must never leak into ``city``'s export.
     """
     rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
     db_path = folder / "platform.sqlite"
     upgrade(f"sqlite:///{db_path}")
     engine = connect(f"sqlite:///{db_path}")
