@@ -648,7 +648,7 @@ def export_decode(
         "panorama_url": _panorama_url(tables.panoramas, placed),
         "cameras": _cameras(subs, tables.tags, names),
     }
-    excluded_frame = pd.DataFrame(excluded, columns=["what", "id", "reason"])
+    excluded_frame = pd.DataFrame(sorted(excluded), columns=["what", "id", "reason"])
     written: dict[str, Path] = {}
     with replace_folder(out) as tmp:
         for key, frame in frames.items():
