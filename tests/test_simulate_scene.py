@@ -70,8 +70,9 @@ def test_visible_cameras_equal_city_truth_for_50_panoramas() -> None:
 
 
 def test_mounts_are_realistic(small_city: SyntheticCity) -> None:
-    views = [objects_in_view(s) for s in scene_for_city(small_city, seed=1).panoramas.values()]
-    view = pd.concat(views, ignore_index=True)
+    scenes = scene_for_city(small_city, seed=1).panoramas
+    assert set(scenes) == set(small_city.truth["PanoramaId"].astype(str))
+    view = pd.concat([objects_in_view(s) for s in scenes.values()], ignore_index=True)
     cams = view[(view["kind"] == "camera") & view["visible"]]
     pole = cams[cams["attachment"] == "street"]
     building = cams[cams["attachment"] == "building"]
@@ -80,13 +81,12 @@ def test_mounts_are_realistic(small_city: SyntheticCity) -> None:
     assert building["z"].between(2.5, 6.0).all()
     assert set(cams["camera_type"]) <= {"dome", "bullet", "unknown"}
     assert set(view["kind"]) == {"camera", "lamp", "signal", "cell", "pole"}
-    # Pitch is the elevation of the centre seen from the eye height.
-    r = cams.iloc[0]
-    scene = scene_for_city(small_city, seed=1).panoramas
-    # Hidden or far cameras exist but are never counted.
-    assert (view[view["kind"] == "camera"]["visible"] == False).any()  # noqa: E712
-    assert len(scene) == len(small_city.truth)
-    assert -90 < r["pitch_deg"] < 90
+    # Dome glass 0.18-0.28 m (housing 1.3x), bullets 0.28-0.42 m long.
+    domes = cams[cams["camera_type"] == "dome"]
+    assert (domes["width_m"] / 1.3).between(0.18, 0.28).all()
+    assert cams[cams["camera_type"] == "bullet"]["width_m"].between(0.28, 0.42).all()
+    # Hidden or far cameras exist but are never counted as visible.
+    assert (~view.loc[view["kind"] == "camera", "visible"]).any()
 
 
 def test_view_geometry_matches_brute_force() -> None:
