@@ -174,8 +174,9 @@ def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _stripes(q: np.ndarray) -> np.ndarray:
-    """Alternate unit-wide bands of ``q`` (True on even bands; one band doubles at 0)."""
-    out: np.ndarray = (q.astype(np.int32) & 1) == 0
+    """Alternate unit-wide bands of ``q`` (True on even bands; exact for ``|q| < 2**14``)."""
+    # Shifted to positive values, truncation is the floor: no double band at 0.
+    out: np.ndarray = ((q + np.float32(2**14)).astype(np.int32) & 1) == 0
     return out
 
 

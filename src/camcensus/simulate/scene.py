@@ -386,7 +386,7 @@ def tutorial_scene() -> PanoramaScene:
         )
 
     cam("dome", "street", (ne.x - 0.22, ne.y, 5.0), 270.0, "pole", (ne.x, ne.y, 5.0), (0.3, 0.3))
-    cam("bullet", "street", (sw.x + 0.22, sw.y, 4.6), 60.0, "pole", (sw.x, sw.y, 4.6), (0.4, 0.15))
+    cam("bullet", "street", (sw.x + 0.22, sw.y, 4.6), 150.0, "pole", (sw.x, sw.y, 4.6), (0.4, 0.15))
     # The north-west building's street-facing wall along the east-west road.
     x = cx - 12.0
     wall = next(
