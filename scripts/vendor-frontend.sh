@@ -13,7 +13,8 @@
 # Photo Sphere Viewer's ES modules import the bare names "three" and
 # "@photo-sphere-viewer/core". Browsers resolve bare names only through an import map, which
 # would be an inline script (the Content-Security-Policy forbids inline scripts), so this script
-# rewrites those two import specifiers to relative paths; nothing else is changed. A VERSIONS
+# rewrites those two import specifiers to relative paths and drops the source-map comments
+# (the maps are not copied); nothing else is changed. A VERSIONS
 # file records what was copied. The result is committed; the app serves it (never a CDN).
 #
 # Rerunnable: the vendor folder is replaced as a whole. Needs node and npm and the registry.
@@ -67,6 +68,10 @@ done
             "$nm/$pkg/package.json"
     done
 } > "$dest.tmp/VERSIONS"
+
+# The source maps are not copied: drop the comments that point at them.
+find "$dest.tmp" -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.css' \) \
+    -exec sed -i -E '\@^(//|/\*)# sourceMappingURL=@d' {} +
 
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"

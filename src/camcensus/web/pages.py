@@ -63,6 +63,16 @@ def static_url(path: str) -> str:
     return f"/static/{quote(clean)}?v={version}"
 
 
+def _build() -> str:
+    """Return the client build recorded with each submission (the package version)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("camcensus")
+    except PackageNotFoundError:  # pragma: no cover - a source checkout without metadata
+        return "dev"
+
+
 def _project(request: Request, name: str) -> Project | None:
     """Return the project called ``name``, or None."""
     from camcensus.db.models import Project
@@ -100,6 +110,7 @@ def _render(
         "me": me,
         "project": project,
         "static_url": static_url,
+        "build": _build(),
         **extra,
     }
     return templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -6560,4 +6560,3 @@ export {
   registerButton,
   utils_exports as utils
 };
-//# sourceMappingURL=index.module.js.map

@@ -2392,4 +2392,3 @@ export {
   MarkersPlugin,
   events_exports as events
 };
-//# sourceMappingURL=index.module.js.map
