@@ -17,11 +17,17 @@ async function numbers() {
   }
 }
 
+function showError(err) {
+  const status = document.createElement("p");
+  status.className = "status";
+  document.getElementById("map").after(status);
+  say(status, errorText(err), "error");
+}
+
 async function main() {
-  const mapBox = document.getElementById("map");
+  numbers().catch(showError);
   try {
-    await numbers();
-    const map = await progressMap(mapBox, project);
+    const map = await progressMap(document.getElementById("map"), project);
     setInterval(async () => {
       try {
         await numbers();
@@ -31,10 +37,7 @@ async function main() {
       }
     }, REFRESH_MS);
   } catch (err) {
-    const status = document.createElement("p");
-    status.className = "status";
-    mapBox.after(status);
-    say(status, errorText(err), "error");
+    showError(err);
   }
 }
 
