@@ -505,3 +505,151 @@ def test_postgresql_exports_the_same_bytes_as_sqlite(
         assert pg_tags.read_bytes() == lite_tags.read_bytes()
     finally:
         on_pg.engine.dispose()
+
+
+def test_a_census_collected_through_the_task_library(tmp_path: Path) -> None:
+    """create_project, next_task and submit (edits, deletions, a problem report), then export
+    and aggregate: each panorama's medians equal the brute-force medians of the tags that
+    stood at submit time."""
+    from camcensus.db.projects import create_project
+    from camcensus.db.tasks import TagIn, next_task, submit
+
+    rng = np.random.default_rng(11)
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    pano_ids = [f"pano-{i}" for i in range(7)]
+    panoramas = pd.DataFrame(
+        {
+            "panorama_id": pano_ids,
+            "lon": [-73.95 + 0.001 * i for i in range(7)],
+            "lat": [40.7 + 0.001 * i for i in range(7)],
+            "heading_deg": 90.0,
+            "captured": "2022-03",
+            "source": "folder",
+            "image_uri": [f"img/{p}.jpg" for p in pano_ids],
+            "width_px": 4096,
+            "height_px": 2048,
+            "licence": "CC BY-SA 4.0",
+        }
+    )
+    intersections = pd.DataFrame(
+        {
+            "intersection_id": ["X1", "X2", "X3"],
+            "lon": [-73.95, -73.9501, -73.949],
+            "lat": [40.7, 40.7001, 40.701],
+            "panorama_id": ["pano-0", "pano-0", "pano-1"],
+            "area": ["Bronx", "Bronx", "Queens"],
+        }
+    )
+    with Session(engine) as s, s.begin():
+        create_project(s, name="lib", title="Library", panoramas=panoramas,
+                       intersections=intersections, licence="CC0", now=T0)  # fmt: skip
+        people = [
+            Volunteer(
+                public_id=f"pub-{j}",
+                pseudonym=f"=vol{j}",
+                password_hash="x" * 40,
+                role="volunteer",
+                created_at=T0,
+            )
+            for j in range(5)
+        ]
+        s.add_all(people)
+        s.flush()
+        ids = [v.volunteer_id for v in people]
+    standing: dict[str, list[TagIn]] = {}  # submission id -> tags that stood
+    panorama_of: dict[str, str] = {}
+    problems: set[str] = set()
+    minute = 0
+    for vid in ids:
+        while True:
+            minute += 1
+            now = T0 + timedelta(minutes=minute)
+            with Session(engine) as s, s.begin():
+                task = next_task(s, project="lib", volunteer_id=vid, now=now)
+                if task is None:
+                    break
+                versions: list[TagIn] = []
+                for n in range(int(rng.integers(0, 5))):
+                    first = TagIn(
+                        client_id=f"c{n}",
+                        heading_deg=float(rng.uniform(0, 359)),
+                        pitch_deg=float(rng.uniform(-5, 30)),
+                        fov_deg=float(rng.choice([30.0, 60.0, 90.0])),
+                        attachment=str(rng.choice(["street", "building", "unknown"])),
+                        camera_type=str(rng.choice(["dome", "bullet", "unknown"])),
+                    )
+                    versions.append(first)
+                    edit = rng.random()
+                    if edit < 0.25:  # re-typed: the edit stands, the first version not
+                        versions.append(
+                            TagIn(
+                                **{
+                                    **first.__dict__,
+                                    "client_id": f"c{n}b",
+                                    "attachment": "street",
+                                    "camera_type": "dome",
+                                    "replaces": f"c{n}",
+                                }
+                            )
+                        )
+                    elif edit < 0.4:  # deleted before submitting
+                        versions.append(
+                            TagIn(
+                                **{
+                                    **first.__dict__,
+                                    "client_id": f"c{n}d",
+                                    "replaces": f"c{n}",
+                                    "deleted": True,
+                                }
+                            )
+                        )
+                replaced = {t.replaces for t in versions if t.replaces}
+                stood = [t for t in versions if t.client_id not in replaced and not t.deleted]
+                report = vid == ids[0] and not problems
+                result = submit(
+                    s,
+                    assignment_id=task.assignment_id,
+                    volunteer_id=vid,
+                    tags=versions,
+                    no_camera=not stood,
+                    problem="wrong_place" if report else None,
+                    problem_note="<b>=1+1</b>" if report else None,
+                    now=now,
+                )
+                panorama_of[result.submission_id] = task.panorama_id
+                if report:
+                    problems.add(result.submission_id)
+                else:
+                    standing[result.submission_id] = stood
+    paths = export_decode(engine, project="lib", out=tmp_path / "ex")
+    subs = submissions_from_csv(paths["counts"])
+    assert set(subs["SubmissionId"]) == set(standing)
+    assert set(subs["DecoderId"]) <= {f"pub-{j}" for j in range(5)}
+    excluded = read_csv(paths["excluded"], dtype=str)
+    assert list(excluded["id"]) == sorted(problems)
+    gdf = aggregate_submissions(
+        subs,
+        raw_intersections_from_csv(paths["intersections"]),
+        panoramas_from_csv(paths["panorama_url"]),
+        decoders=3,
+        pick="first",
+    )
+    by_pano: dict[str, list[dict[str, int]]] = {}
+    for sid in sorted(standing, key=lambda x: list(subs["SubmissionId"]).index(x)):
+        counts = dict.fromkeys(CATEGORIES, 0)
+        for t in standing[sid]:
+            counts["n_cameras"] += 1
+            counts[f"attached_{t.attachment}"] += 1
+            if t.attachment == "street":
+                counts[f"type_{t.camera_type}"] += 1
+        by_pano.setdefault(panorama_of[sid], []).append(counts)
+    assert all(len(rows) <= 3 for rows in by_pano.values())
+    full = {p: rows for p, rows in by_pano.items() if len(rows) == 3}
+    assert set(gdf["PanoramaId"]) == set(full) and len(full) >= 6
+    for row in gdf.to_dict("records"):
+        for c in CATEGORIES:
+            assert row[f"{c}_median"] == statistics.median(r[c] for r in full[row["PanoramaId"]])
+    assert set(gdf.loc[gdf["PanoramaId"] == "pano-0", "BoroName"]) == {"Bronx"}
+    engine.dispose()

@@ -33,6 +33,7 @@ TUTORIAL_ID = "tutorial"
 _JPEG = {200: {"content": {"image/jpeg": {}}, "description": "A JPEG image"}}
 _CACHE = "private, max-age=86400"
 _store_lock = threading.Lock()
+_TUTORIAL_WIDTH = 4096
 
 
 def image_store(request: Request) -> Any:
@@ -94,23 +95,43 @@ def panorama_image(
     "/panoramas/{panorama_id}/tiles/{col}_{row}.jpg",
     response_class=Response,
     responses=_JPEG,
-    summary="One tile of the panorama for the viewer",
+    summary="One tile of the panorama for the viewer (a cols x rows grid over width w)",
 )
 def panorama_tile(
     *,
     request: Request,
     panorama_id: PanoramaId,
-    col: Annotated[int, Path(ge=0, le=255)],
-    row: Annotated[int, Path(ge=0, le=255)],
+    col: Annotated[int, Path(ge=0, le=63)],
+    row: Annotated[int, Path(ge=0, le=63)],
+    cols: Annotated[int, Query(ge=1, le=64, description="Tile columns")] = 16,
+    rows: Annotated[int, Query(ge=1, le=64, description="Tile rows")] = 8,
+    w: WidthQ = "4096",
     identity: CurrentVolunteer,
     db: DbSession,
 ) -> Response:
-    """Return one tile of the panorama's tile grid."""
+    """Return one tile of the panorama cut into ``cols`` x ``rows`` at width ``w``."""
+    from camcensus._errors import OptionError
+
     uri = _image_uri(db, panorama_id)
     db.close()
     try:
-        data = image_store(request).tile_bytes(uri, col, row)
-    except (FileNotFoundError, PermissionError, ValueError, LookupError, IndexError) as exc:
+        data = image_store(request).tile_bytes(
+            uri,
+            cols=cols,
+            rows=rows,
+            col=col,
+            row=row,
+            width=None if w == "full" else int(w),
+        )
+    except OptionError as exc:
+        raise HTTPException(
+            422,
+            detail={
+                "error": "This tile is not in the grid.",
+                "errors": [{"field": "col", "message": str(exc)}],
+            },
+        ) from exc
+    except (FileNotFoundError, PermissionError, ValueError, LookupError) as exc:
         raise _not_found(panorama_id) from exc
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
 
@@ -143,28 +164,18 @@ def tutorial_meta() -> dict[str, Any]:
     """Return the tutorial panorama's heading and size."""
     scene, _ = _tutorial()
     return {
-        "heading_deg": float(getattr(scene, "heading_deg", 0.0)),
-        "width_px": int(getattr(scene, "width_px", 4096)),
-        "height_px": int(getattr(scene, "height_px", 2048)),
+        "heading_deg": float(scene.heading_deg),
+        "width_px": _TUTORIAL_WIDTH,
+        "height_px": _TUTORIAL_WIDTH // 2,
     }
 
 
 @lru_cache(maxsize=4)
-def _tutorial_jpeg(max_width: int | None) -> bytes:
-    import io
-
-    from PIL import Image
-
-    from camcensus.simulate.render import render_panorama
+def _tutorial_jpeg(width: int) -> bytes:
+    from camcensus.simulate.render import render_panorama, to_jpeg
 
     scene, _ = _tutorial()
-    image = render_panorama(scene)
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    if max_width is not None and pil.width > max_width:
-        pil = pil.resize((max_width, max(1, pil.height * max_width // pil.width)))
-    buf = io.BytesIO()
-    pil.convert("RGB").save(buf, format="JPEG", quality=88)
-    return buf.getvalue()
+    return to_jpeg(render_panorama(scene, width=width, height=width // 2).image)
 
 
 @router.get(
@@ -178,5 +189,5 @@ def tutorial_image(
     w: WidthQ = "4096",
 ) -> Response:
     """Return the tutorial's synthetic panorama (rendered once, then cached)."""
-    data = _tutorial_jpeg(None if w == "full" else int(w))
+    data = _tutorial_jpeg(_TUTORIAL_WIDTH if w == "full" else min(int(w), _TUTORIAL_WIDTH))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})

@@ -102,6 +102,15 @@ class WebSettings:
         )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("camcensus")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
 def _handle_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
@@ -164,13 +173,12 @@ def create_app(
     settings
         Rate limits, cookie and body-size settings (default :class:`WebSettings`).
     """
-    from camcensus import __version__
     from camcensus.web import api_admin, api_auth, api_data, api_images, api_projects, api_tasks
 
     settings = settings or WebSettings()
     app = FastAPI(
         title="camcensus volunteer platform",
-        version=__version__,
+        version=_version(),
         description="Tag surveillance cameras in 360° panoramas; public data as JSON/GeoJSON.",
         docs_url=None,
         redoc_url=None,

@@ -1,0 +1,775 @@
+"""Projects: create one from a panoramas table, mark gold panoramas, report progress.
+
+:func:`create_project` checks every row of the ``panoramas`` (and ``intersections``) table and
+reports all problems at once (file/row/column/found/expected/fix, as
+:class:`camcensus._errors.Problem`) in one :class:`~camcensus.db.errors.Invalid`.
+:func:`project_progress` and :func:`progress_geojson` feed the admin's live progress map; gold
+panoramas are left out of both (they never count toward completion).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from camcensus._errors import Problem
+from camcensus.db.errors import Conflict, Invalid, NotFound
+from camcensus.db.models import (
+    ATTACHMENTS,
+    CAMERA_TYPES,
+    SOURCES,
+    Intersection,
+    Panorama,
+    Project,
+    Submission,
+    Tag,
+)
+
+__all__ = [
+    "PANORAMA_COLUMNS",
+    "PANORAMA_OPTIONAL",
+    "create_project",
+    "mark_gold",
+    "progress_geojson",
+    "project_progress",
+    "shuffle_key",
+]
+
+#: Columns the ``panoramas`` table passed to :func:`create_project` must have.
+PANORAMA_COLUMNS = (
+    "panorama_id",
+    "lon",
+    "lat",
+    "heading_deg",
+    "source",
+    "image_uri",
+    "width_px",
+    "height_px",
+    "licence",
+)
+#: Columns it may have (missing ones take their defaults).
+PANORAMA_OPTIONAL = (
+    "captured",
+    "source_ref",
+    "republishable",
+    "intersection_id",
+    "gold",
+    "gold_answer",
+)
+_NAME = re.compile(r"[a-z0-9-]{1,64}")
+_CAPTURED = re.compile(r"\d{4}-\d{2}(-\d{2})?")
+_MAX_PROBLEMS = 200
+
+
+def shuffle_key(panorama_id: str) -> int:
+    """Return the stable pseudo-random rank of a panorama (31 bits of its id's blake2b)."""
+    digest = hashlib.blake2b(panorama_id.encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def _problem(
+    problems: list[Problem],
+    table: str,
+    row: int | None,
+    column: str | None,
+    found: str,
+    expected: str,
+    fix: str,
+) -> None:
+    problems.append(Problem(table, row, column, found, expected, fix))
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Cells as str, missing ones as None."""
+    return series.astype(object).where(series.notna(), None)
+
+
+def _check_rows(
+    problems: list[Problem],
+    table: str,
+    frame: pd.DataFrame,
+    column: str,
+    bad: np.ndarray,
+    expected: str,
+    fix: str,
+) -> None:
+    for i in np.flatnonzero(bad)[:20]:
+        _problem(problems, table, int(i) + 1, column, repr(frame[column].iloc[i]), expected, fix)
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    out: np.ndarray = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
+    return out
+
+
+def _check_panoramas(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    t = "panoramas"
+    missing = [c for c in PANORAMA_COLUMNS if c not in frame.columns]
+    for c in missing:
+        _problem(
+            problems,
+            t,
+            None,
+            c,
+            "no such column",
+            f"the columns {PANORAMA_COLUMNS}",
+            f"add a column {c!r} (docs/platform.md, panoramas)",
+        )
+    if missing:
+        return frame
+    frame = frame.reset_index(drop=True)
+    ids = _text(frame["panorama_id"])
+    bad = ids.map(lambda v: not isinstance(v, str) or not 1 <= len(v) <= 200).to_numpy(bool)
+    _check_rows(
+        problems,
+        t,
+        frame,
+        "panorama_id",
+        bad,
+        "a text id of 1 to 200 characters",
+        "give every panorama an id",
+    )
+    dup = ids.duplicated(keep="first").to_numpy(bool) & ~bad
+    _check_rows(
+        problems, t, frame, "panorama_id", dup, "each id once", "remove the repeated panorama"
+    )
+    lon, lat, heading = (_numbers(frame, c) for c in ("lon", "lat", "heading_deg"))
+    with np.errstate(invalid="ignore"):
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "lon",
+            ~((lon >= -180) & (lon <= 180)),
+            "a longitude in [-180, 180] (WGS84)",
+            "store WGS84 lon/lat (EPSG:4326)",
+        )
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "lat",
+            ~((lat >= -90) & (lat <= 90)),
+            "a latitude in [-90, 90] (WGS84)",
+            "store WGS84 lon/lat (EPSG:4326)",
+        )
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "heading_deg",
+            ~((heading >= 0) & (heading < 360)),
+            "a bearing in [0, 360) degrees from true north",
+            "take the heading modulo 360",
+        )
+        for c in ("width_px", "height_px"):
+            v = _numbers(frame, c)
+            _check_rows(
+                problems,
+                t,
+                frame,
+                c,
+                ~((v > 0) & (v == np.floor(v))),
+                "a positive whole number of pixels",
+                "give the image's size",
+            )
+    sources = _text(frame["source"])
+    _check_rows(
+        problems,
+        t,
+        frame,
+        "source",
+        ~sources.isin(SOURCES).to_numpy(bool),
+        f"one of {SOURCES}",
+        "name where the image comes from",
+    )
+    for c, limit in (("image_uri", 1000), ("licence", 200)):
+        cells = _text(frame[c])
+        wrong = cells.map(lambda x, n=limit: not isinstance(x, str) or not 1 <= len(x) <= n)
+        _check_rows(
+            problems,
+            t,
+            frame,
+            c,
+            wrong.to_numpy(bool),
+            f"a text of 1 to {limit} characters",
+            f"fill in {c}",
+        )
+    if "captured" in frame.columns:
+        cells = _text(frame["captured"])
+        wrong = cells.map(
+            lambda x: x is not None and not (isinstance(x, str) and _CAPTURED.fullmatch(x))
+        )
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "captured",
+            wrong.to_numpy(bool),
+            "YYYY-MM or YYYY-MM-DD, or empty",
+            "write the capture date as 2021-07",
+        )
+    if "republishable" in frame.columns:
+        gsv = (sources == "gsv").to_numpy(bool)
+        bad = gsv & frame["republishable"].map(lambda x: x is True or x == 1).to_numpy(bool)
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "republishable",
+            bad,
+            "false for Google Street View (positions derived from it may not enter OpenStreetMap)",
+            "set republishable to false for source gsv",
+        )
+    return frame
+
+
+def _check_intersections(
+    frame: pd.DataFrame, panorama_ids: set[str], problems: list[Problem]
+) -> pd.DataFrame:
+    t = "intersections"
+    missing = [c for c in ("intersection_id", "lon", "lat") if c not in frame.columns]
+    for c in missing:
+        _problem(
+            problems,
+            t,
+            None,
+            c,
+            "no such column",
+            "the columns ('intersection_id', 'lon', 'lat')",
+            f"add a column {c!r}",
+        )
+    if missing:
+        return frame
+    frame = frame.reset_index(drop=True)
+    ids = _text(frame["intersection_id"])
+    bad = ids.map(lambda v: not isinstance(v, str) or not 1 <= len(v) <= 200).to_numpy(bool)
+    _check_rows(
+        problems,
+        t,
+        frame,
+        "intersection_id",
+        bad,
+        "a text id of 1 to 200 characters",
+        "give every intersection an id",
+    )
+    dup = ids.duplicated().to_numpy(bool) & ~bad
+    _check_rows(
+        problems,
+        t,
+        frame,
+        "intersection_id",
+        dup,
+        "each id once",
+        "remove the repeated intersection",
+    )
+    lon, lat = _numbers(frame, "lon"), _numbers(frame, "lat")
+    with np.errstate(invalid="ignore"):
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "lon",
+            ~((lon >= -180) & (lon <= 180)),
+            "a longitude in [-180, 180] (WGS84)",
+            "store WGS84 lon/lat",
+        )
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "lat",
+            ~((lat >= -90) & (lat <= 90)),
+            "a latitude in [-90, 90] (WGS84)",
+            "store WGS84 lon/lat",
+        )
+    if "panorama_id" in frame.columns:
+        pid = _text(frame["panorama_id"])
+        bad = pid.map(lambda v: v is not None and v not in panorama_ids).to_numpy(bool)
+        _check_rows(
+            problems,
+            t,
+            frame,
+            "panorama_id",
+            bad,
+            "empty or the id of a panorama of this project",
+            "add the panorama to the panoramas table, or leave the cell empty",
+        )
+    return frame
+
+
+def _problems_error(problems: list[Problem]) -> Invalid:
+    return Invalid(
+        f"The project cannot be created: {len(problems)} problem(s) in its tables.",
+        errors=[
+            {"field": f"{p.file}.{p.column}" if p.column else p.file, "message": str(p)}
+            for p in problems[:_MAX_PROBLEMS]
+        ],
+    )
+
+
+def _optional(frame: pd.DataFrame, column: str, default: Any) -> list[Any]:
+    if column not in frame.columns:
+        return [default] * len(frame)
+    return [default if v is None else v for v in _text(frame[column]).tolist()]
+
+
+def create_project(
+    session: Session,
+    *,
+    name: str,
+    title: str,
+    panoramas: pd.DataFrame,
+    intersections: pd.DataFrame | None = None,
+    k: int = 3,
+    licence: str,
+    task_timeout_s: int = 900,
+    gold_every: int = 20,
+    area_geojson: str | None = None,
+    now: datetime | None = None,
+) -> Project:
+    """Create a project and store its panoramas (and intersections).
+
+    Parameters
+    ----------
+    session
+        An open session; the caller commits.
+    name
+        Unique slug ``[a-z0-9-]{1,64}`` (used in URLs).
+    title
+        Human-readable title.
+    panoramas
+        One row per panorama with :data:`PANORAMA_COLUMNS` (and any of
+        :data:`PANORAMA_OPTIONAL`), WGS84 lon/lat.
+    intersections
+        Amnesty's ``intersections.csv`` shape: ``intersection_id``, ``lon``, ``lat`` and
+        optionally ``panorama_id``, ``area``, ``traffic_signal``.
+    k
+        Independent submissions per panorama (1–50).
+    licence
+        The licence of the project's data.
+    task_timeout_s
+        Seconds before an unsubmitted task returns to the pool.
+    gold_every
+        At most one gold task per this many tasks of a volunteer.
+    area_geojson
+        The project's area (a GeoJSON geometry, as text).
+    now
+        The time (default: now, UTC).
+
+    Raises
+    ------
+    Invalid
+        Any problem in the options or the tables; every one is listed.
+    Conflict
+        The name is taken, or a panorama id already belongs to a project.
+    """
+    now = datetime.now(UTC) if now is None else now
+    problems: list[Problem] = []
+    opts = "create_project"
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        _problem(
+            problems,
+            opts,
+            None,
+            "name",
+            repr(name),
+            "1 to 64 of a-z, 0-9 and '-'",
+            "choose a slug such as 'nyc-2025'",
+        )
+    if not isinstance(title, str) or not 1 <= len(title) <= 200:
+        _problem(
+            problems,
+            opts,
+            None,
+            "title",
+            repr(title),
+            "a text of 1 to 200 characters",
+            "give the project a title",
+        )
+    if not isinstance(licence, str) or len(licence) > 200:
+        _problem(
+            problems,
+            opts,
+            None,
+            "licence",
+            repr(licence),
+            "a text of at most 200 characters",
+            "name the data's licence, e.g. CC-BY-SA-4.0",
+        )
+    for option, value, low, high in (
+        ("k", k, 1, 50),
+        ("task_timeout_s", task_timeout_s, 1, 7 * 24 * 3600),
+        ("gold_every", gold_every, 1, 10_000),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            _problem(
+                problems,
+                opts,
+                None,
+                option,
+                repr(value),
+                f"a whole number in [{low}, {high}]",
+                f"pass {option}= within range",
+            )
+    if not isinstance(panoramas, pd.DataFrame):
+        raise Invalid(
+            "panoramas must be a pandas DataFrame.",
+            errors=[{"field": "panoramas", "message": "pass a DataFrame"}],
+        )
+    frame = _check_panoramas(panoramas, problems)
+    inter = None
+    if intersections is not None:
+        ids = set(_text(frame["panorama_id"]).dropna()) if "panorama_id" in frame else set()
+        inter = _check_intersections(intersections, ids, problems)
+    if problems:
+        raise _problems_error(problems)
+    if session.scalar(select(Project.project_id).where(Project.name == name)) is not None:
+        raise Conflict(
+            f"A project is already named {name!r}.",
+            errors=[{"field": "name", "message": "choose another name"}],
+        )
+    ids_list = [str(v) for v in frame["panorama_id"]]
+    taken: list[str] = []
+    for start in range(0, len(ids_list), 500):
+        chunk = ids_list[start : start + 500]
+        taken += session.scalars(
+            select(Panorama.panorama_id).where(Panorama.panorama_id.in_(chunk))
+        ).all()
+    if taken:
+        raise Conflict(
+            f"{len(taken)} panorama id(s) already belong to a project.",
+            errors=[
+                {"field": "panoramas.panorama_id", "message": f"taken: {p!r}"} for p in taken[:50]
+            ],
+        )
+    project = Project(
+        name=name,
+        title=title,
+        k=k,
+        task_timeout_s=task_timeout_s,
+        gold_every=gold_every,
+        licence=licence,
+        area_geojson=area_geojson,
+        created_at=now,
+        status="open",
+    )
+    session.add(project)
+    session.flush()
+    sources = [str(s) for s in frame["source"]]
+    rows = [
+        {
+            "panorama_id": pid,
+            "project_id": project.project_id,
+            "lon": float(lon),
+            "lat": float(lat),
+            "heading_deg": float(h),
+            "captured": captured,
+            "source": source,
+            "source_ref": None if ref is None else str(ref),
+            "image_uri": str(uri),
+            "width_px": int(w),
+            "height_px": int(hh),
+            "licence": str(lic),
+            "republishable": bool(rep) if rep is not None else source != "gsv",
+            "intersection_id": None if iid is None else str(iid),
+            "gold": bool(gold),
+            "gold_answer": None if answer is None else str(answer),
+            "n_done": 0,
+            "n_live": 0,
+            "shuffle_key": shuffle_key(pid),
+            "created_at": now,
+        }
+        for pid, lon, lat, h, captured, source, ref, uri, w, hh, lic, rep, iid, gold, answer in zip(
+            ids_list,
+            _numbers(frame, "lon"),
+            _numbers(frame, "lat"),
+            _numbers(frame, "heading_deg"),
+            _optional(frame, "captured", None),
+            sources,
+            _optional(frame, "source_ref", None),
+            frame["image_uri"],
+            _numbers(frame, "width_px"),
+            _numbers(frame, "height_px"),
+            frame["licence"],
+            _optional(frame, "republishable", None),
+            _optional(frame, "intersection_id", None),
+            _optional(frame, "gold", False),
+            _optional(frame, "gold_answer", None),
+            strict=True,
+        )
+    ]
+    if rows:
+        session.execute(insert(Panorama), rows)
+    if inter is not None and len(inter):
+        session.execute(
+            insert(Intersection),
+            [
+                {
+                    "intersection_id": str(iid),
+                    "project_id": project.project_id,
+                    "lon": float(lon),
+                    "lat": float(lat),
+                    "panorama_id": None if pid is None else str(pid),
+                    "area": None if area is None else str(area),
+                    "traffic_signal": None if sig is None else bool(sig),
+                }
+                for iid, lon, lat, pid, area, sig in zip(
+                    inter["intersection_id"],
+                    _numbers(inter, "lon"),
+                    _numbers(inter, "lat"),
+                    _optional(inter, "panorama_id", None),
+                    _optional(inter, "area", None),
+                    _optional(inter, "traffic_signal", None),
+                    strict=True,
+                )
+            ],
+        )
+    return project
+
+
+def _check_answer(answer: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    errors: list[dict[str, object]] = []
+    clean: list[dict[str, Any]] = []
+    if not isinstance(answer, Sequence) or isinstance(answer, str | bytes):
+        raise Invalid(
+            "A gold answer is a list of true tags.",
+            errors=[{"field": "answer", "message": "expected a list"}],
+        )
+    for i, item in enumerate(answer):
+        at = f"answer[{i}]"
+        if not isinstance(item, Mapping):
+            errors.append(
+                {
+                    "field": at,
+                    "message": "expected {heading_deg, pitch_deg, attachment, camera_type}",
+                }
+            )
+            continue
+        h, p = item.get("heading_deg"), item.get("pitch_deg")
+        ok_h = (
+            isinstance(h, int | float)
+            and not isinstance(h, bool)
+            and math.isfinite(h)
+            and 0 <= h < 360
+        )
+        ok_p = (
+            isinstance(p, int | float)
+            and not isinstance(p, bool)
+            and math.isfinite(p)
+            and -90 <= p <= 90
+        )
+        if not ok_h:
+            errors.append(
+                {
+                    "field": f"{at}.heading_deg",
+                    "message": f"found {h!r}; expected a bearing in [0, 360)",
+                }
+            )
+        if not ok_p:
+            errors.append(
+                {
+                    "field": f"{at}.pitch_deg",
+                    "message": f"found {p!r}; expected an angle in [-90, 90]",
+                }
+            )
+        a, c = item.get("attachment", "unknown"), item.get("camera_type", "unknown")
+        if a not in ATTACHMENTS:
+            errors.append(
+                {
+                    "field": f"{at}.attachment",
+                    "message": f"found {a!r}; expected one of {ATTACHMENTS}",
+                }
+            )
+        if c not in CAMERA_TYPES:
+            errors.append(
+                {
+                    "field": f"{at}.camera_type",
+                    "message": f"found {c!r}; expected one of {CAMERA_TYPES}",
+                }
+            )
+        if ok_h and ok_p:
+            clean.append(
+                {
+                    "heading_deg": float(h),  # type: ignore[arg-type]
+                    "pitch_deg": float(p),  # type: ignore[arg-type]
+                    "attachment": a,
+                    "camera_type": c,
+                }
+            )
+    if errors:
+        raise Invalid(f"The gold answer has {len(errors)} invalid value(s).", errors=errors)
+    return clean
+
+
+def mark_gold(session: Session, panorama_id: str, answer: Sequence[Mapping[str, Any]]) -> None:
+    """Make a panorama gold with its true tags (an empty list: truly no camera).
+
+    Gold panoramas give volunteers feedback and never count toward completion.
+
+    Raises
+    ------
+    NotFound
+        No such panorama.
+    Invalid
+        A true tag out of range.
+    Conflict
+        The panorama was already given out as a regular task.
+    """
+    clean = _check_answer(answer)
+    row = session.execute(
+        select(Panorama.n_live, Panorama.n_done).where(Panorama.panorama_id == panorama_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(
+            f"No panorama has the id {panorama_id!r}.",
+            errors=[{"field": "panorama_id", "message": "use an id of the project"}],
+        )
+    if row.n_live > 0 or row.n_done > 0:
+        raise Conflict(
+            "This panorama was already given to volunteers as a regular task; choose another.",
+            errors=[{"field": "panorama_id", "message": f"{row.n_live} task(s) given"}],
+        )
+    session.execute(
+        update(Panorama)
+        .where(Panorama.panorama_id == panorama_id)
+        .values(gold=True, gold_answer=json.dumps(clean))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _project_row(session: Session, name: str) -> Project:
+    project = session.scalars(select(Project).where(Project.name == name)).one_or_none()
+    if project is None:
+        raise NotFound(
+            f"No project is named {name!r}.",
+            errors=[{"field": "project", "message": "use a name from GET /api/projects"}],
+        )
+    return project
+
+
+def project_progress(session: Session, name: str) -> dict[str, int]:
+    """Return a project's progress numbers.
+
+    Keys: ``panoramas`` (not gold), ``done`` (k counted submissions), ``in_progress``,
+    ``todo``, ``submissions`` (counted volunteer submissions), ``problems`` (of them, with a
+    problem reported), ``volunteers`` (distinct), ``gold`` (gold panoramas), ``k``.
+    """
+    project = _project_row(session, name)
+    k = project.k
+    p = Panorama
+    counts = session.execute(
+        select(
+            func.count().filter(p.gold.is_(False)),
+            func.count().filter(p.gold.is_(False), p.n_done >= k),
+            func.count().filter(p.gold.is_(False), p.n_done < k, p.n_live > 0),
+            func.count().filter(p.gold.is_(False), p.n_live == 0),
+            func.count().filter(p.gold.is_(True)),
+        ).where(p.project_id == project.project_id)
+    ).one()
+    subs = session.execute(
+        select(
+            func.count(),
+            func.count(Submission.problem),
+            func.count(func.distinct(Submission.decoder_id)),
+        )
+        .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
+        .where(
+            Panorama.project_id == project.project_id,
+            Submission.kind == "volunteer",
+            Submission.gold.is_(False),
+        )
+    ).one()
+    return {
+        "panoramas": int(counts[0]),
+        "done": int(counts[1]),
+        "in_progress": int(counts[2]),
+        "todo": int(counts[3]),
+        "submissions": int(subs[0]),
+        "problems": int(subs[1]),
+        "volunteers": int(subs[2]),
+        "gold": int(counts[4]),
+        "k": int(k),
+    }
+
+
+def _agreement(counts: Sequence[int]) -> str:
+    """``agree`` (all equal), ``within_one`` (max - min <= 1) or ``disagree``."""
+    from camcensus.aggregate import agreement_class
+
+    if str(agreement_class(np.asarray([counts]))[0]) == "Unanimous":
+        return "agree"
+    return "within_one" if max(counts) - min(counts) <= 1 else "disagree"
+
+
+def progress_geojson(session: Session, name: str) -> dict[str, Any]:
+    """Return the progress map: a FeatureCollection with one Point per (non-gold) panorama.
+
+    Properties: ``panorama_id``, ``status`` (``todo`` | ``in_progress`` | ``done``),
+    ``n_done``, ``k``, ``agreement`` (for done panoramas, from the number of standing tags in
+    each of the k submissions: ``agree`` | ``within_one`` | ``disagree``; else null) and
+    ``problems`` (submissions reporting a problem).
+    """
+    project = _project_row(session, name)
+    k = project.k
+    rows = session.execute(
+        select(Panorama.panorama_id, Panorama.lon, Panorama.lat, Panorama.n_done, Panorama.n_live)
+        .where(Panorama.project_id == project.project_id, Panorama.gold.is_(False))
+        .order_by(Panorama.panorama_id)
+    ).all()
+    standing = (
+        select(Tag.submission_id, func.count().label("n"))
+        .where(Tag.current.is_(True), Tag.deleted.is_(False))
+        .group_by(Tag.submission_id)
+        .subquery()
+    )
+    subs = session.execute(
+        select(
+            Submission.panorama_id,
+            func.coalesce(standing.c.n, 0),
+            case((Submission.problem.is_(None), 0), else_=1),
+        )
+        .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
+        .outerjoin(standing, standing.c.submission_id == Submission.submission_id)
+        .where(
+            Panorama.project_id == project.project_id,
+            Panorama.gold.is_(False),
+            Submission.kind == "volunteer",
+            Submission.gold.is_(False),
+        )
+    ).all()
+    tag_counts: dict[str, list[int]] = {}
+    problems: dict[str, int] = {}
+    for pid, n, problem in subs:
+        tag_counts.setdefault(pid, []).append(int(n))
+        problems[pid] = problems.get(pid, 0) + int(problem)
+    features = []
+    for pid, lon, lat, n_done, n_live in rows:
+        status = "done" if n_done >= k else ("in_progress" if n_live > 0 else "todo")
+        counts = tag_counts.get(pid, [])
+        agreement = _agreement(counts) if status == "done" and counts else None
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+                "properties": {
+                    "panorama_id": pid,
+                    "status": status,
+                    "n_done": int(n_done),
+                    "k": int(k),
+                    "agreement": agreement,
+                    "problems": problems.get(pid, 0),
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
