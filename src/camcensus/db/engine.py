@@ -91,10 +91,16 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         finally:
             cursor.close()
 
+    def _key(connection: Any) -> int:
+        # The dialect's commit/rollback get the pool's proxy, its close gets the raw sqlite3
+        # connection: both name the same raw connection.
+        return id(getattr(connection, "dbapi_connection", connection))
+
     def _release(dbapi_connection: Any) -> None:
+        key = _key(dbapi_connection)
         with holders_guard:
-            held = id(dbapi_connection) in holders
-            holders.discard(id(dbapi_connection))
+            held = key in holders
+            holders.discard(key)
         if held:
             write_lock.release()
 
@@ -108,7 +114,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         # back to SQLite's own busy handler.
         if write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
             with holders_guard:
-                holders.add(id(dbapi_connection))
+                holders.add(_key(dbapi_connection))
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:

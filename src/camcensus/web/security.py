@@ -303,8 +303,13 @@ def clear_session_cookie(request: Request, response: Response) -> None:
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """Yield a database session; routes commit before they answer (acknowledged = durable)."""
-    with Session(request.app.state.engine) as session:
+    """Yield a database session; routes commit before they answer (acknowledged = durable).
+
+    The session closes when the route function returns, before the response is sent
+    (``scope="function"`` below): a transaction never outlives its route, so on SQLite the
+    write lock is never held while a client reads its answer.
+    """
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
         yield session
 
 
@@ -502,7 +507,7 @@ def error_response(exc: BaseException) -> JSONResponse:
 
 
 #: A database session for one request (routes commit before they answer).
-DbSession = Annotated[Session, Depends(db_session)]
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 #: The logged-in volunteer, or None.
 OptionalVolunteer = Annotated[SessionIdentity | None, Depends(optional_volunteer)]
 #: The logged-in volunteer (401 otherwise).
