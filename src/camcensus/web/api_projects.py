@@ -34,7 +34,7 @@ __all__ = ["panorama_out", "router", "task_out"]
 router = APIRouter(prefix="/api/projects", tags=["projects"], responses=ERRORS)
 
 ProjectName = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", description="The project's slug")]
-_NOTHING = {204: {"description": "Nothing is left for this volunteer"}}
+_NOTHING: dict[int | str, dict[str, Any]] = {204: {"description": "Nothing is left for this volunteer"}}
 
 
 def panorama_out(panorama: Any) -> PanoramaOut:
@@ -80,7 +80,11 @@ def _project_out(db: Session, name: str) -> ProjectOut:
         title=project.title,
         k=project.k,
         status=project.status,
-        **{k: int(progress.get(k, 0)) for k in ProjectOut.model_fields if k in progress},
+        **{
+            key: int(value)
+            for key, value in progress.items()
+            if key in ProjectOut.model_fields and key not in ("name", "title", "k", "status")
+        },
     )
 
 
