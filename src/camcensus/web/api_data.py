@@ -80,8 +80,11 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _panorama_filters(
-    query: Select[Any], project: str | None, bbox: list[float] | None, status: str | None
-) -> Select[Any]:
+    query: Select[*tuple[Any, ...]],
+    project: str | None,
+    bbox: list[float] | None,
+    status: str | None,
+) -> Select[*tuple[Any, ...]]:
     """Filter a query that joins Panorama and Project: project, bbox, completion status."""
     from camcensus.db.models import Assignment, Panorama, Project
 
@@ -142,7 +145,7 @@ def public_tags(
     """Return the tags that stood at submit time, newest last, ``limit`` at a time."""
     from camcensus.db.models import Panorama, Project, Submission, Tag
 
-    query = (
+    query: Select[*tuple[Any, ...]] = (
         select(Tag, Submission, Panorama.lon, Panorama.lat, Project.name)
         .join(Submission, Submission.submission_id == Tag.submission_id)
         .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
@@ -194,7 +197,7 @@ def public_panoramas(
     """Return the panoramas (not gold ones) with their completion status."""
     from camcensus.db.models import Panorama, Project
 
-    query = select(Panorama, Project.name, Project.k).join(
+    query: Select[*tuple[Any, ...]] = select(Panorama, Project.name, Project.k).join(
         Project, Project.project_id == Panorama.project_id
     )
     query = _panorama_filters(query, project, _bbox(bbox), status)
@@ -247,7 +250,7 @@ def public_submissions(
         )
         .scalar_subquery()
     )
-    query = (
+    query: Select[*tuple[Any, ...]] = (
         select(Submission, Project.name, n_tags)
         .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
         .join(Project, Project.project_id == Panorama.project_id)

@@ -30,7 +30,9 @@ Width = Literal["1024", "2048", "4096", "full"]
 WidthQ = Annotated[Width, Query(description="Largest width in pixels, or 'full'")]
 #: The tutorial panorama's id (it is not stored in any project).
 TUTORIAL_ID = "tutorial"
-_JPEG = {200: {"content": {"image/jpeg": {}}, "description": "A JPEG image"}}
+_JPEG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "A JPEG image"}
+}
 _CACHE = "private, max-age=86400"
 _store_lock = threading.Lock()
 _TUTORIAL_WIDTH = 4096
@@ -145,12 +147,12 @@ def _tutorial() -> tuple[Any, list[dict[str, Any]]]:
     cams = view[(view["kind"] == "camera") & view["visible"]]
     truth = [
         {
-            "heading_deg": float(r.heading_deg),
-            "pitch_deg": float(r.pitch_deg),
-            "attachment": str(r.attachment),
-            "camera_type": str(r.camera_type),
+            "heading_deg": float(r["heading_deg"]),
+            "pitch_deg": float(r["pitch_deg"]),
+            "attachment": str(r["attachment"]),
+            "camera_type": str(r["camera_type"]),
         }
-        for r in cams.itertuples()
+        for r in cams.to_dict("records")
     ]
     return scene, truth
 

@@ -34,7 +34,9 @@ __all__ = ["panorama_out", "router", "task_out"]
 router = APIRouter(prefix="/api/projects", tags=["projects"], responses=ERRORS)
 
 ProjectName = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", description="The project's slug")]
-_NOTHING: dict[int | str, dict[str, Any]] = {204: {"description": "Nothing is left for this volunteer"}}
+_NOTHING: dict[int | str, dict[str, Any]] = {
+    204: {"description": "Nothing is left for this volunteer"}
+}
 
 
 def panorama_out(panorama: Any) -> PanoramaOut:

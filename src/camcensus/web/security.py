@@ -321,9 +321,9 @@ def optional_volunteer(request: Request) -> SessionIdentity | None:
     """
     from camcensus.db import accounts
 
-    cached = getattr(request.state, "identity", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    cached: object = getattr(request.state, "identity", False)
+    if cached is None or isinstance(cached, SessionIdentity):
+        return cached
     token = request.cookies.get(SESSION_COOKIE)
     identity = None
     if _plausible_token(token):
