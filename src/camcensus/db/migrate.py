@@ -45,8 +45,9 @@ def _run(url_or_engine: str | Engine | None, step: str, revision: str) -> None:
                 command.upgrade(config, revision)
             else:
                 command.downgrade(config, revision)
-                if revision == "base":
-                    # Leave no table behind, not even Alembic's bookkeeping.
+                if MigrationContext.configure(connection).get_current_revision() is None:
+                    # Down to base (by name or by a relative step such as "-1"): leave no
+                    # table behind, not even Alembic's bookkeeping.
                     connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     finally:
         if owned:
