@@ -193,3 +193,368 @@ def test_invitation_gives_its_role_once(app: FastAPI) -> None:
     with app.state.engine.connect() as conn:
         dump = "\n".join(str(row) for row in conn.exec_driver_sql("SELECT * FROM invitations"))
     assert token not in dump and accounts.hash_token(token) in dump
+
+
+# --------------------------------------------------------------------------- more helpers
+def volunteer_id(app: FastAPI, pseudonym: str) -> int:
+    """Return the volunteer id of ``pseudonym``."""
+    with Session(app.state.engine) as session:
+        vid = session.scalar(select(Volunteer.volunteer_id).where(Volunteer.pseudonym == pseudonym))
+    assert vid is not None
+    return int(vid)
+
+
+def rows(app: FastAPI, sql: str, **params: Any) -> list[dict[str, Any]]:
+    """Run ``sql`` on the app's database and return plain dict rows."""
+    from sqlalchemy import text
+
+    with app.state.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+
+def logged_in(app: FastAPI, pseudonym: str, role: str = "volunteer") -> Browser:
+    """Create an account and return a browser logged in as it."""
+    add_account(app, pseudonym, role=role)
+    b = Browser(app)
+    b.login(pseudonym)
+    return b
+
+
+def take_task(b: Browser, project: str = "city", **body: Any) -> dict[str, Any]:
+    """Take the next task of ``project`` (asserting 200) and return it."""
+    r = b.post(f"/api/projects/{project}/tasks", json=body or None)
+    assert r.status_code == 200, r.text
+    task: dict[str, Any] = r.json()
+    return task
+
+
+def tag(client_id: str, heading: float, pitch: float = 10.0, **extra: Any) -> dict[str, Any]:
+    """A tag as the viewer sends it."""
+    return {
+        "client_id": client_id,
+        "heading_deg": heading,
+        "pitch_deg": pitch,
+        "fov_deg": 75.0,
+        "attachment": "street",
+        "camera_type": "dome",
+        **extra,
+    }
+
+
+def write_jpeg(path: Path, width: int, height: int, seed: int = 0) -> Any:
+    """Write a smooth random JPEG (a gradient plus blobs) and return its pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, width)[None, :, None]
+    y = np.linspace(0, 1, height)[:, None, None]
+    base = rng.uniform(0, 255, size=(1, 1, 3))
+    pixels = (base * (0.3 + 0.7 * x) * (0.5 + 0.5 * y)).clip(0, 255).astype(np.uint8)
+    pixels = np.broadcast_to(pixels, (height, width, 3)).copy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, format="JPEG", quality=95)
+    return pixels
+
+
+# --------------------------------------------------------------------------- the task loop
+def test_submit_stores_every_tag_version_exactly(app: FastAPI) -> None:
+    add_project(app)
+    b = logged_in(app, "lynx")
+    public_id = b.get("/api/me").json()["public_id"]
+    task = take_task(b)
+    assert task["kind"] == "tag" and task["tip"] == app.state.settings.tips[0]
+    pano = task["panorama"]
+    assert pano["image_url"] == f"/api/panoramas/{pano['panorama_id']}/image"
+    assert pano["width_px"] == 4096 and pano["licence"] == "CC-BY-SA 4.0"
+    # Asking again while the task runs gives the same task.
+    assert take_task(b)["task_id"] == task["task_id"]
+    sent = [
+        tag("a1", 123.456789012, 12.3456789, clicked_at="2024-03-01T10:00:01.250000+00:00"),
+        tag("a2", 124.0, 11.0, replaces="a1", camera_type="bullet"),
+        tag("b1", 359.999, -89.5, attachment="building", camera_type="unknown"),
+        tag("c1", 0.0, 90.0, deleted=True),
+    ]
+    body = {
+        "no_camera": False,
+        "tags": sent,
+        "client_build": "web-2024.03.01+abc123",
+        "started_at": "2024-03-01T09:59:00+00:00",
+    }
+    r = b.post(f"/api/tasks/{task['task_id']}/submit", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["ok"] is True and out["feedback"] is None
+    # A retry is safe: the same submission, nothing stored twice.
+    assert b.post(f"/api/tasks/{task['task_id']}/submit", json=body).json() == out
+    [sub] = rows(app, "SELECT * FROM submissions")
+    assert sub["submission_id"] == out["submission_id"]
+    assert sub["decoder_id"] == public_id and sub["kind"] == "volunteer"
+    assert sub["client_build"] == "web-2024.03.01+abc123" and not sub["no_camera"]
+    assert sub["panorama_id"] == pano["panorama_id"] and sub["assignment_id"] == task["task_id"]
+    assert str(sub["started_at"]).startswith("2024-03-01 09:59:00")
+    stored = {t["client_tag_id"]: t for t in rows(app, "SELECT * FROM tags")}
+    assert set(stored) == {"a1", "a2", "b1", "c1"}
+    for version in sent:
+        row = stored[version["client_id"]]
+        for key in ("heading_deg", "pitch_deg", "fov_deg", "attachment", "camera_type"):
+            assert row[key] == version[key], (version["client_id"], key)
+        assert row["submission_id"] == out["submission_id"]
+        assert bool(row["deleted"]) == version.get("deleted", False)
+        assert not row["machine"]
+    assert stored["a2"]["replaces_tag_id"] == stored["a1"]["tag_id"]
+    assert [k for k, t in sorted(stored.items()) if t["current"]] == ["a2", "b1", "c1"]
+    assert str(stored["a1"]["clicked_at"]).startswith("2024-03-01 10:00:01.25")
+    # The public tags are the standing, not deleted versions: a2 and b1.
+    public = b.get("/api/tags").json()["features"]
+    assert sorted(f["properties"]["heading_deg"] for f in public) == [124.0, 359.999]
+    assert {f["properties"]["decoder_id"] for f in public} == {public_id}
+    assert b.get("/api/me").json()["tasks_done"] == 1
+
+
+def test_submit_refusals_name_the_field(app: FastAPI) -> None:
+    add_project(app)
+    b = logged_in(app, "lynx")
+    task = take_task(b)
+    url = f"/api/tasks/{task['task_id']}/submit"
+    body = assert_error_shape(b.post(url, json={"no_camera": False, "tags": []}), 422)
+    assert any("no_camera" in e["field"] or "tags" in e["field"] for e in body["errors"])
+    body = assert_error_shape(
+        b.post(url, json={"no_camera": False, "tags": [tag("a", 360.0)]}), 422
+    )
+    assert body["errors"][0]["field"] == "tags.0.heading_deg"
+    other = logged_in(app, "puma")
+    assert_error_shape(other.post(url, json={"no_camera": True}), 403)
+    assert_error_shape(b.post("/api/tasks/nosuchtask/submit", json={"no_camera": True}), 404)
+    # Nothing was stored by the refusals.
+    assert rows(app, "SELECT * FROM submissions") == []
+
+
+def test_no_camera_problem_skip_and_progress(app: FastAPI) -> None:
+    ids = add_project(app, n=2, k=2)
+    vols = [logged_in(app, f"vol-{i}") for i in range(4)]
+    # vol-0 skips: the slot returns at once and vol-0 never sees that panorama again.
+    skipped = take_task(vols[0])
+    assert vols[0].post(f"/api/tasks/{skipped['task_id']}/skip").json() == {"ok": True}
+    # Skipping again is a safe retry; submitting a skipped task is refused.
+    assert vols[0].post(f"/api/tasks/{skipped['task_id']}/skip").status_code == 200
+    assert_error_shape(
+        vols[0].post(f"/api/tasks/{skipped['task_id']}/submit", json={"no_camera": True}), 409
+    )
+    again = take_task(vols[0])
+    assert again["panorama"]["panorama_id"] != skipped["panorama"]["panorama_id"]
+    r = vols[0].post(f"/api/tasks/{again['task_id']}/submit", json={"no_camera": True})
+    assert r.status_code == 200, r.text
+    # vol-1 reports a problem (counted as done, with the problem stored).
+    t1 = take_task(vols[1])
+    r = vols[1].post(
+        f"/api/tasks/{t1['task_id']}/problem", json={"problem": "indoor", "note": "a mall <b>"}
+    )
+    assert r.status_code == 200, r.text
+    body = assert_error_shape(
+        vols[1].post(f"/api/tasks/{t1['task_id']}/problem", json={"problem": "ugly"}), 422
+    )
+    assert body["errors"][0]["field"] == "problem"
+    t2 = take_task(vols[2])
+    vols[2].post(
+        f"/api/tasks/{t2['task_id']}/submit", json={"no_camera": False, "tags": [tag("x", 45.0)]}
+    )
+    subs = rows(app, "SELECT panorama_id, no_camera, problem, problem_note FROM submissions")
+    assert sorted((s["problem"] or "", s["problem_note"] or "") for s in subs) == [
+        ("", ""),
+        ("", ""),
+        ("indoor", "a mall <b>"),
+    ]
+    n_done = {r["panorama_id"]: r["n_done"] for r in rows(app, "SELECT * FROM panoramas")}
+    assert sum(n_done.values()) == 3
+    # vol-3 takes the last slot and leaves it open: in progress.
+    t3 = take_task(vols[3])
+    assert n_done[t3["panorama"]["panorama_id"]] == 1
+    progress = vols[3].get("/api/projects/city").json()
+    assert progress == {
+        "name": "city",
+        "title": "A city",
+        "k": 2,
+        "status": "open",
+        "panoramas": 2,
+        "done": 1,
+        "in_progress": 1,
+        "todo": 0,
+        "submissions": 3,
+        "problems": 1,
+        "volunteers": 3,
+    }
+    assert vols[3].get("/api/projects").json() == [progress]
+    geo = vols[3].get("/api/projects/city/progress.geojson").json()
+    assert geo["type"] == "FeatureCollection"
+    by_id = {f["properties"]["panorama_id"]: f for f in geo["features"]}
+    assert set(by_id) == set(ids)
+    for pid, feature in by_id.items():
+        props = feature["properties"]
+        assert props["n_done"] == n_done[pid] and props["k"] == 2
+        assert props["status"] == ("done" if n_done[pid] == 2 else "in_progress")
+        assert feature["geometry"]["type"] == "Point"
+    assert sum(f["properties"]["problems"] for f in geo["features"]) == 1
+    # Nothing left for vol-0 (one panorama done, the other one skipped and now full).
+    assert vols[0].post("/api/projects/city/tasks").status_code == 204
+    assert_error_shape(vols[0].get("/api/projects/nowhere"), 404)
+    assert_error_shape(vols[0].post("/api/projects/nowhere/tasks"), 404)
+
+
+def test_bbox_task_request(app: FastAPI) -> None:
+    ids = add_project(app, n=3)
+    b = logged_in(app, "lynx")
+    # Only pano-2 (lon -73.988, lat 40.702) lies in this box.
+    task = take_task(b, bbox=[-73.9885, 40.7015, -73.9875, 40.7025])
+    assert task["panorama"]["panorama_id"] == ids[2]
+    b.post(f"/api/tasks/{task['task_id']}/submit", json={"no_camera": True})
+    assert (
+        b.post(
+            "/api/projects/city/tasks", json={"bbox": [-73.9885, 40.7015, -73.9875, 40.7025]}
+        ).status_code
+        == 204
+    )
+    body = assert_error_shape(
+        b.post("/api/projects/city/tasks", json={"bbox": [10, 10, 0, 0]}), 422
+    )
+    assert body["errors"][0]["field"] == "bbox"
+
+
+def test_gold_task_gives_feedback_and_never_counts(app: FastAPI) -> None:
+    from camcensus.db.models import Project
+
+    ids = add_project(app, n=2)
+    with Session(app.state.engine) as session, session.begin():
+        session.scalars(select(Project)).one().gold_every = 1
+    admin = logged_in(app, "boss", role="admin")
+    answer = [
+        {"heading_deg": 100.0, "pitch_deg": 20.0, "attachment": "street", "camera_type": "dome"},
+        {
+            "heading_deg": 250.0,
+            "pitch_deg": 5.0,
+            "attachment": "building",
+            "camera_type": "unknown",
+        },
+    ]
+    r = admin.post(f"/api/admin/panoramas/{ids[0]}/gold", json={"answer": answer})
+    assert r.json() == {"ok": True}, r.text
+    b = logged_in(app, "lynx")
+    task = take_task(b)
+    assert task["kind"] == "gold" and task["panorama"]["panorama_id"] == ids[0]
+    # One found within 5°, one extra, one missed.
+    r = b.post(
+        f"/api/tasks/{task['task_id']}/submit",
+        json={"no_camera": False, "tags": [tag("a", 103.0, 21.0), tag("b", 20.0)]},
+    )
+    feedback = r.json()["feedback"]
+    assert (feedback["found"], feedback["missed"], feedback["extra"]) == (1, 1, 1)
+    assert feedback["missed_rays"] == [{"heading_deg": 250.0, "pitch_deg": 5.0}]
+    [pano] = rows(app, "SELECT n_done, gold FROM panoramas WHERE panorama_id = :p", p=ids[0])
+    assert pano["gold"] and pano["n_done"] == 0
+    # Gold panoramas and their submissions are never public.
+    assert b.get("/api/tags").json()["features"] == []
+    assert ids[0] not in {
+        f["properties"]["panorama_id"] for f in b.get("/api/panoramas").json()["features"]
+    }
+    assert b.get("/api/submissions").json() == []
+    # Volunteers and anonymous users cannot mark gold.
+    assert_error_shape(b.post(f"/api/admin/panoramas/{ids[1]}/gold", json={"answer": []}), 403)
+    body = assert_error_shape(
+        admin.post(f"/api/admin/panoramas/{ids[1]}/gold", json={"answer": [{"heading_deg": 1}]}),
+        422,
+    )
+    assert {e["field"] for e in body["errors"]} >= {"answer.0.pitch_deg"}
+
+
+def test_validation_loop(app: FastAPI) -> None:
+    add_project(app, n=1)
+    a = logged_in(app, "lynx")
+    task = take_task(a)
+    a.post(
+        f"/api/tasks/{task['task_id']}/submit",
+        json={"no_camera": False, "tags": [tag("a", 10.0), tag("b", 20.0, replaces="a")]},
+    )
+    [standing] = rows(app, "SELECT tag_id FROM tags WHERE current")
+    # Nobody validates their own tags.
+    assert a.post("/api/projects/city/validations").status_code == 204
+    assert_error_shape(
+        a.post("/api/validations", json={"tag_id": standing["tag_id"], "answer": "agree"}), 403
+    )
+    b = logged_in(app, "puma")
+    r = b.post("/api/projects/city/validations")
+    assert r.status_code == 200, r.text
+    v = r.json()
+    assert v["tag"]["tag_id"] == v["validation_task"] == standing["tag_id"]
+    assert v["tag"]["heading_deg"] == 20.0 and v["panorama"]["panorama_id"] == "pano-0"
+    assert b.post(
+        "/api/validations", json={"tag_id": v["tag"]["tag_id"], "answer": "agree"}
+    ).json() == {"ok": True}
+    # The same answer again is fine; a different one conflicts.
+    assert (
+        b.post(
+            "/api/validations", json={"tag_id": v["tag"]["tag_id"], "answer": "agree"}
+        ).status_code
+        == 200
+    )
+    assert_error_shape(
+        b.post("/api/validations", json={"tag_id": v["tag"]["tag_id"], "answer": "disagree"}),
+        409,
+    )
+    assert b.post("/api/projects/city/validations").status_code == 204
+    assert_error_shape(b.post("/api/validations", json={"tag_id": "nope", "answer": "agree"}), 404)
+    body = assert_error_shape(
+        b.post("/api/validations", json={"tag_id": "x", "answer": "maybe"}), 422
+    )
+    assert body["errors"][0]["field"] == "answer"
+    [val] = rows(app, "SELECT * FROM validations")
+    assert val["answer"] == "agree" and val["tag_id"] == standing["tag_id"]
+
+
+def test_expert_review_loop(app: FastAPI) -> None:
+    ids = add_project(app, n=2)
+    admin = logged_in(app, "boss", role="admin")
+    r = admin.post("/api/admin/projects/city/reviews", json={"panorama_ids": [ids[1]]})
+    assert r.json() == {"ok": True, "queued": 1}, r.text
+    assert_error_shape(
+        admin.post("/api/admin/projects/city/reviews", json={"panorama_ids": ["nope"]}), 404
+    )
+    volunteer = logged_in(app, "lynx")
+    assert_error_shape(volunteer.post("/api/projects/city/reviews"), 403)
+    expert = logged_in(app, "owl", role="expert")
+    r = expert.post("/api/projects/city/reviews")
+    assert r.status_code == 200, r.text
+    task = r.json()
+    assert task["kind"] == "review" and task["panorama"]["panorama_id"] == ids[1]
+    assert task["tip"] is None
+    r = expert.post(
+        f"/api/tasks/{task['task_id']}/submit", json={"no_camera": False, "tags": [tag("e", 77.0)]}
+    )
+    assert r.status_code == 200, r.text
+    [sub] = rows(app, "SELECT kind, panorama_id FROM submissions")
+    assert sub == {"kind": "expert", "panorama_id": ids[1]}
+    [review] = rows(app, "SELECT status FROM reviews")
+    assert review["status"] == "done"
+    assert expert.post("/api/projects/city/reviews").status_code == 204
+    # An expert review never counts toward completion.
+    assert rows(app, "SELECT sum(n_done) AS n FROM panoramas")[0]["n"] == 0
+
+
+def test_comments_are_stored_as_typed_and_returned_as_text(app: FastAPI) -> None:
+    add_project(app, n=1)
+    b = logged_in(app, "lynx")
+    typed = "<script>alert('x')</script> & \"quotes\"\n\tline two — ünïcode 🎥"
+    r = b.post("/api/panoramas/pano-0/comments", json={"body": typed})
+    assert r.status_code == 201, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["body"] == typed and r.json()["pseudonym"] == "lynx"
+    [row] = rows(app, "SELECT body FROM comments")
+    assert row["body"] == typed
+    listed = b.get("/api/panoramas/pano-0/comments")
+    assert listed.headers["content-type"] == "application/json"
+    assert [c["body"] for c in listed.json()] == [typed]
+    assert_error_shape(b.post("/api/panoramas/nope/comments", json={"body": "hi"}), 404)
+    assert_error_shape(b.get("/api/panoramas/nope/comments"), 404)
+    body = assert_error_shape(b.post("/api/panoramas/pano-0/comments", json={"body": ""}), 422)
+    assert body["errors"][0]["field"] == "body"
+    assert_error_shape(b.post("/api/panoramas/pano-0/comments", json={"body": "x" * 2001}), 422)
+    assert_error_shape(Browser(app).get("/api/panoramas/pano-0/comments"), 401)
