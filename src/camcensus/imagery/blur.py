@@ -6,9 +6,10 @@ is OpenCV 4.x's shipped Haar cascades (``haarcascade_frontalface_default.xml``,
 ``haarcascade_russian_plate_number.xml``). An equirectangular image stretches everything away
 from the horizon by ``1 / cos(pitch)``, which Haar cascades do not tolerate, so the cascades run
 on six overlapping perspective views (90° wide, every 60° of heading, looking 15° down: the
-band from 60° below to 30° above the horizon, where street-level faces and plates are) re-projected from the panorama; each detection
-is mapped back to a box of the panorama (wrapping across the left/right seam) and that box,
-with a margin, is pixelated then smoothed. Pixels outside the boxes are left untouched.
+band from 60° below to 30° above the horizon, where street-level faces and plates are)
+re-projected from the panorama; each detection is mapped back to a box of the panorama
+(wrapping across the left/right seam) and that box, with a margin, is pixelated then smoothed.
+Pixels outside the boxes are left untouched.
 
 What it misses is documented in docs/imagery.md (small or distant faces, strong profiles,
 faces turned away or occluded, plates other than the Russian format the cascade was trained
@@ -70,7 +71,7 @@ def _cascades() -> dict[str, Any]:
         ("profile", "haarcascade_profileface.xml"),
         ("plate", "haarcascade_russian_plate_number.xml"),
     ):
-        cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        cascade = cv2.CascadeClassifier(str(cv2.data.haarcascades) + name)  # type: ignore[attr-defined]
         if cascade.empty():
             raise RuntimeError(f"OpenCV's {name} did not load; reinstall opencv-python-headless")
         out[kind] = cascade
@@ -154,14 +155,15 @@ def detect_faces_and_plates(
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     # One column wrapped on the right so bilinear sampling crosses the seam.
     padded = np.concatenate([gray, gray[:, :1]], axis=1)
-    size = max(64, int(round(width / 4)))  # a 90° view at the panorama's own resolution
+    size = max(64, round(width / 4))  # a 90° view at the panorama's own resolution
     boxes: list[Box] = []
     views = 0
     for pitch in _VIEW_PITCHES:
         for yaw in _VIEW_YAWS:
             map_u, map_v = _view_maps(width, height, yaw, pitch, size)
-            view = cv2.remap(
-                padded, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            view = np.asarray(
+                cv2.remap(padded, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+                dtype=np.uint8,
             )
             views += 1
             centre_u = (yaw + 180.0) / 360.0 * width
@@ -201,7 +203,7 @@ def _merge(boxes: Sequence[Box], width: int) -> list[Box]:
 
 
 def _grow(box: Box, margin: float, width: int, height: int) -> Box:
-    mx, my = int(round(box.w * margin)), int(round(box.h * margin))
+    mx, my = round(box.w * margin), round(box.h * margin)
     y0 = max(0, box.y - my)
     y1 = min(height, box.y + box.h + my)
     w = min(width, box.w + 2 * mx)
