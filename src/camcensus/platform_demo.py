@@ -85,28 +85,18 @@ class DemoRun:
 
 
 def _panoramas_frame(city: SyntheticCity, seed: int) -> pd.DataFrame:
-    """The city's panoramas as ``panoramas`` contract rows, imagery rendered on first request."""
-    from camcensus.imagery.synthetic import synthetic_uri
+    """The city's panoramas as ``panoramas`` contract rows, imagery rendered on first request.
 
-    rng = np.random.default_rng([seed, 7])
-    p = city.panoramas
-    return pd.DataFrame(
-        {
-            "panorama_id": p["PanoramaId"].astype(str),
-            "lon": p["GoogleLong"].astype(float),
-            "lat": p["GoogleLat"].astype(float),
-            "heading_deg": np.round(rng.uniform(0, 360, len(p)), 2) % 360,
-            "captured": _CAPTURED,
-            "source": "synthetic",
-            "source_ref": None,
-            "image_uri": [synthetic_uri(seed, str(i)) for i in p["PanoramaId"]],
-            "width_px": _WIDTH,
-            "height_px": _HEIGHT,
-            "licence": _LICENCE,
-            "republishable": True,
-            "intersection_id": None,
-        }
-    )
+    Headings are :func:`camcensus.simulate.scene.panorama_headings` (what the renderer uses),
+    so a ray clicked in a served image is the ray the stored heading implies.
+    """
+    from camcensus.imagery.synthetic import panoramas_from_synthetic
+
+    frame = panoramas_from_synthetic(city, seed=seed, width=_WIDTH, height=_HEIGHT)
+    frame["captured"] = _CAPTURED
+    frame["source_ref"] = None
+    frame["licence"] = _LICENCE
+    return frame
 
 
 def _intersections_frame(city: SyntheticCity) -> pd.DataFrame:
@@ -173,12 +163,12 @@ def setup_demo(
             cams = view[(view["kind"] == "camera") & view["visible"]]
             answer = [
                 {
-                    "heading_deg": float(r.heading_deg),
-                    "pitch_deg": float(r.pitch_deg),
-                    "attachment": str(r.attachment),
-                    "camera_type": str(r.camera_type),
+                    "heading_deg": float(r["heading_deg"]),
+                    "pitch_deg": float(r["pitch_deg"]),
+                    "attachment": str(r["attachment"]),
+                    "camera_type": str(r["camera_type"]),
                 }
-                for r in cams.itertuples()
+                for r in cams.to_dict("records")
             ]
             projects.mark_gold(session, pid, answer)
         admin_password = secrets.token_urlsafe(12)
@@ -340,11 +330,18 @@ def run_platform_demo(
     lock = threading.Lock()
     counters = {"submissions": 0, "tags": 0, "images": 0, "tasks": 0}
 
+    gold_city = simulate_city(seed + 1, nx=4, ny=4)  # where setup_demo took the gold from
+    gold_ids = set(gold_city.panoramas["PanoramaId"].astype(str))
+
     def view_of(panorama_id: str) -> pd.DataFrame:
         with lock:
             cached = views.get(panorama_id)
         if cached is None:
-            cached = objects_in_view(panorama_scene(city, panorama_id, seed=seed))
+            if panorama_id in gold_ids:
+                scene = panorama_scene(gold_city, panorama_id, seed=seed + 1)
+            else:
+                scene = panorama_scene(city, panorama_id, seed=seed)
+            cached = objects_in_view(scene)
             with lock:
                 views[panorama_id] = cached
         return cached
