@@ -86,10 +86,21 @@ def test_demo(tmp_path: Path) -> None:
     assert n == results["numbers"]["tracts"]
     assert (out / "index.html").stat().st_size > 100_000
     # The inputs go beside the report, never into it; a second run needs --force.
-    assert (tmp_path / "demo-inputs" / "counts.csv").exists()
-    again = runner.invoke(app, ["demo", "--out", str(out)])
+    assert (tmp_path / "demo-inputs" / "census.csv").exists()
+    # The counts came through the platform: its export (Amnesty's four CSVs) is in the report
+    # and is exactly what the census read; the way to tag by hand is printed.
+    export = out / "export"
+    read = tmp_path / "demo-inputs" / "platform" / "export"
+    for name in ("counts.csv", "intersections.csv", "panorama_url.csv", "cameras.csv"):
+        assert (export / name).read_bytes() == (read / name).read_bytes(), name
+    exported = pd.read_csv(export / "panorama_url.csv")
+    assert len(exported) == results["numbers"]["panoramas"]
+    assert "camcensus serve --demo" in " ".join(result.output.split())
+    again = runner.invoke(app, ["demo", "--out", str(out), "--no-platform"])
     assert again.exit_code == 2 and "--force" in again.output
-    assert runner.invoke(app, ["demo", "--out", str(out), "--force"]).exit_code == 0
+    forced = runner.invoke(app, ["demo", "--out", str(out), "--force", "--no-platform"])
+    assert forced.exit_code == 0, forced.output
+    assert not (out / "export").exists()
 
 
 def test_reproduce_nyc_citywide(tmp_path: Path, nyc_paths: dict[str, Path]) -> None:
@@ -362,11 +373,11 @@ def test_inputs_that_would_be_ignored_are_refused(tmp_path: Path) -> None:
 def test_demo_never_overwrites_a_users_files(tmp_path: Path) -> None:
     (tmp_path / "d-inputs").mkdir()
     (tmp_path / "d-inputs" / "counts.csv").write_text("MY OWN DATA")
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--no-platform"])
     assert result.exit_code == 2 and "--force" in result.output
     assert (tmp_path / "d-inputs" / "counts.csv").read_text() == "MY OWN DATA"
     (tmp_path / "d-inputs" / "notes.txt").write_text("mine")
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--force"])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--force", "--no-platform"])
     assert result.exit_code == 2 and "notes.txt" in result.output
 
 

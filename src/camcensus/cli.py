@@ -207,15 +207,35 @@ def _summary(result: Any, out: Path) -> None:
 
 
 @app.command(epilog="Example: camcensus demo --out out/demo --force")
-def demo(out: OutDir = Path("out/demo"), seed: Seed = None, force: Force = False) -> None:
-    """Simulate a seeded synthetic city, store it in SQLite and write the full report (its
-    input files go beside the report, in <out>-inputs)."""
+def demo(
+    out: OutDir = Path("out/demo"),
+    seed: Seed = None,
+    force: Force = False,
+    platform: Annotated[
+        bool,
+        typer.Option(
+            "--platform/--no-platform",
+            help="Collect the counts through the volunteer platform (real server on a loopback "
+            "port, simulated volunteers tagging over HTTP, export); --no-platform draws them "
+            "directly (faster).",
+        ),
+    ] = True,
+) -> None:
+    """Simulate a seeded synthetic city, collect its camera counts through the volunteer
+    platform, and write the full report (its input files go beside the report, in
+    <out>-inputs; the platform's export in <out>/export)."""
     from camcensus.pipeline import demo_report
 
     update, status = _progress()
     with _friendly_errors(), status:
-        result = demo_report(out, seed=seed, force=force, progress=update)
+        result = demo_report(out, seed=seed, force=force, platform=platform, progress=update)
     _summary(result, out)
+    if platform:
+        Console().print(f"Platform export (Amnesty's four CSVs): {out / 'export'}")
+    Console().print(
+        "Tag the synthetic city by hand: camcensus serve --demo, then open "
+        "http://127.0.0.1:8000 in a browser"
+    )
 
 
 @reproduce_app.command(
