@@ -70,16 +70,24 @@ class Browser:
         return self.client.post(url, **kw)
 
 
-def add_project(app: FastAPI, name: str = "city", n: int = 3, k: int = 3) -> list[str]:
+def add_project(
+    app: FastAPI,
+    name: str = "city",
+    n: int = 3,
+    k: int = 3,
+    *,
+    prefix: str = "pano",
+    lon0: float = -73.99,
+) -> list[str]:
     """Create a project of ``n`` panoramas through the library; return their ids."""
     from camcensus.db.projects import create_project
 
-    ids = [f"pano-{i}" for i in range(n)]
+    ids = [f"{prefix}-{i}" for i in range(n)]
     frame = pd.DataFrame(
         {
             "panorama_id": ids,
-            "lon": [-73.99 + 0.001 * i for i in range(n)],
-            "lat": [40.70 + 0.001 * i for i in range(n)],
+            "lon": [lon0 + 0.001 * i for i in range(n)],
+            "lat": [40.70 + 0.001 * ((7 * i) % n) for i in range(n)],
             "heading_deg": [10.0 * i for i in range(n)],
             "captured": "2021-05",
             "source": "folder",
@@ -558,3 +566,237 @@ def test_comments_are_stored_as_typed_and_returned_as_text(app: FastAPI) -> None
     assert body["errors"][0]["field"] == "body"
     assert_error_shape(b.post("/api/panoramas/pano-0/comments", json={"body": "x" * 2001}), 422)
     assert_error_shape(Browser(app).get("/api/panoramas/pano-0/comments"), 401)
+
+
+# --------------------------------------------------------------------------- public data
+def _utc(value: Any) -> Any:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _fill_two_projects(app: FastAPI) -> None:
+    """Two projects, four volunteers, submissions spread over days, some tasks left open."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from camcensus.db import tasks
+    from camcensus.db.models import Panorama
+    from camcensus.db.projects import mark_gold
+
+    add_project(app, "north", n=8, k=2, prefix="n")
+    add_project(app, "south", n=5, k=2, prefix="s", lon0=-73.985)
+    with Session(app.state.engine) as session, session.begin():
+        mark_gold(session, "n-7", [])
+        vids = [
+            accounts.create_volunteer(session, pseudonym=f"vol-{i}", password=PASSWORD).volunteer_id
+            for i in range(4)
+        ]
+    rng = np.random.default_rng(7)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    step = 0
+    for rnd in range(2):
+        for vid in vids:
+            for project in ("north", "south"):
+                now = start + timedelta(hours=13 * step)
+                step += 1
+                with Session(app.state.engine) as session, session.begin():
+                    task = tasks.next_task(session, project=project, volunteer_id=vid, now=now)
+                    if task is None:
+                        continue
+                    if rnd == 1 and vid == vids[0]:
+                        continue  # left open (later requests expire it)
+                    n_tags = int(rng.integers(0, 4))
+                    versions = [
+                        tasks.TagIn(
+                            client_id=f"c{j}",
+                            heading_deg=float(rng.uniform(0, 360)),
+                            pitch_deg=float(rng.uniform(-10, 40)),
+                            fov_deg=70.0,
+                            attachment=str(rng.choice(["street", "building", "unknown"])),
+                            camera_type="dome",
+                            deleted=bool(j == 2),
+                        )
+                        for j in range(n_tags)
+                    ]
+                    standing = [t for t in versions if not t.deleted]
+                    tasks.submit(
+                        session,
+                        assignment_id=task.assignment_id,
+                        volunteer_id=vid,
+                        tags=versions,
+                        no_camera=not standing,
+                        problem="other" if step % 7 == 0 else None,
+                        now=now + timedelta(minutes=3),
+                    )
+    # A task running now on an untouched panorama: in progress although nothing is done.
+    with Session(app.state.engine) as session, session.begin():
+        late = accounts.create_volunteer(session, pseudonym="late", password=PASSWORD)
+        untouched = session.scalars(
+            select(Panorama).where(Panorama.n_done == 0, Panorama.gold.is_(False))
+        ).first()
+        assert untouched is not None
+        box = (
+            untouched.lon - 1e-6,
+            untouched.lat - 1e-6,
+            untouched.lon + 1e-6,
+            untouched.lat + 1e-6,
+        )
+        project = "north" if untouched.panorama_id.startswith("n") else "south"
+        task = tasks.next_task(session, project=project, volunteer_id=late.volunteer_id, bbox=box)
+        assert task is not None and task.panorama_id == untouched.panorama_id
+
+
+def _brute_force(app: FastAPI) -> dict[str, Any]:
+    """Every panorama, submission and standing tag with its project, place, time and status."""
+    from camcensus.db.models import Assignment, Panorama, Project, Submission, Tag
+
+    with Session(app.state.engine) as session:
+        projects = {p.project_id: p for p in session.scalars(select(Project))}
+        open_panos = set(
+            session.scalars(
+                select(Assignment.panorama_id).where(
+                    Assignment.status == "open", Assignment.kind == "tag"
+                )
+            )
+        )
+        panos = {}
+        for p in session.scalars(select(Panorama)):
+            k = projects[p.project_id].k
+            status = (
+                "done"
+                if p.n_done >= k
+                else "todo"
+                if p.n_done == 0 and p.panorama_id not in open_panos
+                else "in_progress"
+            )
+            panos[p.panorama_id] = {
+                "project": projects[p.project_id].name,
+                "lon": p.lon,
+                "lat": p.lat,
+                "gold": p.gold,
+                "status": status,
+            }
+        subs = {
+            s.submission_id: {
+                "panorama_id": s.panorama_id,
+                "at": _utc(s.submitted_at),
+                "gold": s.gold,
+                "kind": s.kind,
+            }
+            for s in session.scalars(select(Submission))
+        }
+        tags = {
+            t.tag_id: {"submission_id": t.submission_id, "heading_deg": t.heading_deg}
+            for t in session.scalars(select(Tag).where(Tag.current, ~Tag.deleted))
+        }
+    return {"panos": panos, "subs": subs, "tags": tags}
+
+
+def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    _fill_two_projects(app)
+    truth = _brute_force(app)
+    panos, subs, tags = truth["panos"], truth["subs"], truth["tags"]
+    assert len(tags) > 10 and len(subs) > 10
+    statuses = [p["status"] for p in panos.values() if not p["gold"]]
+    assert {s: statuses.count(s) for s in set(statuses)} == {"todo": 3, "in_progress": 3, "done": 6}
+    b = Browser(app)  # public routes: no log-in needed
+    rng = np.random.default_rng(11)
+    times = sorted(s["at"] for s in subs.values())
+    for _ in range(30):
+        q: dict[str, Any] = {}
+        if rng.random() < 0.5:
+            q["project"] = str(rng.choice(["north", "south"]))
+        if rng.random() < 0.5:
+            w, e = sorted(rng.uniform(-73.992, -73.978, 2))
+            s_, n_ = sorted(rng.uniform(40.699, 40.709, 2))
+            q["bbox"] = f"{w},{s_},{e},{n_}"
+        if rng.random() < 0.5:
+            q["status"] = str(rng.choice(["todo", "in_progress", "done"]))
+        since = until = None
+        if rng.random() < 0.5:
+            since = times[int(rng.integers(0, len(times)))]
+            q["since"] = since.isoformat()
+        if rng.random() < 0.5:
+            # Exactly a submission's time half of the time: ``until`` is exclusive.
+            until = times[int(rng.integers(0, len(times)))]
+            until += timedelta(seconds=int(rng.integers(0, 2)))
+            q["until"] = until.isoformat()
+
+        def pano_ok(pid: str, q: dict[str, Any] = q) -> bool:
+            p = panos[pid]
+            if p["gold"] or ("project" in q and p["project"] != q["project"]):
+                return False
+            if "status" in q and p["status"] != q["status"]:
+                return False
+            if "bbox" in q:
+                w, s_, e, n_ = map(float, q["bbox"].split(","))
+                return bool(w <= p["lon"] <= e and s_ <= p["lat"] <= n_)
+            return True
+
+        def time_ok(at: datetime, since: Any = since, until: Any = until) -> bool:
+            return (since is None or at >= since) and (until is None or at < until)
+
+        want_tags = {
+            tid
+            for tid, t in tags.items()
+            if pano_ok(subs[t["submission_id"]]["panorama_id"])
+            and time_ok(subs[t["submission_id"]]["at"])
+        }
+        got = b.get("/api/tags", params=q)
+        assert got.status_code == 200, (q, got.text)
+        assert {f["properties"]["tag_id"] for f in got.json()["features"]} == want_tags, q
+        for f in got.json()["features"]:
+            pid = f["properties"]["panorama_id"]
+            assert f["geometry"]["coordinates"] == [panos[pid]["lon"], panos[pid]["lat"]]
+        pq = {key: v for key, v in q.items() if key in ("project", "bbox", "status")}
+        want_panos = {pid for pid in panos if pano_ok(pid, pq)}
+        got = b.get("/api/panoramas", params=pq).json()["features"]
+        assert {f["properties"]["panorama_id"] for f in got} == want_panos, pq
+        assert all(
+            f["properties"]["status"] == panos[f["properties"]["panorama_id"]]["status"]
+            for f in got
+        )
+        sq = {key: v for key, v in q.items() if key in ("project", "since", "until")}
+        want_subs = {
+            sid
+            for sid, s in subs.items()
+            if not s["gold"]
+            and ("project" not in sq or panos[s["panorama_id"]]["project"] == sq["project"])
+            and time_ok(s["at"])
+        }
+        got = b.get("/api/submissions", params=sq).json()
+        assert {s["submission_id"] for s in got} == want_subs, sq
+    # n_tags counts the standing tags; paging slices the same order.
+    per_sub: dict[str, int] = {}
+    for t in tags.values():
+        per_sub[t["submission_id"]] = per_sub.get(t["submission_id"], 0) + 1
+    every = b.get("/api/submissions").json()
+    assert {s["submission_id"]: s["n_tags"] for s in every} == {
+        sid: per_sub.get(sid, 0) for sid in subs if not subs[sid]["gold"]
+    }
+    full = b.get("/api/tags").json()["features"]
+    page = b.get("/api/tags", params={"limit": 4, "offset": 3}).json()["features"]
+    assert page == full[3:7]
+    # A zone-less time is UTC; refusals name the parameter.
+    naive = times[3].astimezone(UTC).replace(tzinfo=None).isoformat()
+    assert (
+        b.get("/api/submissions", params={"since": naive}).json()
+        == b.get("/api/submissions", params={"since": times[3].isoformat()}).json()
+    )
+    for params, field in (
+        ({"bbox": "1,2,3"}, "bbox"),
+        ({"bbox": "10,0,0,10"}, "bbox"),
+        ({"bbox": "nan,0,1,1"}, "bbox"),
+        ({"status": "finished"}, "status"),
+        ({"since": "yesterday"}, "since"),
+        ({"project": "Not A Slug"}, "project"),
+        ({"limit": 0}, "limit"),
+    ):
+        body = assert_error_shape(b.get("/api/tags", params=params), 422)
+        assert body["errors"][0]["field"] == field, (params, body)

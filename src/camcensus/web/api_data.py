@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from camcensus.web.api_auth import ERRORS
@@ -86,7 +86,7 @@ def _panorama_filters(
     status: str | None,
 ) -> Select[*tuple[Any, ...]]:
     """Filter a query that joins Panorama and Project: project, bbox, completion status."""
-    from camcensus.db.models import Assignment, Panorama, Project
+    from camcensus.db.models import Panorama, Project
 
     query = query.where(Panorama.gold.is_(False))
     if project is not None:
@@ -96,21 +96,20 @@ def _panorama_filters(
         query = query.where(
             Panorama.lon >= w, Panorama.lon <= e, Panorama.lat >= s, Panorama.lat <= n
         )
-    if status is not None:
-        live = exists().where(
-            Assignment.panorama_id == Panorama.panorama_id, Assignment.status == "open"
-        )
-        if status == "done":
-            query = query.where(Panorama.n_done >= Project.k)
-        elif status == "todo":
-            query = query.where(Panorama.n_done == 0, ~live)
-        else:
-            query = query.where(Panorama.n_done < Project.k, or_(Panorama.n_done > 0, live))
+    # The same statuses as the progress map (camcensus.db.projects.progress_geojson): a slot
+    # held by a running or submitted tag task (n_live) puts a panorama in progress.
+    if status == "done":
+        query = query.where(Panorama.n_done >= Project.k)
+    elif status == "todo":
+        query = query.where(Panorama.n_live == 0)
+    elif status == "in_progress":
+        query = query.where(Panorama.n_done < Project.k, Panorama.n_live > 0)
     return query
 
 
-def _status(n_done: int, k: int) -> str:
-    return "done" if n_done >= k else "in_progress" if n_done > 0 else "todo"
+def _status(n_done: int, k: int, n_live: int) -> str:
+    """The completion status, as the ``status`` filter computes it (a running task counts)."""
+    return "done" if n_done >= k else "in_progress" if n_live > 0 else "todo"
 
 
 def _feature(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
@@ -217,7 +216,7 @@ def public_panoramas(
                 "intersection_id": p.intersection_id,
                 "n_done": int(p.n_done or 0),
                 "k": int(k),
-                "status": _status(int(p.n_done or 0), int(k)),
+                "status": _status(int(p.n_done or 0), int(k), int(p.n_live or 0)),
             },
         )
         for p, name, k in db.execute(query)
