@@ -232,7 +232,10 @@ def get_with_retries(
     for attempt in range(retries + 1):
         wait = backoff_s * (2**attempt)
         try:
-            response = client.get(url, params=dict(params or {}), headers=dict(headers or {}))
+            # No params at all (not {}) keeps the query of a paging link's URL.
+            response = client.get(
+                url, params=dict(params) if params else None, headers=dict(headers or {})
+            )
         except httpx.TimeoutException:
             last = f"no answer within the timeout ({client.timeout.read} s)"
         except httpx.TransportError as err:
