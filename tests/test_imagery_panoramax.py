@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from camcensus._errors import Ledger, OptionError
+from camcensus._errors import InputError, Ledger, OptionError
 from camcensus.imagery import (
     PANORAMA_COLUMNS,
     ImageStore,
@@ -439,3 +439,14 @@ def test_import_project_source_panoramax(api: Panoramax, tmp_path: Path) -> None
     assert any("within 25 m" in note for note in ledger.notes)
     for uri in pano["image_uri"]:
         assert (tmp_path / "media" / uri).is_file()
+
+
+def test_import_with_nothing_usable_says_why(api: Panoramax, tmp_path: Path) -> None:
+    api.add("flat", 2.18, 48.98, fov=70)
+    with pytest.raises(InputError, match=r"no usable panorama \(left out: 1 not a 360° picture"):
+        import_project_source(
+            source="panoramax",
+            media_root=tmp_path,
+            panoramax_url=api.host(),
+            bbox=(2.17, 48.97, 2.2, 48.99),
+        )

@@ -346,6 +346,7 @@ def import_project_source(
     area_geojson: Mapping[str, Any] | str | None = None,
     store: ImageStore | None = None,
     radius_m: float = MATCH_RADIUS_M,
+    licence: str | None = None,
     ledger: Ledger | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Import a project's panoramas and intersections (what ``POST /api/admin/projects`` does).
@@ -373,6 +374,8 @@ def import_project_source(
         blur setting and locks).
     radius_m
         Largest intersection-to-panorama distance of a match (default :data:`MATCH_RADIUS_M`).
+    licence
+        Licence of folder images whose index row leaves it empty.
     ledger
         Collects every record left out and why.
 
@@ -411,7 +414,7 @@ def import_project_source(
             raise OptionError("source='folder' needs folder=<the folder of panoramas>")
         from camcensus.imagery.folder import panoramas_from_folder
 
-        panoramas = panoramas_from_folder(folder, store=store, ledger=ledger)
+        panoramas = panoramas_from_folder(folder, store=store, licence=licence, ledger=ledger)
     elif source == "panoramax":
         if not panoramax_url:
             raise OptionError(
@@ -441,6 +444,21 @@ def import_project_source(
         )
     if area_geojson is not None:
         panoramas = panoramas_in_area(panoramas, area_geojson, ledger=ledger)
+    if panoramas.empty:
+        left = "; ".join(f"{e.count} {e.reason}" for e in ledger.exclusions) or "none found"
+        where = str(folder) if source == "folder" else str(panoramax_url)
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    None,
+                    None,
+                    f"no usable panorama (left out: {left})",
+                    "at least one full 360° equirectangular panorama",
+                    "widen the bbox or area, or check the source holds 360° pictures",
+                )
+            ]
+        )
     if intersections is not None:
         panoramas, intersections = match_intersections(
             intersections, panoramas, radius_m=radius_m, ledger=ledger
