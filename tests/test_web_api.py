@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi import FastAPI
@@ -800,3 +801,221 @@ def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
     ):
         body = assert_error_shape(b.get("/api/tags", params=params), 422)
         assert body["errors"][0]["field"] == field, (params, body)
+
+
+# --------------------------------------------------------------------------- images
+def test_images_downscaled_and_tiled(app: FastAPI, tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    add_project(app, n=2)
+    write_jpeg(tmp_path / "media" / "images" / "pano-0.jpg", 2048, 1024, seed=3)
+    assert_error_shape(Browser(app).get("/api/panoramas/pano-0/image"), 401)
+    b = logged_in(app, "lynx")
+
+    def jpeg(r: Any) -> Any:
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/jpeg"
+        assert r.headers["cache-control"] == "private, max-age=86400"
+        with Image.open(io.BytesIO(r.content)) as im:
+            assert im.format == "JPEG"
+            return np.asarray(im.convert("RGB")).astype(float)
+
+    full = jpeg(b.get("/api/panoramas/pano-0/image", params={"w": "full"}))
+    assert full.shape == (1024, 2048, 3)
+    for w in ("2048", "4096"):  # an original narrower than w is served whole
+        assert jpeg(b.get("/api/panoramas/pano-0/image", params={"w": w})).shape == full.shape
+    assert jpeg(b.get("/api/panoramas/pano-0/image")).shape == full.shape
+    small = jpeg(b.get("/api/panoramas/pano-0/image", params={"w": "1024"}))
+    assert small.shape == (512, 1024, 3)
+    # The phone copy is the full image scaled down (2x2 block means, within JPEG loss).
+    blocks = full.reshape(512, 2, 1024, 2, 3).mean(axis=(1, 3))
+    assert np.abs(small - blocks).mean() < 3.0
+    body = assert_error_shape(b.get("/api/panoramas/pano-0/image", params={"w": "999"}), 422)
+    assert body["errors"][0]["field"] == "w"
+    # Tiles put back together are the image at that width.
+    grid = np.zeros_like(small)
+    for col in range(4):
+        for row in range(2):
+            r = b.get(
+                f"/api/panoramas/pano-0/tiles/{col}_{row}.jpg",
+                params={"cols": 4, "rows": 2, "w": "1024"},
+            )
+            tile = jpeg(r)
+            assert tile.shape == (256, 256, 3)
+            grid[row * 256 : (row + 1) * 256, col * 256 : (col + 1) * 256] = tile
+    assert np.abs(grid - small).mean() < 3.0
+    tiles = "/api/panoramas/pano-0/tiles"
+    assert_error_shape(b.get(f"{tiles}/4_0.jpg", params={"cols": 4, "rows": 2}), 422)
+    assert_error_shape(b.get(f"{tiles}/0_0.jpg", params={"cols": 3, "rows": 2}), 422)
+    # A panorama whose file is missing, and an unknown panorama: 404.
+    assert_error_shape(b.get("/api/panoramas/pano-1/image"), 404)
+    assert_error_shape(b.get("/api/panoramas/pano-1/tiles/0_0.jpg"), 404)
+    assert_error_shape(b.get("/api/panoramas/nope/image"), 404)
+
+
+def test_tutorial_panorama_and_check(app: FastAPI) -> None:
+    from camcensus.web.api_images import tutorial_truth
+
+    b = logged_in(app, "lynx")
+    meta = b.get("/api/tutorial").json()
+    _, cameras = tutorial_truth()
+    assert meta["cameras"] == len(cameras) > 0
+    assert meta["panorama"]["image_url"] == "/api/tutorial/image"
+    first = cameras[0]
+    tags = [
+        tag(
+            "right",
+            first["heading_deg"] + 1.0,
+            first["pitch_deg"],
+            attachment=first["attachment"],
+            camera_type=first["camera_type"],
+        ),
+        tag("nothing", (first["heading_deg"] + 180.0) % 360.0, -60.0),
+    ]
+    out = b.post("/api/tutorial/check", json={"tags": tags}).json()
+    assert out["found"] == 1 and out["missed"] == len(cameras) - 1
+    assert [t["correct"] for t in out["tags"]] == [True, False]
+    assert out["tags"][0]["nearest_deg"] == pytest.approx(
+        abs(np.cos(np.radians(first["pitch_deg"]))) * 1.0, abs=0.01
+    )
+    assert out["passed"] is False
+
+
+# --------------------------------------------------------------------------- admin
+def _folder_source(root: Path) -> dict[str, Any]:
+    """A folder of three panoramas plus an intersections list inside the media root."""
+    folder = root / "imports" / "town"
+    ids = ["p-a", "p-b", "p-c"]
+    pixels = {pid: write_jpeg(folder / f"{pid}.jpg", 256, 128, seed=i) for i, pid in enumerate(ids)}
+    pd.DataFrame(
+        {
+            "panorama_id": ids,
+            "lat": [52.0, 52.001, 52.002],
+            "lon": [4.0, 4.001, 4.002],
+            "heading_deg": [0.0, 90.0, 180.5],
+            "captured": ["2023-06-01", "2023-06", ""],
+            "licence": "CC-BY-SA-4.0",
+        }
+    ).to_csv(folder / "panoramas.csv", index=False)
+    pd.DataFrame(
+        {"intersection_id": ["i1", "i2"], "lon": [4.00001, 4.00201], "lat": [52.0, 52.002]}
+    ).to_csv(folder / "intersections.csv", index=False)
+    return {"ids": ids, "pixels": pixels}
+
+
+def test_admin_creates_a_project_from_a_folder(app: FastAPI, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    source = _folder_source(tmp_path / "media")
+    admin = logged_in(app, "boss", role="admin")
+    body = {
+        "name": "town",
+        "title": "A town",
+        "source": "folder",
+        "folder": "imports/town",
+        "intersections_csv": "imports/town/intersections.csv",
+        "k": 2,
+        "licence": "CC-BY-SA-4.0",
+    }
+    r = admin.post("/api/admin/projects", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["panoramas"] == 3 and r.json()["k"] == 2 and r.json()["todo"] == 3
+    panos = rows(app, "SELECT * FROM panoramas ORDER BY source_ref")
+    assert [p["source_ref"] for p in panos] == source["ids"]
+    assert [p["heading_deg"] for p in panos] == [0.0, 90.0, 180.5]
+    assert [p["captured"] for p in panos] == ["2023-06-01", "2023-06", None]
+    assert {p["source"] for p in panos} == {"folder"}
+    inter = rows(app, "SELECT intersection_id, panorama_id FROM intersections ORDER BY 1")
+    by_ref = {p["panorama_id"]: p["source_ref"] for p in panos}
+    assert [(i["intersection_id"], by_ref[i["panorama_id"]]) for i in inter] == [
+        ("i1", "p-a"),
+        ("i2", "p-c"),
+    ]
+    # The stored image is the folder's image.
+    r = admin.get(f"/api/panoramas/{panos[1]['panorama_id']}/image", params={"w": "full"})
+    with Image.open(io.BytesIO(r.content)) as im:
+        served = np.asarray(im.convert("RGB")).astype(float)
+    assert np.abs(served - source["pixels"]["p-b"]).mean() < 3.0
+    # The same name again conflicts; paths outside the media root are refused before reading.
+    assert_error_shape(admin.post("/api/admin/projects", json=body), 409)
+    for field, value in (
+        ("folder", str(tmp_path)),
+        ("folder", "../"),
+        ("folder", "/etc"),
+        ("folder", "imports/../../"),
+        ("folder", "no/such/folder"),
+        ("intersections_csv", "/etc/passwd"),
+    ):
+        bad = {**body, "name": "other", field: value}
+        err = assert_error_shape(admin.post("/api/admin/projects", json=bad), 422)
+        assert err["errors"][0]["field"] == field, (field, value, err)
+    # A folder whose index lacks a column: the problem names the column.
+    (tmp_path / "media" / "imports" / "broken").mkdir()
+    pd.DataFrame({"panorama_id": ["x"], "lat": [1.0]}).to_csv(
+        tmp_path / "media" / "imports" / "broken" / "panoramas.csv", index=False
+    )
+    err = assert_error_shape(
+        admin.post(
+            "/api/admin/projects",
+            json={**body, "name": "b", "folder": "imports/broken", "intersections_csv": None},
+        ),
+        422,
+    )
+    assert "lon" in {e["field"] for e in err["errors"]}
+    err = assert_error_shape(
+        admin.post("/api/admin/projects", json={**body, "name": "c", "folder": None}), 422
+    )
+    assert err["errors"][0]["field"] == "folder"
+    err = assert_error_shape(
+        admin.post("/api/admin/projects", json={**body, "name": "c", "source": "panoramax"}),
+        422,
+    )
+    assert err["errors"][0]["field"] == "bbox"
+    assert len(rows(app, "SELECT * FROM projects")) == 1
+
+
+def test_admin_export_decode_zip(app: FastAPI) -> None:
+    import io
+    import zipfile
+
+    add_project(app, n=2, k=2)
+    sent = {
+        "vol-0": [tag("a", 10.0), tag("b", 20.0, attachment="building")],
+        "vol-1": [],
+        "vol-2": [tag("c", 30.0, camera_type="bullet")],
+    }
+    for pseudonym, tags_sent in sent.items():
+        b = logged_in(app, pseudonym)
+        task = take_task(b)
+        r = b.post(
+            f"/api/tasks/{task['task_id']}/submit",
+            json={"no_camera": not tags_sent, "tags": tags_sent},
+        )
+        assert r.status_code == 200, r.text
+    admin = logged_in(app, "boss", role="admin")
+    assert_error_shape(Browser(app).get("/api/admin/projects/city/export/decode.zip"), 401)
+    assert_error_shape(
+        logged_in(app, "lynx").get("/api/admin/projects/city/export/decode.zip"), 403
+    )
+    assert_error_shape(admin.get("/api/admin/projects/nowhere/export/decode.zip"), 404)
+    r = admin.get("/api/admin/projects/city/export/decode.zip")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/zip"
+    assert 'filename="city-decode.zip"' in r.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        names = set(zf.namelist())
+        assert {"counts.csv", "intersections.csv", "panorama_url.csv", "cameras.csv"} <= names
+        counts = pd.read_csv(zf.open("counts.csv"))
+        cameras = pd.read_csv(zf.open("cameras.csv"))
+    public = {
+        p: rows(app, "SELECT public_id FROM volunteers WHERE pseudonym = :p", p=p)[0]["public_id"]
+        for p in sent
+    }
+    by_decoder = dict(zip(counts["DecoderId"], counts["n_cameras"], strict=True))
+    assert by_decoder == {public[p]: len(t) for p, t in sent.items()}
+    assert sorted(cameras["Pov.heading"]) == [10.0, 20.0, 30.0]

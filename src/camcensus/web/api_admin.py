@@ -18,8 +18,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from camcensus._errors import InputError, OptionError
 from camcensus.web.api_auth import ERRORS
-from camcensus.web.api_images import PanoramaId
+from camcensus.web.api_images import PanoramaId, image_store
 from camcensus.web.api_projects import ProjectName, _project_out
 from camcensus.web.schemas import (
     AdminProjectIn,
@@ -63,6 +64,31 @@ def _inside_media(request: Request, value: str, field: str) -> FsPath:
     return resolved
 
 
+def _import_refusal(exc: InputError | OptionError, source: str) -> HTTPException:
+    """The one error shape for an import's problems (each names its file, row and column)."""
+    from camcensus.imagery import SourceError
+
+    if isinstance(exc, InputError):
+        errors = [
+            {
+                "field": p.column or ("panoramax_url" if source == "panoramax" else source),
+                "message": str(p),
+            }
+            for p in exc.problems[:200]
+        ]
+        # An unreachable or failing imagery service is the admin's to fix (another URL or
+        # later), so it is refused like any other unusable input.
+        error = (
+            "The imagery service could not be used."
+            if isinstance(exc, SourceError)
+            else f"The imagery source has {len(exc.problems)} problem(s)."
+        )
+    else:
+        errors = [{"field": source, "message": str(exc)}]
+        error = "The imagery source cannot be imported with these options."
+    return HTTPException(422, detail={"error": error, "errors": errors})
+
+
 @router.post(
     "/projects",
     response_model=ProjectOut,
@@ -104,15 +130,19 @@ def create_project(
         if body.intersections_csv is not None
         else None
     )
-    panoramas, intersections = import_project_source(
-        source=body.source,
-        media_root=request.app.state.media_root,
-        folder=folder,
-        panoramax_url=body.panoramax_url,
-        bbox=tuple(body.bbox) if body.bbox is not None else None,
-        intersections_csv=intersections_csv,
-        area_geojson=body.area_geojson,
-    )
+    try:
+        panoramas, intersections = import_project_source(
+            source=body.source,
+            media_root=request.app.state.media_root,
+            folder=folder,
+            panoramax_url=body.panoramax_url,
+            bbox=tuple(body.bbox) if body.bbox is not None else None,
+            intersections_csv=intersections_csv,
+            area_geojson=body.area_geojson,
+            store=image_store(request),
+        )
+    except (InputError, OptionError) as exc:
+        raise _import_refusal(exc, body.source) from exc
     projects.create_project(
         db,
         name=body.name,
