@@ -188,3 +188,65 @@ def test_serve_passes_its_options_to_the_web_app(
     ]
     result = runner.invoke(app, ["serve", "--port", "70000"])
     assert result.exit_code == 2 and calls[1:] == []
+
+
+def _equirect(path: Path, fmt: str = "JPEG") -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 32), (10, 200, 30)).save(path, format=fmt)
+
+
+def test_project_create_from_a_folder_then_volunteers_get_its_panoramas(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    assert runner.invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+    shoot = tmp_path / "shoot"
+    _equirect(shoot / "a.jpg")
+    _equirect(shoot / "b.png", fmt="PNG")
+    _equirect(shoot / "bad.jpg")
+    (shoot / "panoramas.csv").write_text(
+        "panorama_id,lat,lon,heading_deg,captured,licence,file\n"
+        "A,48.98,2.18,0,2024-05-17,CC-BY-SA-4.0,a.jpg\n"
+        "B,48.981,2.181,359.5,2024-05,CC0,b.png\n"
+    )
+    crossings = tmp_path / "crossings.csv"
+    crossings.write_text("intersection_id,lon,lat,area\nI1,2.18001,48.98,Z\n")
+    args = ["project", "create", "--database", url, "--name", "my-city", "--title", "My city"]
+    result = runner.invoke(
+        app,
+        [*args, "--folder", str(shoot), "--intersections", str(crossings), "--media",
+         str(tmp_path / "media"), "--k", "2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "my-city: 2 panoramas, k = 2" in _flat(result.output)
+    from camcensus.db.models import Intersection, Panorama, Project
+
+    engine = connect(url)
+    with Session(engine) as session:
+        project = session.query(Project).filter_by(name="my-city").one()
+        assert (project.k, project.title) == (2, "My city")
+        panos = {p.source_ref: p for p in session.query(Panorama).all()}
+        assert set(panos) == {"A", "B"}
+        assert panos["B"].heading_deg == 359.5 and panos["A"].captured == "2024-05-17"
+        # The images are pinned in the media root under their uri.
+        for p in panos.values():
+            assert (tmp_path / "media" / p.image_uri).is_file()
+        crossing = session.query(Intersection).one()
+        assert crossing.panorama_id == panos["A"].panorama_id
+    engine.dispose()
+    # The same name twice, and neither or both sources, are refused with exit status 2.
+    again = runner.invoke(app, [*args, "--folder", str(shoot), "--media", str(tmp_path / "m")])
+    assert again.exit_code == 2 and "my-city" in _flat(again.output)
+    neither = runner.invoke(app, args)
+    assert neither.exit_code == 2 and "--folder or --panoramax" in _flat(neither.output)
+    # A bad index names the file, row and column.
+    (shoot / "panoramas.csv").write_text(
+        "panorama_id,lat,lon,heading_deg,captured,licence,file\nX,95,2.18,0,2024-05,CC0,a.jpg\n"
+    )
+    bad = runner.invoke(
+        app,
+        [*args[:-4], "--name", "other", "--title", "t", "--folder", str(shoot), "--media",
+         str(tmp_path / "m2")],
+    )  # fmt: skip
+    assert bad.exit_code == 2
+    assert "panoramas.csv" in _flat(bad.output) and "lat" in _flat(bad.output)

@@ -33,6 +33,8 @@ export_app = typer.Typer(
 app.add_typer(export_app, name="export")
 db_app = typer.Typer(help="Set up and migrate the platform's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+project_app = typer.Typer(help="Create the platform's projects.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
 console = Console(stderr=True)
 
 _DATA = "../shared/data"
@@ -685,3 +687,112 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@project_app.command(
+    "create",
+    epilog="Example: camcensus project create --database sqlite:///camcensus.db --name my-city "
+    "--title 'My city' --folder panoramas/ --intersections intersections.csv --media media",
+)
+def project_create(
+    name: Annotated[str, typer.Option("--name", help="The project's name ([a-z0-9-], unique).")],
+    title: Annotated[str, typer.Option("--title", help="The title volunteers see.")],
+    database: Database = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--folder",
+            help="Folder of equirectangular images with an index (CSV or GeoJSON of panorama "
+            "id, lat, lon, heading, capture date, licence); see docs/imagery.md.",
+            show_default=False,
+        ),
+    ] = None,
+    panoramax: Annotated[
+        str | None,
+        typer.Option(
+            "--panoramax",
+            help="A Panoramax instance's URL (e.g. https://api.panoramax.xyz) to import from.",
+            show_default=False,
+        ),
+    ] = None,
+    bbox: Annotated[
+        str | None,
+        typer.Option(
+            "--bbox", help="west,south,east,north (WGS84) for --panoramax.", show_default=False
+        ),
+    ] = None,
+    intersections: Annotated[
+        Path | None,
+        typer.Option(
+            "--intersections",
+            help="Intersections CSV (id, lon, lat[, area]); each is matched to its nearest "
+            "panorama.",
+            show_default=False,
+        ),
+    ] = None,
+    area: Annotated[
+        Path | None,
+        typer.Option(
+            "--area", help="GeoJSON polygon: keep only what lies inside.", show_default=False
+        ),
+    ] = None,
+    media: Annotated[
+        Path, typer.Option("--media", help="The media root the server uses (--media of serve).")
+    ] = Path("media"),
+    k: Annotated[int, typer.Option("--k", min=1, max=20, help="Volunteers per panorama.")] = 3,
+    licence: Annotated[
+        str, typer.Option("--licence", help="Licence of the collected tags.")
+    ] = "CC-BY-SA 4.0",
+) -> None:
+    """Create a project from a folder of panoramas or a Panoramax bounding box."""
+    from sqlalchemy.orm import Session
+
+    from camcensus._errors import Ledger
+    from camcensus.db import connect
+    from camcensus.db.projects import create_project, project_progress
+    from camcensus.imagery import import_project_source
+
+    if (folder is None) == (panoramax is None):
+        raise typer.BadParameter("give exactly one of --folder or --panoramax")
+    box = None
+    if bbox is not None:
+        try:
+            box = [float(v) for v in bbox.split(",")]
+        except ValueError:
+            raise typer.BadParameter("--bbox must be four numbers: west,south,east,north") from None
+    ledger = Ledger()
+    with _friendly_errors():
+        engine = connect(_existing_database(database))
+        try:
+            panoramas, crossings = import_project_source(
+                source="folder" if folder is not None else "panoramax",
+                media_root=media,
+                folder=folder,
+                panoramax_url=panoramax,
+                bbox=box,
+                intersections_csv=intersections,
+                area_geojson=area.read_text(encoding="utf-8") if area is not None else None,
+                ledger=ledger,
+            )
+            with Session(engine) as session, session.begin():
+                create_project(
+                    session,
+                    name=name,
+                    title=title,
+                    panoramas=panoramas,
+                    intersections=crossings,
+                    k=k,
+                    licence=licence,
+                )
+            with Session(engine) as session:
+                progress = project_progress(session, name)
+        finally:
+            engine.dispose()
+    typer.echo(
+        f"Project {_console_text(name)}: {progress['panoramas']:,} panoramas, k = {k}; "
+        f"{ledger.total():,} records left out."
+    )
+    for e in ledger:
+        typer.echo(f"  left out at {e.stage}: {e.count:,} {_console_text(e.reason)}")
+    for note in ledger.notes:
+        typer.echo(f"  note: {_console_text(note)}")
