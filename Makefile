@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 OUT ?= out/demo
 SHARED_DATA ?= ../shared/data
 
-.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth clean
+.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth bench-platform clean
 
 $(VENV)/.core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: $(VENV)/.test
 ## bench-ground-truth: coverage of 95% intervals over 200 seeded synthetic cities
 bench-ground-truth: $(VENV)/.test
 	$(PY) benchmarks/bench_ground_truth.py 200
+
+## bench-platform: 200 concurrent simulated volunteers against the real server (SQLite, PostgreSQL)
+bench-platform: $(VENV)/.test system-deps
+	$(PY) benchmarks/bench_platform.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
