@@ -7,10 +7,22 @@ counts what it leaves out in a :class:`~camcensus._errors.Ledger`; see docs/imag
 
 from __future__ import annotations
 
-from camcensus.imagery import base, blur, folder, panoramax, project, store, synthetic
+from camcensus.imagery import (
+    base,
+    blur,
+    folder,
+    gsv,
+    mapillary,
+    panoramax,
+    project,
+    store,
+    synthetic,
+)
 from camcensus.imagery.base import PANORAMA_COLUMNS, SOURCES, SourceError
 from camcensus.imagery.blur import blur_faces_and_plates, detect_faces_and_plates
 from camcensus.imagery.folder import panoramas_from_folder
+from camcensus.imagery.gsv import gsv_fetcher, panoramas_from_gsv
+from camcensus.imagery.mapillary import panoramas_from_mapillary
 from camcensus.imagery.panoramax import panoramas_from_panoramax
 from camcensus.imagery.project import (
     INTERSECTION_COLUMNS,
@@ -36,10 +48,15 @@ __all__ = [
     "blur_faces_and_plates",
     "detect_faces_and_plates",
     "folder",
+    "gsv",
+    "gsv_fetcher",
     "import_project_source",
     "intersections_from_csv",
+    "mapillary",
     "match_intersections",
     "panoramas_from_folder",
+    "panoramas_from_gsv",
+    "panoramas_from_mapillary",
     "panoramas_from_panoramax",
     "panoramas_from_synthetic",
     "panoramas_in_area",
