@@ -45,9 +45,13 @@ router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERRORS)
 def _inside_media(request: Request, value: str, field: str) -> FsPath:
     """Resolve a server path and refuse it unless it lies inside the media root."""
     root = FsPath(request.app.state.media_root).resolve()
-    path = FsPath(value)
-    resolved = (path if path.is_absolute() else root / path).resolve()
-    if not resolved.is_relative_to(root) or not resolved.exists():
+    try:
+        path = FsPath(value)
+        resolved = (path if path.is_absolute() else root / path).resolve()
+        usable = resolved.is_relative_to(root) and resolved.exists()
+    except (ValueError, OSError):  # a NUL byte, a name too long, a loop of links
+        usable = False
+    if not usable:
         raise HTTPException(
             422,
             detail={

@@ -330,7 +330,9 @@ class AdminProjectIn(_In):
     title: str = Field(min_length=1, max_length=200)
     source: Literal["folder", "panoramax"]
     folder: str | None = Field(default=None, max_length=1000)
-    panoramax_url: str | None = Field(default=None, max_length=1000)
+    panoramax_url: str | None = Field(
+        default=None, max_length=1000, pattern=r"^https?://[A-Za-z0-9.\[\]:_-]+(/[!-~]*)?$"
+    )
     bbox: list[Coordinate] | None = Field(default=None, min_length=4, max_length=4)
     intersections_csv: str | None = Field(default=None, max_length=1000)
     area_geojson: dict[str, Any] | None = None
