@@ -161,15 +161,47 @@ def submissions_by_panorama(db: Db) -> dict[str, list[str]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def postgis_template(postgis_url: str) -> Iterator[str]:
+    """An upgraded PostGIS database that each test's database is copied from (fast)."""
+    import psycopg
+
+    base = postgis_url.rpartition("/")[0]
+    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    name = f"tasks_template_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE camcensus_test")
+    engine = connect(f"{base}/{name}")
+    upgrade(engine)
+    engine.dispose()
+    yield name
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgis_copy(postgis_url: str, postgis_template: str) -> Iterator[str]:
+    """The URL of a fresh copy of the upgraded template; dropped after the test."""
+    import psycopg
+
+    base = postgis_url.rpartition("/")[0]
+    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    name = f"tasks_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {postgis_template}")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     """A fresh, upgraded database: a SQLite file, or a new PostGIS database."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tasks.sqlite'}"
+        engine = connect(f"sqlite:///{tmp_path / 'tasks.sqlite'}")
+        upgrade(engine)
     else:
-        url = request.getfixturevalue("postgis_fresh_url")
-    engine = connect(url)
-    upgrade(engine)
+        engine = connect(request.getfixturevalue("postgis_copy"))
     yield Db(engine)
     engine.dispose()
 

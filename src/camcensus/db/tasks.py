@@ -152,35 +152,64 @@ def _check_bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, floa
     return w, s, e, n
 
 
-def _expire_stale(session: Session, project_id: int, now: datetime) -> None:
-    """Mark open assignments past their time as expired and free their slots."""
-    stale = (
-        select(Assignment.assignment_id)
+def _lock_panorama(
+    session: Session, panorama_id: str, *, postgres: bool, skip_locked: bool = False
+) -> bool:
+    """Lock a panorama's row on PostgreSQL (``FOR NO KEY UPDATE``); False when skipped.
+
+    Every transaction that changes a panorama's slots (issues, submits, skips or expires one
+    of its tasks) locks the panorama first and its assignments after, so transactions queue on
+    the panorama and never deadlock on each other's assignment rows or slot index entries.
+    ``FOR NO KEY UPDATE`` still lets others insert rows that reference the panorama. On
+    SQLite the whole transaction already holds the database's write lock.
+    """
+    if not postgres:
+        return True
+    query = (
+        select(Panorama.panorama_id)
+        .where(Panorama.panorama_id == panorama_id)
+        .with_for_update(key_share=True, skip_locked=skip_locked)
+    )
+    return session.scalar(query) is not None
+
+
+def _expire_stale(session: Session, project_id: int, now: datetime, *, postgres: bool) -> None:
+    """Mark open assignments past their time as expired and free their slots.
+
+    On PostgreSQL a panorama locked by another transaction is left for a later call (it never
+    waits here).
+    """
+    stale = session.scalars(
+        select(Assignment.panorama_id)
         .where(
             Assignment.project_id == project_id,
             Assignment.status == "open",
             Assignment.expires_at <= now,
         )
-        .with_for_update(skip_locked=True)
-    )
-    rows = session.execute(
-        update(Assignment)
-        .where(Assignment.assignment_id.in_(stale.scalar_subquery()), Assignment.status == "open")
-        .values(status="expired")
-        .returning(Assignment.panorama_id, Assignment.kind)
-        .execution_options(synchronize_session=False)
+        .distinct()
     ).all()
-    freed: dict[str, int] = {}
-    for panorama_id, kind in rows:
-        if kind == "tag":
-            freed[panorama_id] = freed.get(panorama_id, 0) + 1
-    for panorama_id in sorted(freed):
-        session.execute(
-            update(Panorama)
-            .where(Panorama.panorama_id == panorama_id)
-            .values(n_live=Panorama.n_live - freed[panorama_id])
+    for panorama_id in sorted(stale):
+        if not _lock_panorama(session, panorama_id, postgres=postgres, skip_locked=True):
+            continue
+        kinds = session.scalars(
+            update(Assignment)
+            .where(
+                Assignment.panorama_id == panorama_id,
+                Assignment.status == "open",
+                Assignment.expires_at <= now,
+            )
+            .values(status="expired")
+            .returning(Assignment.kind)
             .execution_options(synchronize_session=False)
-        )
+        ).all()
+        freed = sum(kind == "tag" for kind in kinds)
+        if freed:
+            session.execute(
+                update(Panorama)
+                .where(Panorama.panorama_id == panorama_id)
+                .values(n_live=Panorama.n_live - freed)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _open_assignment(
@@ -228,7 +257,7 @@ def _candidate(
             query = query.where(Panorama.lon.between(w, e), Panorama.lat.between(s, n))
         query = query.order_by(Panorama.shuffle_key, Panorama.panorama_id).limit(1)
         if postgres:
-            query = query.with_for_update(skip_locked=True, of=Panorama)
+            query = query.with_for_update(skip_locked=True, key_share=True, of=Panorama)
         found = session.scalar(query)
         if found is not None:
             return str(found)
@@ -349,11 +378,11 @@ def next_task(
     proj = _project(session, project)
     if proj.status != "open":
         return None
-    _expire_stale(session, proj.project_id, now)
+    postgres = _postgres(session)
+    _expire_stale(session, proj.project_id, now, postgres=postgres)
     running = _open_assignment(session, proj.project_id, volunteer_id, ("tag", "gold"), now)
     if running is not None:
         return running
-    postgres = _postgres(session)
     for _ in range(_RETRIES):
         panorama_id = _candidate(session, proj, volunteer_id, box, postgres=postgres)
         if panorama_id is None:
@@ -631,21 +660,27 @@ def _result(session: Session, assignment: Assignment, submission_id: str) -> Sub
 def _owned_assignment(
     session: Session, assignment_id: str, volunteer_id: int, *, postgres: bool
 ) -> Assignment:
-    query = select(Assignment).where(Assignment.assignment_id == assignment_id)
-    if postgres:
-        query = query.with_for_update()
-    assignment = session.scalars(query).one_or_none()
-    if assignment is None:
+    """Return the volunteer's assignment, locked (its panorama first) on PostgreSQL."""
+    row = session.execute(
+        select(Assignment.panorama_id, Assignment.volunteer_id).where(
+            Assignment.assignment_id == assignment_id
+        )
+    ).one_or_none()
+    if row is None:
         raise NotFound(
             "No task has this id.",
             errors=[{"field": "task_id", "message": "take a new task from the project"}],
         )
-    if assignment.volunteer_id != volunteer_id:
+    if row.volunteer_id != volunteer_id:
         raise Forbidden(
             "This task was given to another volunteer.",
             errors=[{"field": "task_id", "message": "take your own task from the project"}],
         )
-    return assignment
+    query = select(Assignment).where(Assignment.assignment_id == assignment_id)
+    if postgres:
+        _lock_panorama(session, row.panorama_id, postgres=postgres)
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).one()
 
 
 def _reclaim(session: Session, assignment: Assignment, now: datetime) -> None:
@@ -1122,11 +1157,11 @@ def next_review(
             "Only experts review panoramas.",
             errors=[{"field": "role", "message": "ask an admin for an invitation"}],
         )
-    _expire_stale(session, proj.project_id, now)
+    postgres = _postgres(session)
+    _expire_stale(session, proj.project_id, now, postgres=postgres)
     running = _open_assignment(session, proj.project_id, volunteer_id, ("review",), now)
     if running is not None:
         return running
-    postgres = _postgres(session)
     busy = exists().where(
         Assignment.panorama_id == Review.panorama_id,
         Assignment.kind == "review",
