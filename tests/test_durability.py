@@ -234,7 +234,7 @@ def _stored(url: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict[
                 "attachment",
                 "camera_type",
                 "current",
-            ],  # fmt: skip
+            ],
         )
         n_done = dict(session.execute(select(Panorama.panorama_id, Panorama.n_done)).all())
         submitted: dict[str, int] = {}
