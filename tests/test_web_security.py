@@ -570,3 +570,23 @@ def test_no_ip_address_is_stored_and_secrets_are_hashed(tmp_path: Path) -> None:
     assert hashlib.sha256(session_cookie.encode()).hexdigest() in {
         s["token_hash"] for s in sessions
     }
+
+
+def test_login_never_redirects_off_the_site(app: FastAPI) -> None:
+    client = TestClient(app)
+    cases = {
+        "/tag/demo": "/tag/demo",
+        "/projects/x?y=1": "/projects/x?y=1",
+        "//evil.example": "/",
+        "/\\evil.example": "/",
+        "/\\/evil.example": "/",
+        "https://evil.example": "/",
+        "/\tevil": "/",
+        "javascript:alert(1)": "/",
+        "": "/",
+    }
+    for target, expected in cases.items():
+        html = client.get("/login", params={"next": target}).text
+        found = re.search(r'data-next="([^"]*)"', html)
+        assert found is not None, target
+        assert found.group(1).replace("&amp;", "&") == expected, target

@@ -144,6 +144,7 @@ def create_project(
             intersections_csv=intersections_csv,
             area_geojson=body.area_geojson,
             store=image_store(request),
+            licence=body.licence or None,
         )
     except (InputError, OptionError) as exc:
         raise _import_refusal(exc, body.source) from exc

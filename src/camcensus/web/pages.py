@@ -63,6 +63,24 @@ def static_url(path: str) -> str:
     return f"/static/{quote(clean)}?v={version}"
 
 
+def local_path(target: str | None) -> str:
+    """Return ``target`` when it is a path on this site, else ``/`` (no open redirect).
+
+    Browsers read ``/\\`` as ``//`` (another host), and drop tabs and newlines from URLs, so a
+    target with a backslash or a control character is refused too.
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+        or len(target) > 500
+    ):
+        return "/"
+    return target
+
+
 def _build() -> str:
     """Return the client build recorded with each submission (the package version)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -165,10 +183,7 @@ def signup_page(request: Request, me: Identity) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, me: Identity) -> Response:
     """Show the log-in form."""
-    target = request.query_params.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    return _render(request, "login.html", me, next_url=target[:500])
+    return _render(request, "login.html", me, next_url=local_path(request.query_params.get("next")))
 
 
 @router.get("/tutorial", response_class=HTMLResponse)

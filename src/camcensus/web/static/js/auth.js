@@ -25,7 +25,8 @@ form.addEventListener("submit", async (event) => {
     } else {
       await api("POST", "/api/login", { pseudonym, password });
       const next = document.body.dataset.next || "/";
-      window.location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/");
+      const local = next.startsWith("/") && !next.startsWith("//") && !/[\\\x00-\x1f\x7f]/.test(next);
+      window.location.assign(local ? next : "/");
     }
   } catch (err) {
     say(status, errorText(err), "error");
