@@ -250,3 +250,23 @@ def test_project_create_from_a_folder_then_volunteers_get_its_panoramas(tmp_path
     )  # fmt: skip
     assert bad.exit_code == 2
     assert "panoramas.csv" in _flat(bad.output) and "lat" in _flat(bad.output)
+
+
+def test_serve_demo_twice_on_one_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    from camcensus.web import serve
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: served.append(kw))
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    serve(database=url, demo=True, media=tmp_path / "media", port=8124)
+    first = capsys.readouterr().out
+    assert "Admin log-in: demo-admin / " in first
+    serve(database=url, demo=True, media=tmp_path / "media", port=8124)
+    second = capsys.readouterr().out
+    assert "already in this database" in second and "Admin log-in" not in second
+    assert [kw["port"] for kw in served] == [8124, 8124]
+    assert all(kw["access_log"] is False for kw in served)

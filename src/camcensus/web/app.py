@@ -257,13 +257,25 @@ def serve(
     engine = connect(database)
     upgrade(engine)
     if demo:
-        from camcensus.platform_demo import setup_demo
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
 
-        setup = setup_demo(engine)
-        print(
-            f"Demo project {setup.project!r}: {setup.n_panoramas} panoramas. Admin log-in: "
-            f"{setup.admin_pseudonym} / {setup.admin_password}"
-        )
+        from camcensus.db.models import Project
+        from camcensus.platform_demo import DEMO_PROJECT, setup_demo
+
+        with Session(engine) as session:
+            exists = session.scalar(select(Project.name).where(Project.name == DEMO_PROJECT))
+        if exists:
+            print(
+                f"Demo project {DEMO_PROJECT!r} is already in this database (its admin's "
+                "password was printed when it was made; camcensus db create-admin adds another)."
+            )
+        else:
+            setup = setup_demo(engine)
+            print(
+                f"Demo project {setup.project!r}: {setup.n_panoramas} panoramas. Admin log-in: "
+                f"{setup.admin_pseudonym} / {setup.admin_password}"
+            )
     app = create_app(engine, media_root=media_root)
     print(f"camcensus platform on http://{host}:{port}/ (API docs: /api/docs)")
     uvicorn.run(app, host=host, port=port, access_log=False, server_header=False)
