@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from camcensus.db import connect, session_factory, upgrade
@@ -367,3 +367,40 @@ def test_200_clients_late_answers_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgis
 def test_200_clients_late_answers_on_postgis(postgis_fresh_url: str) -> None:
     _expiry_race(postgis_fresh_url, "postgis")
+
+
+def _double_clicks(url: str) -> None:
+    """Twenty requests of one volunteer at once get one task, and answering it twenty times at
+    once stores one submission."""
+    engine = connect(url)
+    try:
+        out = Outcome()
+        vid = _setup(engine, out)[0]
+        tasks: list[Any] = []
+        _race(engine, out, [vid] * 20, lambda s, o, v, r: tasks.append(_take(s, o, v, T0)))
+        assert out.failures == [] and len({t[0] for t in tasks}) == 1
+        task = tasks[0]
+        tags = [db_tasks.TagIn("a", 1.0, 2.0, 60.0, "building", "bullet")]
+        _race(
+            engine,
+            out,
+            [vid] * 20,
+            lambda s, o, v, r: _submit(s, o, v, task, tags, T0, twin=False),
+        )
+        assert out.failures == [] and out.refusals == Counter()
+        with session_factory(engine)() as session:
+            assert session.scalar(select(func.count()).select_from(Assignment)) == 1
+            assert session.scalar(select(func.count()).select_from(Submission)) == 1
+            assert session.scalar(select(func.count()).select_from(Tag)) == 1
+            assert session.scalar(select(func.sum(Panorama.n_done))) == 1
+    finally:
+        engine.dispose()
+
+
+def test_double_clicks_on_sqlite(tmp_path: Path) -> None:
+    _double_clicks(f"sqlite:///{tmp_path / 'twice.sqlite'}")
+
+
+@pytest.mark.postgis
+def test_double_clicks_on_postgis(postgis_fresh_url: str) -> None:
+    _double_clicks(postgis_fresh_url)

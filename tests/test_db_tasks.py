@@ -386,6 +386,9 @@ def test_unknown_and_closed_projects(db: Db) -> None:
     with pytest.raises(NotFound) as err:
         take(db, vid, project="nowhere")
     assert err.value.status == 404
+    with pytest.raises(NotFound) as err:
+        take(db, vid + 1000)
+    assert err.value.errors[0]["field"] == "volunteer_id"
     with db.sessions.begin() as session:
         from camcensus.db.models import Project
 

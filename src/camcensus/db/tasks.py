@@ -18,9 +18,14 @@ What the platform guarantees (docs/platform.md, issue 7):
   submit time. Submitting the same task twice returns the same result.
 
 On SQLite every writing transaction starts with ``BEGIN IMMEDIATE`` (:mod:`camcensus.db.engine`),
-so assignment is serial; on PostgreSQL candidate rows are locked with ``FOR UPDATE SKIP LOCKED``
-and an insert that still collides is retried inside a savepoint. Each call runs a handful of
-indexed statements; the caller commits.
+so assignment is serial. On PostgreSQL (READ COMMITTED) the locks follow one order, so 200
+concurrent clients neither over-assign nor deadlock: :func:`next_task` locks the volunteer's
+row (one task request of a volunteer at a time), then candidate panoramas with ``FOR NO KEY
+UPDATE SKIP LOCKED`` (concurrent requests take different panoramas instead of queueing);
+:func:`submit` and :func:`abandon` lock the task's panorama before the task; expiry skips
+panoramas locked by others. Slots are read only after the panorama is locked, and an insert
+that still collides is retried inside a savepoint. Each call runs a handful of indexed
+statements; the caller commits.
 """
 
 from __future__ import annotations
@@ -171,6 +176,25 @@ def _lock_panorama(
         .with_for_update(key_share=True, skip_locked=skip_locked)
     )
     return session.scalar(query) is not None
+
+
+def _lock_volunteer(session: Session, volunteer_id: int, *, postgres: bool) -> None:
+    """Check that the volunteer exists; on PostgreSQL lock the row (``FOR NO KEY UPDATE``) so
+    two requests of one volunteer (a double click) are given the same task.
+
+    Raises
+    ------
+    NotFound
+        No volunteer has this id.
+    """
+    query = select(Volunteer.volunteer_id).where(Volunteer.volunteer_id == volunteer_id)
+    if postgres:
+        query = query.with_for_update(key_share=True)
+    if session.scalar(query) is None:
+        raise NotFound(
+            "No volunteer has this id.",
+            errors=[{"field": "volunteer_id", "message": "log in again"}],
+        )
 
 
 def _expire_stale(session: Session, project_id: int, now: datetime, *, postgres: bool) -> None:
@@ -369,7 +393,7 @@ def next_task(
     Raises
     ------
     NotFound
-        No such project.
+        No such project or volunteer.
     Invalid
         A bounding box that is not a lon/lat box.
     """
@@ -379,6 +403,7 @@ def next_task(
     if proj.status != "open":
         return None
     postgres = _postgres(session)
+    _lock_volunteer(session, volunteer_id, postgres=postgres)
     _expire_stale(session, proj.project_id, now, postgres=postgres)
     running = _open_assignment(session, proj.project_id, volunteer_id, ("tag", "gold"), now)
     if running is not None:
@@ -1158,6 +1183,7 @@ def next_review(
             errors=[{"field": "role", "message": "ask an admin for an invitation"}],
         )
     postgres = _postgres(session)
+    _lock_volunteer(session, volunteer_id, postgres=postgres)
     _expire_stale(session, proj.project_id, now, postgres=postgres)
     running = _open_assignment(session, proj.project_id, volunteer_id, ("review",), now)
     if running is not None:
