@@ -112,6 +112,62 @@ def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+
+
+def _flag(value: object) -> bool | None:
+    """Read a yes/no cell: a bool, 0/1 or true/false/yes/no text; None when empty.
+
+    Raises ValueError for anything else (``bool("false")`` would be True).
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "":
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError(f"not a yes/no value: {value!r}")
+
+
+def _flags(frame: pd.DataFrame, column: str) -> tuple[list[bool | None], np.ndarray]:
+    """The cells of a yes/no column and a mask of the unreadable ones."""
+    values: list[bool | None] = []
+    bad: list[bool] = []
+    for cell in _text(frame[column]).tolist():
+        try:
+            values.append(_flag(cell))
+            bad.append(False)
+        except ValueError:
+            values.append(None)
+            bad.append(True)
+    return values, np.asarray(bad, dtype=bool)
+
+
+def _check_flags(
+    problems: list[Problem], table: str, frame: pd.DataFrame, columns: Sequence[str]
+) -> None:
+    for column in columns:
+        if column in frame.columns:
+            _check_rows(
+                problems,
+                table,
+                frame,
+                column,
+                _flags(frame, column)[1],
+                "true or false (or 1/0, yes/no), or empty",
+                f"write {column} as true or false",
+            )
+
+
 def _check_panoramas(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
     t = "panoramas"
     missing = [c for c in PANORAMA_COLUMNS if c not in frame.columns]
@@ -219,9 +275,11 @@ def _check_panoramas(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFra
             "YYYY-MM or YYYY-MM-DD, or empty",
             "write the capture date as 2021-07",
         )
+    _check_flags(problems, t, frame, ("republishable", "gold"))
     if "republishable" in frame.columns:
         gsv = (sources == "gsv").to_numpy(bool)
-        bad = gsv & frame["republishable"].map(lambda x: x is True or x == 1).to_numpy(bool)
+        republishable = np.asarray([v is True for v in _flags(frame, "republishable")[0]])
+        bad = gsv & republishable
         _check_rows(
             problems,
             t,
@@ -293,6 +351,7 @@ def _check_intersections(
             "a latitude in [-90, 90] (WGS84)",
             "store WGS84 lon/lat",
         )
+    _check_flags(problems, t, frame, ("traffic_signal",))
     if "panorama_id" in frame.columns:
         pid = _text(frame["panorama_id"])
         bad = pid.map(lambda v: v is not None and v not in panorama_ids).to_numpy(bool)
@@ -316,6 +375,12 @@ def _problems_error(problems: list[Problem]) -> Invalid:
             for p in problems[:_MAX_PROBLEMS]
         ],
     )
+
+
+def _optional_flags(frame: pd.DataFrame, column: str) -> list[bool | None]:
+    if column not in frame.columns:
+        return [None] * len(frame)
+    return _flags(frame, column)[0]
 
 
 def _optional(frame: pd.DataFrame, column: str, default: Any) -> list[Any]:
@@ -481,9 +546,9 @@ def create_project(
             "width_px": int(w),
             "height_px": int(hh),
             "licence": str(lic),
-            "republishable": bool(rep) if rep is not None else source != "gsv",
+            "republishable": rep if rep is not None else source != "gsv",
             "intersection_id": None if iid is None else str(iid),
-            "gold": bool(gold),
+            "gold": bool(gold),  # empty cells: not gold
             "gold_answer": None if answer is None else str(answer),
             "n_done": 0,
             "n_live": 0,
@@ -502,9 +567,9 @@ def create_project(
             _numbers(frame, "width_px"),
             _numbers(frame, "height_px"),
             frame["licence"],
-            _optional(frame, "republishable", None),
+            _optional_flags(frame, "republishable"),
             _optional(frame, "intersection_id", None),
-            _optional(frame, "gold", False),
+            _optional_flags(frame, "gold"),
             _optional(frame, "gold_answer", None),
             strict=True,
         )
@@ -522,7 +587,7 @@ def create_project(
                     "lat": float(lat),
                     "panorama_id": None if pid is None else str(pid),
                     "area": None if area is None else str(area),
-                    "traffic_signal": None if sig is None else bool(sig),
+                    "traffic_signal": sig,
                 }
                 for iid, lon, lat, pid, area, sig in zip(
                     inter["intersection_id"],
@@ -530,7 +595,7 @@ def create_project(
                     _numbers(inter, "lat"),
                     _optional(inter, "panorama_id", None),
                     _optional(inter, "area", None),
-                    _optional(inter, "traffic_signal", None),
+                    _optional_flags(inter, "traffic_signal"),
                     strict=True,
                 )
             ],
