@@ -29,7 +29,7 @@ from camcensus.db import connect, session_factory, upgrade
 from camcensus.db import projects as db_projects
 from camcensus.db import tasks as db_tasks
 from camcensus.db.errors import PlatformError
-from camcensus.db.models import Assignment, Panorama, Submission, Tag, Volunteer
+from camcensus.db.models import Assignment, Panorama, Submission, Tag, Validation, Volunteer
 
 N_CLIENTS = 200
 N_PANORAMAS = 120
@@ -369,9 +369,23 @@ def test_200_clients_late_answers_on_postgis(postgis_fresh_url: str) -> None:
     _expiry_race(postgis_fresh_url, "postgis")
 
 
+def _setup_extra_volunteer(engine: Engine) -> int:
+    with session_factory(engine).begin() as session:
+        volunteer = Volunteer(
+            public_id=secrets.token_urlsafe(12),
+            pseudonym=f"checker-{secrets.token_hex(3)}",
+            password_hash="-",
+            role="volunteer",
+            created_at=T0,
+        )
+        session.add(volunteer)
+        session.flush()
+        return volunteer.volunteer_id
+
+
 def _double_clicks(url: str) -> None:
-    """Twenty requests of one volunteer at once get one task, and answering it twenty times at
-    once stores one submission."""
+    """Twenty requests of one volunteer at once get one task; answering it twenty times at once
+    stores one submission; validating a tag twenty times at once stores one validation."""
     engine = connect(url)
     try:
         out = Outcome()
@@ -388,7 +402,24 @@ def _double_clicks(url: str) -> None:
             lambda s, o, v, r: _submit(s, o, v, task, tags, T0, twin=False),
         )
         assert out.failures == [] and out.refusals == Counter()
+        # Another volunteer validates the tag twenty times at once: one row.
+        other = _setup_extra_volunteer(engine)
         with session_factory(engine)() as session:
+            tag_id = session.scalars(select(Tag.tag_id)).one()
+        answers: list[str] = []
+
+        def validate(s: sessionmaker[Session], o: Outcome, v: int, r: Any) -> None:
+            with s.begin() as session:
+                answers.append(
+                    db_tasks.validate(
+                        session, tag_id=tag_id, volunteer_id=v, answer="agree"
+                    ).validation_id
+                )
+
+        _race(engine, out, [other] * 20, validate)
+        assert out.failures == [] and len(answers) == 20 and len(set(answers)) == 1
+        with session_factory(engine)() as session:
+            assert session.scalar(select(func.count()).select_from(Validation)) == 1
             assert session.scalar(select(func.count()).select_from(Assignment)) == 1
             assert session.scalar(select(func.count()).select_from(Submission)) == 1
             assert session.scalar(select(func.count()).select_from(Tag)) == 1

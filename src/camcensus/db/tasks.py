@@ -1015,7 +1015,7 @@ def validate(
     Invalid
         An answer that is not one of the three.
     NotFound
-        No such tag.
+        No such tag or volunteer.
     Forbidden
         The tag is the volunteer's own.
     Conflict
@@ -1042,6 +1042,8 @@ def validate(
             "No tag has this id.",
             errors=[{"field": "tag_id", "message": "take a new validation task"}],
         )
+    # One answer of a volunteer at a time: a double click returns the stored row.
+    _lock_volunteer(session, volunteer_id, postgres=_postgres(session))
     public_id = session.scalar(
         select(Volunteer.public_id).where(Volunteer.volunteer_id == volunteer_id)
     )
