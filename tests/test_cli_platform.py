@@ -250,6 +250,40 @@ def test_project_create_from_a_folder_then_volunteers_get_its_panoramas(tmp_path
     )  # fmt: skip
     assert bad.exit_code == 2
     assert "panoramas.csv" in _flat(bad.output) and "lat" in _flat(bad.output)
+    # A bad name or a taken one is refused before any image is imported.
+    for name, expected in (("Bad_Name", "--name 'Bad_Name'"), ("my-city", "is taken")):
+        media = tmp_path / f"m-{name}"
+        refused = runner.invoke(
+            app,
+            [*args[:4], "--name", name, "--title", "t", "--folder", str(shoot), "--media",
+             str(media)],
+        )  # fmt: skip
+        assert refused.exit_code == 2 and expected in _flat(refused.output), refused.output
+        assert not media.exists() or not any(media.rglob("*.*"))
+    # Rows without a licence take --image-licence.
+    (shoot / "panoramas.csv").write_text(
+        "panorama_id,lat,lon,heading_deg,captured,licence,file\nX,48.9,2.18,0,2024-05,,a.jpg\n"
+    )
+    result = runner.invoke(
+        app,
+        [*args[:4], "--name", "third", "--title", "t", "--folder", str(shoot), "--media",
+         str(tmp_path / "m3"), "--image-licence", "CC0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engine = connect(url)
+    with Session(engine) as session:
+        assert session.query(Panorama).filter_by(source_ref="X").one().licence == "CC0"
+    engine.dispose()
+
+
+def test_database_and_revision_mistakes_are_messages_not_tracebacks(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade", "--database", "mysql://x@localhost/db"])
+    assert result.exit_code == 2 and "not a database the platform runs on" in _flat(result.output)
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    assert runner.invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+    result = runner.invoke(app, ["db", "downgrade", "--database", url, "--revision", "zzz"])
+    assert result.exit_code == 2 and "zzz" in _flat(result.output)
+    assert "Traceback" not in result.output
 
 
 def test_serve_demo_twice_on_one_database(

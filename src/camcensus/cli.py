@@ -7,6 +7,8 @@ runs, never frozen at import; the library functions write every file.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from camcensus import settings
-from camcensus._errors import InputError
+from camcensus._errors import InputError, OptionError
 
 app = typer.Typer(
     help="Audit where surveillance cameras are, what they can see, and whom they watch.",
@@ -105,6 +107,7 @@ ProjectOpt = Annotated[
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
     """Turn every expected failure into a message and exit status 2 (never a traceback)."""
+    from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from camcensus.db.errors import PlatformError
@@ -123,6 +126,11 @@ def _friendly_errors() -> Iterator[None]:
         _fail("Refused", RuntimeError(exc.message + (f" ({details})" if details else "")))
     except SQLAlchemyError as exc:
         _fail("Database problem", RuntimeError(_database_message(exc)))
+    except CommandError as exc:
+        _fail(
+            "Database problem",
+            RuntimeError(f"{exc}. Fix: camcensus db current shows the database's revision"),
+        )
     except (ValueError, OSError) as exc:
         _fail("Error", exc)
 
@@ -492,12 +500,23 @@ def show_settings() -> None:
         typer.echo(settings.markdown_table(current=True))
 
 
+def _check_database_url(url: str) -> None:
+    """Refuse a URL of a database the platform does not run on (before any driver import)."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme != "sqlite" and not scheme.startswith("postgres"):
+        raise OptionError(
+            f"--database {url.split('://', 1)[0]}://... is not a database the platform runs on; "
+            "use sqlite:///path/to/camcensus.db or postgresql://user@host/db"
+        )
+
+
 def _existing_database(database: str | None) -> str | None:
     """Refuse a SQLite URL whose file does not exist (connecting would create an empty one)."""
     from camcensus._errors import Problem
     from camcensus.db.engine import DEFAULT_URL
 
     url = database or DEFAULT_URL
+    _check_database_url(url)
     if url.startswith("sqlite:///") and ":memory:" not in url and "mode=memory" not in url:
         path = Path(url[len("sqlite:///") :].split("?")[0])
         if not path.is_file():
@@ -620,6 +639,7 @@ def db_upgrade(database: Database = None, revision: Revision = "head") -> None:
     from camcensus.db import current, upgrade
 
     with _friendly_errors():
+        _check_database_url(database or os.environ.get("DATABASE_URL") or "sqlite:///")
         upgrade(database, revision)
         Console().print(Text(f"Database at revision {current(database)}"))
 
@@ -685,10 +705,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
-
-
 @project_app.command(
     "create",
     epilog="Example: camcensus project create --database sqlite:///camcensus.db --name my-city "
@@ -743,17 +759,34 @@ def project_create(
     licence: Annotated[
         str, typer.Option("--licence", help="Licence of the collected tags.")
     ] = "CC-BY-SA 4.0",
+    image_licence: Annotated[
+        str | None,
+        typer.Option(
+            "--image-licence",
+            help="Licence of the folder's images whose index row leaves it empty.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create a project from a folder of panoramas or a Panoramax bounding box."""
+    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from camcensus._errors import Ledger
     from camcensus.db import connect
+    from camcensus.db.models import Project
     from camcensus.db.projects import create_project, project_progress
     from camcensus.imagery import import_project_source
 
     if (folder is None) == (panoramax is None):
         raise typer.BadParameter("give exactly one of --folder or --panoramax")
+    if not re.fullmatch(r"[a-z0-9-]{1,64}", name):
+        raise typer.BadParameter(
+            f"--name {name!r}: use 1-64 lower-case letters, digits and '-' (it goes in URLs), "
+            "e.g. my-city"
+        )
+    if not title.strip():
+        raise typer.BadParameter("--title is empty; give the title volunteers see")
     box = None
     if bbox is not None:
         try:
@@ -764,6 +797,13 @@ def project_create(
     with _friendly_errors():
         engine = connect(_existing_database(database))
         try:
+            with Session(engine) as session:
+                taken = session.scalar(select(Project.name).where(Project.name == name))
+            if taken:
+                raise OptionError(
+                    f"--name {name!r} is taken by another project; choose another name "
+                    "(camcensus export decode --project NAME exports an existing one)"
+                )
             panoramas, crossings = import_project_source(
                 source="folder" if folder is not None else "panoramax",
                 media_root=media,
@@ -772,6 +812,7 @@ def project_create(
                 bbox=box,
                 intersections_csv=intersections,
                 area_geojson=area.read_text(encoding="utf-8") if area is not None else None,
+                licence=image_licence,
                 ledger=ledger,
             )
             with Session(engine) as session, session.begin():
@@ -796,3 +837,7 @@ def project_create(
         typer.echo(f"  left out at {e.stage}: {e.count:,} {_console_text(e.reason)}")
     for note in ledger.notes:
         typer.echo(f"  note: {_console_text(note)}")
+
+
+if __name__ == "__main__":
+    main()
