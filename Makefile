@@ -58,7 +58,7 @@ bench-ground-truth: $(VENV)/.test
 
 ## bench-platform: 200 concurrent simulated volunteers against the real server (SQLite, PostgreSQL)
 bench-platform: $(VENV)/.test system-deps
-	$(PY) benchmarks/bench_platform.py
+	$(PY) benchmarks/bench_platform.py --json out/bench_platform.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
