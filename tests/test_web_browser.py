@@ -425,6 +425,11 @@ def test_volunteer_journey_end_to_end(site: Site, tmp_path: Path) -> None:
             stray = cams.iloc[0]
             _click_ray(page, (stray.heading_deg + 25.0) % 360, -5.0, (3.0, 2.0))
             assert page.eval_on_selector("body", "b => b.dataset.tags") == "3"
+            # Move it before deleting it: the first click stays stored, the move is a new
+            # version that replaces it.
+            page.click("#tag-move")
+            _click_ray(page, (stray.heading_deg + 40.0) % 360, -10.0, (0.0, 0.0))
+            assert page.eval_on_selector("body", "b => b.dataset.tags") == "3"
             page.focus("#viewer")
             page.keyboard.press("Delete")
             assert page.eval_on_selector("body", "b => b.dataset.tags") == "2"
@@ -452,6 +457,15 @@ def test_volunteer_journey_end_to_end(site: Site, tmp_path: Path) -> None:
                 standing = [t for t in rows if t.current and not t.deleted]
                 assert len(standing) == 2
                 assert sum(t.deleted for t in rows) == 1
+                moved = [
+                    t for t in rows
+                    if not t.deleted and t.replaces_tag_id is not None
+                    and _heading_diff(t.heading_deg, (stray.heading_deg + 40.0) % 360) < 2.0
+                ]  # fmt: skip
+                assert len(moved) == 1 and not moved[0].current
+                first_click = [t for t in rows if t.tag_id == moved[0].replaces_tag_id]
+                assert len(first_click) == 1 and not first_click[0].current
+                assert _heading_diff(first_click[0].heading_deg, stray.heading_deg + 25.0) < 2.0
                 for cam in cams.itertuples():
                     near = [
                         t for t in standing

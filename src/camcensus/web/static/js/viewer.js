@@ -289,13 +289,19 @@ export class Tagger {
     if (first && !this.viewer.container.contains(document.activeElement)) first.focus();
   }
 
-  /** Change the selected tag: in place while it is a draft, else as a new version. */
+  /**
+   * Change the selected tag. Labels (attachment, type) of the tag just placed are filled in
+   * place while its editor is open; any other change, and every move of a ray, is a new
+   * version that replaces the old one, so every click is sent exactly as it was made.
+   */
   edit(changes) {
     if (!this.selected || !this.heads.has(this.selected)) return;
     const index = this.heads.get(this.selected);
     const old = this.versions[index];
     if (old.deleted) return;
     if (changes.attachment && changes.attachment !== "street") changes.camera_type = "unknown";
+    const moved = "heading_deg" in changes || "pitch_deg" in changes;
+    if (moved && this.draft === this.selected) this.freeze();
     if (this.draft === this.selected) {
       Object.assign(old, changes);
     } else {
