@@ -210,7 +210,7 @@ def test_project_create_from_a_folder_then_volunteers_get_its_panoramas(tmp_path
         "B,48.981,2.181,359.5,2024-05,CC0,b.png\n"
     )
     crossings = tmp_path / "crossings.csv"
-    crossings.write_text("intersection_id,lon,lat,area\nI1,2.18001,48.98,Z\n")
+    crossings.write_text("intersection_id,lon,lat,area\nI1,2.18001,48.98,Z\nI2,2.181,48.981,Z\n")
     args = ["project", "create", "--database", url, "--name", "my-city", "--title", "My city"]
     result = runner.invoke(
         app,
@@ -231,8 +231,9 @@ def test_project_create_from_a_folder_then_volunteers_get_its_panoramas(tmp_path
         # The images are pinned in the media root under their uri.
         for p in panos.values():
             assert (tmp_path / "media" / p.image_uri).is_file()
-        crossing = session.query(Intersection).one()
-        assert crossing.panorama_id == panos["A"].panorama_id
+        crossing = {c.intersection_id: c for c in session.query(Intersection).all()}
+        assert crossing["I1"].panorama_id == panos["A"].panorama_id
+        assert crossing["I2"].panorama_id == panos["B"].panorama_id
     engine.dispose()
     # The same name twice, and neither or both sources, are refused with exit status 2.
     again = runner.invoke(app, [*args, "--folder", str(shoot), "--media", str(tmp_path / "m")])

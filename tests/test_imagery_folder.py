@@ -196,21 +196,31 @@ def test_bad_geojson(tmp_path: Path) -> None:
 
 
 def test_import_project_source_folder(folder: Path, tmp_path: Path) -> None:
+    from camcensus._errors import Ledger
+
     csv = tmp_path / "inter.csv"
     csv.write_text("intersection_id,lon,lat,area,traffic_signal\nI1,2.18001,48.98,Z,true\n")
+    ledger = Ledger()
     pano, inter = import_project_source(
         source="folder",
         media_root=tmp_path / "media",
         folder=folder,
         intersections_csv=csv,
         licence="CC0",
+        ledger=ledger,
     )
-    assert inter is not None and len(pano) == 3
+    # Only the panorama of the listed intersection becomes a task; B and C are counted.
+    assert inter is not None and list(pano["source_ref"]) == ["A"]
+    assert ledger.total("match intersections") == 2
     a = pano.set_index("source_ref").loc["A"]
     assert inter.loc[0, "panorama_id"] == a["panorama_id"]
     assert a["intersection_id"] == "I1"
-    assert pano.set_index("source_ref").loc["B", "intersection_id"] is None
     assert isinstance(inter, pd.DataFrame) and inter.loc[0, "traffic_signal"] is True
+    # Without a list every panorama is a task.
+    pano, inter = import_project_source(
+        source="folder", media_root=tmp_path / "media", folder=folder, licence="CC0"
+    )
+    assert inter is None and sorted(pano["source_ref"]) == ["A", "B", "C"]
 
 
 def test_intersections_csv_problems(folder: Path, tmp_path: Path) -> None:

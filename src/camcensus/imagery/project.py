@@ -366,7 +366,8 @@ def import_project_source(
         along the intersections list (or in the area polygon's bounds).
     intersections_csv
         An intersections list (:func:`intersections_from_csv`); each is matched to its
-        nearest panorama within ``radius_m`` metres (:func:`match_intersections`).
+        nearest panorama within ``radius_m`` metres (:func:`match_intersections`), and only
+        the matched panoramas are kept (the others are counted in ``ledger``).
     area_geojson
         A polygon (GeoJSON, WGS84): only panoramas (and intersections) inside it are kept.
     store
@@ -463,4 +464,14 @@ def import_project_source(
         panoramas, intersections = match_intersections(
             intersections, panoramas, radius_m=radius_m, ledger=ledger
         )
+        # With a list, the tasks are its intersections: a panorama matched to none would be
+        # tagged for nothing and would add an intersection the list does not have.
+        unmatched = panoramas["intersection_id"].isna()
+        ledger.exclude(
+            "match intersections",
+            "panoramas that are no listed intersection's nearest within "
+            f"{radius_m:g} m (not made tasks)",
+            int(unmatched.sum()),
+        )
+        panoramas = panoramas[~unmatched].reset_index(drop=True)
     return panoramas, intersections
