@@ -314,8 +314,12 @@ def test_submit_stores_every_tag_version_exactly(app: FastAPI) -> None:
     assert stored["a2"]["replaces_tag_id"] == stored["a1"]["tag_id"]
     assert [k for k, t in sorted(stored.items()) if t["current"]] == ["a2", "b1", "c1"]
     assert str(stored["a1"]["clicked_at"]).startswith("2024-03-01 10:00:01.25")
-    # The public tags are the standing, not deleted versions: a2 and b1.
-    public = b.get("/api/tags").json()["features"]
+    # The panorama is not done (1 of k=3): its answers are not public yet, so the next
+    # volunteers answer independently; an expert may look.
+    assert b.get("/api/tags").json()["features"] == []
+    expert = logged_in(app, "owl", role="expert")
+    public = expert.get("/api/tags", params={"status": "in_progress"}).json()["features"]
+    # The tags are the standing, not deleted versions: a2 and b1.
     assert sorted(f["properties"]["heading_deg"] for f in public) == [124.0, 359.999]
     assert {f["properties"]["decoder_id"] for f in public} == {public_id}
     assert b.get("/api/me").json()["tasks_done"] == 1
@@ -695,11 +699,13 @@ def _brute_force(app: FastAPI) -> dict[str, Any]:
     return {"panos": panos, "subs": subs, "tags": tags}
 
 
-def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
+def test_public_data_filters_match_brute_force(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
     import numpy as np
 
+    # Hundreds of reads from one test client: above the default per-client read limit.
+    app = make_app(tmp_path, data_burst=10_000)
     _fill_two_projects(app)
     truth = _brute_force(app)
     panos, subs, tags = truth["panos"], truth["subs"], truth["tags"]
@@ -707,9 +713,11 @@ def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
     statuses = [p["status"] for p in panos.values() if not p["gold"]]
     assert {s: statuses.count(s) for s in set(statuses)} == {"todo": 3, "in_progress": 3, "done": 6}
     b = Browser(app)  # public routes: no log-in needed
+    expert = logged_in(app, "owl", role="expert")
     rng = np.random.default_rng(11)
     times = sorted(s["at"] for s in subs.values())
-    for _ in range(30):
+    n_refused = 0
+    for _ in range(40):
         q: dict[str, Any] = {}
         if rng.random() < 0.5:
             q["project"] = str(rng.choice(["north", "south"]))
@@ -717,7 +725,7 @@ def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
             w, e = sorted(rng.uniform(-73.992, -73.978, 2))
             s_, n_ = sorted(rng.uniform(40.699, 40.709, 2))
             q["bbox"] = f"{w},{s_},{e},{n_}"
-        if rng.random() < 0.5:
+        if rng.random() < 0.6:
             q["status"] = str(rng.choice(["todo", "in_progress", "done"]))
         since = until = None
         if rng.random() < 0.5:
@@ -729,11 +737,11 @@ def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
             until += timedelta(seconds=int(rng.integers(0, 2)))
             q["until"] = until.isoformat()
 
-        def pano_ok(pid: str, q: dict[str, Any] = q) -> bool:
+        def pano_ok(pid: str, q: dict[str, Any], status: str | None) -> bool:
             p = panos[pid]
             if p["gold"] or ("project" in q and p["project"] != q["project"]):
                 return False
-            if "status" in q and p["status"] != q["status"]:
+            if status is not None and p["status"] != status:
                 return False
             if "bbox" in q:
                 w, s_, e, n_ = map(float, q["bbox"].split(","))
@@ -743,47 +751,76 @@ def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
         def time_ok(at: datetime, since: Any = since, until: Any = until) -> bool:
             return (since is None or at >= since) and (until is None or at < until)
 
+        # Answers (tags, submissions) only of panoramas that are done, unless an expert asks.
+        answers_status = q.get("status", "done")
         want_tags = {
             tid
             for tid, t in tags.items()
-            if pano_ok(subs[t["submission_id"]]["panorama_id"])
+            if pano_ok(subs[t["submission_id"]]["panorama_id"], q, answers_status)
             and time_ok(subs[t["submission_id"]]["at"])
         }
-        got = b.get("/api/tags", params=q)
+        got = expert.get("/api/tags", params=q)
         assert got.status_code == 200, (q, got.text)
         assert {f["properties"]["tag_id"] for f in got.json()["features"]} == want_tags, q
         for f in got.json()["features"]:
             pid = f["properties"]["panorama_id"]
             assert f["geometry"]["coordinates"] == [panos[pid]["lon"], panos[pid]["lat"]]
+            assert panos[pid]["status"] == answers_status
+        anonymous = b.get("/api/tags", params=q)
+        if answers_status == "done":
+            assert anonymous.json() == got.json(), q
+        else:
+            body = assert_error_shape(anonymous, 403)
+            assert body["errors"][0]["field"] == "status"
+            n_refused += 1
         pq = {key: v for key, v in q.items() if key in ("project", "bbox", "status")}
-        want_panos = {pid for pid in panos if pano_ok(pid, pq)}
+        want_panos = {pid for pid in panos if pano_ok(pid, pq, pq.get("status"))}
         got = b.get("/api/panoramas", params=pq).json()["features"]
         assert {f["properties"]["panorama_id"] for f in got} == want_panos, pq
         assert all(
             f["properties"]["status"] == panos[f["properties"]["panorama_id"]]["status"]
             for f in got
         )
-        sq = {key: v for key, v in q.items() if key in ("project", "since", "until")}
+        sq = {key: v for key, v in q.items() if key in ("project", "since", "until", "status")}
         want_subs = {
             sid
             for sid, s in subs.items()
-            if not s["gold"]
-            and ("project" not in sq or panos[s["panorama_id"]]["project"] == sq["project"])
-            and time_ok(s["at"])
+            if not s["gold"] and pano_ok(s["panorama_id"], sq, answers_status) and time_ok(s["at"])
         }
-        got = b.get("/api/submissions", params=sq).json()
-        assert {s["submission_id"] for s in got} == want_subs, sq
+        got = expert.get("/api/submissions", params=sq)
+        assert {s["submission_id"] for s in got.json()} == want_subs, sq
+        anonymous = b.get("/api/submissions", params=sq)
+        if answers_status == "done":
+            assert anonymous.json() == got.json(), sq
+        else:
+            assert_error_shape(anonymous, 403)
+    assert n_refused >= 5
     # n_tags counts the standing tags; paging slices the same order.
     per_sub: dict[str, int] = {}
     for t in tags.values():
         per_sub[t["submission_id"]] = per_sub.get(t["submission_id"], 0) + 1
     every = b.get("/api/submissions").json()
+    done_subs = {
+        sid
+        for sid, s in subs.items()
+        if not s["gold"] and panos[s["panorama_id"]]["status"] == "done"
+    }
     assert {s["submission_id"]: s["n_tags"] for s in every} == {
-        sid: per_sub.get(sid, 0) for sid in subs if not subs[sid]["gold"]
+        sid: per_sub.get(sid, 0) for sid in done_subs
     }
     full = b.get("/api/tags").json()["features"]
-    page = b.get("/api/tags", params={"limit": 4, "offset": 3}).json()["features"]
-    assert page == full[3:7]
+    assert len(full) >= 7
+    page = b.get("/api/tags", params={"limit": 4, "offset": 3})
+    assert page.json()["features"] == full[3:7]
+    # A full page points to the next one; walking the links gives everything once.
+    walked: list[Any] = []
+    url: str | None = "/api/tags?limit=3"
+    while url is not None:
+        r = b.get(url)
+        walked += r.json()["features"]
+        link = r.headers.get("link")
+        url = link.split(">")[0].lstrip("<") if link else None
+    assert walked == full
     # A zone-less time is UTC; refusals name the parameter.
     naive = times[3].astimezone(UTC).replace(tzinfo=None).isoformat()
     assert (
@@ -798,9 +835,11 @@ def test_public_data_filters_match_brute_force(app: FastAPI) -> None:
         ({"since": "yesterday"}, "since"),
         ({"project": "Not A Slug"}, "project"),
         ({"limit": 0}, "limit"),
+        ({"limit": 5001}, "limit"),
     ):
         body = assert_error_shape(b.get("/api/tags", params=params), 422)
         assert body["errors"][0]["field"] == field, (params, body)
+    app.state.engine.dispose()
 
 
 # --------------------------------------------------------------------------- images

@@ -13,6 +13,7 @@ from camcensus.web.security import (
     CurrentVolunteer,
     DbSession,
     OptionalVolunteer,
+    ReadSession,
     clear_session_cookie,
     csrf_token_of,
     rate_limit,
@@ -52,12 +53,17 @@ def _me(db: Session, identity: SessionIdentity) -> MeOut:
 
 
 def _open_session(request: Request, response: Response, db: Session, volunteer_id: int) -> None:
-    """Start a session bound to the request's CSRF token, commit, and set the cookie."""
+    """Start a session bound to the request's CSRF token, commit, and set the cookie.
+
+    Expired sessions are deleted here (an indexed range delete), so ``web_sessions`` holds
+    only live sessions and the ones that expired since the last log-in.
+    """
     from camcensus.db import accounts
 
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         accounts.end_session(db, old)
+    accounts.purge_expired_sessions(db)
     token = accounts.start_session(
         db,
         volunteer_id,
@@ -156,6 +162,6 @@ def logout(
 
 
 @router.get("/me", response_model=MeOut, summary="The logged-in volunteer")
-def me(*, identity: CurrentVolunteer, db: DbSession) -> MeOut:
+def me(*, identity: CurrentVolunteer, db: ReadSession) -> MeOut:
     """Return the logged-in volunteer's pseudonym, public id, role and progress."""
     return _me(db, identity)

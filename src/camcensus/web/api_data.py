@@ -4,16 +4,23 @@ Public answers carry the volunteers' random ``public_id`` (the exports' ``decode
 a pseudonym; gold panoramas (known answers used to train and check volunteers) and tutorial
 submissions are never public. Tags are the versions that stood at submit time
 (``current and not deleted``), as in the exports.
+
+The k answers of a panorama must stay independent: tags and submissions are public only once
+their panorama is done (``status=done``, the default); experts and admins may ask for
+panoramas in progress. A volunteer who holds an unanswered task on a panorama does not see its
+discussion until they have submitted (they may still post to it). Lists come a page at a time
+(``limit`` at most :data:`MAX_PAGE`, ``offset``; a full page carries a ``Link: rel="next"``
+header) and reads are rate-limited per client in memory.
 """
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import Select, and_, func, select
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from camcensus.web.api_auth import ERRORS
@@ -28,10 +35,21 @@ from camcensus.web.schemas import (
 from camcensus.web.security import (
     CurrentVolunteer,
     DbSession,
+    OptionalVolunteer,
+    ReadSession,
     rate_limit,
 )
 
-__all__ = ["router"]
+if TYPE_CHECKING:
+    from camcensus.db.accounts import SessionIdentity
+
+__all__ = ["DISCUSSION_LOCKED", "MAX_PAGE", "discussion_locked", "router"]
+
+#: The largest page of the public list routes (``limit``).
+MAX_PAGE = 5000
+#: What a volunteer with an unanswered task on the panorama is told about its discussion.
+DISCUSSION_LOCKED = "The discussion opens once you have submitted your answer."
+_ROLE_RANK = {"volunteer": 0, "expert": 1, "admin": 2}
 
 router = APIRouter(prefix="/api", tags=["data"], responses=ERRORS)
 
@@ -54,7 +72,14 @@ UntilQ = Annotated[
     datetime | None, Query(description="Submitted before (ISO 8601; UTC when no zone)")
 ]
 StatusQ = Annotated[Status | None, Query(description="The panorama's completion status")]
-LimitQ = Annotated[int, Query(ge=1, le=50_000)]
+AnswerStatusQ = Annotated[
+    Status | None,
+    Query(
+        description="The panorama's completion status (default done; in_progress and todo "
+        "only for experts and admins: the k answers stay independent)"
+    ),
+]
+LimitQ = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size (at most {MAX_PAGE})")]
 OffsetQ = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
@@ -107,6 +132,36 @@ def _panorama_filters(
     return query
 
 
+def _answer_status(status: str | None, identity: SessionIdentity | None) -> str:
+    """Return the status filter of tags and submissions: done, unless an expert asks."""
+    if status is None or status == "done":
+        return "done"
+    role = identity.role if identity is not None else "anonymous"
+    if _ROLE_RANK.get(role, -1) < _ROLE_RANK["expert"]:
+        raise HTTPException(
+            403,
+            detail={
+                "error": "Answers are public only for panoramas that are done: the k "
+                "volunteers of a panorama answer independently.",
+                "errors": [
+                    {
+                        "field": "status",
+                        "message": f"found {status!r}, which needs the role 'expert' "
+                        f"(you are {role!r}); leave status out or ask for 'done'",
+                    }
+                ],
+            },
+        )
+    return status
+
+
+def _next_page(request: Request, response: Response, n: int, limit: int, offset: int) -> None:
+    """Point to the next page (``Link: <...>; rel="next"``) when this page is full."""
+    if n >= limit:
+        url = request.url.include_query_params(limit=limit, offset=offset + limit)
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+
+
 def _status(n_done: int, k: int, n_live: int) -> str:
     """The completion status, as the ``status`` filter computes it (a running task counts)."""
     return "done" if n_done >= k else "in_progress" if n_live > 0 else "todo"
@@ -136,14 +191,23 @@ def public_tags(
     bbox: BboxQ = None,
     since: SinceQ = None,
     until: UntilQ = None,
-    status: StatusQ = None,
-    limit: LimitQ = 5000,
+    status: AnswerStatusQ = None,
+    limit: LimitQ = 1000,
     offset: OffsetQ = 0,
-    db: DbSession,
+    request: Request,
+    response: Response,
+    identity: OptionalVolunteer,
+    db: ReadSession,
 ) -> dict[str, Any]:
-    """Return the tags that stood at submit time, newest last, ``limit`` at a time."""
+    """Return the tags that stood at submit time, oldest first, ``limit`` at a time.
+
+    Only tags of panoramas that are done, unless an expert or admin asks for ``status``
+    ``in_progress`` or ``todo``.
+    """
     from camcensus.db.models import Panorama, Project, Submission, Tag
 
+    rate_limit(request, "data")
+    shown = _answer_status(status, identity)
     query: Select[*tuple[Any, ...]] = (
         select(Tag, Submission, Panorama.lon, Panorama.lat, Project.name)
         .join(Submission, Submission.submission_id == Tag.submission_id)
@@ -151,7 +215,7 @@ def public_tags(
         .join(Project, Project.project_id == Panorama.project_id)
         .where(Tag.current.is_(True), Tag.deleted.is_(False), Submission.kind != "tutorial")
     )
-    query = _panorama_filters(query, project, _bbox(bbox), status)
+    query = _panorama_filters(query, project, _bbox(bbox), shown)
     if since is not None:
         query = query.where(Submission.submitted_at >= _utc(since))
     if until is not None:
@@ -180,6 +244,7 @@ def public_tags(
         )
         for tag, sub, lon, lat, name in db.execute(query)
     ]
+    _next_page(request, response, len(features), limit, offset)
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -189,13 +254,16 @@ def public_panoramas(
     project: ProjectQ = None,
     bbox: BboxQ = None,
     status: StatusQ = None,
-    limit: LimitQ = 5000,
+    limit: LimitQ = 1000,
     offset: OffsetQ = 0,
-    db: DbSession,
+    request: Request,
+    response: Response,
+    db: ReadSession,
 ) -> dict[str, Any]:
-    """Return the panoramas (not gold ones) with their completion status."""
+    """Return the panoramas (not gold ones) with their completion status (no answers)."""
     from camcensus.db.models import Panorama, Project
 
+    rate_limit(request, "data")
     query: Select[*tuple[Any, ...]] = select(Panorama, Project.name, Project.k).join(
         Project, Project.project_id == Panorama.project_id
     )
@@ -221,6 +289,7 @@ def public_panoramas(
         )
         for p, name, k in db.execute(query)
     ]
+    _next_page(request, response, len(features), limit, offset)
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -230,13 +299,23 @@ def public_submissions(
     project: ProjectQ = None,
     since: SinceQ = None,
     until: UntilQ = None,
-    limit: LimitQ = 5000,
+    status: AnswerStatusQ = None,
+    limit: LimitQ = 1000,
     offset: OffsetQ = 0,
-    db: DbSession,
+    request: Request,
+    response: Response,
+    identity: OptionalVolunteer,
+    db: ReadSession,
 ) -> list[SubmissionOut]:
-    """Return submissions (not gold, not tutorial), with their count of standing tags."""
+    """Return submissions (not gold, not tutorial), with their count of standing tags.
+
+    Only submissions of panoramas that are done, unless an expert or admin asks for
+    ``status`` ``in_progress`` or ``todo``.
+    """
     from camcensus.db.models import Panorama, Project, Submission, Tag
 
+    rate_limit(request, "data")
+    shown = _answer_status(status, identity)
     n_tags = (
         select(func.count())
         .select_from(Tag)
@@ -255,13 +334,13 @@ def public_submissions(
         .join(Project, Project.project_id == Panorama.project_id)
         .where(Submission.kind != "tutorial", Submission.gold.is_(False))
     )
-    query = _panorama_filters(query, project, None, None)
+    query = _panorama_filters(query, project, None, shown)
     if since is not None:
         query = query.where(Submission.submitted_at >= _utc(since))
     if until is not None:
         query = query.where(Submission.submitted_at < _utc(until))
     query = query.order_by(Submission.submitted_at, Submission.submission_id)
-    return [
+    out = [
         SubmissionOut(
             submission_id=s.submission_id,
             panorama_id=s.panorama_id,
@@ -276,6 +355,8 @@ def public_submissions(
         )
         for s, name, n in db.execute(query.limit(limit).offset(offset))
     ]
+    _next_page(request, response, len(out), limit, offset)
+    return out
 
 
 def _comment_out(comment: Any, pseudonym: str) -> CommentOut:
@@ -301,6 +382,29 @@ def _panorama_or_404(db: Session, panorama_id: str) -> None:
         )
 
 
+def discussion_locked(db: Session, panorama_id: str, volunteer_id: int) -> bool:
+    """Return whether the volunteer holds an unanswered task on the panorama.
+
+    Such a volunteer does not see the panorama's discussion: other volunteers' comments would
+    tell them what to answer. A task that expired still counts (it can be submitted late); a
+    skipped one does not (it can never be answered).
+    """
+    from camcensus.db.models import Assignment
+
+    return bool(
+        db.scalar(
+            select(
+                exists().where(
+                    Assignment.panorama_id == panorama_id,
+                    Assignment.volunteer_id == volunteer_id,
+                    Assignment.status.in_(("open", "expired")),
+                    Assignment.submission_id.is_(None),
+                )
+            )
+        )
+    )
+
+
 @router.get(
     "/panoramas/{panorama_id}/comments",
     response_model=list[CommentOut],
@@ -310,12 +414,30 @@ def list_comments(
     *,
     panorama_id: PanoramaId,
     identity: CurrentVolunteer,
-    db: DbSession,
+    db: ReadSession,
 ) -> list[CommentOut]:
-    """Return a panorama's comments, oldest first (bodies are text, never HTML)."""
+    """Return a panorama's comments, oldest first (bodies are text, never HTML).
+
+    403 while the volunteer holds an unanswered task on the panorama (:func:`
+    discussion_locked`).
+    """
     from camcensus.db.models import Comment, Volunteer
 
     _panorama_or_404(db, panorama_id)
+    if discussion_locked(db, panorama_id, identity.volunteer_id):
+        raise HTTPException(
+            403,
+            detail={
+                "error": DISCUSSION_LOCKED,
+                "errors": [
+                    {
+                        "field": "panorama_id",
+                        "message": "submit your task on this panorama first; you may post "
+                        "a comment now",
+                    }
+                ],
+            },
+        )
     rows = db.execute(
         select(Comment, Volunteer.pseudonym)
         .join(Volunteer, Volunteer.volunteer_id == Comment.volunteer_id)
@@ -340,7 +462,10 @@ def add_comment(
     identity: CurrentVolunteer,
     db: DbSession,
 ) -> CommentOut:
-    """Store a comment exactly as typed; it is only ever shown as text."""
+    """Store a comment exactly as typed; it is only ever shown as text.
+
+    Allowed while the volunteer's own task on the panorama is open (it flags the panorama).
+    """
     from camcensus.db.models import Comment
 
     rate_limit(request, "write", key=f"v{identity.volunteer_id}")

@@ -8,6 +8,7 @@ not allow re-publishing them).
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -15,10 +16,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from camcensus.imagery.base import SourceError
 from camcensus.web.api_auth import ERRORS
 from camcensus.web.security import (
     CurrentVolunteer,
-    DbSession,
+    ReadSession,
 )
 
 __all__ = ["TUTORIAL_ID", "image_store", "router", "tutorial_meta", "tutorial_truth"]
@@ -36,16 +38,30 @@ _JPEG: dict[int | str, dict[str, Any]] = {
 _CACHE = "private, max-age=86400"
 _store_lock = threading.Lock()
 _TUTORIAL_WIDTH = 4096
+_log = logging.getLogger("camcensus.web")
 
 
 def image_store(request: Request) -> Any:
-    """Return the app's image store (made on first use)."""
+    """Return the app's image store (made on first use from the app's settings).
+
+    ``WebSettings.blur`` blurs faces and plates of what the store fetches; with
+    ``WebSettings.gsv_key`` a ``gsv:<pano_id>`` panorama is fetched from Street View on its
+    first request and pinned under the media root, so every volunteer sees the same image.
+    """
     with _store_lock:
         store = request.app.state.image_store
         if store is None:
-            from camcensus.imagery.store import ImageStore
+            from camcensus.imagery.store import Fetcher, ImageStore
 
-            store = ImageStore(request.app.state.media_root)
+            settings = request.app.state.settings
+            fetchers: dict[str, Fetcher] = {}
+            if settings.gsv_key:
+                from camcensus.imagery.gsv import GSV_API, gsv_fetcher
+
+                fetchers["gsv"] = gsv_fetcher(
+                    settings.gsv_key, api_url=settings.gsv_api_url or GSV_API
+                )
+            store = ImageStore(request.app.state.media_root, blur=settings.blur, fetchers=fetchers)
             request.app.state.image_store = store
     return store
 
@@ -56,6 +72,17 @@ def _not_found(panorama_id: str) -> HTTPException:
         detail={
             "error": "No image is stored for this panorama.",
             "errors": [{"field": "panorama_id", "message": f"no image for {panorama_id!r}"}],
+        },
+    )
+
+
+def _fetch_failed(panorama_id: str) -> HTTPException:
+    # The provider's answer stays in the server log; it may name the request's address.
+    return HTTPException(
+        502,
+        detail={
+            "error": "The imagery provider did not deliver this panorama; try again later.",
+            "errors": [{"field": "panorama_id", "message": f"fetching {panorama_id!r} failed"}],
         },
     )
 
@@ -81,13 +108,16 @@ def panorama_image(
     panorama_id: PanoramaId,
     w: WidthQ = "4096",
     identity: CurrentVolunteer,
-    db: DbSession,
+    db: ReadSession,
 ) -> Response:
     """Return the pinned image of a panorama, downscaled to at most ``w`` pixels wide."""
     uri = _image_uri(db, panorama_id)
     db.close()
     try:
         data = image_store(request).image_bytes(uri, max_width=None if w == "full" else int(w))
+    except SourceError as exc:
+        _log.warning("fetching the image of %s failed: %s", panorama_id, exc)
+        raise _fetch_failed(panorama_id) from exc
     except (FileNotFoundError, PermissionError, ValueError, LookupError) as exc:
         raise _not_found(panorama_id) from exc
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
@@ -109,7 +139,7 @@ def panorama_tile(
     rows: Annotated[int, Query(ge=1, le=64, description="Tile rows")] = 8,
     w: WidthQ = "4096",
     identity: CurrentVolunteer,
-    db: DbSession,
+    db: ReadSession,
 ) -> Response:
     """Return one tile of the panorama cut into ``cols`` x ``rows`` at width ``w``."""
     from camcensus._errors import OptionError
@@ -125,6 +155,9 @@ def panorama_tile(
             row=row,
             width=None if w == "full" else int(w),
         )
+    except SourceError as exc:
+        _log.warning("fetching the image of %s failed: %s", panorama_id, exc)
+        raise _fetch_failed(panorama_id) from exc
     except OptionError as exc:
         raise HTTPException(
             422,

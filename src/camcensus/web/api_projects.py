@@ -23,6 +23,7 @@ from camcensus.web.security import (
     CurrentVolunteer,
     DbSession,
     ExpertVolunteer,
+    ReadSession,
     rate_limit,
 )
 
@@ -91,7 +92,7 @@ def _project_out(db: Session, name: str) -> ProjectOut:
 
 
 @router.get("", response_model=list[ProjectOut], summary="Projects with their progress")
-def list_projects(*, db: DbSession) -> list[ProjectOut]:
+def list_projects(*, db: ReadSession) -> list[ProjectOut]:
     """Return every project with its progress numbers."""
     from camcensus.db.models import Project
 
@@ -100,7 +101,7 @@ def list_projects(*, db: DbSession) -> list[ProjectOut]:
 
 
 @router.get("/{name}", response_model=ProjectOut, summary="One project's progress")
-def get_project(*, name: ProjectName, db: DbSession) -> ProjectOut:
+def get_project(*, name: ProjectName, db: ReadSession) -> ProjectOut:
     """Return a project's progress numbers."""
     return _project_out(db, name)
 
@@ -110,7 +111,7 @@ def get_project(*, name: ProjectName, db: DbSession) -> ProjectOut:
     response_model=FeatureCollection,
     summary="Progress map (one Point per panorama)",
 )
-def progress_geojson(*, name: ProjectName, db: DbSession) -> Any:
+def progress_geojson(*, name: ProjectName, db: ReadSession) -> Any:
     """Return the project's progress as GeoJSON (status, n_done, agreement, problems)."""
     from camcensus.db.projects import progress_geojson as _progress
 

@@ -13,20 +13,25 @@ from __future__ import annotations
 import html
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from camcensus.db.engine import session_factory
 from camcensus.web.ratelimit import Limit, RateLimiter
 from camcensus.web.security import SecurityMiddleware, error_response
 
-__all__ = ["STATIC_DIR", "TIPS", "WebSettings", "create_app", "serve"]
+__all__ = ["GSV_KEY_ENV", "STATIC_DIR", "TIPS", "WebSettings", "create_app", "serve"]
+
+#: The environment variable holding the Google Street View key (``WebSettings.gsv_key``).
+GSV_KEY_ENV = "CAMCENSUS_GSV_KEY"
 
 #: The front end's static files (vendored libraries, page scripts, styles).
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -59,6 +64,9 @@ class WebSettings:
         Submissions (and problem reports) per volunteer.
     write_burst, write_per_minute
         Other writes per volunteer (comments, validations, task requests).
+    data_burst, data_per_minute
+        Reads of the public data routes (``/api/tags``, ``/api/panoramas``,
+        ``/api/submissions``) per client.
     cookie_secure
         Mark cookies Secure; None: when the request came over https.
     max_body_bytes
@@ -69,6 +77,15 @@ class WebSettings:
         Lifetime of an invitation link.
     tip_tasks
         Tips are shown during a volunteer's first this many tasks.
+    blur
+        Blur faces and licence plates of every image the store fetches or imports
+        (:class:`~camcensus.imagery.store.ImageStore` ``blur=``).
+    gsv_key
+        A Google Maps Platform key: ``gsv:<pano_id>`` panoramas are fetched through the Street
+        View Static API on first request and pinned (default ``$CAMCENSUS_GSV_KEY``; without a
+        key such panoramas answer 404).
+    gsv_api_url
+        The Street View API's address (tests point it at a local server).
     """
 
     k: int = 3
@@ -81,12 +98,17 @@ class WebSettings:
     submit_per_minute: float = 60.0
     write_burst: int = 60
     write_per_minute: float = 120.0
+    data_burst: int = 120
+    data_per_minute: float = 600.0
     cookie_secure: bool | None = None
     max_body_bytes: int = 256 * 1024
     session_lifetime_s: int = 14 * 24 * 3600
     invitation_lifetime_s: int = 7 * 24 * 3600
     tip_tasks: int = 20
     tips: tuple[str, ...] = field(default=TIPS)
+    blur: bool = False
+    gsv_key: str | None = field(default_factory=lambda: os.environ.get(GSV_KEY_ENV) or None)
+    gsv_api_url: str | None = None
 
     def limiter(self) -> RateLimiter:
         """Return a fresh in-memory rate limiter for these settings."""
@@ -97,6 +119,7 @@ class WebSettings:
                 "login_account": Limit(self.login_burst, self.login_per_minute),
                 "submit": Limit(self.submit_burst, self.submit_per_minute),
                 "write": Limit(self.write_burst, self.write_per_minute),
+                "data": Limit(self.data_burst, self.data_per_minute),
             },
             enabled=self.rate_limits,
         )
@@ -109,6 +132,15 @@ def _version() -> str:
         return version("camcensus")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0+unknown"
+
+
+def _refuse_writes(session: Session, flush_context: Any, instances: Any) -> None:
+    """Refuse a flush in a read-only session (it would write outside the write lock)."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError(
+            "a read-only session (ReadSession) was asked to write; use DbSession in "
+            "state-changing routes"
+        )
 
 
 def _handle_error(request: Request, exc: Exception) -> Response:
@@ -185,6 +217,11 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.engine = engine
+    # Writers take SQLite's write lock at their first statement; readers (GET routes, the
+    # identity lookup) start deferred and never block a writer (camcensus.db.engine).
+    app.state.write_sessions = session_factory(engine)
+    app.state.read_sessions = session_factory(engine, readonly=True)
+    event.listen(app.state.read_sessions, "before_flush", _refuse_writes)
     app.state.settings = settings
     app.state.media_root = Path(media_root)
     app.state.limiter = settings.limiter()
@@ -224,6 +261,9 @@ def serve(
     database: str | None = None,
     demo: bool = False,
     media: str | Path | None = None,
+    forwarded_allow_ips: str | None = None,
+    blur: bool = False,
+    gsv_key: str | None = None,
 ) -> None:
     """Run the platform with uvicorn (the database is upgraded first).
 
@@ -239,6 +279,16 @@ def serve(
         printed, so anyone can tag at once.
     media
         The media root (default: ``./media``, or the demo's temporary folder).
+    forwarded_allow_ips
+        Addresses of the reverse proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto``
+        headers are trusted: a comma-separated list of IPs or networks, or ``"*"`` (uvicorn's
+        ``forwarded_allow_ips``; default: ``$FORWARDED_ALLOW_IPS``, else ``127.0.0.1``). The
+        client address then feeds only the in-memory rate limits; ``https`` makes cookies
+        Secure.
+    blur
+        Blur faces and licence plates of images the store fetches or imports.
+    gsv_key
+        A Google Maps Platform key for ``gsv:`` panoramas (default ``$CAMCENSUS_GSV_KEY``).
 
     Notes
     -----
@@ -276,6 +326,17 @@ def serve(
                 f"Demo project {setup.project!r}: {setup.n_panoramas} panoramas. Admin log-in: "
                 f"{setup.admin_pseudonym} / {setup.admin_password}"
             )
-    app = create_app(engine, media_root=media_root)
+    settings = WebSettings(blur=blur)
+    if gsv_key is not None:
+        settings = replace(settings, gsv_key=gsv_key)
+    app = create_app(engine, media_root=media_root, settings=settings)
     print(f"camcensus platform on http://{host}:{port}/ (API docs: /api/docs)")
-    uvicorn.run(app, host=host, port=port, access_log=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from camcensus.web.security import optional_volunteer
 
@@ -91,11 +91,17 @@ def _build() -> str:
         return "dev"
 
 
+def _read_session(request: Request) -> Session:
+    """Return a read-only session (it never blocks a writer on SQLite)."""
+    factory: sessionmaker[Session] = request.app.state.read_sessions
+    return factory()
+
+
 def _project(request: Request, name: str) -> Project | None:
     """Return the project called ``name``, or None."""
     from camcensus.db.models import Project
 
-    with Session(request.app.state.engine) as session:
+    with _read_session(request) as session:
         project = session.scalar(select(Project).where(Project.name == name))
         if project is not None:
             session.expunge(project)
@@ -106,7 +112,7 @@ def _projects(request: Request) -> list[Project]:
     """Return every project, open ones first, by name."""
     from camcensus.db.models import Project
 
-    with Session(request.app.state.engine) as session:
+    with _read_session(request) as session:
         rows = list(session.scalars(select(Project).order_by(Project.status.desc(), Project.name)))
         for row in rows:
             session.expunge(row)
@@ -229,10 +235,26 @@ def project_page(request: Request, name: str, me: Identity) -> Response:
 
 @router.get("/panoramas/{panorama_id}/discussion", response_class=HTMLResponse)
 def discussion_page(request: Request, panorama_id: str, me: Identity) -> Response:
-    """Show the discussion thread of one panorama."""
+    """Show the discussion thread of one panorama.
+
+    A volunteer with an unanswered task on the panorama is told that the discussion opens once
+    they have submitted (the comments API refuses them the thread; posting stays open).
+    """
+    from camcensus.web.api_data import DISCUSSION_LOCKED, discussion_locked
+
     if me is None:
         return _login_redirect(request)
-    return _render(request, "discussion.html", me, panorama_id=panorama_id[:200])
+    panorama_id = panorama_id[:200]
+    with _read_session(request) as session:
+        locked = discussion_locked(session, panorama_id, me.volunteer_id)
+    return _render(
+        request,
+        "discussion.html",
+        me,
+        panorama_id=panorama_id,
+        discussion_locked=locked,
+        locked_text=DISCUSSION_LOCKED,
+    )
 
 
 @router.get("/admin", response_class=HTMLResponse)

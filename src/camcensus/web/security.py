@@ -54,6 +54,7 @@ __all__ = [
     "DbSession",
     "ExpertVolunteer",
     "OptionalVolunteer",
+    "ReadSession",
     "SecurityMiddleware",
     "clear_session_cookie",
     "csrf_token_of",
@@ -62,6 +63,7 @@ __all__ = [
     "error_response",
     "optional_volunteer",
     "rate_limit",
+    "read_session",
     "require_role",
     "set_csrf_cookie",
     "set_session_cookie",
@@ -303,21 +305,33 @@ def clear_session_cookie(request: Request, response: Response) -> None:
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """Yield a database session; routes commit before they answer (acknowledged = durable).
+    """Yield a write session; routes commit before they answer (acknowledged = durable).
 
-    The session closes when the route function returns, before the response is sent
-    (``scope="function"`` below): a transaction never outlives its route, so on SQLite the
-    write lock is never held while a client reads its answer.
+    Only state-changing routes take one: on SQLite its transaction takes the write lock
+    (``BEGIN IMMEDIATE``) at its first statement. The session closes when the route function
+    returns, before the response is sent (``scope="function"`` below): a transaction never
+    outlives its route, so the write lock is never held while a client reads its answer.
     """
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    with request.app.state.write_sessions() as session:
+        yield session
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """Yield a read-only session (GET routes and the identity lookup).
+
+    Made by :func:`camcensus.db.engine.session_factory` with ``readonly=True``: on SQLite its
+    transaction starts with a deferred ``BEGIN``, reads one snapshot and never blocks a writer,
+    however long it lasts. A flush (an ORM write) in it raises.
+    """
+    with request.app.state.read_sessions() as session:
         yield session
 
 
 def optional_volunteer(request: Request) -> SessionIdentity | None:
     """Return the logged-in volunteer, or None; check a state change's CSRF token.
 
-    The identity is read in its own short transaction so the route's transaction starts
-    fresh (on SQLite a read that later writes can fail when another writer went first).
+    The identity is read in its own short read-only transaction (it never takes SQLite's
+    write lock), so the route's transaction starts fresh.
     """
     from camcensus.db import accounts
 
@@ -327,7 +341,7 @@ def optional_volunteer(request: Request) -> SessionIdentity | None:
     token = request.cookies.get(SESSION_COOKIE)
     identity = None
     if _plausible_token(token):
-        with Session(request.app.state.engine) as session:
+        with request.app.state.read_sessions() as session:
             identity = accounts.session_identity(session, str(token))
     if identity is not None and request.method not in SAFE_METHODS:
         header = request.headers.get(CSRF_HEADER, "")
@@ -506,8 +520,10 @@ def error_response(exc: BaseException) -> JSONResponse:
     return JSONResponse(error_payload(status, error, errors), status_code=status, headers=headers)
 
 
-#: A database session for one request (routes commit before they answer).
+#: A write session for one state-changing request (routes commit before they answer).
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
+#: A read-only session for one request (GET routes): never blocks a writer.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
 #: The logged-in volunteer, or None.
 OptionalVolunteer = Annotated[SessionIdentity | None, Depends(optional_volunteer)]
 #: The logged-in volunteer (401 otherwise).
