@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from camcensus.db import accounts, connect, upgrade
@@ -149,6 +149,25 @@ def test_signup_login_logout_flow(app: FastAPI) -> None:
     with app.state.engine.connect() as conn:
         dump = "\n".join(str(row) for row in conn.exec_driver_sql("SELECT * FROM web_sessions"))
     assert cookie not in dump and accounts.hash_token(cookie) in dump
+
+
+def test_log_in_purges_expired_sessions(app: FastAPI) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    add_account(app, "lynx")
+    [vid] = [r["volunteer_id"] for r in rows(app, "SELECT volunteer_id FROM volunteers")]
+    past = datetime.now(UTC) - timedelta(days=30)
+    with Session(app.state.engine) as session, session.begin():
+        for _ in range(3):
+            accounts.start_session(session, vid, csrf_token="x" * 20, lifetime_s=60, now=past)
+        live = accounts.start_session(session, vid, csrf_token="y" * 20, lifetime_s=3600)
+    assert rows(app, "SELECT count(*) AS n FROM web_sessions")[0]["n"] == 4
+    b = Browser(app)
+    b.login("lynx")
+    hashes = {r["token_hash"] for r in rows(app, "SELECT token_hash FROM web_sessions")}
+    # The three expired sessions are gone; the live one and the new one stay.
+    assert len(hashes) == 2 and accounts.hash_token(live) in hashes
+    assert b.get("/api/me").status_code == 200
 
 
 def test_signup_refusals(app: FastAPI) -> None:
@@ -571,6 +590,139 @@ def test_comments_are_stored_as_typed_and_returned_as_text(app: FastAPI) -> None
     assert body["errors"][0]["field"] == "body"
     assert_error_shape(b.post("/api/panoramas/pano-0/comments", json={"body": "x" * 2001}), 422)
     assert_error_shape(Browser(app).get("/api/panoramas/pano-0/comments"), 401)
+
+
+def test_discussion_opens_once_the_volunteer_has_answered(app: FastAPI) -> None:
+    from camcensus.web.api_data import DISCUSSION_LOCKED
+
+    add_project(app, n=1, k=3)
+    first, second, third = (logged_in(app, name) for name in ("lynx", "otter", "heron"))
+    url = "/api/panoramas/pano-0/comments"
+    task = take_task(first)
+    # The first volunteer's own thread is closed while their task is open; posting flags it.
+    assert_error_shape(first.get(url), 403)
+    assert (
+        first.post(url, json={"body": "is the thing on the left pole a camera?"}).status_code == 201
+    )
+    r = first.post(f"/api/tasks/{task['task_id']}/submit", json={"no_camera": True})
+    assert r.status_code == 200, r.text
+    assert [c["pseudonym"] for c in first.get(url).json()] == ["lynx"]
+    assert first.post(url, json={"body": "I think it is a dome camera."}).status_code == 201
+    # A second volunteer with an open task on it may not read the others' comments ...
+    task = take_task(second)
+    assert task["panorama"]["panorama_id"] == "pano-0"
+    body = assert_error_shape(second.get(url), 403)
+    assert body["error"] == DISCUSSION_LOCKED
+    page = second.get("/panoramas/pano-0/discussion")
+    assert page.status_code == 200 and "dome camera" not in page.text
+    # ... may post (flag for discussion) ...
+    assert second.post(url, json={"body": "flagging this one"}).status_code == 201
+    assert_error_shape(second.get(url), 403)
+    # ... and reads the thread once they have answered.
+    r = second.post(f"/api/tasks/{task['task_id']}/submit", json={"no_camera": True})
+    assert r.status_code == 200, r.text
+    assert [c["pseudonym"] for c in second.get(url).json()] == ["lynx", "lynx", "otter"]
+    # A volunteer without a task on it reads it; one who skipped their task too (a skipped
+    # task can never be answered), and an expired unanswered task still closes it.
+    assert len(third.get(url).json()) == 3
+    task = take_task(third)
+    assert_error_shape(third.get(url), 403)
+    with Session(app.state.engine) as session, session.begin():
+        session.execute(
+            text("UPDATE assignments SET status = 'expired' WHERE assignment_id = :a"),
+            {"a": task["task_id"]},
+        )
+    assert_error_shape(third.get(url), 403)
+    with Session(app.state.engine) as session, session.begin():
+        session.execute(
+            text("UPDATE assignments SET status = 'open' WHERE assignment_id = :a"),
+            {"a": task["task_id"]},
+        )
+    assert third.post(f"/api/tasks/{task['task_id']}/skip").status_code == 200
+    assert len(third.get(url).json()) == 3
+
+
+def test_gsv_panorama_is_fetched_once_and_served_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+    import io
+
+    from PIL import Image
+
+    from camcensus.db.projects import create_project
+    from camcensus.imagery import gsv
+    from test_imagery_remote import KEY, VIEWS, FakeServer, StreetView
+
+    # Small views and panorama keep the test fast; the app passes the key and the address.
+    small = functools.partial(gsv.gsv_fetcher, width=512, view_px=128, backoff_s=0.01)
+    monkeypatch.setattr(gsv, "gsv_fetcher", small)
+    street_view = StreetView()
+    street_view.panos = {"PANO_A": (40.73, -73.99)}
+    with FakeServer(street_view) as server:
+        app = create_app(
+            make_engine(tmp_path),
+            media_root=tmp_path / "media",
+            settings=WebSettings(gsv_key=KEY, gsv_api_url=server.url),
+        )
+        frame = pd.DataFrame(
+            {
+                "panorama_id": ["g-1"],
+                "lon": [-73.99],
+                "lat": [40.73],
+                "heading_deg": [0.0],
+                "captured": ["2019-05"],
+                "source": ["gsv"],
+                "source_ref": ["PANO_A"],
+                "image_uri": ["gsv:PANO_A"],
+                "width_px": [2560],
+                "height_px": [1280],
+                "licence": ["© Google"],
+                "republishable": [False],
+                "intersection_id": [None],
+            }
+        )
+        with Session(app.state.engine) as session, session.begin():
+            create_project(session, name="gsv", title="GSV", panoramas=frame, k=3, licence="x")
+        images = []
+        for name in ("lynx", "otter"):
+            b = logged_in(app, name)
+            task = take_task(b, "gsv")
+            r = b.get(task["panorama"]["image_url"], params={"w": "1024"})
+            assert r.status_code == 200, r.text
+            images.append(r.content)
+    assert images[0] == images[1]
+    with Image.open(io.BytesIO(images[0])) as im:
+        assert im.size == (512, 256)
+    views = [p for p, _ in server.requests if p.startswith("/maps/api/streetview?")]
+    assert len(views) == len(VIEWS)  # fetched once, for both volunteers
+    assert all(f"key={KEY}" in p for p in views)
+    assert app.state.image_store.stats["fetched"] == 1
+    app.state.engine.dispose()
+
+
+def test_image_store_settings_blur_and_gsv_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from camcensus.web.api_images import image_store
+
+    monkeypatch.setenv("CAMCENSUS_GSV_KEY", "from-the-environment")
+    assert WebSettings().gsv_key == "from-the-environment"
+    monkeypatch.delenv("CAMCENSUS_GSV_KEY")
+    assert WebSettings().gsv_key is None
+    app = make_app(tmp_path, blur=True)
+
+    class Request:  # what image_store reads of a request
+        pass
+
+    request = Request()
+    request.app = app  # type: ignore[attr-defined]
+    store = image_store(request)  # type: ignore[arg-type]
+    assert store.blur is True and image_store(request) is store  # type: ignore[arg-type]
+    # Without a key a gsv panorama is refused (404 in the routes), never fetched.
+    with pytest.raises(ValueError, match="no fetcher is registered for 'gsv'"):
+        store.materialize("gsv:PANO_A")
+    app.state.engine.dispose()
 
 
 # --------------------------------------------------------------------------- public data

@@ -52,6 +52,15 @@ class RateLimiter:
         When false every request passes (simulated load, benchmarks).
     clock
         A monotonic clock in seconds (tests pass a fake one).
+    max_keys
+        Buckets kept before full ones are forgotten. A prune scans every bucket, so after one
+        the next waits until the buckets have grown by half again (at least ``max_keys``): the
+        scans cost O(1) per request, amortised, whatever the number of clients.
+
+    Attributes
+    ----------
+    prunes
+        How many times the buckets were scanned (for tests and monitoring).
     """
 
     def __init__(
@@ -60,12 +69,16 @@ class RateLimiter:
         *,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        max_keys: int = _MAX_KEYS,
     ) -> None:
         self._limits = dict(limits)
         self._enabled = enabled
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._max_keys = int(max_keys)
+        self._prune_at = self._max_keys
+        self.prunes = 0
 
     def hit(self, rule: str, key: str) -> float | None:
         """Take one token for ``key`` under ``rule``; return None, or seconds to wait.
@@ -81,7 +94,7 @@ class RateLimiter:
             tokens = min(float(limit.burst), tokens + (now - last) * limit.rate)
             if tokens >= 1.0:
                 self._buckets[(rule, key)] = (tokens - 1.0, now)
-                if len(self._buckets) > _MAX_KEYS:
+                if len(self._buckets) > self._prune_at:
                     self._prune(now)
                 return None
             self._buckets[(rule, key)] = (tokens, now)
@@ -98,3 +111,7 @@ class RateLimiter:
         ]
         for k in full:
             del self._buckets[k]
+        self.prunes += 1
+        # The buckets left are clients still limited; scan again only after as many new
+        # buckets as half of them (and at least max_keys in all).
+        self._prune_at = max(self._max_keys, len(self._buckets) * 3 // 2)
