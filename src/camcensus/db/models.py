@@ -10,6 +10,10 @@ Columns added beyond the contract (in its spirit):
 - ``panoramas.n_live``: live tag slots (assignments ``open`` or ``submitted`` of kind ``tag``);
   ``n_done <= n_live <= k``. It lets :func:`camcensus.db.tasks.next_task` find work with one
   indexed query.
+- ``panoramas.n_problem``: problem reports on the panorama's tag tasks. A report holds no
+  slot (its assignment is ``reported``, not ``submitted``) and never counts toward ``n_done``;
+  a panorama with ``2 * n_problem > k`` (and ``n_done < k``) is retired as a problem panorama.
+- ``assignments.status`` ``reported``: a tag task answered with a problem report.
 - ``panoramas.shuffle_key``: a stable pseudo-random rank (from the panorama id) that orders
   panoramas of equal progress.
 - ``reviews.submission_id``: the expert's answer once the review is done.
@@ -80,7 +84,7 @@ CAMERA_TYPES = ("dome", "bullet", "unknown")
 PROJECT_STATUSES = ("open", "closed")
 ROLES = ("volunteer", "expert", "admin")
 ASSIGNMENT_KINDS = ("tag", "gold", "review")
-ASSIGNMENT_STATUSES = ("open", "submitted", "expired", "abandoned")
+ASSIGNMENT_STATUSES = ("open", "submitted", "reported", "expired", "abandoned")
 VALIDATION_ANSWERS = ("agree", "disagree", "unsure")
 REVIEW_STATUSES = ("open", "done")
 
@@ -185,6 +189,7 @@ class Panorama(Base):
     gold_answer: Mapped[str | None] = mapped_column(Text)
     n_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     n_live: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    n_problem: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     shuffle_key: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -196,6 +201,7 @@ class Panorama(Base):
         CheckConstraint("width_px > 0 AND height_px > 0", name="size"),
         CheckConstraint("n_done >= 0 AND n_done <= n_live", name="n_done"),
         CheckConstraint("n_live >= 0", name="n_live"),
+        CheckConstraint("n_problem >= 0", name="n_problem"),
         CheckConstraint(
             "captured IS NULL OR length(captured) = 7 OR length(captured) = 10", name="captured"
         ),
@@ -434,6 +440,14 @@ class Review(Base):
         ),
         Index(None, "project_id", "status"),
         Index(None, "panorama_id"),
+        # At most one open review per panorama, even when two admins queue it at once.
+        Index(
+            "uq_reviews_open_panorama",
+            "panorama_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
     )
 
 

@@ -5,6 +5,11 @@ reports all problems at once (file/row/column/found/expected/fix, as
 :class:`camcensus._errors.Problem`) in one :class:`~camcensus.db.errors.Invalid`.
 :func:`project_progress` and :func:`progress_geojson` feed the admin's live progress map; gold
 panoramas are left out of both (they never count toward completion).
+
+A panorama's status (:func:`panorama_status`, :func:`status_clause` in SQL) is ``done`` with k
+counted answers (``n_done >= k``), else ``problem`` when more than half of k volunteers reported
+a problem (``2 * n_problem > k``: retired, given to nobody else), else ``in_progress`` while a
+slot is live, else ``todo``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from camcensus._errors import Problem
@@ -38,12 +43,53 @@ from camcensus.db.models import (
 __all__ = [
     "PANORAMA_COLUMNS",
     "PANORAMA_OPTIONAL",
+    "PANORAMA_STATUSES",
     "create_project",
     "mark_gold",
+    "panorama_status",
     "progress_geojson",
     "project_progress",
     "shuffle_key",
+    "status_clause",
 ]
+
+#: What :func:`panorama_status` returns.
+PANORAMA_STATUSES = ("todo", "in_progress", "done", "problem")
+
+
+def panorama_status(n_done: int, n_live: int, n_problem: int, k: int) -> str:
+    """Return a panorama's status from its counters (module docstring)."""
+    if n_done >= k:
+        return "done"
+    if 2 * n_problem > k:
+        return "problem"
+    return "in_progress" if n_live > 0 else "todo"
+
+
+def status_clause(status: str, k: Any) -> ColumnElement[bool]:
+    """Return the SQL condition on ``panoramas`` of :func:`panorama_status` being ``status``.
+
+    ``k`` is a number or a column (``Project.k`` in a query joined to ``projects``).
+
+    Raises
+    ------
+    ValueError
+        A status not in :data:`PANORAMA_STATUSES`.
+    """
+    p = Panorama
+    done: ColumnElement[bool] = p.n_done >= k
+    problem = ~done & (2 * p.n_problem > k)
+    rest = ~done & (2 * p.n_problem <= k)
+    clauses: dict[str, ColumnElement[bool]] = {
+        "done": done,
+        "problem": problem,
+        "in_progress": rest & (p.n_live > 0),
+        "todo": rest & (p.n_live == 0),
+    }
+    if status not in clauses:
+        raise ValueError(f"status {status!r} is not one of {PANORAMA_STATUSES}")
+    return clauses[status]
+
 
 #: Columns the ``panoramas`` table passed to :func:`create_project` must have.
 PANORAMA_COLUMNS = (
@@ -689,28 +735,48 @@ def mark_gold(session: Session, panorama_id: str, answer: Sequence[Mapping[str, 
     Invalid
         A true tag out of range.
     Conflict
-        The panorama was already given out as a regular task.
+        The panorama was already given out as a regular task (a task is live, or answers or
+        problem reports are stored).
     """
     clean = _check_answer(answer)
-    row = session.execute(
-        select(Panorama.n_live, Panorama.n_done).where(Panorama.panorama_id == panorama_id)
-    ).one_or_none()
+    # Lock the row (PostgreSQL; SQLite's transaction holds the write lock already) so no task
+    # is given out between the check and the update; the update checks again all the same.
+    query = select(Panorama.n_live, Panorama.n_done, Panorama.n_problem).where(
+        Panorama.panorama_id == panorama_id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = session.execute(query).one_or_none()
     if row is None:
         raise NotFound(
             f"No panorama has the id {panorama_id!r}.",
             errors=[{"field": "panorama_id", "message": "use an id of the project"}],
         )
-    if row.n_live > 0 or row.n_done > 0:
-        raise Conflict(
-            "This panorama was already given to volunteers as a regular task; choose another.",
-            errors=[{"field": "panorama_id", "message": f"{row.n_live} task(s) given"}],
-        )
-    session.execute(
+    given = Conflict(
+        "This panorama was already given to volunteers as a regular task; choose another.",
+        errors=[
+            {
+                "field": "panorama_id",
+                "message": f"{row.n_live} task(s) live, {row.n_done} answer(s) and "
+                f"{row.n_problem} problem report(s) stored",
+            }
+        ],
+    )
+    if row.n_live > 0 or row.n_done > 0 or row.n_problem > 0:
+        raise given
+    changed = session.execute(
         update(Panorama)
-        .where(Panorama.panorama_id == panorama_id)
+        .where(
+            Panorama.panorama_id == panorama_id,
+            Panorama.n_live == 0,
+            Panorama.n_done == 0,
+            Panorama.n_problem == 0,
+        )
         .values(gold=True, gold_answer=json.dumps(clean))
         .execution_options(synchronize_session=False)
     )
+    if getattr(changed, "rowcount", 0) != 1:
+        raise given
 
 
 def _project_row(session: Session, name: str) -> Project:
@@ -726,9 +792,11 @@ def _project_row(session: Session, name: str) -> Project:
 def project_progress(session: Session, name: str) -> dict[str, int]:
     """Return a project's progress numbers.
 
-    Keys: ``panoramas`` (not gold), ``done`` (k counted submissions), ``in_progress``,
-    ``todo``, ``submissions`` (counted volunteer submissions), ``problems`` (of them, with a
-    problem reported), ``volunteers`` (distinct), ``gold`` (gold panoramas), ``k``.
+    Keys: ``panoramas`` (not gold), ``done`` (k counted answers), ``problem`` (retired as a
+    problem panorama), ``in_progress``, ``todo`` (the four statuses of
+    :func:`panorama_status`), ``submissions`` (volunteer submissions on non-gold panoramas),
+    ``problems`` (of them, problem reports), ``volunteers`` (distinct), ``gold`` (gold
+    panoramas), ``k``.
     """
     project = _project_row(session, name)
     k = project.k
@@ -736,10 +804,11 @@ def project_progress(session: Session, name: str) -> dict[str, int]:
     counts = session.execute(
         select(
             func.count().filter(p.gold.is_(False)),
-            func.count().filter(p.gold.is_(False), p.n_done >= k),
-            func.count().filter(p.gold.is_(False), p.n_done < k, p.n_live > 0),
-            func.count().filter(p.gold.is_(False), p.n_live == 0),
+            func.count().filter(p.gold.is_(False), status_clause("done", k)),
+            func.count().filter(p.gold.is_(False), status_clause("in_progress", k)),
+            func.count().filter(p.gold.is_(False), status_clause("todo", k)),
             func.count().filter(p.gold.is_(True)),
+            func.count().filter(p.gold.is_(False), status_clause("problem", k)),
         ).where(p.project_id == project.project_id)
     ).one()
     subs = session.execute(
@@ -758,6 +827,7 @@ def project_progress(session: Session, name: str) -> dict[str, int]:
     return {
         "panoramas": int(counts[0]),
         "done": int(counts[1]),
+        "problem": int(counts[5]),
         "in_progress": int(counts[2]),
         "todo": int(counts[3]),
         "submissions": int(subs[0]),
@@ -780,15 +850,22 @@ def _agreement(counts: Sequence[int]) -> str:
 def progress_geojson(session: Session, name: str) -> dict[str, Any]:
     """Return the progress map: a FeatureCollection with one Point per (non-gold) panorama.
 
-    Properties: ``panorama_id``, ``status`` (``todo`` | ``in_progress`` | ``done``),
-    ``n_done``, ``k``, ``agreement`` (for done panoramas, from the number of standing tags in
-    each of the k submissions: ``agree`` | ``within_one`` | ``disagree``; else null) and
-    ``problems`` (submissions reporting a problem).
+    Properties: ``panorama_id``, ``status`` (``todo`` | ``in_progress`` | ``done`` |
+    ``problem``, :func:`panorama_status`), ``n_done``, ``k``, ``agreement`` (for done
+    panoramas, from the number of standing tags in each of the k counted answers: ``agree`` |
+    ``within_one`` | ``disagree``; else null) and ``problems`` (problem reports).
     """
     project = _project_row(session, name)
     k = project.k
     rows = session.execute(
-        select(Panorama.panorama_id, Panorama.lon, Panorama.lat, Panorama.n_done, Panorama.n_live)
+        select(
+            Panorama.panorama_id,
+            Panorama.lon,
+            Panorama.lat,
+            Panorama.n_done,
+            Panorama.n_live,
+            Panorama.n_problem,
+        )
         .where(Panorama.project_id == project.project_id, Panorama.gold.is_(False))
         .order_by(Panorama.panorama_id)
     ).all()
@@ -816,11 +893,13 @@ def progress_geojson(session: Session, name: str) -> dict[str, Any]:
     tag_counts: dict[str, list[int]] = {}
     problems: dict[str, int] = {}
     for pid, n, problem in subs:
-        tag_counts.setdefault(pid, []).append(int(n))
-        problems[pid] = problems.get(pid, 0) + int(problem)
+        if problem:
+            problems[pid] = problems.get(pid, 0) + 1
+        else:
+            tag_counts.setdefault(pid, []).append(int(n))
     features = []
-    for pid, lon, lat, n_done, n_live in rows:
-        status = "done" if n_done >= k else ("in_progress" if n_live > 0 else "todo")
+    for pid, lon, lat, n_done, n_live, n_problem in rows:
+        status = panorama_status(int(n_done), int(n_live), int(n_problem), int(k))
         counts = tag_counts.get(pid, [])
         agreement = _agreement(counts) if status == "done" and counts else None
         features.append(

@@ -139,6 +139,7 @@ def upgrade() -> None:
         sa.Column("gold_answer", sa.Text(), nullable=True),
         sa.Column("n_done", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("n_live", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("n_problem", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("shuffle_key", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
@@ -156,6 +157,7 @@ def upgrade() -> None:
         sa.CheckConstraint("lon >= -180 AND lon <= 180", name=op.f("ck_panoramas_lon")),
         sa.CheckConstraint("n_done >= 0 AND n_done <= n_live", name=op.f("ck_panoramas_n_done")),
         sa.CheckConstraint("n_live >= 0", name=op.f("ck_panoramas_n_live")),
+        sa.CheckConstraint("n_problem >= 0", name=op.f("ck_panoramas_n_problem")),
         sa.CheckConstraint("width_px > 0 AND height_px > 0", name=op.f("ck_panoramas_size")),
         sa.ForeignKeyConstraint(
             ["project_id"],
@@ -222,7 +224,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("kind IN ('tag', 'gold', 'review')", name=op.f("ck_assignments_kind")),
         sa.CheckConstraint(
-            "status IN ('open', 'submitted', 'expired', 'abandoned')",
+            "status IN ('open', 'submitted', 'reported', 'expired', 'abandoned')",
             name=op.f("ck_assignments_status"),
         ),
         sa.ForeignKeyConstraint(
@@ -362,6 +364,14 @@ def upgrade() -> None:
     op.create_index(op.f("ix_reviews_panorama_id"), "reviews", ["panorama_id"], unique=False)
     op.create_index(
         op.f("ix_reviews_project_id_status"), "reviews", ["project_id", "status"], unique=False
+    )
+    op.create_index(
+        "uq_reviews_open_panorama",
+        "reviews",
+        ["panorama_id"],
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
     )
     op.create_table(
         "submissions",
