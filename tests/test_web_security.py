@@ -349,6 +349,127 @@ def test_rate_limits_answer_429_with_retry_after(tmp_path: Path) -> None:
     limited(with_session.post(f"/api/tasks/{task['task_id']}/problem", json={"problem": "other"}))
 
 
+def test_public_data_reads_are_rate_limited_per_client(tmp_path: Path) -> None:
+    app = make_app(tmp_path, data_burst=3, data_per_minute=0.5)
+    add_project(app)
+    here = TestClient(app, raise_server_exceptions=False, client=("192.0.2.7", 1))
+    for url in ("/api/tags", "/api/panoramas", "/api/submissions"):
+        assert here.get(url).status_code == 200, url
+    body = assert_error_shape(here.get("/api/tags"), 429)
+    assert (
+        body["errors"][0]["field"] == "data"
+        and int(here.get("/api/panoramas").headers["retry-after"]) >= 1
+    )
+    # Another client has its own bucket; the limit keeps no address (a salted hash in memory).
+    there = TestClient(app, raise_server_exceptions=False, client=("192.0.2.8", 1))
+    assert there.get("/api/tags").status_code == 200
+    assert all("192.0.2" not in repr(key) for key in app.state.limiter._buckets)
+    app.state.engine.dispose()
+
+
+def test_rate_limiter_prunes_in_amortised_constant_time() -> None:
+    from camcensus.web.ratelimit import Limit, RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter({"x": Limit(2, 1.0)}, clock=lambda: now[0], max_keys=100)
+    assert limiter.hit("x", "held") is None and limiter.hit("x", "held") is None
+    assert limiter.hit("x", "held") is not None
+    # 5000 new clients at once: every bucket is still limited, so nothing can be forgotten;
+    # a prune after every request past 100 buckets would be 4900 scans.
+    for i in range(5000):
+        assert limiter.hit("x", f"k{i}") is None
+    assert 1 <= limiter.prunes <= 12
+    assert limiter.hit("x", "held") is not None  # pruning never forgets a limited client
+    # Once the buckets have refilled they are forgotten at the next prune.
+    now[0] += 600.0
+    n = limiter.prunes
+    for i in range(5000, 15_000):
+        limiter.hit("x", f"k{i}")
+    assert limiter.prunes > n
+    assert len(limiter._buckets) < 15_000
+    assert limiter.hit("x", "held") is None
+
+
+def test_serve_trusts_forwarded_headers_only_from_the_named_proxies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from camcensus.web import serve
+
+    def started(forwarded_allow_ips: str) -> tuple[uvicorn.Server, threading.Thread, str]:
+        servers: list[uvicorn.Server] = []
+
+        def fake_run(app: Any, **options: Any) -> None:
+            # serve() blocks in uvicorn.run; run the same options on a free port in a thread.
+            assert options["proxy_headers"] is True
+            assert options["forwarded_allow_ips"] == forwarded_allow_ips
+            config = uvicorn.Config(app, **{**options, "port": 0, "log_level": "warning"})
+            servers.append(uvicorn.Server(config))
+
+        monkeypatch.setattr(uvicorn, "run", fake_run)
+        folder = tmp_path / forwarded_allow_ips.replace("/", "_")
+        folder.mkdir()
+        serve(
+            database=f"sqlite:///{folder / 'platform.sqlite'}",
+            media=folder / "media",
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+        [server] = servers
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        for _ in range(500):
+            if server.started:
+                break
+            time.sleep(0.01)
+        assert server.started
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return server, thread, f"http://127.0.0.1:{port}"
+
+    def signup(url: str, forwarded_for: str, i: int) -> httpx.Response:
+        token = secrets.token_urlsafe(24)
+        return httpx.post(
+            f"{url}/api/signup",
+            json={"pseudonym": f"v{i}-{forwarded_for}", "password": PASSWORD},
+            headers={
+                "Cookie": f"camcensus_csrf={token}",
+                CSRF_HEADER: token,
+                "X-Forwarded-For": forwarded_for,
+                "X-Forwarded-Proto": "https",
+            },
+        )
+
+    server, thread, url = started("127.0.0.1")
+    try:
+        r = httpx.get(f"{url}/api/csrf", headers={"X-Forwarded-Proto": "https"})
+        assert "secure" in r.headers["set-cookie"].lower()
+        # Sign-ups are limited per client address, which comes from X-Forwarded-For.
+        for i in range(5):
+            r = signup(url, "203.0.113.5", i)
+            assert r.status_code == 201, r.text
+            assert "secure" in r.headers["set-cookie"].lower()  # the session cookie too
+        assert signup(url, "203.0.113.5", 5).status_code == 429
+        assert signup(url, "203.0.113.6", 0).status_code == 201
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    # A proxy that is not named is not believed: plain http, one client (this test).
+    server, thread, url = started("192.0.2.1")
+    try:
+        r = httpx.get(f"{url}/api/csrf", headers={"X-Forwarded-Proto": "https"})
+        assert "secure" not in r.headers["set-cookie"].lower()
+        statuses = [signup(url, f"203.0.113.{i}", i).status_code for i in range(6)]
+        assert statuses == [201] * 5 + [429]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 # --------------------------------------------------------------------------- traversal
 def raw_get(app: FastAPI, raw_path: bytes, cookies: dict[str, str]) -> tuple[int, bytes]:
     """Send ``raw_path`` to the app exactly as given (no client-side normalisation)."""
