@@ -49,25 +49,11 @@ PROJECT = "bench"
 DECODE_SUBMISSIONS_PER_S = 137_325 / (10 * 7 * 86_400)
 TARGET_RATE = 300.0
 TARGET_P99_MS = 100.0
-_HERE = Path(__file__).resolve().parent
 _PG_BIN = Path("/usr/lib/postgresql/15/bin")
 _SEED = 0
 
 
 # --- the server process --------------------------------------------------------------------
-
-
-def app_from_env() -> Any:
-    """Return the platform app for ``$CAMCENSUS_BENCH_DATABASE`` (uvicorn ``--factory``)."""
-    from camcensus.db import connect
-    from camcensus.web import WebSettings, create_app
-
-    engine = connect(os.environ["CAMCENSUS_BENCH_DATABASE"])
-    return create_app(
-        engine,
-        media_root=os.environ["CAMCENSUS_BENCH_MEDIA"],
-        settings=WebSettings(rate_limits=False),
-    )
 
 
 def _free_port() -> int:
@@ -78,42 +64,11 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def server_process(url: str, media: Path, *, workers: int = 1) -> Iterator[int]:
-    """Run uvicorn with the platform app in a child process; yield its loopback port."""
-    import httpx
+    """Run the platform server in child processes (rate limits off); yield its loopback port."""
+    from camcensus.platform_demo import running_server
 
-    port = _free_port()
-    env = dict(os.environ, CAMCENSUS_BENCH_DATABASE=url, CAMCENSUS_BENCH_MEDIA=str(media))
-    args = [
-        sys.executable, "-m", "uvicorn", "bench_platform:app_from_env", "--factory",
-        "--app-dir", str(_HERE), "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-        "--no-server-header", "--timeout-keep-alive", "30",
-    ]  # fmt: skip
-    proc = subprocess.Popen(args, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode} before answering")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/csrf", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer on 127.0.0.1 within 60 s")
-            time.sleep(0.1)
-        # every worker process must have started (each answers on its own)
-        time.sleep(0.5 * (workers - 1))
-        yield port
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+    with running_server(url, media, workers=workers, rate_limits=False) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 # --- the database --------------------------------------------------------------------------

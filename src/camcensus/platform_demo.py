@@ -225,33 +225,92 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def running_server(engine: Engine, media_root: Path, **settings: Any) -> Iterator[str]:
-    """Run the platform's real HTTP server (uvicorn) on a free loopback port; yield its URL.
+def app_from_env() -> Any:
+    """Return the platform app over ``$CAMCENSUS_PLATFORM_DATABASE`` (uvicorn ``--factory``).
 
-    ``settings`` go to :class:`camcensus.web.WebSettings` (e.g. relaxed rate limits for
-    simulated volunteers).
+    ``$CAMCENSUS_PLATFORM_MEDIA`` is the media root; ``$CAMCENSUS_PLATFORM_RATE_LIMITS=0``
+    turns the rate limits off (simulated volunteers, benchmarks).
     """
-    import uvicorn
+    import os
 
+    from camcensus.db import connect
     from camcensus.web import WebSettings, create_app
 
-    app = create_app(engine, media_root=media_root, settings=WebSettings(**settings))
+    engine = connect(os.environ["CAMCENSUS_PLATFORM_DATABASE"])
+    limits = os.environ.get("CAMCENSUS_PLATFORM_RATE_LIMITS", "1") != "0"
+    return create_app(
+        engine,
+        media_root=os.environ["CAMCENSUS_PLATFORM_MEDIA"],
+        settings=WebSettings(rate_limits=limits),
+    )
+
+
+@contextmanager
+def running_server(
+    url: str, media_root: Path, *, workers: int = 1, rate_limits: bool = True
+) -> Iterator[str]:
+    """Run the platform's real HTTP server (uvicorn) in a child process; yield its URL.
+
+    The server gets its own process (and core), as in production: the clients that load it
+    never share its interpreter lock.
+
+    Parameters
+    ----------
+    url
+        The database URL (upgraded).
+    media_root
+        The media root.
+    workers
+        uvicorn worker processes.
+    rate_limits
+        False for simulated volunteers, who submit faster than any person.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="camcensus-demo-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the demo server did not start on 127.0.0.1")
-        time.sleep(0.02)
+    env = dict(
+        os.environ,
+        CAMCENSUS_PLATFORM_DATABASE=url,
+        CAMCENSUS_PLATFORM_MEDIA=str(media_root),
+        CAMCENSUS_PLATFORM_RATE_LIMITS="1" if rate_limits else "0",
+    )
+    args = [
+        sys.executable, "-m", "uvicorn", "camcensus.platform_demo:app_from_env", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--no-access-log", "--no-server-header",
+        "--timeout-keep-alive", "30",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the platform server exited ({proc.returncode}) at start")
+            try:
+                if httpx.get(f"{base}/api/csrf", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the platform server did not answer on 127.0.0.1 in 60 s")
+            time.sleep(0.1)
+        time.sleep(0.5 * (workers - 1))  # every worker answers on its own
+        yield base
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _csrf_client(base: str) -> httpx.Client:
@@ -297,7 +356,7 @@ def run_platform_demo(
     city: SyntheticCity | None = None,
     n_volunteers: int = 80,
     workers: int = 16,
-    image_every: int = 50,
+    image_every: int = 250,
     progress: Progress = _noop,
 ) -> DemoRun:
     """Run the whole platform loop on a synthetic city and export Amnesty's raw files.
@@ -374,7 +433,7 @@ def run_platform_demo(
             counters["tags"] += len(answer["tags"])
 
     media = folder / "media"
-    with running_server(engine, media, rate_limits=False) as base:
+    with running_server(f"sqlite:///{db_path}", media, rate_limits=False) as base:
         progress(f"{n_volunteers} simulated volunteers tagging through {base}")
         todo: queue.Queue[_Volunteer] = queue.Queue()
         volunteers = [
