@@ -102,6 +102,7 @@ def _round_trip(engine: Engine) -> None:
     assert _tables(engine) - PLATFORM_TABLES - POSTGIS_TABLES == {"alembic_version"}
     assert _diff(engine) == []
     assert "uq_assignments_live_slot" in _indexes(engine, "assignments")
+    assert "uq_reviews_open_panorama" in _indexes(engine, "reviews")
     # Upgrading an up-to-date database changes nothing.
     upgrade(engine)
     assert current(engine) == HEAD

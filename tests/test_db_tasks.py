@@ -12,6 +12,8 @@ import json
 import math
 import random
 import secrets
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from camcensus.db import connect, session_factory, upgrade
@@ -239,6 +242,7 @@ def test_each_panorama_gets_k_submissions_from_k_volunteers(db: Db) -> None:
     assert progress == {
         "panoramas": 12,
         "done": 12,
+        "problem": 0,
         "in_progress": 0,
         "todo": 0,
         "submissions": 36,
@@ -752,8 +756,11 @@ def test_expert_review_queue(db: Db) -> None:
         now=T0,
     )
     assert sorted(r.panorama_id for r in reviews) == sorted({first.panorama_id, pids[3]})
+    # Idempotent: queueing again returns the open review.
     again = db.call(db_tasks.queue_review, project="city", panorama_ids=[pids[3]], now=T0)
-    assert again == []
+    assert [r.review_id for r in again] == [
+        r.review_id for r in reviews if r.panorama_id == pids[3]
+    ]
     with pytest.raises(NotFound):
         db.call(db_tasks.queue_review, project="city", panorama_ids=["nope"])
     with pytest.raises(Invalid):
@@ -805,17 +812,23 @@ def _brute_progress(db: Db, k: int) -> tuple[dict[str, int], dict[str, dict[str,
     live = Counter(
         a.panorama_id for a in assignments if a.kind == "tag" and a.status in ("open", "submitted")
     )
-    done = Counter(s.panorama_id for s in subs)
+    # Problem reports hold no slot and count no answer; more than k/2 retire a panorama.
+    done = Counter(s.panorama_id for s in subs if s.problem is None)
+    reported = Counter(s.panorama_id for s in subs if s.problem is not None)
     standing = Counter(t.submission_id for t in tags if t.current and not t.deleted)
     per_pano: dict[str, dict[str, Any]] = {}
     for pid in panoramas:
         if done[pid] >= k:
             status = "done"
+        elif 2 * reported[pid] > k:
+            status = "problem"
         elif live[pid] > 0:
             status = "in_progress"
         else:
             status = "todo"
-        counts = [standing[s.submission_id] for s in subs if s.panorama_id == pid]
+        counts = [
+            standing[s.submission_id] for s in subs if s.panorama_id == pid and s.problem is None
+        ]
         agreement = None
         if status == "done":
             if len(set(counts)) == 1:
@@ -838,6 +851,7 @@ def _brute_progress(db: Db, k: int) -> tuple[dict[str, int], dict[str, dict[str,
     progress = {
         "panoramas": len(panoramas),
         "done": statuses["done"],
+        "problem": statuses["problem"],
         "in_progress": statuses["in_progress"],
         "todo": statuses["todo"],
         "submissions": len(subs),
@@ -895,7 +909,7 @@ def test_progress_matches_a_brute_force_recount(db: Db) -> None:
     assert checked == 4
     expected, per_pano = _brute_progress(db, 3)
     # The run reached every state and every agreement class.
-    assert {v["status"] for v in per_pano.values()} == {"todo", "in_progress", "done"}
+    assert {v["status"] for v in per_pano.values()} == {"todo", "in_progress", "done", "problem"}
     assert expected["problems"] > 0
     assert {v["agreement"] for v in per_pano.values() if v["status"] == "done"} >= {
         "agree",
@@ -908,3 +922,281 @@ def test_progress_of_unknown_project(db: Db) -> None:
         db.call(db_projects.project_progress, "nope")
     with pytest.raises(NotFound):
         db.call(db_projects.progress_geojson, "nope")
+
+
+# --------------------------------------------------------------------------- review findings
+def _panorama(db: Db, pid: str) -> tuple[int, int, int, bool]:
+    """``(n_done, n_live, n_problem, gold)`` of a panorama."""
+    with db.sessions() as session:
+        p = session.get(Panorama, pid)
+        assert p is not None
+        return (p.n_done, p.n_live, p.n_problem, p.gold)
+
+
+def _status(db: Db, assignment: Assignment) -> str:
+    with db.sessions() as session:
+        a = session.get(Assignment, assignment.assignment_id)
+        assert a is not None
+        return a.status
+
+
+def _wait_until_blocked(engine: Engine, thread: threading.Thread) -> None:
+    """Wait (at most 10 s) until a PostgreSQL backend waits on a lock or ``thread`` ended."""
+    from sqlalchemy import text
+
+    for _ in range(500):
+        if not thread.is_alive():
+            return
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar()
+        if waiting:
+            return
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def pg(postgis_copy: str) -> Iterator[Db]:
+    """A fresh, upgraded PostGIS database (for races between two open transactions)."""
+    engine = connect(postgis_copy)
+    yield Db(engine)
+    engine.dispose()
+
+
+def test_validation_waits_for_complete_panoramas_the_validator_never_saw(db: Db) -> None:
+    make_project(db, n=2, k=3)
+    a, b, c, d = db.volunteers(4)
+    ta = take(db, a)
+    assert ta is not None
+    submit(db, ta, [tag("a1", 10.0)])
+    tb = take(db, b)
+    assert tb is not None and tb.panorama_id == ta.panorama_id  # in progress first
+    submit(db, tb, [tag("b1", 20.0)])
+    tag_a = next(t for t in db.rows(Tag) if t.client_tag_id == "a1")
+    # Two of three answers are in: c must not see them before giving their own.
+    assert db.call(db_tasks.next_validation, project="city", volunteer_id=c) is None
+    with pytest.raises(Conflict):
+        db.call(db_tasks.validate, tag_id=tag_a.tag_id, volunteer_id=c, answer="agree")
+    tc = take(db, c)
+    assert tc is not None and tc.panorama_id == ta.panorama_id
+    submit(db, tc, [tag("c1", 30.0)])
+    # Complete: d, never given the panorama, validates all three; its taggers none.
+    shown = set()
+    while (t := db.call(db_tasks.next_validation, project="city", volunteer_id=d)) is not None:
+        shown.add(t.client_tag_id)
+        db.call(db_tasks.validate, tag_id=t.tag_id, volunteer_id=d, answer="agree")
+    assert shown == {"a1", "b1", "c1"}
+    for vid in (a, b, c):
+        assert db.call(db_tasks.next_validation, project="city", volunteer_id=vid) is None
+    with pytest.raises(Forbidden):
+        db.call(db_tasks.validate, tag_id=tag_a.tag_id, volunteer_id=b, answer="agree")
+    assert len(db.rows(Validation)) == 3
+
+
+def test_next_task_never_gives_a_panorama_whose_tags_the_volunteer_validated(db: Db) -> None:
+    make_project(db, n=2, k=3)
+    a, e = db.volunteers(2)
+    ta = take(db, a)
+    assert ta is not None
+    submit(db, ta, [tag("a1")])
+    (tag_a,) = db.rows(Tag)
+    # A validation on the panorama in progress (stored directly: the library now refuses it).
+    with db.sessions.begin() as session:
+        session.add(
+            Validation(
+                validation_id="old",
+                tag_id=tag_a.tag_id,
+                volunteer_id=e,
+                answer="agree",
+                created_at=T0,
+            )
+        )
+    te = take(db, e)
+    assert te is not None and te.panorama_id != ta.panorama_id
+    submit(db, te)
+    assert take(db, e) is None  # the validated panorama is the only one left for e
+
+
+def test_choosing_an_area_gives_back_the_open_task_outside_it(db: Db) -> None:
+    pids = make_project(db, n=3, k=3)
+    where = panoramas_frame(3, prefix="city").set_index("panorama_id")
+
+    def around(pid: str) -> list[float]:
+        lon, lat = float(where.at[pid, "lon"]), float(where.at[pid, "lat"])
+        return [lon - 1e-6, lat - 1e-6, lon + 1e-6, lat + 1e-6]
+
+    (a,) = db.volunteers(1)
+    first = take(db, a)
+    assert first is not None
+    same = take(db, a, bbox=around(first.panorama_id))
+    assert same is not None and same.assignment_id == first.assignment_id
+    other = next(p for p in pids if p != first.panorama_id)
+    moved = take(db, a, bbox=around(other))
+    assert moved is not None and moved.panorama_id == other
+    assert _status(db, first) == "abandoned"
+    assert _panorama(db, first.panorama_id)[:2] == (0, 0)  # its slot is free again
+    # An area with nothing in it: the open task is given back too, and no task (a 204).
+    assert take(db, a, bbox=[10.0, 10.0, 11.0, 11.0]) is None
+    assert _status(db, moved) == "abandoned"
+    assert {_panorama(db, p)[1] for p in pids} == {0}
+
+
+def test_late_answer_to_a_panorama_made_gold_is_refused(db: Db) -> None:
+    make_project(db, n=2, k=3)
+    a, b = db.volunteers(2)
+    ta = take(db, a)
+    assert ta is not None
+    later = T0 + timedelta(seconds=901)
+    # b asks for work where there is none; a's task expires on the way and frees its slot.
+    assert take(db, b, bbox=[10.0, 10.0, 11.0, 11.0], now=later) is None
+    assert _status(db, ta) == "expired"
+    db.call(db_projects.mark_gold, ta.panorama_id, GOLD_ANSWER)
+    with pytest.raises(Conflict) as err:
+        submit(db, ta, [tag("late")], now=later)
+    assert "gold" in str(err.value)
+    with pytest.raises(Conflict):
+        submit(db, ta, problem="indoor", now=later)
+    assert _panorama(db, ta.panorama_id) == (0, 0, 0, True)
+    assert db.rows(Submission) == []
+
+
+@pytest.mark.postgis
+def test_mark_gold_waits_for_a_task_being_given(pg: Db) -> None:
+    make_project(pg, n=1, k=3)
+    (a,) = pg.volunteers(1)
+    outcome: list[object] = []
+
+    def mark() -> None:
+        try:
+            pg.call(db_projects.mark_gold, "city-0000", GOLD_ANSWER)
+            outcome.append("gold")
+        except Conflict as exc:
+            outcome.append(exc)
+
+    with pg.sessions() as giving:
+        task = db_tasks.next_task(giving, project="city", volunteer_id=a, now=T0)
+        assert task is not None and task.panorama_id == "city-0000"
+        thread = threading.Thread(target=mark)
+        thread.start()
+        _wait_until_blocked(pg.engine, thread)
+        giving.commit()
+    thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict)
+    assert _panorama(pg, "city-0000") == (0, 1, 0, False)
+
+
+def test_one_open_review_per_panorama(db: Db) -> None:
+    pids = make_project(db, n=2, k=1)
+    first = db.call(db_tasks.queue_review, project="city", panorama_ids=[pids[0]], now=T0)
+    again = db.call(db_tasks.queue_review, project="city", panorama_ids=[pids[1], pids[0]])
+    assert [r.panorama_id for r in again] == [pids[1], pids[0]]
+    assert again[1].review_id == first[0].review_id
+    # The database itself refuses a second open review of a panorama.
+    with pytest.raises(IntegrityError), db.sessions.begin() as session:
+        session.add(
+            Review(
+                review_id="twin",
+                project_id=first[0].project_id,
+                panorama_id=pids[0],
+                status="open",
+                created_at=T0,
+            )
+        )
+    # Once done, a panorama may be queued again.
+    with db.sessions.begin() as session:
+        session.execute(update(Review).where(Review.panorama_id == pids[0]).values(status="done"))
+    fresh = db.call(db_tasks.queue_review, project="city", panorama_ids=[pids[0]])
+    assert fresh[0].review_id != first[0].review_id
+    assert sorted((r.panorama_id, r.status) for r in db.rows(Review)) == [
+        (pids[0], "done"),
+        (pids[0], "open"),
+        (pids[1], "open"),
+    ]
+
+
+@pytest.mark.postgis
+def test_two_admins_queue_the_same_panorama_at_once(pg: Db) -> None:
+    make_project(pg, n=1, k=1)
+    theirs: list[str] = []
+
+    def queue() -> None:
+        reviews = pg.call(db_tasks.queue_review, project="city", panorama_ids=["city-0000"])
+        theirs.extend(r.review_id for r in reviews)
+
+    with pg.sessions() as first_admin:
+        mine = [
+            r.review_id
+            for r in db_tasks.queue_review(first_admin, project="city", panorama_ids=["city-0000"])
+        ]
+        thread = threading.Thread(target=queue)
+        thread.start()
+        _wait_until_blocked(pg.engine, thread)
+        first_admin.commit()
+    thread.join(30)
+    assert theirs == mine
+    assert [r.review_id for r in pg.rows(Review)] == mine
+
+
+def test_problem_reports_free_their_slot_and_a_majority_retires_the_panorama(db: Db) -> None:
+    make_project(db, "one", n=1, k=3)
+    make_project(db, "two", n=1, k=3)
+    vids = db.volunteers(6)
+    # one: a problem report, then three answers: done with 3 counted answers of 4 submissions.
+    t = [take(db, v, "one") for v in vids[:3]]
+    assert all(x is not None for x in t)
+    t0, t1, t2 = (x for x in t if x is not None)
+    first = submit(db, t0, problem="no_image")
+    assert _status(db, t0) == "reported" and _panorama(db, "one-0000") == (0, 2, 1, False)
+    submit(db, t1, [tag("x")])
+    submit(db, t2)
+    t3 = take(db, vids[3], "one")
+    assert t3 is not None and t3.slot == t0.slot  # the slot the report freed
+    assert take(db, vids[4], "one") is None
+    submit(db, t3, [tag("y")])
+    assert _panorama(db, "one-0000") == (3, 3, 1, False)
+    assert take(db, vids[5], "one") is None
+    progress = db.call(db_projects.project_progress, "one")
+    assert (progress["done"], progress["problem"], progress["submissions"]) == (1, 0, 4)
+    assert progress["problems"] == 1
+    # A retried report is the same submission; a reported task cannot be skipped.
+    assert submit(db, t0, problem="no_image").submission_id == first.submission_id
+    with pytest.raises(Conflict):
+        db.call(db_tasks.abandon, assignment_id=t0.assignment_id, volunteer_id=t0.volunteer_id)
+
+    # two: two of three report a problem: retired, given to nobody else; the third answer counts.
+    u = [take(db, v, "two") for v in vids[:3]]
+    u0, u1, u2 = (x for x in u if x is not None)
+    submit(db, u0, problem="indoor")
+    submit(db, u1, problem="wrong_place", problem_note="a car park")
+    assert take(db, vids[3], "two") is None
+    submit(db, u2, [tag("z")])
+    assert _panorama(db, "two-0000") == (1, 1, 2, False)
+    progress = db.call(db_projects.project_progress, "two")
+    assert (progress["done"], progress["problem"], progress["in_progress"]) == (0, 1, 0)
+    (feature,) = db.call(db_projects.progress_geojson, "two")["features"]
+    assert (feature["properties"]["status"], feature["properties"]["problems"]) == ("problem", 2)
+    assert db_projects.panorama_status(1, 1, 2, 3) == "problem"
+
+
+def test_a_late_problem_report_needs_no_slot(db: Db) -> None:
+    make_project(db, n=1, k=1)
+    a, b = db.volunteers(2)
+    ta = take(db, a)
+    assert ta is not None
+    later = T0 + timedelta(seconds=901)
+    tb = take(db, b, now=later)  # a's task expired; b has its slot
+    assert tb is not None and tb.slot == ta.slot
+    submit(db, ta, problem="other", problem_note="blurred", now=later)
+    assert _status(db, ta) == "reported"
+    assert _panorama(db, "city-0000") == (0, 1, 1, False)
+    assert db.call(db_projects.progress_geojson, "city")["features"][0]["properties"]["status"] == (
+        "problem"
+    )
+    # b's answer still counts, and k counted answers make the panorama done.
+    submit(db, tb, [tag("b")], now=later)
+    assert _panorama(db, "city-0000") == (1, 1, 1, False)
+    assert db.call(db_projects.project_progress, "city")["done"] == 1
