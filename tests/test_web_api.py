@@ -377,7 +377,7 @@ def test_no_camera_problem_skip_and_progress(app: FastAPI) -> None:
     assert again["panorama"]["panorama_id"] != skipped["panorama"]["panorama_id"]
     r = vols[0].post(f"/api/tasks/{again['task_id']}/submit", json={"no_camera": True})
     assert r.status_code == 200, r.text
-    # vol-1 reports a problem (counted as done, with the problem stored).
+    # vol-1 reports a problem: stored, but it frees its slot and never counts toward k.
     t1 = take_task(vols[1])
     r = vols[1].post(
         f"/api/tasks/{t1['task_id']}/problem", json={"problem": "indoor", "note": "a mall <b>"}
@@ -398,10 +398,19 @@ def test_no_camera_problem_skip_and_progress(app: FastAPI) -> None:
         ("indoor", "a mall <b>"),
     ]
     n_done = {r["panorama_id"]: r["n_done"] for r in rows(app, "SELECT * FROM panoramas")}
-    assert sum(n_done.values()) == 3
-    # vol-3 takes the last slot and leaves it open: in progress.
-    t3 = take_task(vols[3])
-    assert n_done[t3["panorama"]["panorama_id"]] == 1
+    assert sum(n_done.values()) == 2
+    # vol-3 takes a task and leaves it open.
+    take_task(vols[3])
+    # Progress, recomputed from the stored counters (camcensus.db.projects.panorama_status).
+    from camcensus.db.projects import panorama_status
+
+    panoramas = rows(app, "SELECT * FROM panoramas")
+    status = {
+        p["panorama_id"]: panorama_status(p["n_done"], p["n_live"], p["n_problem"], 2)
+        for p in panoramas
+    }
+    counts = {s: list(status.values()).count(s) for s in ("done", "in_progress", "todo", "problem")}
+    assert sum(p["n_problem"] for p in panoramas) == 1
     progress = vols[3].get("/api/projects/city").json()
     assert progress == {
         "name": "city",
@@ -409,9 +418,7 @@ def test_no_camera_problem_skip_and_progress(app: FastAPI) -> None:
         "k": 2,
         "status": "open",
         "panoramas": 2,
-        "done": 1,
-        "in_progress": 1,
-        "todo": 0,
+        **counts,
         "submissions": 3,
         "problems": 1,
         "volunteers": 3,
@@ -424,9 +431,12 @@ def test_no_camera_problem_skip_and_progress(app: FastAPI) -> None:
     for pid, feature in by_id.items():
         props = feature["properties"]
         assert props["n_done"] == n_done[pid] and props["k"] == 2
-        assert props["status"] == ("done" if n_done[pid] == 2 else "in_progress")
+        assert props["status"] == status[pid]
         assert feature["geometry"]["type"] == "Point"
     assert sum(f["properties"]["problems"] for f in geo["features"]) == 1
+    # The public panoramas list gives the same statuses.
+    public = Browser(app).get("/api/panoramas").json()["features"]
+    assert {f["properties"]["panorama_id"]: f["properties"]["status"] for f in public} == status
     # Nothing left for vol-0 (one panorama done, the other one skipped and now full).
     assert vols[0].post("/api/projects/city/tasks").status_code == 204
     assert_error_shape(vols[0].get("/api/projects/nowhere"), 404)
@@ -499,7 +509,8 @@ def test_gold_task_gives_feedback_and_never_counts(app: FastAPI) -> None:
 
 
 def test_validation_loop(app: FastAPI) -> None:
-    add_project(app, n=1)
+    # k=1: the panorama is complete after one answer (only complete ones are validated).
+    add_project(app, n=1, k=1)
     a = logged_in(app, "lynx")
     task = take_task(a)
     a.post(
@@ -818,15 +829,26 @@ def _brute_force(app: FastAPI) -> dict[str, Any]:
                 )
             )
         )
+        # Counted answers, problem reports and live slots, from the rows themselves.
+        counted: dict[str, int] = {}
+        reported: dict[str, int] = {}
+        for sub in session.scalars(select(Submission).where(Submission.kind == "volunteer")):
+            into = reported if sub.problem is not None else counted
+            into[sub.panorama_id] = into.get(sub.panorama_id, 0) + 1
         panos = {}
         for p in session.scalars(select(Panorama)):
             k = projects[p.project_id].k
+            n_done = counted.get(p.panorama_id, 0)
+            n_problem = reported.get(p.panorama_id, 0)
+            live = n_done > 0 or p.panorama_id in open_panos
             status = (
                 "done"
-                if p.n_done >= k
-                else "todo"
-                if p.n_done == 0 and p.panorama_id not in open_panos
+                if n_done >= k
+                else "problem"
+                if 2 * n_problem > k
                 else "in_progress"
+                if live
+                else "todo"
             )
             panos[p.panorama_id] = {
                 "project": projects[p.project_id].name,
@@ -863,7 +885,7 @@ def test_public_data_filters_match_brute_force(tmp_path: Path) -> None:
     panos, subs, tags = truth["panos"], truth["subs"], truth["tags"]
     assert len(tags) > 10 and len(subs) > 10
     statuses = [p["status"] for p in panos.values() if not p["gold"]]
-    assert {s: statuses.count(s) for s in set(statuses)} == {"todo": 3, "in_progress": 3, "done": 6}
+    assert {s: statuses.count(s) for s in set(statuses)} == {"todo": 5, "in_progress": 1, "done": 6}
     b = Browser(app)  # public routes: no log-in needed
     expert = logged_in(app, "owl", role="expert")
     rng = np.random.default_rng(11)
@@ -878,7 +900,7 @@ def test_public_data_filters_match_brute_force(tmp_path: Path) -> None:
             s_, n_ = sorted(rng.uniform(40.699, 40.709, 2))
             q["bbox"] = f"{w},{s_},{e},{n_}"
         if rng.random() < 0.6:
-            q["status"] = str(rng.choice(["todo", "in_progress", "done"]))
+            q["status"] = str(rng.choice(["todo", "in_progress", "done", "problem"]))
         since = until = None
         if rng.random() < 0.5:
             since = times[int(rng.integers(0, len(times)))]
@@ -1115,11 +1137,12 @@ def test_admin_creates_a_project_from_a_folder(app: FastAPI, tmp_path: Path) -> 
     }
     r = admin.post("/api/admin/projects", json=body)
     assert r.status_code == 201, r.text
-    assert r.json()["panoramas"] == 3 and r.json()["k"] == 2 and r.json()["todo"] == 3
+    # Only the panoramas matched to a listed intersection become tasks (p-b is none's).
+    assert r.json()["panoramas"] == 2 and r.json()["k"] == 2 and r.json()["todo"] == 2
     panos = rows(app, "SELECT * FROM panoramas ORDER BY source_ref")
-    assert [p["source_ref"] for p in panos] == source["ids"]
-    assert [p["heading_deg"] for p in panos] == [0.0, 90.0, 180.5]
-    assert [p["captured"] for p in panos] == ["2023-06-01", "2023-06", None]
+    assert [p["source_ref"] for p in panos] == ["p-a", "p-c"]
+    assert [p["heading_deg"] for p in panos] == [0.0, 180.5]
+    assert [p["captured"] for p in panos] == ["2023-06-01", None]
     assert {p["source"] for p in panos} == {"folder"}
     inter = rows(app, "SELECT intersection_id, panorama_id FROM intersections ORDER BY 1")
     by_ref = {p["panorama_id"]: p["source_ref"] for p in panos}
@@ -1131,7 +1154,7 @@ def test_admin_creates_a_project_from_a_folder(app: FastAPI, tmp_path: Path) -> 
     r = admin.get(f"/api/panoramas/{panos[1]['panorama_id']}/image", params={"w": "full"})
     with Image.open(io.BytesIO(r.content)) as im:
         served = np.asarray(im.convert("RGB")).astype(float)
-    assert np.abs(served - source["pixels"]["p-b"]).mean() < 3.0
+    assert np.abs(served - source["pixels"]["p-c"]).mean() < 3.0
     # The same name again conflicts; paths outside the media root are refused before reading.
     assert_error_shape(admin.post("/api/admin/projects", json=body), 409)
     for field, value in (

@@ -23,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from camcensus.db.projects import panorama_status, status_clause
 from camcensus.web.api_auth import ERRORS
 from camcensus.web.api_images import PanoramaId
 from camcensus.web.schemas import (
@@ -53,7 +54,7 @@ _ROLE_RANK = {"volunteer": 0, "expert": 1, "admin": 2}
 
 router = APIRouter(prefix="/api", tags=["data"], responses=ERRORS)
 
-Status = Literal["todo", "in_progress", "done"]
+Status = Literal["todo", "in_progress", "done", "problem"]
 ProjectQ = Annotated[
     str | None, Query(pattern=r"^[a-z0-9-]{1,64}$", description="A project's name")
 ]
@@ -75,8 +76,8 @@ StatusQ = Annotated[Status | None, Query(description="The panorama's completion 
 AnswerStatusQ = Annotated[
     Status | None,
     Query(
-        description="The panorama's completion status (default done; in_progress and todo "
-        "only for experts and admins: the k answers stay independent)"
+        description="The panorama's completion status (default done; the others only for "
+        "experts and admins: the k answers stay independent)"
     ),
 ]
 LimitQ = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size (at most {MAX_PAGE})")]
@@ -121,14 +122,9 @@ def _panorama_filters(
         query = query.where(
             Panorama.lon >= w, Panorama.lon <= e, Panorama.lat >= s, Panorama.lat <= n
         )
-    # The same statuses as the progress map (camcensus.db.projects.progress_geojson): a slot
-    # held by a running or submitted tag task (n_live) puts a panorama in progress.
-    if status == "done":
-        query = query.where(Panorama.n_done >= Project.k)
-    elif status == "todo":
-        query = query.where(Panorama.n_live == 0)
-    elif status == "in_progress":
-        query = query.where(Panorama.n_done < Project.k, Panorama.n_live > 0)
+    # The same statuses as the progress map (camcensus.db.projects.status_clause).
+    if status is not None:
+        query = query.where(status_clause(status, Project.k))
     return query
 
 
@@ -160,11 +156,6 @@ def _next_page(request: Request, response: Response, n: int, limit: int, offset:
     if n >= limit:
         url = request.url.include_query_params(limit=limit, offset=offset + limit)
         response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
-
-
-def _status(n_done: int, k: int, n_live: int) -> str:
-    """The completion status, as the ``status`` filter computes it (a running task counts)."""
-    return "done" if n_done >= k else "in_progress" if n_live > 0 else "todo"
 
 
 def _feature(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
@@ -201,8 +192,8 @@ def public_tags(
 ) -> dict[str, Any]:
     """Return the tags that stood at submit time, oldest first, ``limit`` at a time.
 
-    Only tags of panoramas that are done, unless an expert or admin asks for ``status``
-    ``in_progress`` or ``todo``.
+    Only tags of panoramas that are done, unless an expert or admin asks for another
+    ``status``.
     """
     from camcensus.db.models import Panorama, Project, Submission, Tag
 
@@ -284,7 +275,9 @@ def public_panoramas(
                 "intersection_id": p.intersection_id,
                 "n_done": int(p.n_done or 0),
                 "k": int(k),
-                "status": _status(int(p.n_done or 0), int(k), int(p.n_live or 0)),
+                "status": panorama_status(
+                    int(p.n_done or 0), int(p.n_live or 0), int(p.n_problem or 0), int(k)
+                ),
             },
         )
         for p, name, k in db.execute(query)
@@ -310,7 +303,7 @@ def public_submissions(
     """Return submissions (not gold, not tutorial), with their count of standing tags.
 
     Only submissions of panoramas that are done, unless an expert or admin asks for
-    ``status`` ``in_progress`` or ``todo``.
+    another ``status``.
     """
     from camcensus.db.models import Panorama, Project, Submission, Tag
 

@@ -251,6 +251,7 @@ class ProjectOut(BaseModel):
     status: str | None = None
     panoramas: int
     done: int
+    problem: int = 0
     in_progress: int
     todo: int
     submissions: int
