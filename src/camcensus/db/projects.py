@@ -6,10 +6,8 @@ reports all problems at once (file/row/column/found/expected/fix, as
 :func:`project_progress` and :func:`progress_geojson` feed the admin's live progress map; gold
 panoramas are left out of both (they never count toward completion).
 
-A panorama's status (:func:`panorama_status`, :func:`status_clause` in SQL) is ``done`` with k
-counted answers (``n_done >= k``), else ``problem`` when more than half of k volunteers reported
-a problem (``2 * n_problem > k``: retired, given to nobody else), else ``in_progress`` while a
-slot is live, else ``todo``.
+The progress functions and a panorama's status live in :mod:`camcensus.db.progress`; they
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, case, func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from camcensus._errors import Problem
@@ -36,8 +34,13 @@ from camcensus.db.models import (
     Intersection,
     Panorama,
     Project,
-    Submission,
-    Tag,
+)
+from camcensus.db.progress import (
+    PANORAMA_STATUSES,
+    panorama_status,
+    progress_geojson,
+    project_progress,
+    status_clause,
 )
 
 __all__ = [
@@ -52,44 +55,6 @@ __all__ = [
     "shuffle_key",
     "status_clause",
 ]
-
-#: What :func:`panorama_status` returns.
-PANORAMA_STATUSES = ("todo", "in_progress", "done", "problem")
-
-
-def panorama_status(n_done: int, n_live: int, n_problem: int, k: int) -> str:
-    """Return a panorama's status from its counters (module docstring)."""
-    if n_done >= k:
-        return "done"
-    if 2 * n_problem > k:
-        return "problem"
-    return "in_progress" if n_live > 0 else "todo"
-
-
-def status_clause(status: str, k: Any) -> ColumnElement[bool]:
-    """Return the SQL condition on ``panoramas`` of :func:`panorama_status` being ``status``.
-
-    ``k`` is a number or a column (``Project.k`` in a query joined to ``projects``).
-
-    Raises
-    ------
-    ValueError
-        A status not in :data:`PANORAMA_STATUSES`.
-    """
-    p = Panorama
-    done: ColumnElement[bool] = p.n_done >= k
-    problem = ~done & (2 * p.n_problem > k)
-    rest = ~done & (2 * p.n_problem <= k)
-    clauses: dict[str, ColumnElement[bool]] = {
-        "done": done,
-        "problem": problem,
-        "in_progress": rest & (p.n_live > 0),
-        "todo": rest & (p.n_live == 0),
-    }
-    if status not in clauses:
-        raise ValueError(f"status {status!r} is not one of {PANORAMA_STATUSES}")
-    return clauses[status]
-
 
 #: Columns the ``panoramas`` table passed to :func:`create_project` must have.
 PANORAMA_COLUMNS = (
@@ -777,143 +742,3 @@ def mark_gold(session: Session, panorama_id: str, answer: Sequence[Mapping[str, 
     )
     if getattr(changed, "rowcount", 0) != 1:
         raise given
-
-
-def _project_row(session: Session, name: str) -> Project:
-    project = session.scalars(select(Project).where(Project.name == name)).one_or_none()
-    if project is None:
-        raise NotFound(
-            f"No project is named {name!r}.",
-            errors=[{"field": "project", "message": "use a name from GET /api/projects"}],
-        )
-    return project
-
-
-def project_progress(session: Session, name: str) -> dict[str, int]:
-    """Return a project's progress numbers.
-
-    Keys: ``panoramas`` (not gold), ``done`` (k counted answers), ``problem`` (retired as a
-    problem panorama), ``in_progress``, ``todo`` (the four statuses of
-    :func:`panorama_status`), ``submissions`` (volunteer submissions on non-gold panoramas),
-    ``problems`` (of them, problem reports), ``volunteers`` (distinct), ``gold`` (gold
-    panoramas), ``k``.
-    """
-    project = _project_row(session, name)
-    k = project.k
-    p = Panorama
-    counts = session.execute(
-        select(
-            func.count().filter(p.gold.is_(False)),
-            func.count().filter(p.gold.is_(False), status_clause("done", k)),
-            func.count().filter(p.gold.is_(False), status_clause("in_progress", k)),
-            func.count().filter(p.gold.is_(False), status_clause("todo", k)),
-            func.count().filter(p.gold.is_(True)),
-            func.count().filter(p.gold.is_(False), status_clause("problem", k)),
-        ).where(p.project_id == project.project_id)
-    ).one()
-    subs = session.execute(
-        select(
-            func.count(),
-            func.count(Submission.problem),
-            func.count(func.distinct(Submission.decoder_id)),
-        )
-        .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
-        .where(
-            Panorama.project_id == project.project_id,
-            Submission.kind == "volunteer",
-            Submission.gold.is_(False),
-        )
-    ).one()
-    return {
-        "panoramas": int(counts[0]),
-        "done": int(counts[1]),
-        "problem": int(counts[5]),
-        "in_progress": int(counts[2]),
-        "todo": int(counts[3]),
-        "submissions": int(subs[0]),
-        "problems": int(subs[1]),
-        "volunteers": int(subs[2]),
-        "gold": int(counts[4]),
-        "k": int(k),
-    }
-
-
-def _agreement(counts: Sequence[int]) -> str:
-    """``agree`` (all equal), ``within_one`` (max - min <= 1) or ``disagree``."""
-    from camcensus.aggregate import agreement_class
-
-    if str(agreement_class(np.asarray([counts]))[0]) == "Unanimous":
-        return "agree"
-    return "within_one" if max(counts) - min(counts) <= 1 else "disagree"
-
-
-def progress_geojson(session: Session, name: str) -> dict[str, Any]:
-    """Return the progress map: a FeatureCollection with one Point per (non-gold) panorama.
-
-    Properties: ``panorama_id``, ``status`` (``todo`` | ``in_progress`` | ``done`` |
-    ``problem``, :func:`panorama_status`), ``n_done``, ``k``, ``agreement`` (for done
-    panoramas, from the number of standing tags in each of the k counted answers: ``agree`` |
-    ``within_one`` | ``disagree``; else null) and ``problems`` (problem reports).
-    """
-    project = _project_row(session, name)
-    k = project.k
-    rows = session.execute(
-        select(
-            Panorama.panorama_id,
-            Panorama.lon,
-            Panorama.lat,
-            Panorama.n_done,
-            Panorama.n_live,
-            Panorama.n_problem,
-        )
-        .where(Panorama.project_id == project.project_id, Panorama.gold.is_(False))
-        .order_by(Panorama.panorama_id)
-    ).all()
-    standing = (
-        select(Tag.submission_id, func.count().label("n"))
-        .where(Tag.current.is_(True), Tag.deleted.is_(False))
-        .group_by(Tag.submission_id)
-        .subquery()
-    )
-    subs = session.execute(
-        select(
-            Submission.panorama_id,
-            func.coalesce(standing.c.n, 0),
-            case((Submission.problem.is_(None), 0), else_=1),
-        )
-        .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
-        .outerjoin(standing, standing.c.submission_id == Submission.submission_id)
-        .where(
-            Panorama.project_id == project.project_id,
-            Panorama.gold.is_(False),
-            Submission.kind == "volunteer",
-            Submission.gold.is_(False),
-        )
-    ).all()
-    tag_counts: dict[str, list[int]] = {}
-    problems: dict[str, int] = {}
-    for pid, n, problem in subs:
-        if problem:
-            problems[pid] = problems.get(pid, 0) + 1
-        else:
-            tag_counts.setdefault(pid, []).append(int(n))
-    features = []
-    for pid, lon, lat, n_done, n_live, n_problem in rows:
-        status = panorama_status(int(n_done), int(n_live), int(n_problem), int(k))
-        counts = tag_counts.get(pid, [])
-        agreement = _agreement(counts) if status == "done" and counts else None
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
-                "properties": {
-                    "panorama_id": pid,
-                    "status": status,
-                    "n_done": int(n_done),
-                    "k": int(k),
-                    "agreement": agreement,
-                    "problems": problems.get(pid, 0),
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
