@@ -653,3 +653,68 @@ def test_a_census_collected_through_the_task_library(tmp_path: Path) -> None:
             assert row[f"{c}_median"] == statistics.median(r[c] for r in full[row["PanoramaId"]])
     assert set(gdf.loc[gdf["PanoramaId"] == "pano-0", "BoroName"]) == {"Bronx"}
     engine.dispose()
+
+
+def test_a_problem_panorama_is_retired_and_its_answers_left_out(tmp_path: Path) -> None:
+    """k = 3: one volunteer tags, two report a problem -> the panorama is retired as a problem
+    panorama; its answer is not counted and excluded.csv says why."""
+    from camcensus.db.projects import create_project, project_progress
+    from camcensus.db.tasks import TagIn, next_task, submit
+
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    ids = ["bad", "good"]
+    panoramas = pd.DataFrame(
+        {
+            "panorama_id": ids,
+            "lon": [-73.95, -73.94],
+            "lat": [40.7, 40.7],
+            "heading_deg": 0.0,
+            "captured": "2022-03",
+            "source": "folder",
+            "image_uri": [f"img/{p}.jpg" for p in ids],
+            "width_px": 4096,
+            "height_px": 2048,
+            "licence": "CC0",
+        }
+    )
+    with Session(engine) as s, s.begin():
+        create_project(s, name="p", title="P", panoramas=panoramas, licence="CC0", now=T0)
+        people = [
+            Volunteer(public_id=f"pub-{j}", pseudonym=f"vol{j}", password_hash="x" * 40,
+                      role="volunteer", created_at=T0)
+            for j in range(4)
+        ]  # fmt: skip
+        s.add_all(people)
+        s.flush()
+        vids = [v.volunteer_id for v in people]
+    answered: dict[str, str] = {}
+    tag = TagIn(client_id="c", heading_deg=10.0, pitch_deg=5.0, fov_deg=60.0,
+                attachment="street", camera_type="dome")  # fmt: skip
+    minute = 0
+    for j, vid in enumerate(vids):
+        while True:
+            minute += 1
+            now = T0 + timedelta(minutes=minute)
+            with Session(engine) as s, s.begin():
+                task = next_task(s, project="p", volunteer_id=vid, now=now)
+                if task is None:
+                    break
+                report = task.panorama_id == "bad" and j > 0
+                result = submit(s, assignment_id=task.assignment_id, volunteer_id=vid,
+                                tags=[] if report else [tag], no_camera=report,
+                                problem="no_image" if report else None, now=now)  # fmt: skip
+                answered[result.submission_id] = task.panorama_id + (":problem" if report else "")
+    with Session(engine) as s:
+        progress = project_progress(s, "p")
+    assert progress["problem"] == 1 and progress["done"] == 1
+    assert sorted(answered.values()).count("bad:problem") == 2
+    paths = export_decode(engine, project="p", out=tmp_path / "ex")
+    subs = submissions_from_csv(paths["counts"])
+    assert sorted(answered[s] for s in subs["SubmissionId"]) == ["good"] * 3
+    excluded = read_csv(paths["excluded"], dtype=str).set_index("id")["reason"]
+    bad_answer = next(s for s, p in answered.items() if p == "bad")
+    assert "retired as a problem panorama (2 of its 3" in excluded[bad_answer]
+    assert "retired as a problem panorama" in paths["readme"].read_text()
+    engine.dispose()

@@ -177,7 +177,8 @@ def _load(engine: Engine, project: str | None) -> _Tables:
     from camcensus.db.models import Intersection, Panorama, Submission, Tag
 
     p_cols = ["panorama_id", "project_id", "lon", "lat", "heading_deg", "captured", "source",
-              "source_ref", "licence", "republishable", "intersection_id", "gold"]  # fmt: skip
+              "source_ref", "licence", "republishable", "intersection_id", "gold", "n_done",
+              "n_problem"]  # fmt: skip
     i_cols = ["intersection_id", "project_id", "lon", "lat", "panorama_id", "area",
               "traffic_signal"]  # fmt: skip
     s_cols = ["submission_id", "panorama_id", "decoder_id", "kind", "started_at",
@@ -440,8 +441,27 @@ def _signal(value: Any) -> str:
     return "TrafficLight" if value is True or value == 1 else ""
 
 
+def _retired(panoramas: pd.DataFrame, projects: pd.DataFrame) -> dict[str, str]:
+    """Return ``{panorama_id: reason}`` of the panoramas retired as problem panoramas."""
+    from camcensus.db.progress import panorama_status
+
+    k_of = dict(zip(projects["project_id"], projects["k"], strict=True))
+    out: dict[str, str] = {}
+    for p in panoramas.itertuples(index=False):
+        k = int(k_of[p.project_id])
+        if panorama_status(int(p.n_done), 0, int(p.n_problem), k) == "problem":
+            out[str(p.panorama_id)] = (
+                f"its panorama was retired as a problem panorama ({int(p.n_problem)} of its "
+                f"{k} volunteers reported a problem)"
+            )
+    return out
+
+
 def _counted(
-    submissions: pd.DataFrame, gold_panoramas: set[str], placed: set[str]
+    submissions: pd.DataFrame,
+    gold_panoramas: set[str],
+    placed: set[str],
+    retired: dict[str, str],
 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Return the submissions that count toward the census, and why each other one does not."""
     excluded: list[tuple[str, str, str]] = []
@@ -454,6 +474,8 @@ def _counted(
             reason = "gold submission (known answers, never counted)"
         elif isinstance(s.problem, str) and s.problem:
             reason = f"reported a problem: {s.problem}"
+        elif s.panorama_id in retired:
+            reason = retired[s.panorama_id]
         elif s.panorama_id not in placed:
             reason = "its panorama has no place in intersections.csv"
         if reason is not None:
@@ -568,6 +590,11 @@ def _readme(projects: pd.DataFrame, files: dict[str, pd.DataFrame], excluded: pd
         "sharing a panorama are listed in intersections.csv and share its counts.",
         "- type_* count only cameras attached to street furniture (Amnesty's design).",
         "- Pov.zoom is derived from the viewer's field of view: log2(180 / fov_deg).",
+        "- A problem report (no image, wrong place, indoor, other) completes a volunteer's task "
+        "but is never counted: its slot goes to another volunteer, so a done panorama has "
+        "exactly k counted submissions. A panorama where more than half of its k volunteers "
+        "reported a problem before k answers were in is retired as a problem panorama, and "
+        "its submissions are left out.",
         "",
         f"Left out ({len(excluded):,} in all; every one listed in excluded.csv):",
     ]
@@ -640,7 +667,9 @@ def export_decode(
     inter, names, excluded = _place_panoramas(tables.panoramas, tables.intersections)
     placed = set(inter["PanoramaId"])
     gold = set(tables.panoramas.loc[tables.panoramas["gold"].astype(bool), "panorama_id"])
-    subs, dropped = _counted(tables.submissions, gold, placed)
+    subs, dropped = _counted(
+        tables.submissions, gold, placed, _retired(tables.panoramas, tables.projects)
+    )
     excluded += dropped
     frames = {
         "counts": _counts(subs, tables.tags, names),
