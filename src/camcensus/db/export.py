@@ -445,13 +445,19 @@ def _retired(panoramas: pd.DataFrame, projects: pd.DataFrame) -> dict[str, str]:
     """Return ``{panorama_id: reason}`` of the panoramas retired as problem panoramas."""
     from camcensus.db.progress import panorama_status
 
-    k_of = dict(zip(projects["project_id"], projects["k"], strict=True))
+    k_of = dict(zip(projects["project_id"].tolist(), projects["k"].tolist(), strict=True))
     out: dict[str, str] = {}
-    for p in panoramas.itertuples(index=False):
-        k = int(k_of[p.project_id])
-        if panorama_status(int(p.n_done), 0, int(p.n_problem), k) == "problem":
-            out[str(p.panorama_id)] = (
-                f"its panorama was retired as a problem panorama ({int(p.n_problem)} of its "
+    for pid, project_id, n_done, n_problem in zip(
+        panoramas["panorama_id"].tolist(),
+        panoramas["project_id"].tolist(),
+        panoramas["n_done"].tolist(),
+        panoramas["n_problem"].tolist(),
+        strict=True,
+    ):
+        k = int(k_of[project_id])
+        if panorama_status(int(n_done), 0, int(n_problem), k) == "problem":
+            out[str(pid)] = (
+                f"its panorama was retired as a problem panorama ({int(n_problem)} of its "
                 f"{k} volunteers reported a problem)"
             )
     return out
@@ -474,8 +480,8 @@ def _counted(
             reason = "gold submission (known answers, never counted)"
         elif isinstance(s.problem, str) and s.problem:
             reason = f"reported a problem: {s.problem}"
-        elif s.panorama_id in retired:
-            reason = retired[s.panorama_id]
+        elif str(s.panorama_id) in retired:
+            reason = retired[str(s.panorama_id)]
         elif s.panorama_id not in placed:
             reason = "its panorama has no place in intersections.csv"
         if reason is not None:
