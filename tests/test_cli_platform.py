@@ -179,13 +179,14 @@ def test_serve_passes_its_options_to_the_web_app(
     result = runner.invoke(
         app,
         ["serve", "--host", "0.0.0.0", "--port", "8123", "--media", str(tmp_path / "m"),
-         "--demo"],
-        env={"DATABASE_URL": url},
+         "--demo", "--forwarded-allow-ips", "10.0.0.2", "--blur"],
+        env={"DATABASE_URL": url, "CAMCENSUS_GSV_KEY": "k-123"},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert calls == [
-        {"host": "0.0.0.0", "port": 8123, "database": url, "demo": True, "media": tmp_path / "m"}
-    ]
+        {"host": "0.0.0.0", "port": 8123, "database": url, "demo": True, "media": tmp_path / "m",
+         "forwarded_allow_ips": "10.0.0.2", "blur": True, "gsv_key": "k-123"}
+    ]  # fmt: skip
     result = runner.invoke(app, ["serve", "--port", "70000"])
     assert result.exit_code == 2 and calls[1:] == []
 

@@ -561,12 +561,48 @@ def serve(
             "--database it lives in a temporary folder.",
         ),
     ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Addresses of the TLS proxy in front (comma-separated) whose "
+            "X-Forwarded-For/-Proto are trusted [default: 127.0.0.1].",
+            show_default=False,
+        ),
+    ] = None,
+    blur: Annotated[
+        bool,
+        typer.Option(
+            "--blur/--no-blur",
+            help="Blur faces and licence plates in images pinned while serving (slow: "
+            "blur imports beforehand; see docs/imagery.md for what it misses).",
+        ),
+    ] = False,
+    gsv_key: Annotated[
+        str | None,
+        typer.Option(
+            "--gsv-key",
+            envvar="CAMCENSUS_GSV_KEY",
+            help="Google Street View key: gsv: panoramas are fetched and pinned on first "
+            "request [default: $CAMCENSUS_GSV_KEY].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the volunteer platform (web pages and JSON API) until interrupted."""
     from camcensus.web import serve as serve_platform
 
     with _friendly_errors():
-        serve_platform(host=host, port=port, database=database, demo=demo, media=media)
+        serve_platform(
+            host=host,
+            port=port,
+            database=database,
+            demo=demo,
+            media=media,
+            forwarded_allow_ips=forwarded_allow_ips,
+            blur=blur,
+            gsv_key=gsv_key,
+        )
 
 
 @export_app.command(
