@@ -626,6 +626,7 @@ def test_discussion_opens_once_the_volunteer_has_answered(app: FastAPI) -> None:
     assert body["error"] == DISCUSSION_LOCKED
     page = second.get("/panoramas/pano-0/discussion")
     assert page.status_code == 200 and "dome camera" not in page.text
+    assert 'data-locked="1"' in page.text and DISCUSSION_LOCKED in page.text
     # ... may post (flag for discussion) ...
     assert second.post(url, json={"body": "flagging this one"}).status_code == 201
     assert_error_shape(second.get(url), 403)
@@ -633,6 +634,7 @@ def test_discussion_opens_once_the_volunteer_has_answered(app: FastAPI) -> None:
     r = second.post(f"/api/tasks/{task['task_id']}/submit", json={"no_camera": True})
     assert r.status_code == 200, r.text
     assert [c["pseudonym"] for c in second.get(url).json()] == ["lynx", "lynx", "otter"]
+    assert 'data-locked="0"' in second.get("/panoramas/pano-0/discussion").text
     # A volunteer without a task on it reads it; one who skipped their task too (a skipped
     # task can never be answered), and an expired unanswered task still closes it.
     assert len(third.get(url).json()) == 3

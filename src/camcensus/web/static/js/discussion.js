@@ -10,8 +10,11 @@ const empty = document.getElementById("no-comments");
 const form = document.getElementById("comment-form");
 const status = document.getElementById("form-status");
 const url = `/api/panoramas/${encodeURIComponent(panorama)}/comments`;
+// Others' comments stay hidden until this volunteer has answered the panorama (independence).
+const locked = document.body.dataset.locked === "1";
 
 async function load() {
+  if (locked) return;
   try {
     const comments = await api("GET", url);
     list.replaceChildren();
@@ -34,7 +37,7 @@ form.addEventListener("submit", async (event) => {
   try {
     await api("POST", url, { body });
     form.reset();
-    say(status, "Posted.", "ok");
+    say(status, locked ? "Posted; the thread opens once you have submitted." : "Posted.", "ok");
     await load();
   } catch (err) {
     say(status, errorText(err), "error");
