@@ -30,6 +30,7 @@ from camcensus.db.errors import NotFound
 from camcensus.db.export import TAG_COLUMNS, export_decode, export_tags, tags_frame
 from camcensus.db.models import Intersection, Panorama, Project, Submission, Tag, Volunteer
 from camcensus.io.decode import (
+    CATEGORIES,
     camera_tags_from_csv,
     panoramas_from_csv,
     raw_intersections_from_csv,
@@ -39,15 +40,6 @@ from camcensus.io.formats import read_csv
 from camcensus.report import OutputError
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-CATEGORIES = (
-    "n_cameras",
-    "attached_street",
-    "attached_building",
-    "attached_unknown",
-    "type_dome",
-    "type_bullet",
-    "type_unknown",
-)
 # Text a spreadsheet would run, quotes, line breaks and markup, in every kind of free text.
 HOSTILE_PANORAMA = "=cmd|' /C calc'!A0"
 HOSTILE_AREA = '<script>alert("x")</script>, "quoted"\nnext line'

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from camcensus.io.decode import CATEGORIES
 from conftest import offline_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,15 +38,6 @@ PASSWORD = "a long enough password"
 TOLERANCE_DEG = 1.0
 #: How many panoramas the project holds (each with a pole camera and another camera).
 N_PANORAMAS = 4
-CATEGORIES = (
-    "n_cameras",
-    "attached_street",
-    "attached_building",
-    "attached_unknown",
-    "type_dome",
-    "type_bullet",
-    "type_unknown",
-)
 # The viewer's own warnings (SwiftShader's "GPU stall due to ReadPixels") are not errors.
 _INIT_SCRIPT = """
 document.addEventListener('securitypolicyviolation', (e) => {

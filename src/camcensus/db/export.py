@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from camcensus.io.decode import CATEGORIES
+
 if TYPE_CHECKING:
     import geopandas as gpd
     from sqlalchemy import Engine
@@ -100,15 +102,7 @@ _TITLES = {
     ("unknown", "bullet"): "Camera attached to something unknown",
     ("unknown", "unknown"): "Camera attached to something unknown",
 }
-_COUNT_COLUMNS = (
-    "n_cameras",
-    "attached_street",
-    "attached_building",
-    "attached_unknown",
-    "type_dome",
-    "type_bullet",
-    "type_unknown",
-)
+_COUNT_COLUMNS = CATEGORIES  # counts.csv columns, in Amnesty's order
 _GPKG_LAYER = "tags"
 
 
