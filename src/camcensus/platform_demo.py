@@ -226,7 +226,7 @@ def _free_port() -> int:
 
 
 def app_from_env() -> Any:
-    """Return the platform app over ``$CAMCENSUS_PLATFORM_DATABASE`` (uvicorn ``--factory``).
+    """Return the platform app over ``$CAMCENSUS_PLATFORM_DATABASE`` (a uvicorn app factory).
 
     ``$CAMCENSUS_PLATFORM_MEDIA`` is the media root; ``$CAMCENSUS_PLATFORM_RATE_LIMITS=0``
     turns the rate limits off (simulated volunteers, benchmarks).
@@ -279,12 +279,8 @@ def running_server(
         CAMCENSUS_PLATFORM_MEDIA=str(media_root),
         CAMCENSUS_PLATFORM_RATE_LIMITS="1" if rate_limits else "0",
     )
-    args = [
-        sys.executable, "-m", "uvicorn", "camcensus.platform_demo:app_from_env", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log", "--no-server-header",
-        "--timeout-keep-alive", "30",
-    ]  # fmt: skip
+    env.update(CAMCENSUS_PLATFORM_PORT=str(port), CAMCENSUS_PLATFORM_WORKERS=str(workers))
+    args = [sys.executable, "-m", "camcensus.platform_demo"]
     proc = subprocess.Popen(args, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -499,3 +495,27 @@ def run_platform_demo(
         seconds=seconds,
         volunteers=n_volunteers,
     )
+
+
+def _serve_from_env() -> None:
+    """Serve :func:`app_from_env` on ``127.0.0.1:$CAMCENSUS_PLATFORM_PORT`` (the child process
+    of :func:`running_server`); no access log, as the platform never keeps addresses."""
+    import os
+
+    import uvicorn
+
+    uvicorn.run(
+        "camcensus.platform_demo:app_from_env",
+        factory=True,
+        host="127.0.0.1",
+        port=int(os.environ["CAMCENSUS_PLATFORM_PORT"]),
+        workers=int(os.environ.get("CAMCENSUS_PLATFORM_WORKERS", "1")),
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+
+
+if __name__ == "__main__":
+    _serve_from_env()
