@@ -450,3 +450,30 @@ def test_import_with_nothing_usable_says_why(api: Panoramax, tmp_path: Path) -> 
             panoramax_url=api.host(),
             bbox=(2.17, 48.97, 2.2, 48.99),
         )
+
+
+def test_answers_are_read_within_a_byte_limit() -> None:
+    """A body over the limit is refused (declared or streamed); gzip bodies decode once."""
+    import gzip
+
+    import httpx
+
+    from camcensus.imagery.base import get_with_retries, json_from
+
+    doc = {"type": "FeatureCollection", "features": [], "note": "x" * 5000}
+    packed = gzip.compress(json.dumps(doc).encode())
+
+    def app(path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        if path == "/big":
+            return 200, {"Content-Type": "application/json"}, b"[" + b"0," * 4000 + b"0]"
+        return 200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, packed
+
+    kw: dict[str, Any] = {"retries": 0, "backoff_s": 0.0, "service": "a test", "fix": "none"}
+    with FakeServer(app) as server, httpx.Client(timeout=5) as client:
+        with pytest.raises(SourceError, match="larger than 1,000 bytes"):
+            get_with_retries(client, f"{server.url}/big", max_bytes=1000, **kw)
+        # Decoded (5 kB) past a limit the compressed body (under 1 kB) is within.
+        with pytest.raises(SourceError, match="more than 1,000 bytes streamed"):
+            get_with_retries(client, f"{server.url}/gz", max_bytes=1000, **kw)
+        response = get_with_retries(client, f"{server.url}/gz", **kw)
+        assert json_from(response, service="a test", expected="JSON") == doc

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "PANORAMA_COLUMNS",
     "SOURCES",
     "SourceError",
@@ -187,6 +188,52 @@ def _problem(url: str, found: str, expected: str, fix: str) -> SourceError:
     )
 
 
+#: Largest answer :func:`get_with_retries` reads by default (bytes).
+MAX_ANSWER_BYTES = 100 * 1024 * 1024
+
+
+class _TooLargeError(Exception):
+    """An answer grew past the byte limit."""
+
+
+def _bounded_get(
+    client: httpx.Client,
+    url: str,
+    params: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None,
+    max_bytes: int,
+) -> httpx.Response:
+    """GET ``url`` reading at most ``max_bytes`` of body; return a fully read response."""
+    import httpx
+
+    # No params at all (not {}) keeps the query of a paging link's URL.
+    with client.stream(
+        "GET", url, params=dict(params) if params else None, headers=dict(headers or {})
+    ) as streamed:
+        declared = streamed.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _TooLargeError(f"Content-Length {int(declared):,}")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in streamed.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _TooLargeError(f"more than {max_bytes:,} bytes streamed")
+            chunks.append(chunk)
+        # The body is decoded already: the new response must not decode it again.
+        kept = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code,
+            headers=kept,
+            content=b"".join(chunks),
+            request=streamed.request,
+        )
+
+
 def get_with_retries(
     client: httpx.Client,
     url: str,
@@ -197,6 +244,7 @@ def get_with_retries(
     backoff_s: float,
     service: str,
     fix: str,
+    max_bytes: int = MAX_ANSWER_BYTES,
 ) -> httpx.Response:
     """GET ``url``, retrying timeouts, connection errors, 429 and 5xx answers.
 
@@ -213,6 +261,9 @@ def get_with_retries(
         the service sends one, up to 30 s).
     service, fix
         Named in the error raised when every try failed.
+    max_bytes
+        Largest body read (the answer is streamed and refused once it grows past this, so a
+        broken or hostile server cannot fill the memory).
 
     Raises
     ------
@@ -233,9 +284,14 @@ def get_with_retries(
         wait = backoff_s * (2**attempt)
         try:
             # No params at all (not {}) keeps the query of a paging link's URL.
-            response = client.get(
-                url, params=dict(params) if params else None, headers=dict(headers or {})
-            )
+            response = _bounded_get(client, url, params, headers, max_bytes)
+        except _TooLargeError as err:
+            raise _problem(
+                shown,
+                f"an answer larger than {max_bytes:,} bytes ({err})",
+                f"an answer from {service} under {max_bytes:,} bytes",
+                fix,
+            ) from None
         except httpx.TimeoutException:
             last = f"no answer within the timeout ({client.timeout.read} s)"
         except httpx.TransportError as err:
