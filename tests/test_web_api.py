@@ -433,7 +433,15 @@ def test_no_camera_problem_skip_and_progress(app: FastAPI) -> None:
         assert props["n_done"] == n_done[pid] and props["k"] == 2
         assert props["status"] == status[pid]
         assert feature["geometry"]["type"] == "Point"
-    assert sum(f["properties"]["problems"] for f in geo["features"]) == 1
+    # A volunteer does not learn of problem reports on panoramas still being tagged; an
+    # admin's live map shows them.
+    for pid, feature in by_id.items():
+        shown = feature["properties"]["problems"]
+        assert (shown is None) == (status[pid] not in ("done", "problem")), (pid, shown)
+    admin = logged_in(app, "map-admin", role="admin")
+    live = admin.get("/api/projects/city/progress.geojson").json()["features"]
+    assert sum(f["properties"]["problems"] for f in live) == 1
+    assert "in_progress" in status.values()  # the hiding above was exercised
     # The public panoramas list gives the same statuses.
     public = Browser(app).get("/api/panoramas").json()["features"]
     assert {f["properties"]["panorama_id"]: f["properties"]["status"] for f in public} == status

@@ -133,13 +133,16 @@ def _agreement(counts: Sequence[int]) -> str:
     return "within_one" if max(counts) - min(counts) <= 1 else "disagree"
 
 
-def progress_geojson(session: Session, name: str) -> dict[str, Any]:
+def progress_geojson(session: Session, name: str, *, live_problems: bool = True) -> dict[str, Any]:
     """Return the progress map: a FeatureCollection with one Point per (non-gold) panorama.
 
     Properties: ``panorama_id``, ``status`` (``todo`` | ``in_progress`` | ``done`` |
     ``problem``, :func:`panorama_status`), ``n_done``, ``k``, ``agreement`` (for done
     panoramas, from the number of standing tags in each of the k counted answers: ``agree`` |
     ``within_one`` | ``disagree``; else null) and ``problems`` (problem reports).
+
+    With ``live_problems=False`` (the public map) ``problems`` is null until a panorama is
+    done or retired: the next volunteer must not learn that someone reported a problem there.
     """
     project = _project_row(session, name)
     k = project.k
@@ -198,7 +201,9 @@ def progress_geojson(session: Session, name: str) -> dict[str, Any]:
                     "n_done": int(n_done),
                     "k": int(k),
                     "agreement": agreement,
-                    "problems": problems.get(pid, 0),
+                    "problems": problems.get(pid, 0)
+                    if live_problems or status in ("done", "problem")
+                    else None,
                 },
             }
         )

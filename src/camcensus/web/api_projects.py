@@ -23,6 +23,7 @@ from camcensus.web.security import (
     CurrentVolunteer,
     DbSession,
     ExpertVolunteer,
+    OptionalVolunteer,
     ReadSession,
     rate_limit,
 )
@@ -111,11 +112,15 @@ def get_project(*, name: ProjectName, db: ReadSession) -> ProjectOut:
     response_model=FeatureCollection,
     summary="Progress map (one Point per panorama)",
 )
-def progress_geojson(*, name: ProjectName, db: ReadSession) -> Any:
-    """Return the project's progress as GeoJSON (status, n_done, agreement, problems)."""
+def progress_geojson(*, name: ProjectName, db: ReadSession, identity: OptionalVolunteer) -> Any:
+    """Return the project's progress as GeoJSON (status, n_done, agreement, problems).
+
+    Problem reports on panoramas still being tagged are shown to experts and admins only.
+    """
     from camcensus.db.projects import progress_geojson as _progress
 
-    return _progress(db, name)
+    staff = identity is not None and identity.role in ("expert", "admin")
+    return _progress(db, name, live_problems=staff)
 
 
 @router.post(
