@@ -14,7 +14,9 @@
 # "@photo-sphere-viewer/core". Browsers resolve bare names only through an import map, which
 # would be an inline script (the Content-Security-Policy forbids inline scripts), so this script
 # rewrites those two import specifiers to relative paths and drops the source-map comments
-# (the maps are not copied); nothing else is changed. A VERSIONS
+# (the maps are not copied). scripts/harden_vendor.py then removes every HTML-parsing sink
+# (innerHTML and the like: strings become text nodes, the libraries' own SVG icons go through
+# the XML parser) and fails if one is left. Nothing else is changed. A VERSIONS
 # file records what was copied. The result is committed; the app serves it (never a CDN).
 #
 # Rerunnable: the vendor folder is replaced as a whole. Needs node and npm and the registry.
@@ -72,6 +74,8 @@ done
 # The source maps are not copied: drop the comments that point at them.
 find "$dest.tmp" -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.css' \) \
     -exec sed -i -E '\@^(//|/\*)# sourceMappingURL=@d' {} +
+
+python3 "$root/scripts/harden_vendor.py" "$dest.tmp"
 
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"

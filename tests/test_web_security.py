@@ -711,3 +711,26 @@ def test_login_never_redirects_off_the_site(app: FastAPI) -> None:
         found = re.search(r'data-next="([^"]*)"', html)
         assert found is not None, target
         assert found.group(1).replace("&amp;", "&") == expected, target
+
+
+def test_no_html_parsing_sink_in_any_served_script(tmp_path: Path) -> None:
+    """Text reaches pages only as text nodes: neither our scripts nor the vendored libraries
+    (hardened by scripts/harden_vendor.py, which is idempotent) hold an HTML-parsing sink."""
+    import shutil
+    import subprocess
+    import sys
+
+    sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|ContextualFragment")
+    scripts = [p for p in STATIC_DIR.rglob("*") if p.suffix in (".js", ".mjs")]
+    assert len(scripts) > 10
+    found = {str(p.relative_to(STATIC_DIR)) for p in scripts if sinks.search(p.read_text())}
+    assert not found, found
+    # Rerunning the hardening on the committed files changes nothing.
+    copy = tmp_path / "vendor"
+    shutil.copytree(STATIC_DIR / "vendor", copy)
+    harden = Path(__file__).resolve().parents[1] / "scripts" / "harden_vendor.py"
+    done = subprocess.run([sys.executable, str(harden), str(copy)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for p in copy.rglob("*"):
+        if p.is_file():
+            assert p.read_bytes() == (STATIC_DIR / "vendor" / p.relative_to(copy)).read_bytes(), p

@@ -1,5 +1,5 @@
 // Shared helpers of every page: the CSRF token, JSON calls in the one error shape, log-out.
-// Server data reaches the page only through textContent (never innerHTML).
+// Server data reaches the page only through textContent (text nodes), never as markup.
 
 const CSRF_COOKIE = "camcensus_csrf";
 

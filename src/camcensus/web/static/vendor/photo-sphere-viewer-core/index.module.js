@@ -1,3 +1,16 @@
+// camcensus (scripts/harden_vendor.py): strings become text nodes or parsed SVG, never markup.
+function camcensusSvg(markup) {
+  const doc = new DOMParser().parseFromString(String(markup ?? ""), "image/svg+xml");
+  const root = doc.documentElement;
+  if (root.localName !== "svg" || doc.getElementsByTagName("parsererror").length) {
+    return document.createTextNode(String(markup ?? ""));
+  }
+  for (const el of [root, ...root.querySelectorAll("*")]) {
+    if (el.localName === "script" || el.localName === "foreignObject") el.remove();
+    for (const a of [...el.attributes]) if (/^on/i.test(a.name)) el.removeAttribute(a.name);
+  }
+  return document.importNode(root, true);
+}
 /*!
  * Photo Sphere Viewer 5.15.1
  * @copyright 2014-2015 Jérémy Heleine
@@ -2351,7 +2364,7 @@ var AbstractButton = class extends AbstractComponent {
     return this.container.title;
   }
   get content() {
-    return this.container.innerHTML;
+    return this.container.textContent;
   }
   get width() {
     return this.state.width;
@@ -2451,7 +2464,7 @@ var AbstractButton = class extends AbstractComponent {
     }
   }
   __setIcon(icon) {
-    this.container.innerHTML = icon;
+    this.container.replaceChildren(camcensusSvg(icon));
     addClasses(this.container.querySelector("svg"), "psv-button-svg");
   }
 };
@@ -2470,7 +2483,7 @@ var CustomButton = class extends AbstractButton {
     this.customOnClick = config.onClick;
     if (config.content) {
       if (typeof config.content === "string") {
-        this.container.innerHTML = config.content;
+        this.container.textContent = config.content;
       } else {
         this.container.classList.add("psv-custom-button--no-padding");
         config.content.style.height = "100%";
@@ -3353,8 +3366,8 @@ var NavbarCaption = class extends AbstractButton {
    */
   setCaption(html) {
     this.show();
-    this.contentElt.innerHTML = html ?? "";
-    if (this.contentElt.innerHTML) {
+    this.contentElt.textContent = html ?? "";
+    if (this.contentElt.textContent) {
       this.contentWidth = this.contentElt.offsetWidth;
     } else {
       this.contentWidth = 0;
@@ -3619,10 +3632,12 @@ var Loader = class extends AbstractComponent {
     this.border = parseInt(getStyleProperty(this.loader, "--psv-loader-border"), 10);
     this.thickness = parseInt(getStyleProperty(this.loader, "--psv-loader-tickness"), 10);
     const halfSize = this.size / 2;
-    this.canvas.innerHTML = `
-            <circle cx="${halfSize}" cy="${halfSize}" r="${halfSize}" fill="${this.color}"/>
-            <path d="" fill="none" stroke="${this.textColor}" stroke-width="${this.thickness}" stroke-linecap="round"/>
-        `;
+    const svgNs = "http://www.w3.org/2000/svg";
+    const circle = document.createElementNS(svgNs, "circle");
+    for (const [k, v] of [["cx", halfSize], ["cy", halfSize], ["r", halfSize], ["fill", this.color]]) circle.setAttribute(k, String(v));
+    const arc = document.createElementNS(svgNs, "path");
+    for (const [k, v] of [["d", ""], ["fill", "none"], ["stroke", this.textColor], ["stroke-width", this.thickness], ["stroke-linecap", "round"]]) arc.setAttribute(k, String(v));
+    this.canvas.replaceChildren(circle, arc);
     this.viewer.addEventListener(ConfigChangedEvent.type, this);
     this.__updateContent();
     this.hide();
@@ -3682,7 +3697,7 @@ var Loader = class extends AbstractComponent {
     } else if (this.viewer.config.loadingTxt !== null) {
       inner = document.createElement("div");
       inner.className = "psv-loader-text";
-      inner.innerHTML = this.viewer.config.loadingTxt || this.viewer.config.lang.loading;
+      inner.textContent = this.viewer.config.loadingTxt || this.viewer.config.lang.loading;
     }
     if (inner) {
       const size = Math.round(Math.sqrt(2 * Math.pow(this.size / 2 - this.thickness / 2 - this.border, 2)));
@@ -3745,7 +3760,7 @@ var Notification = class extends AbstractComponent {
       config = { content: config };
     }
     this.state.contentId = config.id || null;
-    this.content.innerHTML = config.content;
+    this.content.textContent = config.content;
     this.container.classList.add("psv-notification--visible");
     this.state.visible = true;
     this.viewer.dispatchEvent(new ShowNotificationEvent(this.state.contentId));
@@ -3842,9 +3857,9 @@ var Overlay = class extends AbstractComponent {
     }
     this.state.contentId = config.id || null;
     this.state.dismissible = config.dismissible !== false;
-    this.image.innerHTML = config.image || "";
-    this.title.innerHTML = config.title || "";
-    this.text.innerHTML = config.text || "";
+    this.image.replaceChildren(camcensusSvg(config.image || ""));
+    this.title.textContent = config.title || "";
+    this.text.textContent = config.text || "";
     super.show();
     this.viewer.dispatchEvent(new ShowOverlayEvent(this.state.contentId));
   }
@@ -3890,7 +3905,7 @@ var Panel = class extends AbstractComponent {
     this.container.appendChild(resizer);
     const closeBtn = document.createElement("div");
     closeBtn.className = "psv-panel-close-button";
-    closeBtn.innerHTML = ICONS.close;
+    closeBtn.replaceChildren(camcensusSvg(ICONS.close));
     closeBtn.title = viewer.config.lang.close;
     this.container.appendChild(closeBtn);
     this.content = document.createElement("div");
@@ -3980,7 +3995,7 @@ var Panel = class extends AbstractComponent {
     } else {
       this.container.style.width = null;
     }
-    this.content.innerHTML = config.content;
+    this.content.textContent = config.content;
     this.content.scrollTop = 0;
     this.container.classList.add("psv-panel--open");
     toggleClass(this.content, "psv-panel-content--no-margin", config.noMargin === true);
@@ -4011,7 +4026,7 @@ var Panel = class extends AbstractComponent {
       const contentId = this.state.contentId;
       this.state.visible = false;
       this.state.contentId = null;
-      this.content.innerHTML = null;
+      this.content.replaceChildren();
       this.container.classList.remove("psv-panel--open");
       if (this.state.clickHandler) {
         this.content.removeEventListener("click", this.state.clickHandler);
@@ -4172,7 +4187,7 @@ var Tooltip = class extends AbstractComponent {
    * @throws {@link PSVError} if the configuration is invalid
    */
   update(content, config) {
-    this.content.innerHTML = content;
+    this.content.textContent = content;
     const rect = this.container.getBoundingClientRect();
     this.state.width = rect.right - rect.left;
     this.state.height = rect.bottom - rect.top;

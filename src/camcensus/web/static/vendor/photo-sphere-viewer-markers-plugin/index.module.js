@@ -1421,7 +1421,7 @@ var MarkerNormal = class extends AbstractStandardMarker {
         break;
       case "html" /* html */:
         this.definition = this.config.html;
-        element.innerHTML = this.config.html;
+        element.textContent = this.config.html;
         break;
       case "element" /* element */:
         if (this.definition !== this.config.element) {
