@@ -179,37 +179,66 @@ def _check_flags(
             )
 
 
-def _check_panoramas(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
-    t = "panoramas"
-    missing = [c for c in PANORAMA_COLUMNS if c not in frame.columns]
+def _columns_and_ids(
+    frame: pd.DataFrame,
+    problems: list[Problem],
+    *,
+    table: str,
+    columns: Sequence[str],
+    id_column: str,
+    what: str,
+    docs: str = "",
+) -> tuple[pd.DataFrame, bool]:
+    """Check that ``frame`` has ``columns`` and one text id per row in ``id_column``.
+
+    Returns the frame (renumbered from 0) and whether its columns are all there; problems are
+    added to ``problems``.
+    """
+    missing = [c for c in columns if c not in frame.columns]
     for c in missing:
         _problem(
             problems,
-            t,
+            table,
             None,
             c,
             "no such column",
-            f"the columns {PANORAMA_COLUMNS}",
-            f"add a column {c!r} (docs/platform.md, panoramas)",
+            f"the columns {tuple(columns)}",
+            f"add a column {c!r}{docs}",
         )
     if missing:
-        return frame
+        return frame, False
     frame = frame.reset_index(drop=True)
-    ids = _text(frame["panorama_id"])
+    ids = _text(frame[id_column])
     bad = ids.map(lambda v: not isinstance(v, str) or not 1 <= len(v) <= 200).to_numpy(bool)
     _check_rows(
         problems,
-        t,
+        table,
         frame,
-        "panorama_id",
+        id_column,
         bad,
         "a text id of 1 to 200 characters",
-        "give every panorama an id",
+        f"give every {what} an id",
     )
     dup = ids.duplicated(keep="first").to_numpy(bool) & ~bad
     _check_rows(
-        problems, t, frame, "panorama_id", dup, "each id once", "remove the repeated panorama"
+        problems, table, frame, id_column, dup, "each id once", f"remove the repeated {what}"
     )
+    return frame, True
+
+
+def _check_panoramas(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    t = "panoramas"
+    frame, complete = _columns_and_ids(
+        frame,
+        problems,
+        table=t,
+        columns=PANORAMA_COLUMNS,
+        id_column="panorama_id",
+        what="panorama",
+        docs=" (docs/platform.md, panoramas)",
+    )
+    if not complete:
+        return frame
     lon, lat, heading = (_numbers(frame, c) for c in ("lon", "lat", "heading_deg"))
     with np.errstate(invalid="ignore"):
         _check_rows(
@@ -307,41 +336,16 @@ def _check_intersections(
     frame: pd.DataFrame, panorama_ids: set[str], problems: list[Problem]
 ) -> pd.DataFrame:
     t = "intersections"
-    missing = [c for c in ("intersection_id", "lon", "lat") if c not in frame.columns]
-    for c in missing:
-        _problem(
-            problems,
-            t,
-            None,
-            c,
-            "no such column",
-            "the columns ('intersection_id', 'lon', 'lat')",
-            f"add a column {c!r}",
-        )
-    if missing:
+    frame, complete = _columns_and_ids(
+        frame,
+        problems,
+        table=t,
+        columns=("intersection_id", "lon", "lat"),
+        id_column="intersection_id",
+        what="intersection",
+    )
+    if not complete:
         return frame
-    frame = frame.reset_index(drop=True)
-    ids = _text(frame["intersection_id"])
-    bad = ids.map(lambda v: not isinstance(v, str) or not 1 <= len(v) <= 200).to_numpy(bool)
-    _check_rows(
-        problems,
-        t,
-        frame,
-        "intersection_id",
-        bad,
-        "a text id of 1 to 200 characters",
-        "give every intersection an id",
-    )
-    dup = ids.duplicated().to_numpy(bool) & ~bad
-    _check_rows(
-        problems,
-        t,
-        frame,
-        "intersection_id",
-        dup,
-        "each id once",
-        "remove the repeated intersection",
-    )
     lon, lat = _numbers(frame, "lon"), _numbers(frame, "lat")
     with np.errstate(invalid="ignore"):
         _check_rows(
