@@ -113,6 +113,13 @@ def _intersections_frame(city: SyntheticCity) -> pd.DataFrame:
     )
 
 
+def _gold_city(seed: int) -> SyntheticCity:
+    """The small city of seed ``seed + 1`` whose panoramas are the demo's gold panoramas."""
+    from camcensus.simulate import simulate_city
+
+    return simulate_city(seed + 1, nx=4, ny=4)
+
+
 def setup_demo(
     engine: Engine,
     *,
@@ -147,7 +154,7 @@ def setup_demo(
     seed = settings.get_int("seed") if seed is None else seed
     city = city if city is not None else simulate_city(seed)
     frame = _panoramas_frame(city, seed)
-    gold_city = simulate_city(seed + 1, nx=4, ny=4)
+    gold_city = _gold_city(seed)
     gold = _panoramas_frame(gold_city, seed + 1).head(n_gold)
     with Session(engine) as session, session.begin():
         projects.create_project(
@@ -385,7 +392,7 @@ def run_platform_demo(
     lock = threading.Lock()
     counters = {"submissions": 0, "tags": 0, "images": 0, "tasks": 0}
 
-    gold_city = simulate_city(seed + 1, nx=4, ny=4)  # where setup_demo took the gold from
+    gold_city = _gold_city(seed)
     gold_ids = set(gold_city.panoramas["PanoramaId"].astype(str))
 
     def view_of(panorama_id: str) -> pd.DataFrame:
