@@ -131,6 +131,63 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("permutations", 999, "Permutations of Moran's I tests.", low=1, high=99_999),
         Setting(
+            "locate_cluster_deg",
+            6.0,
+            "Angular distance (degrees) within which volunteers' rays in one panorama are "
+            "clustered into one candidate camera.",
+            low=0.0,
+            high=90.0,
+            low_open=True,
+        ),
+        Setting(
+            "locate_min_support",
+            2,
+            "A candidate camera needs rays from at least this many different volunteers.",
+            low=1,
+            high=100,
+        ),
+        Setting(
+            "walking_speed_m_s",
+            1.4,
+            "Walking speed (m/s) turning covered route length into seconds exposed.",
+            low=0.0,
+            high=10.0,
+            low_open=True,
+        ),
+        Setting(
+            "max_detour",
+            0.25,
+            "Least-watched routes may be at most this fraction longer than the shortest.",
+            low=0.0,
+            high=10.0,
+        ),
+        Setting(
+            "face_width_px",
+            24.0,
+            "Pixels across a face that commercial face recognition needs (Amnesty cites 24).",
+            low=0.0,
+            high=10_000.0,
+            low_open=True,
+        ),
+        Setting(
+            "face_width_m",
+            0.16,
+            "Width (m) of a face for the face-recognition band (24 px / 0.16 m = 150 px/m).",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+        ),
+        Setting(
+            "max_depression_deg",
+            30.0,
+            "Faces are not captured from steeper than this angle below the horizontal "
+            "(degrees; 15-35 in the literature): the ground closer than height / tan(angle) "
+            "is outside the face bands.",
+            low=0.0,
+            high=90.0,
+            low_open=True,
+        ),
+        Setting(
             "stops_crs",
             "EPSG:2908",
             "CRS of stop-record coordinates (NYPD: EPSG:2908, NY Long Island state plane feet).",
