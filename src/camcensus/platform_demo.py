@@ -26,15 +26,20 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import geopandas as gpd
     import httpx
     from sqlalchemy import Engine
 
+    from camcensus.exposure import ExposureIndex
     from camcensus.simulate import SyntheticCity
 
 __all__ = [
     "DEMO_PROJECT",
     "DemoRun",
     "DemoSetup",
+    "demo_cameras",
+    "demo_exposure",
+    "demo_streets",
     "run_platform_demo",
     "running_server",
     "setup_demo",
@@ -197,6 +202,125 @@ def setup_demo(
         n_panoramas=len(frame),
         n_gold=len(gold),
     )
+
+
+def demo_streets(city: SyntheticCity) -> gpd.GeoDataFrame:
+    """Return the synthetic city's street grid: one LineString per block between crossings.
+
+    The crossings are the city's intersections (projected to the city's metric CRS and put on
+    the grid they were drawn from), so neighbouring blocks share their end points exactly.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``osm_id`` (``"demo-<n>"``), ``highway`` (``"residential"``), ``name``
+        (``"Street <column>"`` / ``"Avenue <row>"``) and LineString geometry in the city's CRS.
+    """
+    import geopandas as gpd
+    import shapely
+
+    i = city.intersections
+    pts = gpd.GeoSeries(
+        gpd.points_from_xy(i["Long"].astype(float), i["Lat"].astype(float)), crs="EPSG:4326"
+    ).to_crs(city.crs)
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    # The grid's spacing: the most common step between neighbouring distinct columns.
+    xs = np.unique(np.round(x))
+    steps = np.diff(xs)
+    block = float(np.median(steps[steps > 1.0])) if (steps > 1.0).any() else 100.0
+    gx = np.round((x - x.min()) / block).astype("int64")
+    gy = np.round((y - y.min()) / block).astype("int64")
+    x0, y0 = float(np.round(x.min())), float(np.round(y.min()))
+    nodes = {(int(a), int(b)) for a, b in zip(gx, gy, strict=True)}
+    lines, names = [], []
+    for a, b in sorted(nodes):
+        for da, db, label in ((1, 0, f"Avenue {b + 1}"), (0, 1, f"Street {a + 1}")):
+            if (a + da, b + db) in nodes:
+                lines.append(
+                    shapely.LineString(
+                        [(x0 + a * block, y0 + b * block),
+                         (x0 + (a + da) * block, y0 + (b + db) * block)]
+                    )
+                )  # fmt: skip
+                names.append(label)
+    return gpd.GeoDataFrame(
+        {
+            "osm_id": [f"demo-{k + 1}" for k in range(len(lines))],
+            "highway": "residential",
+            "name": names,
+        },
+        geometry=lines,
+        crs=city.crs,
+    )
+
+
+def demo_cameras(city: SyntheticCity, *, public_only: bool = True) -> gpd.GeoDataFrame:
+    """Return the synthetic city's true cameras as the ``cameras`` contract table (EPSG:4326).
+
+    Each panorama's true counts become camera rows at its crossing
+    (:func:`camcensus.cameras.cameras_from_counts`), as Amnesty's coverage places them.
+
+    Parameters
+    ----------
+    city
+        The synthetic city.
+    public_only
+        Keep only cameras on street furniture (Amnesty's public cameras).
+    """
+    import geopandas as gpd
+
+    from camcensus.cameras import cameras_from_counts, public_cameras
+
+    t = city.truth
+    counts = gpd.GeoDataFrame(
+        {
+            "PanoramaId": t["PanoramaId"].astype(str),
+            "attached_street_median": t["attached_street"],
+            "attached_building_median": t["attached_building"],
+            "attached_unknown_median": t["attached_unknown"],
+            "type_dome_median": t["type_dome"],
+            "type_bullet_median": t["type_bullet"],
+        },
+        geometry=t.geometry,
+        crs=t.crs,
+    )
+    cameras = cameras_from_counts(counts, licence=_LICENCE, tier="synthetic truth")
+    if public_only:
+        cameras = public_cameras(cameras)
+    return cameras.reset_index(drop=True).to_crs("EPSG:4326")
+
+
+def demo_exposure(
+    city: SyntheticCity | None = None,
+    *,
+    seed: int | None = None,
+    radius_m: float | None = None,
+    public_only: bool = True,
+) -> ExposureIndex:
+    """Return the exposure index of the demo city: its street grid and its true cameras.
+
+    Parameters
+    ----------
+    city
+        The city (default: the demo's, :func:`camcensus.simulate.simulate_city` of ``seed``).
+    seed
+        The city's seed (default: setting ``seed``, as :func:`setup_demo`).
+    radius_m
+        Disc radius (default: setting ``camera_radius_m``, Amnesty's 120 m).
+    public_only
+        Count only the cameras on street furniture, as Amnesty's coverage does.
+    """
+    from camcensus import settings
+    from camcensus.coverage import footprints
+    from camcensus.exposure import ExposureIndex, network_from_lines
+    from camcensus.simulate import simulate_city
+
+    if city is None:
+        city = simulate_city(settings.get_int("seed") if seed is None else seed)
+    cameras = demo_cameras(city, public_only=public_only)
+    network = network_from_lines(demo_streets(city), crs=city.crs)
+    gdf_footprints = footprints(cameras, "disc", radius_m=radius_m, crs=city.crs)
+    return ExposureIndex(network, gdf_footprints, cameras)
 
 
 _OWN_FILES = frozenset(

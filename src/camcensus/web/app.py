@@ -15,7 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +27,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from camcensus.db.engine import session_factory
 from camcensus.web.ratelimit import Limit, RateLimiter
 from camcensus.web.security import SecurityMiddleware, error_response
+
+if TYPE_CHECKING:
+    from camcensus.exposure import ExposureIndex
 
 __all__ = ["GSV_KEY_ENV", "STATIC_DIR", "TIPS", "WebSettings", "create_app", "serve"]
 
@@ -66,7 +69,7 @@ class WebSettings:
         Other writes per volunteer (comments, validations, task requests).
     data_burst, data_per_minute
         Reads of the public data routes (``/api/tags``, ``/api/panoramas``,
-        ``/api/submissions``) per client.
+        ``/api/submissions``, ``/api/exposure/...``) per client.
     cookie_secure
         Mark cookies Secure; None: when the request came over https.
     max_body_bytes
@@ -191,7 +194,11 @@ def _docs_page(schema: dict[str, Any]) -> str:
 
 
 def create_app(
-    engine: Engine, *, media_root: str | Path, settings: WebSettings | None = None
+    engine: Engine,
+    *,
+    media_root: str | Path,
+    settings: WebSettings | None = None,
+    exposure: ExposureIndex | None = None,
 ) -> FastAPI:
     """Return the platform's web application over ``engine`` (an upgraded platform database).
 
@@ -204,8 +211,19 @@ def create_app(
         synthetic panoramas.
     settings
         Rate limits, cookie and body-size settings (default :class:`WebSettings`).
+    exposure
+        The exposure index behind ``/exposure`` and ``/api/exposure/...``
+        (:func:`camcensus.exposure.load_index`); None: those answer 404.
     """
-    from camcensus.web import api_admin, api_auth, api_data, api_images, api_projects, api_tasks
+    from camcensus.web import (
+        api_admin,
+        api_auth,
+        api_data,
+        api_exposure,
+        api_images,
+        api_projects,
+        api_tasks,
+    )
 
     settings = settings or WebSettings()
     app = FastAPI(
@@ -226,6 +244,8 @@ def create_app(
     app.state.media_root = Path(media_root)
     app.state.limiter = settings.limiter()
     app.state.image_store = None
+    app.state.exposure = exposure
+    app.state.exposure_cache = {}
     for exc_type in (RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(exc_type, _handle_error)
     try:
@@ -236,12 +256,14 @@ def create_app(
         app.add_exception_handler(PlatformError, _handle_error)
     for module in (api_auth, api_tasks, api_projects, api_data, api_images, api_admin):
         app.include_router(module.router)
+    app.include_router(api_exposure.router)
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
     def api_docs() -> HTMLResponse:
         return HTMLResponse(_docs_page(app.openapi()))
 
     _include_pages(app)
+    app.include_router(api_exposure.page_router)
     if STATIC_DIR.is_dir():
         from fastapi.staticfiles import StaticFiles
 
@@ -264,6 +286,7 @@ def serve(
     forwarded_allow_ips: str | None = None,
     blur: bool = False,
     gsv_key: str | None = None,
+    exposure: ExposureIndex | None = None,
 ) -> None:
     """Run the platform with uvicorn (the database is upgraded first).
 
@@ -289,6 +312,10 @@ def serve(
         Blur faces and licence plates of images the store fetches or imports.
     gsv_key
         A Google Maps Platform key for ``gsv:`` panoramas (default ``$CAMCENSUS_GSV_KEY``).
+    exposure
+        The exposure index of the ``/exposure`` page (:func:`camcensus.exposure.load_index`).
+        With ``demo`` and none given, the demo city's streets and public cameras
+        (:func:`camcensus.platform_demo.demo_exposure`).
 
     Notes
     -----
@@ -326,10 +353,15 @@ def serve(
                 f"Demo project {setup.project!r}: {setup.n_panoramas} panoramas. Admin log-in: "
                 f"{setup.admin_pseudonym} / {setup.admin_password}"
             )
+    if demo and exposure is None:
+        from camcensus.platform_demo import demo_exposure
+
+        exposure = demo_exposure()
+        print("Exposure map of the demo city at /exposure.")
     settings = WebSettings(blur=blur)
     if gsv_key is not None:
         settings = replace(settings, gsv_key=gsv_key)
-    app = create_app(engine, media_root=media_root, settings=settings)
+    app = create_app(engine, media_root=media_root, settings=settings, exposure=exposure)
     print(f"camcensus platform on http://{host}:{port}/ (API docs: /api/docs)")
     uvicorn.run(
         app,
