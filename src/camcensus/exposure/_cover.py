@@ -1,0 +1,106 @@
+"""Covered stretches of lines, as intervals of distance along each line.
+
+Intersecting a line with a footprint gives pieces; each piece is kept as an interval
+[a, b] of metres along the line. Merging the intervals of one line gives its covered length
+exactly (overlapping footprints counted once), and any sub-stretch [lo, hi] of the line (a
+route starting mid-edge) is covered by the intervals clipped to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Covered intervals of ``n`` lines: those of line i are ``start[ptr[i]:ptr[i+1]]`` ..
+    ``end[...]`` (metres along the line, sorted); ``owner`` is the footprint each interval
+    comes from (-1 once merged)."""
+
+    ptr: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    owner: np.ndarray
+
+    def total(self) -> np.ndarray:
+        """Return the summed interval length per line (covered length, for merged ones)."""
+        n = len(self.ptr) - 1
+        line = np.repeat(np.arange(n), np.diff(self.ptr))
+        return np.bincount(line, weights=self.end - self.start, minlength=n)
+
+    def between(self, line: int, lo: float, hi: float) -> float:
+        """Return the length of line ``line``'s intervals inside [lo, hi] (merged ones only)."""
+        a, b = self.ptr[line], self.ptr[line + 1]
+        if a == b or hi <= lo:
+            return 0.0
+        s = np.clip(self.start[a:b], lo, hi)
+        e = np.clip(self.end[a:b], lo, hi)
+        return float(np.sum(e - s))
+
+    def pieces(self, line: int, lo: float, hi: float) -> list[tuple[float, float, int]]:
+        """Return (a, b, owner) of line ``line``'s intervals overlapping [lo, hi], clipped."""
+        a, b = self.ptr[line], self.ptr[line + 1]
+        out = []
+        for s, e, o in zip(self.start[a:b], self.end[a:b], self.owner[a:b], strict=True):
+            s2, e2 = max(s, lo), min(e, hi)
+            if e2 > s2:
+                out.append((float(s2), float(e2), int(o)))
+        return out
+
+
+def raw_intervals(lines: np.ndarray, polygons: np.ndarray, unit: float) -> Intervals:
+    """Return the intervals of each line inside each polygon (one per piece, not merged).
+
+    ``lines`` and ``polygons`` are shapely arrays in one projected CRS of ``unit`` metres
+    per CRS unit; positions are in metres.
+    """
+    n = len(lines)
+    if len(polygons) == 0 or n == 0:
+        return _pack(n, np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0, int))
+    tree = shapely.STRtree(polygons)
+    li, pi = tree.query(lines, predicate="intersects")
+    inter = shapely.intersection(lines[li], polygons[pi])
+    parts, which = shapely.get_parts(inter, return_index=True)
+    is_line = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)
+    parts, which = parts[is_line], which[is_line]
+    owner_line = lines[li[which]]
+    a = shapely.line_locate_point(owner_line, shapely.get_point(parts, 0))
+    b = shapely.line_locate_point(owner_line, shapely.get_point(parts, -1))
+    lo = np.minimum(a, b) * unit
+    hi = np.maximum(a, b) * unit
+    return _pack(n, li[which], lo, hi, pi[which])
+
+
+def merged(raw: Intervals) -> Intervals:
+    """Return ``raw`` with the overlapping intervals of each line merged (owner -1)."""
+    n = len(raw.ptr) - 1
+    line = np.repeat(np.arange(n), np.diff(raw.ptr))
+    if len(line) == 0:
+        return raw
+    df = pd.DataFrame({"line": line, "a": raw.start, "b": raw.end})
+    df = df.sort_values(["line", "a"], kind="stable")
+    reach = df.groupby("line", sort=False)["b"].cummax().to_numpy()
+    lines_s = df["line"].to_numpy()
+    a = df["a"].to_numpy()
+    new = np.ones(len(df), dtype=bool)
+    new[1:] = (lines_s[1:] != lines_s[:-1]) | (a[1:] > reach[:-1])
+    group = np.cumsum(new) - 1
+    start = a[new]
+    end = np.zeros(int(group[-1]) + 1)
+    np.maximum.at(end, group, reach)
+    return _pack(n, lines_s[new], start, end, np.full(len(start), -1))
+
+
+def _pack(
+    n: int, line: np.ndarray, start: np.ndarray, end: np.ndarray, owner: np.ndarray
+) -> Intervals:
+    order = np.lexsort((start, line))
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(ptr, line + 1, 1)
+    return Intervals(
+        np.cumsum(ptr), start[order].astype(float), end[order].astype(float), owner[order]
+    )

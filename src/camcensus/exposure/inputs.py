@@ -1,0 +1,125 @@
+"""Inputs of the exposure work: cameras from any source, and the index built from paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+
+from camcensus._errors import InputError, Ledger, Problem
+from camcensus.exposure.network import read_streets
+
+if TYPE_CHECKING:
+    from camcensus.exposure.routes import ExposureIndex
+
+__all__ = ["load_index", "read_buildings", "read_cameras"]
+
+_OSM_SUFFIXES = (".osm", ".pbf")
+
+
+def read_cameras(
+    path: str | Path, *, public_only: bool = False, ledger: Ledger | None = None
+) -> gpd.GeoDataFrame:
+    """Read cameras from a Decode counts CSV, a cameras GeoPackage/GeoJSON or an OSM file.
+
+    Parameters
+    ----------
+    path
+        ``.csv``: Amnesty's per-intersection counts (``Long``, ``Lat``, ``attached_*_median``;
+        :func:`camcensus.io.decode.intersections_from_csv`), turned into one camera per counted
+        camera at the panorama point (:func:`camcensus.cameras.cameras_from_counts`).
+        ``.osm``/``.osm.pbf``: ``man_made=surveillance`` nodes
+        (:func:`camcensus.io.osm.read_osm_cameras`). Anything else: a vector file holding the
+        ``cameras`` table (checked with :func:`camcensus.cameras.validate_cameras`).
+    public_only
+        Keep only cameras on street furniture (``mount == "street"``), as Amnesty's coverage
+        does; the others are counted in ``ledger``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The ``cameras`` table, points in EPSG:4326.
+    """
+    from camcensus.cameras import cameras_from_counts, validate_cameras
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(
+            [Problem(str(path), None, None, "no such file", "a cameras file", "check the path")]
+        )
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        from camcensus.io.decode import intersections_from_csv
+
+        counts = intersections_from_csv(path, ledger=ledger)
+        gdf = cameras_from_counts(
+            counts, licence="CC BY-NC-ND 4.0 (Amnesty International, Decode Surveillance NYC)"
+        )
+    elif name.endswith(_OSM_SUFFIXES):
+        from camcensus.io.osm import read_osm_cameras
+
+        gdf = read_osm_cameras(path, ledger=ledger)
+    else:
+        gdf = gpd.read_file(path)
+        validate_cameras(gdf)
+        if "mount" in gdf.columns:
+            gdf["mount"] = gdf["mount"].fillna("unknown")
+    gdf = gdf.to_crs("EPSG:4326")
+    if public_only:
+        public = (gdf["mount"] == "street").to_numpy()
+        if ledger is not None:
+            ledger.exclude(
+                "read cameras",
+                "cameras not on street furniture (public_only: mount is not 'street')",
+                int((~public).sum()),
+            )
+        gdf = gdf.loc[public].reset_index(drop=True)
+    return gdf
+
+
+def read_buildings(path: str | Path) -> gpd.GeoDataFrame:
+    """Read building footprints from an OSM file or any polygon file (WGS84 out)."""
+    path = Path(path)
+    if path.name.lower().endswith(_OSM_SUFFIXES):
+        from camcensus.io.osm import read_osm_buildings
+
+        return read_osm_buildings(path)
+    if not path.exists():
+        raise InputError(
+            [Problem(str(path), None, None, "no such file", "a buildings file", "check the path")]
+        )
+    return gpd.read_file(path).to_crs("EPSG:4326")
+
+
+def load_index(
+    *,
+    cameras: str | Path,
+    streets: str | Path,
+    buildings: str | Path | None = None,
+    model: str = "disc",
+    radius_m: float | None = None,
+    public_only: bool = False,
+) -> ExposureIndex:
+    """Read cameras, streets (and buildings), draw the footprints and build the index.
+
+    See :func:`read_cameras` and :func:`camcensus.exposure.read_streets` for the accepted
+    files; ``model`` and ``radius_m`` go to :func:`camcensus.coverage.footprints` (buildings
+    only matter to the ``occluded`` and ``pixel_density`` models).
+    """
+    from camcensus.coverage import footprints
+    from camcensus.exposure.routes import ExposureIndex
+
+    ledger = Ledger()
+    gdf_cameras = read_cameras(cameras, public_only=public_only, ledger=ledger)
+    network = read_streets(streets)
+    kwargs: dict[str, object] = {"radius_m": radius_m, "crs": network.crs}
+    if buildings is not None:
+        kwargs["buildings"] = read_buildings(buildings)
+    gdf_footprints = footprints(gdf_cameras, model, **kwargs)  # type: ignore[arg-type]
+    index = ExposureIndex(network, gdf_footprints, gdf_cameras)
+    for e in ledger.exclusions:
+        network.ledger.exclude(e.stage, e.reason, e.count)
+    for note in ledger.notes:
+        network.ledger.note(note)
+    return index
