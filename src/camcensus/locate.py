@@ -1,0 +1,835 @@
+"""From volunteers' tags (rays) to cameras: clustering, matching and triangulation.
+
+A tag is a ray from a panorama's camera (``heading_deg`` true north, ``pitch_deg`` up from the
+horizon; docs/platform.md, "Rays"), never a ground point. Three steps (docs/locate.md):
+
+1. :func:`cluster_tags`: within one panorama, the k volunteers' rays are clustered by angular
+   distance (average linkage) into candidate cameras; two tags of the same volunteer are never
+   merged (Project Sidewalk's rule). A candidate is *confirmed* when at least ``min_support``
+   different volunteers tagged it. :func:`compare_with_counts` sets the confirmed count of each
+   panorama beside Amnesty's median count.
+2. :func:`locate_cameras`: confirmed candidates seen from neighbouring panoramas are matched
+   (their 3-D rays must pass close to one another at a plausible height) and each camera's
+   position is the weighted least-squares point nearest its rays in a local metric frame, with
+   a weak prior on the mounting height; the covariance gives ``position_sd_m``. A camera seen
+   from one panorama only is placed along its ray at the range its pitch implies with the
+   mounting-height prior of its mount class (:data:`HEIGHT_PRIORS`).
+3. The result is the ``cameras`` contract table with ``source = "volunteer-tags"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from camcensus import settings
+from camcensus._errors import ContractError, Ledger, OptionError
+from camcensus._geo import measurement_crs
+from camcensus.cameras import CAMERA_COLUMNS, MOUNTS, validate_cameras
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = [
+    "CANDIDATE_COLUMNS",
+    "HEIGHT_PRIORS",
+    "PANORAMA_HEIGHT_M",
+    "TAGS_TABLE_COLUMNS",
+    "TAG_BEARING_SD_DEG",
+    "cluster_tags",
+    "compare_with_counts",
+    "count_summary",
+    "locate_cameras",
+    "median_counts",
+    "tags_table",
+]
+
+#: Columns of :func:`tags_table` (``n_decoders``: volunteers with a counted answer on the
+#: panorama, with or without tags).
+TAGS_TABLE_COLUMNS = (
+    "tag_id",
+    "submission_id",
+    "panorama_id",
+    "decoder_id",
+    "heading_deg",
+    "pitch_deg",
+    "fov_deg",
+    "attachment",
+    "camera_type",
+    "machine",
+    "score",
+    "lon",
+    "lat",
+    "n_decoders",
+)
+#: Columns of :func:`cluster_tags`.
+CANDIDATE_COLUMNS = (
+    "candidate_id",
+    "panorama_id",
+    "heading_deg",
+    "pitch_deg",
+    "n_tags",
+    "support",
+    "n_decoders",
+    "attachment",
+    "camera_type",
+    "tag_ids",
+    "confirmed",
+)
+
+#: Mounting height above the ground (m) by mount class: (median, robust standard deviation
+#: = interquartile range / 1.349). Source: the ``height`` tags of OpenStreetMap
+#: ``man_made=surveillance`` nodes of Switzerland (Overpass sample, 2,144 nodes, ODbL;
+#: ../shared/data/api_fixtures/overpass/): ``camera:mount=pole`` 127 nodes, median 5.0 m,
+#: IQR 4.0–6.0 m; ``camera:mount=wall`` 104 nodes, median 3.0 m, IQR 2.5–4.0 m; all 334
+#: tagged heights, median 3.5 m, IQR 3.0–5.0 m (``unknown``). See docs/locate.md.
+HEIGHT_PRIORS: dict[str, tuple[float, float]] = {
+    "street": (5.0, 1.48),
+    "building": (3.0, 1.11),
+    "unknown": (3.5, 1.48),
+}
+#: Height (m) of a panorama's camera above the ground when the panoramas table has no
+#: ``eye_height_m`` column: a car's roof rig (Street View cars: about 2.5 m; Project Sidewalk
+#: assumes 2.34 m).
+PANORAMA_HEIGHT_M = 2.5
+#: Standard deviation (degrees) of one volunteer's click direction, bearing and pitch: the
+#: middle of the 1–3° range measured for clicks on panoramas (the issue's noise model).
+TAG_BEARING_SD_DEG = 2.0
+_MIN_ANGLE_SD_DEG = 0.5
+_MAX_RANGE_M = 60.0
+_GATE = 3.0  # matching gate on the normalised miss distance (≈ 3 standard deviations)
+_HEIGHT_RANGE = (0.5, 20.0)
+_HEIGHT_GATE = 4.0  # a matched camera's height lies within 4 sd of its mount's prior
+_SOURCE = "volunteer-tags"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def tags_table(engine: Engine, *, project: str | None = None) -> pd.DataFrame:
+    """Return the counted tags of a platform database, one row per tag.
+
+    Reads with the export's readers (:mod:`camcensus.db.export`): only the version of each tag
+    that stood at submit time, only volunteers' submissions that count toward the census (not
+    gold, no problem report, panorama not retired as a problem panorama).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TAGS_TABLE_COLUMNS`, sorted by panorama, submission and tag; ``lon``/``lat`` is
+        the panorama's point (WGS84) and ``n_decoders`` the number of distinct volunteers with a
+        counted answer on that panorama (answers without tags included).
+    """
+    from camcensus.db.export import _check_database, _counted, _load, _retired
+
+    _check_database(engine)
+    tables = _load(engine, project)
+    pano = tables.panoramas
+    gold = {str(p) for p, g in zip(pano["panorama_id"], pano["gold"], strict=True) if bool(g)}
+    placed = {str(p) for p in pano["panorama_id"]}
+    subs, _excluded = _counted(tables.submissions, gold, placed, _retired(pano, tables.projects))
+    n_dec = subs.groupby("panorama_id")["decoder_id"].nunique()
+    t = tables.tags.merge(
+        subs[["submission_id", "panorama_id", "decoder_id", "submitted_at"]], on="submission_id"
+    ).merge(pano[["panorama_id", "lon", "lat"]], on="panorama_id")
+    t = t.sort_values(["panorama_id", "submitted_at", "submission_id", "created_at", "tag_id"])
+    return pd.DataFrame(
+        {
+            "tag_id": t["tag_id"].astype(str).to_numpy(),
+            "submission_id": t["submission_id"].astype(str).to_numpy(),
+            "panorama_id": t["panorama_id"].astype(str).to_numpy(),
+            "decoder_id": t["decoder_id"].astype(str).to_numpy(),
+            "heading_deg": t["heading_deg"].astype("float64").to_numpy(),
+            "pitch_deg": t["pitch_deg"].astype("float64").to_numpy(),
+            "fov_deg": t["fov_deg"].astype("float64").to_numpy(),
+            "attachment": t["attachment"].astype(str).to_numpy(),
+            "camera_type": t["camera_type"].astype(str).to_numpy(),
+            "machine": t["machine"].astype(bool).to_numpy(),
+            "score": pd.to_numeric(t["score"], errors="coerce").astype("float64").to_numpy(),
+            "lon": t["lon"].astype("float64").to_numpy(),
+            "lat": t["lat"].astype("float64").to_numpy(),
+            "n_decoders": t["panorama_id"].map(n_dec).astype("int64").to_numpy(),
+        },
+        columns=list(TAGS_TABLE_COLUMNS),
+    )
+
+
+# --------------------------------------------------------------------------- clustering
+
+
+def _unit(heading_deg: np.ndarray, pitch_deg: np.ndarray) -> np.ndarray:
+    """Return unit vectors (n × 3: east, north, up) of true-north bearings and pitches."""
+    h, p = np.radians(heading_deg), np.radians(pitch_deg)
+    return np.column_stack([np.sin(h) * np.cos(p), np.cos(h) * np.cos(p), np.sin(p)])
+
+
+def _angles(u: np.ndarray) -> np.ndarray:
+    """Return the pairwise angles (degrees) between unit vectors."""
+    out: np.ndarray = np.degrees(np.arccos(np.clip(u @ u.T, -1.0, 1.0)))
+    return out
+
+
+def _check_columns(df: pd.DataFrame, need: tuple[str, ...], what: str, fix: str) -> None:
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise ContractError(f"{what} lack column(s) {', '.join(missing)}. Fix: {fix}")
+
+
+def _cluster_one(u: np.ndarray, decoders: np.ndarray, max_sep_deg: float) -> np.ndarray:
+    """Average-linkage clustering of one panorama's rays; never two tags of one decoder.
+
+    Returns the cluster label of each ray (0, 1, ...).
+    """
+    n = len(u)
+    dist = _angles(u)
+    np.fill_diagonal(dist, np.inf)
+    conflict = decoders[:, None] == decoders[None, :]
+    size = np.ones(n)
+    alive = np.ones(n, dtype=bool)
+    label = np.arange(n)
+    while True:
+        d = np.where(conflict | ~alive[:, None] | ~alive[None, :], np.inf, dist)
+        flat = int(np.argmin(d))
+        a, b = divmod(flat, n)
+        if not d[a, b] <= max_sep_deg:
+            break
+        # Lance-Williams update for average linkage; b joins a.
+        merged = (size[a] * dist[a] + size[b] * dist[b]) / (size[a] + size[b])
+        dist[a, :] = merged
+        dist[:, a] = merged
+        dist[a, a] = np.inf
+        conflict[a, :] |= conflict[b, :]
+        conflict[:, a] |= conflict[:, b]
+        size[a] += size[b]
+        alive[b] = False
+        label[label == b] = a
+    _, out = np.unique(label, return_inverse=True)
+    result: np.ndarray = out.astype("int64")
+    return result
+
+
+def _consensus(values: list[str]) -> str:
+    """Return the majority value, or ``unknown`` on a tie (conservative)."""
+    if not values:
+        return "unknown"
+    counts = pd.Series(values).value_counts()
+    if len(counts) > 1 and counts.iloc[0] == counts.iloc[1]:
+        return "unknown"
+    return str(counts.index[0])
+
+
+def _mean_direction(u: np.ndarray) -> tuple[float, float]:
+    m = u.mean(axis=0)
+    heading = float(np.degrees(np.arctan2(m[0], m[1])) % 360.0)
+    pitch = float(np.degrees(np.arctan2(m[2], np.hypot(m[0], m[1]))))
+    return heading, pitch
+
+
+def cluster_tags(
+    tags: pd.DataFrame,
+    *,
+    max_sep_deg: float | None = None,
+    min_support: int | None = None,
+) -> pd.DataFrame:
+    """Cluster each panorama's tags into candidate cameras.
+
+    Rays of one panorama are merged by average linkage on their angular distance (the angle
+    between the 3-D directions of heading and pitch) while the clusters' mean distance stays
+    within ``max_sep_deg``; two tags of the same decoder are never merged (Project Sidewalk's
+    rule: one volunteer's two clicks are two cameras).
+
+    Parameters
+    ----------
+    tags
+        :func:`tags_table` rows (``panorama_id``, ``decoder_id``, ``tag_id``, ``heading_deg``,
+        ``pitch_deg``, ``attachment``, ``camera_type``; ``n_decoders`` optional).
+    max_sep_deg
+        Largest average angular distance (degrees) between two merged clusters (default:
+        setting ``locate_cluster_deg``).
+    min_support
+        Distinct decoders needed to confirm a candidate (default: setting
+        ``locate_min_support``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CANDIDATE_COLUMNS`, one row per candidate, sorted by panorama then heading.
+        ``heading_deg``/``pitch_deg`` are the circular mean of the rays (mean unit vector),
+        ``support`` the distinct decoders, ``n_decoders`` the decoders who answered the
+        panorama (column ``n_decoders`` of the tags when present, else those with a tag there),
+        ``attachment``/``camera_type`` the majority label (``unknown`` on a tie; the type only
+        for street cameras), ``tag_ids`` the ``;``-joined tag ids.
+    """
+    max_sep = settings.get_float("locate_cluster_deg") if max_sep_deg is None else max_sep_deg
+    support_min = settings.get_int("locate_min_support") if min_support is None else min_support
+    if not 0 < max_sep <= 90:
+        raise OptionError(f"max_sep_deg = {max_sep}: expected degrees in (0, 90], e.g. 6")
+    if support_min < 1:
+        raise OptionError(f"min_support = {support_min}: expected an integer >= 1, e.g. 2")
+    need = ("tag_id", "panorama_id", "decoder_id", "heading_deg", "pitch_deg", "attachment",
+            "camera_type")  # fmt: skip
+    _check_columns(tags, need, "the tags", "pass the table of camcensus.locate.tags_table")
+    rows: list[dict[str, object]] = []
+    for pid, g in tags.groupby("panorama_id", sort=True):
+        g = g.sort_values("tag_id", kind="stable")
+        u = _unit(g["heading_deg"].to_numpy(float), g["pitch_deg"].to_numpy(float))
+        decoders = g["decoder_id"].astype(str).to_numpy()
+        labels = _cluster_one(u, decoders, max_sep)
+        n_dec = int(g["n_decoders"].max()) if "n_decoders" in g.columns else len(set(decoders))
+        att = g["attachment"].astype(str).to_numpy()
+        typ = g["camera_type"].astype(str).to_numpy()
+        ids = g["tag_id"].astype(str).to_numpy()
+        found = []
+        for c in range(int(labels.max()) + 1):
+            m = labels == c
+            heading, pitch = _mean_direction(u[m])
+            attachment = _consensus(list(att[m]))
+            street = m & (att == "street")
+            ctype = _consensus(list(typ[street])) if attachment == "street" else "unknown"
+            support = len(set(decoders[m]))
+            found.append(
+                {
+                    "panorama_id": str(pid),
+                    "heading_deg": heading,
+                    "pitch_deg": pitch,
+                    "n_tags": int(m.sum()),
+                    "support": support,
+                    "n_decoders": max(n_dec, support),
+                    "attachment": attachment,
+                    "camera_type": ctype,
+                    "tag_ids": ";".join(ids[m]),
+                    "confirmed": support >= support_min,
+                }
+            )
+        found.sort(key=lambda r: float(r["heading_deg"]))  # type: ignore[arg-type]
+        for k, r in enumerate(found):
+            rows.append({"candidate_id": f"{pid}/c{k + 1}", **r})
+    out = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
+    return out.astype({"n_tags": "int64", "support": "int64", "n_decoders": "int64",
+                       "confirmed": bool})  # fmt: skip
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def median_counts(tags: pd.DataFrame, *, submissions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return Amnesty's median counts per panorama computed from the same tags.
+
+    Each decoder's counts per attachment at a panorama are the number of its tags; a decoder
+    who answered without tags counts zeros (from ``submissions`` when given, else padded up to
+    the tags' ``n_decoders``). The median is taken per category and the total is the sum of
+    the per-category medians (Amnesty's conservative rule; camcensus.aggregate).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``panorama_id``, ``attached_street_median``, ``attached_building_median``,
+        ``attached_unknown_median``, ``n_cameras_median`` (sum of the three), ``n_decoders``.
+    """
+    _check_columns(tags, ("panorama_id", "decoder_id", "attachment"), "the tags",
+                   "pass the table of camcensus.locate.tags_table")  # fmt: skip
+    per = pd.crosstab(
+        [tags["panorama_id"].astype(str), tags["decoder_id"].astype(str)],
+        tags["attachment"].astype(str),
+    ).reindex(columns=list(MOUNTS), fill_value=0)
+    if submissions is not None:
+        keys = submissions[["panorama_id", "decoder_id"]].astype(str).drop_duplicates()
+        index = pd.MultiIndex.from_frame(keys)
+        per = per.reindex(per.index.union(index), fill_value=0)
+    rows = []
+    for pid, g in per.groupby(level=0, sort=True):
+        values = g.to_numpy(dtype="float64")
+        n = len(values)
+        if submissions is None and "n_decoders" in tags.columns:
+            want = int(tags.loc[tags["panorama_id"].astype(str) == pid, "n_decoders"].max())
+            if want > n:
+                values = np.vstack([values, np.zeros((want - n, values.shape[1]))])
+        med = np.median(values, axis=0)
+        rows.append((str(pid), *med, float(med.sum()), len(values)))
+    cols = ["panorama_id"] + [f"attached_{m}_median" for m in MOUNTS]
+    return pd.DataFrame(rows, columns=[*cols, "n_cameras_median", "n_decoders"])
+
+
+def compare_with_counts(candidates: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """Set each panorama's confirmed clustered count beside its median count.
+
+    Parameters
+    ----------
+    candidates
+        :func:`cluster_tags` output.
+    counts
+        Per-panorama median counts: :func:`median_counts`, or Amnesty's ``counts`` table
+        (camcensus.aggregate: ``PanoramaId``, ``attached_*_median``). The median total is the
+        sum of the per-category medians when they are present, else ``n_cameras_median``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per panorama of either table: ``panorama_id``, ``clustered`` (confirmed
+        candidates), ``clustered_street`` (of them on street furniture), ``unconfirmed``,
+        ``median_total``, ``median_street``, ``difference`` (clustered − median_total) and
+        ``difference_street``; a panorama missing from one side has 0 candidates or NaN medians.
+        Summarise with :func:`count_summary`.
+    """
+    _check_columns(candidates, ("panorama_id", "confirmed", "attachment"), "the candidates",
+                   "pass the table of camcensus.locate.cluster_tags")  # fmt: skip
+    counts = counts.rename(columns={"PanoramaId": "panorama_id"})
+    _check_columns(counts, ("panorama_id",), "the counts",
+                   "pass camcensus.locate.median_counts or the counts table")  # fmt: skip
+    cat = [f"attached_{m}_median" for m in MOUNTS]
+    if all(c in counts.columns for c in cat):
+        total = counts[cat].astype("float64").sum(axis=1)
+    elif "n_cameras_median" in counts.columns:
+        total = counts["n_cameras_median"].astype("float64")
+    else:
+        raise ContractError(
+            "the counts lack attached_street_median, attached_building_median, "
+            "attached_unknown_median and n_cameras_median. Fix: pass the aggregate's counts "
+            "table or camcensus.locate.median_counts"
+        )
+    street = (
+        counts["attached_street_median"].astype("float64")
+        if "attached_street_median" in counts.columns
+        else pd.Series(np.nan, index=counts.index)
+    )
+    med = pd.DataFrame(
+        {
+            "panorama_id": counts["panorama_id"].astype(str).to_numpy(),
+            "median_total": total.to_numpy(),
+            "median_street": street.to_numpy(),
+        }
+    )
+    c = candidates.assign(panorama_id=candidates["panorama_id"].astype(str))
+    conf = c["confirmed"].astype(bool)
+    grouped = pd.DataFrame(
+        {
+            "clustered": conf.groupby(c["panorama_id"]).sum(),
+            "clustered_street": (conf & (c["attachment"] == "street"))
+            .groupby(c["panorama_id"])
+            .sum(),
+            "unconfirmed": (~conf).groupby(c["panorama_id"]).sum(),
+        }
+    )
+    out = med.merge(grouped, left_on="panorama_id", right_index=True, how="outer")
+    for col in ("clustered", "clustered_street", "unconfirmed"):
+        out[col] = out[col].fillna(0).astype("int64")
+    out["difference"] = out["clustered"] - out["median_total"]
+    out["difference_street"] = out["clustered_street"] - out["median_street"]
+    cols = ["panorama_id", "clustered", "clustered_street", "unconfirmed", "median_total",
+            "median_street", "difference", "difference_street"]  # fmt: skip
+    return out[cols].sort_values("panorama_id").reset_index(drop=True)
+
+
+def count_summary(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Summarise :func:`compare_with_counts`: totals, agreement and mean differences.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``all`` and ``street``; columns ``n_panoramas`` (with both figures),
+        ``clustered``, ``median`` (sums), ``ratio`` (clustered / median), ``share_equal``
+        (panoramas where both agree), ``mean_difference`` and ``mean_abs_difference``.
+    """
+    rows = {}
+    for name, clus, med in (
+        ("all", "clustered", "median_total"),
+        ("street", "clustered_street", "median_street"),
+    ):
+        both = comparison[comparison[med].notna()]
+        diff = both[clus] - both[med]
+        total_med = float(both[med].sum())
+        rows[name] = {
+            "n_panoramas": len(both),
+            "clustered": float(both[clus].sum()),
+            "median": total_med,
+            "ratio": float(both[clus].sum()) / total_med if total_med > 0 else np.nan,
+            "share_equal": float((diff == 0).mean()) if len(both) else np.nan,
+            "mean_difference": float(diff.mean()) if len(both) else np.nan,
+            "mean_abs_difference": float(diff.abs().mean()) if len(both) else np.nan,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def _solve(
+    origins: np.ndarray,
+    dirs: np.ndarray,
+    sigma_rad: np.ndarray,
+    prior: tuple[float, float],
+    start: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the weighted least-squares point nearest the rays, with its covariance.
+
+    Minimises Σ |P_i (x − o_i)|² / (s_i σ_i)² + ((z − μ) / σ_h)², where P_i projects across ray
+    i and s_i is the distance along it (re-estimated three times from the current point).
+    """
+    mu_h, sd_h = prior
+    eye = np.eye(3)
+    proj = eye[None, :, :] - dirs[:, :, None] * dirs[:, None, :]
+    point = start
+    cov = np.full((3, 3), np.nan)
+    for _ in range(3):
+        s = np.clip(np.einsum("ij,ij->i", point[None, :] - origins, dirs), 1.0, None)
+        w = 1.0 / (s * sigma_rad) ** 2
+        a = np.einsum("i,ijk->jk", w, proj)
+        b = np.einsum("i,ijk,ik->j", w, proj, origins)
+        a[2, 2] += 1.0 / sd_h**2
+        b[2] += mu_h / sd_h**2
+        try:
+            cov = np.linalg.inv(a)
+        except np.linalg.LinAlgError:
+            break
+        point = cov @ b
+    return point, cov
+
+
+def _residual_chi(point: np.ndarray, origins: np.ndarray, dirs: np.ndarray,
+                  sigma_rad: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Return each ray's miss distance from ``point`` over its standard deviation there."""
+    rel = point[None, :] - origins
+    s = np.einsum("ij,ij->i", rel, dirs)
+    miss = np.linalg.norm(rel - s[:, None] * dirs, axis=1)
+    out: np.ndarray = np.where(s > 0.5, miss / (np.maximum(s, 1.0) * sigma_rad), np.inf)
+    return out
+
+
+def _pairs(
+    origins: np.ndarray, dirs: np.ndarray, sigma_rad: np.ndarray, pano: np.ndarray,
+    max_range_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Return candidate pairs (i, j, chi) whose rays pass within the gate of each other."""
+    n = len(origins)
+    i, j = np.triu_indices(n, k=1)
+    keep = pano[i] != pano[j]
+    keep &= np.hypot(*(origins[i, :2] - origins[j, :2]).T) <= 2 * max_range_m
+    i, j = i[keep], j[keep]
+    di, dj = dirs[i], dirs[j]
+    w0 = origins[i] - origins[j]
+    b = np.einsum("ij,ij->i", di, dj)
+    dd = np.einsum("ij,ij->i", di, w0)
+    e = np.einsum("ij,ij->i", dj, w0)
+    denom = 1.0 - b**2
+    ok = denom > 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (b * e - dd) / denom
+        t = (e - b * dd) / denom
+    pi = origins[i] + s[:, None] * di
+    pj = origins[j] + t[:, None] * dj
+    miss = np.linalg.norm(pi - pj, axis=1)
+    chi = miss / np.hypot(np.maximum(s, 1.0) * sigma_rad[i], np.maximum(t, 1.0) * sigma_rad[j])
+    z = (pi[:, 2] + pj[:, 2]) / 2
+    ok &= (s >= 1.0) & (t >= 1.0) & (s <= max_range_m) & (t <= max_range_m)
+    ok &= (z >= _HEIGHT_RANGE[0]) & (z <= _HEIGHT_RANGE[1]) & (chi <= _GATE)
+    i, j, chi = i[ok], j[ok], chi[ok]
+    mid = ((pi + pj) / 2)[ok]
+    # Votes: how many panoramas have a ray through the pair's point. A camera seen from
+    # several panoramas gathers votes; two rays crossing by chance (a ghost) seldom do.
+    votes = np.zeros(len(i), dtype="int64")
+    for lo in range(0, len(i), 2_000):
+        pts = mid[lo : lo + 2_000]
+        rel = pts[:, None, :] - origins[None, :, :]
+        s_all = np.einsum("pnk,nk->pn", rel, dirs)
+        miss = np.linalg.norm(rel - s_all[..., None] * dirs[None, :, :], axis=2)
+        near = (s_all >= 1.0) & (s_all <= max_range_m)
+        hit = near & (miss <= _GATE * np.maximum(s_all, 1.0) * sigma_rad[None, :])
+        for k in range(len(pts)):
+            votes[lo + k] = len(np.unique(pano[hit[k]]))
+    order = np.lexsort((chi, -votes))
+    return i[order], j[order], chi[order]
+
+
+def _weighted_consensus(values: list[str], weights: list[int]) -> str:
+    s = pd.Series(weights, index=values, dtype="float64").groupby(level=0).sum()
+    s = s.sort_values(ascending=False, kind="stable")
+    if len(s) > 1 and s.iloc[0] == s.iloc[1]:
+        return "unknown"
+    return str(s.index[0])
+
+
+def locate_cameras(
+    candidates: pd.DataFrame,
+    panoramas: gpd.GeoDataFrame,
+    *,
+    height_priors: Mapping[str, tuple[float, float]] | None = None,
+    crs: CRS | str | None = None,
+    tag_sd_deg: float = TAG_BEARING_SD_DEG,
+    max_range_m: float = _MAX_RANGE_M,
+    ledger: Ledger | None = None,
+) -> gpd.GeoDataFrame:
+    """Place each confirmed candidate camera: triangulated across panoramas, else from its pitch.
+
+    Parameters
+    ----------
+    candidates
+        :func:`cluster_tags` output; only confirmed candidates are placed (the others are
+        counted in ``ledger``).
+    panoramas
+        ``panorama_id`` and point geometry (any CRS); optional ``eye_height_m`` (default
+        :data:`PANORAMA_HEIGHT_M`), ``captured`` (first/last seen) and ``licence``.
+    height_priors
+        Mounting height prior (median, sd in m) per mount class ``street`` / ``building`` /
+        ``unknown`` (default :data:`HEIGHT_PRIORS`).
+    crs
+        The metric CRS of the local frame (default: :func:`camcensus._geo.measurement_crs`).
+    tag_sd_deg
+        Standard deviation of one click's direction (degrees); a candidate's ray has
+        ``tag_sd_deg / sqrt(n_tags)`` (at least 0.5°).
+    max_range_m
+        Farthest horizontal range at which a panorama is taken to show a camera: matches
+        beyond it are refused and single-view ranges are capped at it.
+    ledger
+        Receives every candidate left out, with the reason.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The ``cameras`` contract (:data:`camcensus.cameras.CAMERA_COLUMNS`) in EPSG:4326 with
+        ``source = "volunteer-tags"``, ``source_ref`` the ``;``-joined panorama ids,
+        ``support`` the distinct volunteers summed over panoramas, ``height_m`` the estimated
+        mounting height, ``position_sd_m`` the per-axis horizontal standard deviation
+        (√((σx² + σy²)/2)); plus ``n_panoramas``, ``candidate_ids`` and ``method``
+        (``triangulated`` | ``single-view pitch`` | ``single-view capped``).
+    """
+    ledger = ledger if ledger is not None else Ledger()
+    priors = dict(HEIGHT_PRIORS if height_priors is None else height_priors)
+    missing_prior = [m for m in MOUNTS if m not in priors]
+    if missing_prior:
+        raise OptionError(
+            f"height_priors lacks mount class(es) {', '.join(missing_prior)}: give "
+            "(median_m, sd_m) for each of street, building, unknown (see HEIGHT_PRIORS)"
+        )
+    if not tag_sd_deg > 0 or not max_range_m > 0:
+        raise OptionError(
+            f"tag_sd_deg = {tag_sd_deg}, max_range_m = {max_range_m}: expected positive numbers"
+        )
+    _check_columns(candidates, CANDIDATE_COLUMNS, "the candidates",
+                   "pass the table of camcensus.locate.cluster_tags")  # fmt: skip
+    if not isinstance(panoramas, gpd.GeoDataFrame) or "panorama_id" not in panoramas.columns:
+        raise ContractError(
+            "panoramas must be a GeoDataFrame with a panorama_id column and point geometry"
+        )
+    metric = CRS.from_user_input(crs) if crs is not None else measurement_crs(panoramas)
+    if not metric.is_projected:
+        raise OptionError(f"crs = {metric.to_string()}: expected a metric (projected) CRS")
+    pano = panoramas.to_crs(metric)
+    pano = pano.assign(panorama_id=pano["panorama_id"].astype(str)).drop_duplicates("panorama_id")
+    pos = pd.DataFrame(
+        {
+            "x": pano.geometry.x.to_numpy(),
+            "y": pano.geometry.y.to_numpy(),
+            "eye": pano["eye_height_m"].astype("float64").to_numpy()
+            if "eye_height_m" in pano.columns
+            else PANORAMA_HEIGHT_M,
+        },
+        index=pano["panorama_id"].to_numpy(),
+    )
+
+    cand = candidates.assign(panorama_id=candidates["panorama_id"].astype(str))
+    unconfirmed = ~cand["confirmed"].astype(bool)
+    ledger.exclude("locate", "candidate not confirmed (support below min_support)",
+                   int(unconfirmed.sum()))  # fmt: skip
+    cand = cand.loc[~unconfirmed]
+    unplaced = ~cand["panorama_id"].isin(pos.index)
+    ledger.exclude("locate", "candidate's panorama is not in the panoramas table",
+                   int(unplaced.sum()))  # fmt: skip
+    cand = cand.loc[~unplaced].reset_index(drop=True)
+
+    n = len(cand)
+    p = pos.loc[cand["panorama_id"]]
+    origins = np.column_stack([p["x"], p["y"], p["eye"]]).astype("float64").reshape(-1, 3)
+    dirs = _unit(cand["heading_deg"].to_numpy(float), cand["pitch_deg"].to_numpy(float))
+    sigma = np.radians(
+        np.maximum(tag_sd_deg / np.sqrt(cand["n_tags"].to_numpy(float)), _MIN_ANGLE_SD_DEG)
+    )
+    pano_of = cand["panorama_id"].to_numpy()
+    att = cand["attachment"].astype(str).to_numpy()
+    support = cand["support"].to_numpy(dtype="int64")
+
+    def prior_of(members: list[int]) -> tuple[float, float]:
+        mount = _weighted_consensus([att[m] for m in members], [int(support[m]) for m in members])
+        return priors.get(mount, priors["unknown"])
+
+    # Greedy matching: the most consistent pairs first; a group never holds two candidates of
+    # one panorama, and every ray of a group must pass within the gate of its point.
+    group = np.arange(n)
+    members: dict[int, list[int]] = {g: [g] for g in range(n)}
+    points: dict[int, np.ndarray] = {}
+    for a, b, _chi in zip(*_pairs(origins, dirs, sigma, pano_of, max_range_m), strict=True):
+        ga, gb = int(group[a]), int(group[b])
+        if ga == gb:
+            continue
+        union = members[ga] + members[gb]
+        if len({pano_of[m] for m in union}) < len(union):
+            continue
+        # Volunteers agree on the attachment far more often than not: a pole camera and a
+        # building camera are two cameras.
+        if {"street", "building"} <= {str(att[m]) for m in union}:
+            continue
+        idx = np.array(union)
+        start = points.get(ga, _pair_start(origins[a], dirs[a], origins[b], dirs[b]))
+        point, _cov = _solve(origins[idx], dirs[idx], sigma[idx], prior_of(union), start)
+        if not np.all(np.isfinite(point)):
+            continue
+        chi = _residual_chi(point, origins[idx], dirs[idx], sigma[idx])
+        mu_h, sd_h = prior_of(union)
+        if chi.max() > _GATE or abs(point[2] - mu_h) > _HEIGHT_GATE * sd_h:
+            continue
+        far = np.hypot(*(point[None, :2] - origins[idx, :2]).T).max()
+        if far > max_range_m:
+            continue
+        members[ga] = union
+        del members[gb]
+        points.pop(gb, None)
+        group[idx] = ga
+        points[ga] = point
+
+    rows = []
+    xy = []
+    for g in sorted(members, key=lambda g: min(members[g])):
+        idx = np.array(sorted(members[g]))
+        mu_h, sd_h = prior_of(list(idx))
+        if len(idx) >= 2:
+            point, cov = _solve(origins[idx], dirs[idx], sigma[idx], (mu_h, sd_h), points[g])
+            method = "triangulated"
+        else:
+            point, cov, method = _single_view(
+                origins[idx[0]], dirs[idx[0]], sigma[idx[0]], (mu_h, sd_h), max_range_m
+            )
+        sd = float(np.sqrt(max((cov[0, 0] + cov[1, 1]) / 2, 0.0)))
+        sd = min(sd, max_range_m) if np.isfinite(sd) else max_range_m
+        xy.append(point[:2])
+        panos = [str(pano_of[m]) for m in idx]
+        mount = _weighted_consensus([att[m] for m in idx], [int(support[m]) for m in idx])
+        street = [m for m in idx if att[m] == "street"]
+        types = [str(cand["camera_type"].iat[m]) for m in street]
+        ctype = (
+            _weighted_consensus(types, [int(support[m]) for m in street])
+            if mount == "street" and types
+            else "unknown"
+        )
+        rows.append(
+            {
+                "position_sd_m": sd,
+                "mount": mount,
+                "camera_type": ctype,
+                "height_m": float(max(point[2], 0.0)),
+                "source_ref": ";".join(panos),
+                "support": int(support[idx].sum()),
+                "n_panoramas": len(idx),
+                "candidate_ids": ";".join(cand["candidate_id"].astype(str).to_numpy()[idx]),
+                "method": method,
+                "_first": panos[0],
+                "_panos": panos,
+            }
+        )
+    return _cameras_frame(rows, np.array(xy, dtype="float64").reshape(-1, 2), metric, pano)
+
+
+def _pair_start(oa: np.ndarray, da: np.ndarray, ob: np.ndarray, db: np.ndarray) -> np.ndarray:
+    """Return the midpoint of the closest approach of two rays."""
+    w0 = oa - ob
+    b = float(da @ db)
+    denom = max(1.0 - b * b, 1e-9)
+    s = (b * float(db @ w0) - float(da @ w0)) / denom
+    t = (float(db @ w0) - b * float(da @ w0)) / denom
+    out: np.ndarray = (oa + s * da + ob + t * db) / 2
+    return out
+
+
+def _single_view(
+    origin: np.ndarray,
+    direction: np.ndarray,
+    sigma_rad: float,
+    prior: tuple[float, float],
+    max_range_m: float,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Place a camera seen from one panorama at the range its pitch and height prior imply."""
+    mu_h, sd_h = prior
+    horiz = float(np.hypot(direction[0], direction[1]))
+    rise = mu_h - origin[2]
+    # Horizontal range where the ray reaches the prior height; capped when it never does.
+    r = rise * horiz / direction[2] if direction[2] > 1e-06 and rise > 0 else np.inf
+    if 1.0 <= r <= max_range_m:
+        start = origin + direction * (r / max(horiz, 1e-9))
+        point, cov = _solve(origin[None, :], direction[None, :], np.array([sigma_rad]),
+                            prior, start)  # fmt: skip
+        rr = float(np.hypot(*(point[:2] - origin[:2])))
+        if np.all(np.isfinite(point)) and 1.0 <= rr <= max_range_m:
+            return point, cov, "single-view pitch"
+    r = float(np.clip(r, 1.0, max_range_m))
+    # Capped: anywhere along the ray up to the cap; the spread of a uniform range on [0, cap].
+    point = origin + direction * (r / max(horiz, 1e-9))
+    sd = max_range_m / np.sqrt(12.0) * np.sqrt(2.0)
+    cov = np.diag([sd**2, sd**2, sd_h**2])
+    return point, cov, "single-view capped"
+
+
+def _cameras_frame(
+    rows: list[dict[str, object]], xy: np.ndarray, metric: CRS, pano: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """Return the ``cameras`` contract table of the placed cameras (EPSG:4326)."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame(
+            columns=["position_sd_m", "mount", "camera_type", "height_m", "source_ref",
+                     "support", "n_panoramas", "candidate_ids", "method", "_first", "_panos"]
+        )  # fmt: skip
+    # Ids: the first panorama's id and a running number, stable for the same input.
+    rank = df.groupby("_first").cumcount() + 1 if len(df) else pd.Series([], dtype="int64")
+    df.insert(0, "camera_id", [f"vt/{f}/{k}" for f, k in zip(df["_first"], rank, strict=True)])
+    captured = (
+        pano.set_index("panorama_id")["captured"].astype("string")
+        if "captured" in pano.columns
+        else None
+    )
+    licences = (
+        pano.set_index("panorama_id")["licence"].astype(str) if "licence" in pano.columns else None
+    )
+
+    def seen(panos: list[str], how: str) -> str | None:
+        if captured is None:
+            return None
+        dates = sorted(str(d) for d in captured.reindex(panos).dropna())
+        if not dates:
+            return None
+        return dates[0] if how == "first" else dates[-1]
+
+    panos_col = df["_panos"].tolist()
+    out = pd.DataFrame(
+        {
+            "camera_id": df["camera_id"].astype(str),
+            "position_sd_m": df["position_sd_m"].astype("float64"),
+            "mount": df["mount"].astype(str),
+            "camera_type": df["camera_type"].astype(str),
+            "surveillance_type": "camera",
+            "direction_deg": np.nan,
+            "hfov_deg": np.nan,
+            "height_m": df["height_m"].astype("float64"),
+            "operator": None,
+            "source": _SOURCE,
+            "source_ref": df["source_ref"].astype(str),
+            "tier": [f"seen in imagery by {s} volunteers (clustered tags)" for s in df["support"]],
+            "support": df["support"].astype("int64"),
+            "first_seen": [seen(ps, "first") for ps in panos_col],
+            "last_seen": [seen(ps, "last") for ps in panos_col],
+            "licence": [
+                ";".join(sorted(set(licences.reindex(ps).dropna()))) if licences is not None else ""
+                for ps in panos_col
+            ],
+            "n_panoramas": df["n_panoramas"].astype("int64"),
+            "candidate_ids": df["candidate_ids"].astype(str),
+            "method": df["method"].astype(str),
+        }
+    )
+    geometry = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=metric)
+    gdf = gpd.GeoDataFrame(out, geometry=geometry.to_crs("EPSG:4326").to_numpy(), crs="EPSG:4326")
+    validate_cameras(gdf)
+    assert list(gdf.columns[: len(CAMERA_COLUMNS)]) == list(CAMERA_COLUMNS)
+    return gdf
