@@ -16,11 +16,13 @@ the exposure feature is one module.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from camcensus._errors import ContractError, CrsError, InputError, OptionError
 from camcensus.web.api_auth import ERRORS
@@ -145,75 +147,61 @@ def _library_error(exc: ValueError) -> HTTPException:
     return HTTPException(422, detail={"error": "No route could be computed.", "errors": items})
 
 
-def _parameters(index: ExposureIndex) -> dict[str, Any]:
-    """The model and its parameters, read from the index's footprints."""
-    import json
-
-    model = getattr(index, "model", None)
-    parameters = getattr(index, "parameters", None)
-    footprints = getattr(index, "footprints", None)
-    if (model is None or parameters is None) and footprints is not None and len(footprints):
-        if model is None and "model" in footprints.columns:
-            model = str(footprints["model"].iloc[0])
-        if parameters is None and "parameters" in footprints.columns:
-            try:
-                parameters = json.loads(str(footprints["parameters"].iloc[0]))
-            except ValueError:
-                parameters = None
-    bands: list[str] = []
-    if footprints is not None and "band" in getattr(footprints, "columns", ()):
-        bands = sorted({str(b) for b in footprints["band"]})
-    return {"model": model, "parameters": parameters or {}, "bands": bands}
+def _info(index: ExposureIndex) -> dict[str, Any]:
+    """The map's bounds, coverage model, its parameters and bands, and the camera count."""
+    return {
+        "bounds": [float(v) for v in index.bounds],
+        "model": index.model,
+        "parameters": index.parameters,
+        "bands": list(index.bands),
+        "routing_band": index.routing_band,
+        "n_cameras": int(index.n_cameras),
+        "max_via": MAX_VIA,
+        "max_detour": MAX_DETOUR,
+        "margin_m": BOUNDS_MARGIN_M,
+    }
 
 
-def _n_cameras(index: ExposureIndex) -> int:
-    cameras = getattr(index, "cameras", None)
-    if cameras is not None:
-        return len(cameras)
-    return len(index.cameras_geojson().get("features", []))
-
-
-def _cached(request: Request, key: str, make: Any) -> Any:
-    """Compute an answer that depends only on the (immutable) index once per app."""
-    cache: dict[str, Any] = request.app.state.exposure_cache
+def _cached_json(request: Request, key: str, make: Callable[[], Any]) -> Response:
+    """Answer JSON that depends only on the (immutable) index, serialised once per app."""
+    cache: dict[str, bytes] = request.app.state.exposure_cache
     if key not in cache:
-        cache[key] = make()
-    return cache[key]
+        cache[key] = json.dumps(make(), separators=(",", ":"), allow_nan=False).encode()
+    return Response(cache[key], media_type="application/json")
 
 
-@router.get("/info", summary="The exposure map: bounds, coverage model, parameters, cameras")
-def exposure_info(request: Request) -> dict[str, Any]:
+@router.get(
+    "/info",
+    summary="The exposure map: bounds, coverage model, parameters, cameras",
+    response_class=JSONResponse,
+)
+def exposure_info(request: Request) -> Response:
     """Return the network's bounds (west, south, east, north), the model and the camera count."""
     rate_limit(request, "data")
     index = exposure_index(request)
-
-    def make() -> dict[str, Any]:
-        return {
-            "bounds": [float(v) for v in index.bounds],
-            **_parameters(index),
-            "n_cameras": _n_cameras(index),
-            "max_via": MAX_VIA,
-            "max_detour": MAX_DETOUR,
-            "margin_m": BOUNDS_MARGIN_M,
-        }
-
-    return dict(_cached(request, "info", make))
+    return _cached_json(request, "info", lambda: _info(index))
 
 
-@router.get("/cameras", summary="The cameras of the exposure map as GeoJSON")
-def exposure_cameras(request: Request) -> dict[str, Any]:
+@router.get(
+    "/cameras", summary="The cameras of the exposure map as GeoJSON", response_class=JSONResponse
+)
+def exposure_cameras(request: Request) -> Response:
     """Return the cameras (Points, WGS84) the index counts."""
     rate_limit(request, "data")
     index = exposure_index(request)
-    return dict(_cached(request, "cameras", index.cameras_geojson))
+    return _cached_json(request, "cameras", index.cameras_geojson)
 
 
-@router.get("/streets", summary="The street network of the exposure map as GeoJSON")
-def exposure_streets(request: Request) -> dict[str, Any]:
+@router.get(
+    "/streets",
+    summary="The street network of the exposure map as GeoJSON",
+    response_class=JSONResponse,
+)
+def exposure_streets(request: Request) -> Response:
     """Return the street network (LineStrings, WGS84), at most MAX_STREET_FEATURES edges."""
     rate_limit(request, "data")
     index = exposure_index(request)
-    return dict(_cached(request, "streets", lambda: index.streets_geojson(MAX_STREET_FEATURES)))
+    return _cached_json(request, "streets", lambda: index.streets_geojson(MAX_STREET_FEATURES))
 
 
 @router.get(
