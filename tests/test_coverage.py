@@ -209,5 +209,5 @@ def test_unknown_coverage_model_names_the_available_ones() -> None:
         geometry=gpd.points_from_xy([-73.95], [40.65]),
         crs=4326,
     )
-    with pytest.raises(ValueError, match="available: disc"):
-        footprints(cameras_from_counts(pan), "fov")
+    with pytest.raises(ValueError, match="available: disc, fov, occluded, pixel_density"):
+        footprints(cameras_from_counts(pan), "viewshed")

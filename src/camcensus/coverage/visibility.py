@@ -44,7 +44,13 @@ from pyproj import CRS
 
 from camcensus._errors import CrsError
 
-__all__ = ["WALL_OFFSET_M", "Obstacles", "obstacles_from_buildings", "visibility_polygons"]
+__all__ = [
+    "WALL_OFFSET_M",
+    "Obstacles",
+    "move_out_of_buildings",
+    "obstacles_from_buildings",
+    "visibility_polygons",
+]
 
 #: How far outside the nearest wall (m) a camera found on or inside a building is put.
 WALL_OFFSET_M = 0.1
@@ -144,12 +150,17 @@ def obstacles_from_buildings(
     )
 
 
-def move_out_of_buildings(xy: np.ndarray, obstacles: Obstacles) -> tuple[np.ndarray, np.ndarray]:
+def move_out_of_buildings(
+    xy: np.ndarray, obstacles: Obstacles, *, offset: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return camera positions moved out of buildings, and how far each moved (0 if not).
 
-    A camera on or inside a footprint goes to the nearest point :data:`WALL_OFFSET_M` outside
-    it (a camera on a wall then sees the half-plane in front of the wall).
+    A camera on or inside a footprint goes to the nearest point ``offset`` CRS units (default
+    :data:`WALL_OFFSET_M`) outside it (a camera on a wall then sees the half-plane in front of
+    the wall). Distances are in CRS units.
     """
+    if offset is None:
+        offset = WALL_OFFSET_M / float(obstacles.crs.axis_info[0].unit_conversion_factor)
     xy = np.array(xy, dtype="float64").reshape(-1, 2)
     moved = np.zeros(len(xy))
     if len(obstacles.polygons) == 0 or len(xy) == 0:
@@ -162,7 +173,7 @@ def move_out_of_buildings(xy: np.ndarray, obstacles: Obstacles) -> tuple[np.ndar
     ip, ipoly = ip[first], ipoly[first]
     # In a (rare) nest of touching buildings, one step may land in the neighbour: repeat.
     for _ in range(4):
-        grown = shapely.boundary(shapely.buffer(obstacles.polygons[ipoly], WALL_OFFSET_M))
+        grown = shapely.boundary(shapely.buffer(obstacles.polygons[ipoly], offset))
         where = shapely.line_interpolate_point(grown, shapely.line_locate_point(grown, pts[ip]))
         new = shapely.get_coordinates(where)
         moved[ip] += np.hypot(*(new - xy[ip]).T)
