@@ -37,6 +37,10 @@ db_app = typer.Typer(help="Set up and migrate the platform's database.", no_args
 app.add_typer(db_app, name="db")
 project_app = typer.Typer(help="Create the platform's projects.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
+exposure_app = typer.Typer(
+    help="How exposed a walk or an area is to what cameras can see.", no_args_is_help=True
+)
+app.add_typer(exposure_app, name="exposure")
 console = Console(stderr=True)
 
 _DATA = "../shared/data"
@@ -588,12 +592,69 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    exposure_cameras: Annotated[
+        Path | None,
+        typer.Option(
+            "--exposure-cameras",
+            help="Cameras of the /exposure page: a Decode counts CSV, a cameras "
+            "GeoPackage/GeoJSON or an OSM file (with --exposure-streets).",
+            show_default=False,
+        ),
+    ] = None,
+    exposure_streets: Annotated[
+        Path | None,
+        typer.Option(
+            "--exposure-streets",
+            help="Street network of the /exposure page: OSM .osm/.osm.pbf or GeoJSON lines.",
+            show_default=False,
+        ),
+    ] = None,
+    exposure_buildings: Annotated[
+        Path | None,
+        typer.Option(
+            "--exposure-buildings",
+            help="Buildings for the occluded and pixel_density models (OSM or polygons).",
+            show_default=False,
+        ),
+    ] = None,
+    exposure_model: Annotated[
+        str, typer.Option("--exposure-model", help="Coverage model of the /exposure page.")
+    ] = "disc",
+    exposure_radius_m: Annotated[
+        float | None,
+        typer.Option("--exposure-radius-m", help=_help("camera_radius_m"), show_default=False),
+    ] = None,
+    exposure_public_only: Annotated[
+        bool,
+        typer.Option(
+            "--exposure-public-only",
+            help="Keep only cameras on street furniture (Amnesty's public cameras).",
+        ),
+    ] = False,
 ) -> None:
     """Run the volunteer platform (web pages and JSON API) until interrupted."""
     from camcensus.web import serve as serve_platform
 
     with _friendly_errors():
+        exposure = None
+        if (exposure_cameras is None) != (exposure_streets is None):
+            raise OptionError(
+                "--exposure-cameras and --exposure-streets go together: give both (or "
+                "neither) to serve the /exposure page."
+            )
+        if exposure_cameras is not None and exposure_streets is not None:
+            from camcensus.exposure import load_index
+
+            exposure = load_index(
+                cameras=exposure_cameras,
+                streets=exposure_streets,
+                buildings=exposure_buildings,
+                model=exposure_model,
+                radius_m=_checked("camera_radius_m", exposure_radius_m, "--exposure-radius-m"),
+                public_only=exposure_public_only,
+            )
         serve_platform(
+            exposure=exposure,
             host=host,
             port=port,
             database=database,
@@ -739,6 +800,194 @@ def db_create_admin(
 def main() -> None:
     """Run the command line."""
     app()
+
+
+def _lat_lon(value: str, option: str) -> tuple[float, float]:
+    """Return (lon, lat) from ``LAT,LON`` text, or raise naming ``option``."""
+    parts = value.replace(" ", "").split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        lat = lon = float("nan")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise OptionError(
+            f"{option} {value!r} is not LAT,LON in degrees. Fix: e.g. {option} 40.7484,-73.9857 "
+            "(latitude first, as map sites show it)."
+        )
+    return lon, lat
+
+
+ExpCameras = Annotated[
+    Path,
+    typer.Option(
+        "--cameras",
+        help="Cameras: a Decode counts CSV (Amnesty's counts_per_intersections), a cameras "
+        "GeoPackage/GeoJSON, or an OSM .osm/.osm.pbf (man_made=surveillance nodes).",
+    ),
+]
+ExpStreets = Annotated[
+    Path,
+    typer.Option(
+        "--streets",
+        help="Street network: OSM .osm/.osm.pbf (walkable ways) or a GeoJSON/GeoPackage of "
+        "centre lines; noded where lines share a vertex.",
+    ),
+]
+ExpBuildings = Annotated[
+    Path | None,
+    typer.Option(
+        "--buildings",
+        help="Buildings (OSM or polygons) for the occluded and pixel_density models.",
+        show_default=False,
+    ),
+]
+ExpModel = Annotated[
+    str, typer.Option("--model", help="Coverage model: disc, fov, occluded or pixel_density.")
+]
+ExpPublic = Annotated[
+    bool,
+    typer.Option(
+        "--public-only",
+        help="Keep only cameras on street furniture (pole cameras: Amnesty's public cameras).",
+    ),
+]
+ExpOut = Annotated[Path, typer.Option("--out", help="Folder to write the results into.")]
+
+
+@exposure_app.command(
+    "route",
+    epilog=(
+        "Example: camcensus exposure route --cameras "
+        f"{_DATA}/amnesty_decode/counts_per_intersections_citywide_reduced.csv --public-only "
+        f"--streets {_DATA}/osm_nyc/manhattan_named_streets.geojson --model disc --radius-m 120 "
+        "--from 40.7484,-73.9857 --to 40.7614,-73.9776 --least-watched --max-detour 0.25 "
+        "--out out/route"
+    ),
+)
+def exposure_route(
+    cameras: ExpCameras,
+    streets: ExpStreets,
+    from_: Annotated[str, typer.Option("--from", help="Start, LAT,LON in degrees.")],
+    to: Annotated[str, typer.Option("--to", help="End, LAT,LON in degrees.")],
+    out: ExpOut,
+    buildings: ExpBuildings = None,
+    model: ExpModel = "disc",
+    radius_m: Radius = None,
+    via: Annotated[
+        list[str] | None,
+        typer.Option("--via", help="A point to pass through, LAT,LON (repeat, in order)."),
+    ] = None,
+    least_watched: Annotated[
+        bool,
+        typer.Option(
+            "--least-watched", help="Also find the least-watched route within the detour cap."
+        ),
+    ] = False,
+    max_detour: Annotated[
+        float | None,
+        typer.Option("--max-detour", help=_help("max_detour"), show_default=False),
+    ] = None,
+    walking_speed: Annotated[
+        float | None,
+        typer.Option("--walking-speed", help=_help("walking_speed_m_s"), show_default=False),
+    ] = None,
+    public_only: ExpPublic = False,
+) -> None:
+    """Measure how much of a walk lies inside what cameras can see (route.json, route.geojson)."""
+    from camcensus.exposure import load_index, route_to_files
+
+    with _friendly_errors():
+        origin = _lat_lon(from_, "--from")
+        destination = _lat_lon(to, "--to")
+        via_points = [_lat_lon(v, "--via") for v in via or []]
+        _checked("max_detour", max_detour, "--max-detour")
+        _checked("walking_speed_m_s", walking_speed, "--walking-speed")
+        index = load_index(
+            cameras=cameras,
+            streets=streets,
+            buildings=buildings,
+            model=model,
+            radius_m=_checked("camera_radius_m", radius_m, "--radius-m"),
+            public_only=public_only,
+        )
+        result = index.route(
+            origin,
+            destination,
+            via=via_points,
+            least_watched=least_watched,
+            max_detour=max_detour,
+            walking_speed_m_s=walking_speed,
+        )
+        paths = route_to_files(result, out)
+    table = Table(title=f"Route exposure ({result.model})")
+    table.add_column("band")
+    table.add_column("covered", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("seconds", justify="right")
+    for band, fig in result.bands.items():
+        table.add_row(
+            band,
+            f"{fig['covered_m']:,.0f} m",
+            f"{100 * fig['share_covered']:.1f}%",
+            f"{fig['seconds_exposed']:,.0f}",
+        )
+    Console().print(table)
+    Console().print(f"length {result.length_m:,.0f} m, {result.n_cameras:,} cameras see it")
+    if result.least_watched is not None:
+        lw = result.least_watched
+        share = lw["bands"][result.routing_band]["share_covered"]
+        Console().print(
+            f"least watched: {lw['length_m']:,.0f} m (+{100 * lw['detour']:.1f}%), "
+            f"{100 * share:.1f}% covered"
+        )
+    for note in index.network.ledger.notes:
+        Console().print(Text(f"note: {note}"))
+    Console().print(f"Written: {paths[0]}, {paths[1]}")
+
+
+@exposure_app.command(
+    "areas",
+    epilog=(
+        "Example: camcensus exposure areas --cameras "
+        f"{_DATA}/amnesty_decode/counts_per_intersections_citywide_reduced.csv --public-only "
+        f"--streets {_DATA}/osm_nyc/manhattan_named_streets.geojson --areas "
+        f"{_DATA}/boundaries/nynta2020_24c/nynta2020.shp --id-column NTA2020 --out out/areas"
+    ),
+)
+def exposure_areas(
+    cameras: ExpCameras,
+    streets: ExpStreets,
+    areas: Annotated[
+        Path, typer.Option("--areas", help="Area polygons (parks, tracts, districts; any CRS).")
+    ],
+    id_column: Annotated[str, typer.Option("--id-column", help="Column naming each area.")],
+    out: ExpOut,
+    buildings: ExpBuildings = None,
+    model: ExpModel = "disc",
+    radius_m: Radius = None,
+    areas_layer: Annotated[
+        str | None, typer.Option("--areas-layer", help="Layer of a multi-layer area file.")
+    ] = None,
+    public_only: ExpPublic = False,
+) -> None:
+    """Share of street length inside coverage per area and band (areas.csv, areas.geojson)."""
+    import geopandas as gpd
+
+    from camcensus.exposure import areas_to_files, load_index
+
+    with _friendly_errors():
+        index = load_index(
+            cameras=cameras,
+            streets=streets,
+            buildings=buildings,
+            model=model,
+            radius_m=_checked("camera_radius_m", radius_m, "--radius-m"),
+            public_only=public_only,
+        )
+        gdf_areas = gpd.read_file(areas, layer=areas_layer)
+        gdf_areas.attrs["source"] = str(areas)
+        table, csv, geo = areas_to_files(index, gdf_areas, id_column=id_column, out=out)
+    Console().print(f"{table[id_column].nunique():,} areas written to {csv} and {geo}")
 
 
 @project_app.command(

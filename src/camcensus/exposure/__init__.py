@@ -6,8 +6,9 @@ least-watched) on an :class:`ExposureIndex`; :mod:`~camcensus.exposure.areas` ro
 street length up to areas (parks, tracts, council districts).
 """
 
-from camcensus.exposure import areas, inputs, network, routes
+from camcensus.exposure import areas, files, inputs, network, routes
 from camcensus.exposure.areas import AREA_COLUMNS, area_exposure
+from camcensus.exposure.files import areas_to_files, route_to_files
 from camcensus.exposure.inputs import load_index, read_buildings, read_cameras
 from camcensus.exposure.network import StreetNetwork, network_from_lines, read_streets
 from camcensus.exposure.routes import PENALTIES, ExposureIndex, RouteResult
@@ -20,6 +21,8 @@ __all__ = [
     "StreetNetwork",
     "area_exposure",
     "areas",
+    "areas_to_files",
+    "files",
     "inputs",
     "load_index",
     "network",
@@ -27,5 +30,6 @@ __all__ = [
     "read_buildings",
     "read_cameras",
     "read_streets",
+    "route_to_files",
     "routes",
 ]
