@@ -108,7 +108,18 @@ function showTradeoff(figures) {
   const chart = document.getElementById("tradeoff-chart");
   tbody.replaceChildren();
   chart.replaceChildren();
-  const curve = Array.isArray(figures.tradeoff) ? figures.tradeoff : [];
+  const curve = Array.isArray(figures.tradeoff) ? [...figures.tradeoff] : [];
+  // Streets in a grid tie: an equally short walk may be far less watched than the shortest
+  // walk shown above, which the curve (each route beaten by none) then leaves out. Show it.
+  const band = headlineBand(figures.bands);
+  if (band && !curve.some((t) => t.penalty === 0)) {
+    curve.unshift({
+      penalty: "shortest walk",
+      length_m: figures.length_m,
+      share_covered: figures.bands[band].share_covered,
+      detour: 0,
+    });
+  }
   for (const t of curve) {
     tbody.append(
       (() => {
@@ -133,9 +144,10 @@ function drawChart(svg, curve) {
   const left = 44;
   const bottom = 30;
   const top = 10;
-  const right = 12;
+  const right = 26;
   const points = curve.filter((t) => Number.isFinite(t.detour) && Number.isFinite(t.share_covered));
-  const xMax = Math.max(0.05, ...points.map((t) => t.detour)) * 1.1;
+  // The x axis ends at the next multiple of 10% above the longest detour.
+  const xMax = Math.max(0.1, Math.ceil((Math.max(0, ...points.map((t) => t.detour)) + 1e-9) * 10) / 10);
   const x = (d) => left + (d / xMax) * (W - left - right);
   const y = (s) => top + (1 - s) * (H - top - bottom);
   const node = (name, attrs, text) => {
@@ -196,6 +208,10 @@ function showResult(data) {
     setText("least-share", percent(lf.share_covered));
     setText("least-detour", percent(least.detour));
     setText("least-n-cameras", String(least.n_cameras ?? (least.cameras || []).length));
+    if (!(least.detour > 0)) {
+      none.hidden = false;
+      none.textContent = "No less-watched walk within the detour cap: the shortest walk is the least watched.";
+    }
   } else if (asked) {
     numbers.hidden = true;
     none.hidden = false;
@@ -261,6 +277,16 @@ function onClick(map, lngLat) {
   update(map);
 }
 
+/** The covered stretches of one route in the band the least-watched route avoids. */
+function coveredFilter(route, band) {
+  return [
+    "all",
+    ["==", ["get", "role"], "covered"],
+    ["==", ["get", "route"], route],
+    ["==", ["get", "band"], band],
+  ];
+}
+
 function describeModel(info) {
   const params = Object.entries(info.parameters || {})
     .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`)
@@ -287,6 +313,7 @@ async function main() {
   state.info = info;
   setText("model", describeModel(info));
   const [w, s, e, n] = info.bounds;
+  const routingBand = info.routing_band || "any";
   const map = new MapLibreMap({
     container,
     style: {
@@ -310,8 +337,10 @@ async function main() {
           type: "circle",
           source: "cameras",
           paint: {
-            "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 1.5, 18, 5],
+            "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2.5, 18, 6],
             "circle-color": "#5a6270",
+            "circle-stroke-color": "#ffffff",
+            "circle-stroke-width": 1,
           },
         },
         {
@@ -331,12 +360,19 @@ async function main() {
           paint: { "line-color": "#0b5cad", "line-width": 6 },
         },
         {
+          id: "least-covered",
+          type: "line",
+          source: "route",
+          filter: coveredFilter("least_watched", routingBand),
+          paint: { "line-color": "#d7191c", "line-width": 2 },
+        },
+        {
           id: "covered",
           type: "line",
           source: "route",
-          filter: ["==", ["get", "role"], "covered"],
+          filter: coveredFilter("shortest", routingBand),
           layout: { "line-cap": "round", "line-join": "round" },
-          paint: { "line-color": "#d7191c", "line-width": 3.5 },
+          paint: { "line-color": "#d7191c", "line-width": 6 },
         },
         {
           id: "seeing",
