@@ -23,6 +23,8 @@ from typing import Any
 import geopandas as gpd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from camcensus.web import WebSettings, create_app
@@ -129,6 +131,14 @@ def _client(engine: Engine, index: Any, tmp: Path, **settings: Any) -> TestClien
 @pytest.fixture
 def client(engine: Engine, index: Any, tmp_path: Path) -> TestClient:
     return _client(engine, index, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def exposure_client(
+    engine: Engine, index: Any, tmp_path_factory: pytest.TempPathFactory
+) -> TestClient:
+    """One client for the property tests (hypothesis reruns a test, not its fixtures)."""
+    return _client(engine, index, tmp_path_factory.mktemp("media"))
 
 
 def _plain(value: Any) -> Any:
@@ -321,6 +331,56 @@ def test_hostile_camera_id_stays_data(client: TestClient) -> None:
     assert response.headers.get("x-content-type-options") == "nosniff"
 
 
+@settings(max_examples=60, derandomize=True, database=None, deadline=None)
+@given(
+    origin=st.one_of(
+        st.text(max_size=40),
+        st.tuples(st.floats(allow_nan=True), st.floats(allow_nan=True)).map(
+            lambda t: f"{t[0]},{t[1]}"
+        ),
+    ),
+    detour=st.one_of(st.none(), st.text(max_size=8), st.floats(-1, 5).map(str)),
+)
+def test_no_input_causes_a_server_error(
+    exposure_client: TestClient, origin: str, detour: str | None
+) -> None:
+    params = {"from": origin, "to": _q(4, 0), "least_watched": "1"}
+    if detour is not None:
+        params["max_detour"] = detour
+    response = exposure_client.get("/api/exposure/route", params=params)
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        _assert_error(response, 422)
+
+
+@settings(max_examples=40, derandomize=True, database=None, deadline=None)
+@given(
+    u=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)),
+    detour=st.floats(0, 1),
+)
+def test_shares_are_within_0_and_1(
+    exposure_client: TestClient,
+    index: Any,
+    u: tuple[float, float, float, float],
+    detour: float,
+) -> None:
+    west, south, east, north = index.bounds
+    a = (south + u[0] * (north - south), west + u[1] * (east - west))
+    b = (south + u[2] * (north - south), west + u[3] * (east - west))
+    figures = _route(
+        exposure_client,
+        **{"from": f"{a[0]!r},{a[1]!r}", "to": f"{b[0]!r},{b[1]!r}", "least_watched": "1",
+           "max_detour": repr(detour)},
+    )["figures"]  # fmt: skip
+    for f in (figures, figures["least_watched"]):
+        share = f["bands"]["any"]["share_covered"]
+        assert 0.0 <= share <= 1.0
+        assert f["bands"]["any"]["covered_m"] <= f["length_m"] + 1e-9
+    least = figures["least_watched"]
+    assert least["bands"]["any"]["covered_m"] <= figures["bands"]["any"]["covered_m"] + 1e-9
+    assert least["length_m"] <= figures["length_m"] * (1 + detour) + 1e-6
+
+
 def test_routes_are_rate_limited(engine: Engine, index: Any, tmp_path: Path) -> None:
     client = _client(engine, index, tmp_path, rate_limits=True, data_burst=2, data_per_minute=0.1)
     params = {"from": _q(0, 0), "to": _q(4, 0)}
@@ -471,7 +531,7 @@ def test_page_in_chromium(site: str) -> None:
                 page.mouse.click(x, y)
 
             click(0, 0)
-            page.wait_for_function("document.getElementById('hint').textContent.includes('ends')")
+            page.wait_for_selector("#hint:has-text('ends')")
             click(4, 0)
             page.wait_for_selector(
                 "body[data-route-status='done']", state="attached", timeout=60_000
@@ -515,6 +575,18 @@ def test_page_in_chromium(site: str) -> None:
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
+            # A stop on the way: the top-left crossing, then on to the end (200 + 600 m).
+            page.check("#add-via")
+            page.uncheck("#least-watched")
+            page.wait_for_selector("body[data-route-status='done']", state="attached")
+            click(0, 2)
+            page.wait_for_selector("body[data-route-url*='via=']", state="attached")
+            page.wait_for_selector("body[data-route-status='done']", state="attached")
+            url = page.eval_on_selector("body", "b => b.dataset.routeUrl")
+            figures = httpx.get(site + url, timeout=30).json()["figures"]
+            assert figures["length_m"] == pytest.approx(800.0, abs=10.0)
+            assert page.inner_text("#length") == f"{round(figures['length_m'])} m"
+            assert page.is_hidden("#least-section")
             assert problems == [], "\n".join(problems)
 
             # A point outside the network's box: the page says why, in words (the browser
@@ -529,7 +601,7 @@ def test_page_in_chromium(site: str) -> None:
                 }"""
             )
             page.mouse.click(left + 30, top + height / 2)
-            page.wait_for_function("document.getElementById('hint').textContent.includes('ends')")
+            page.wait_for_selector("#hint:has-text('ends')")
             page.mouse.click(left + 90, top + height / 2 + 20)
             page.wait_for_selector(
                 "body[data-route-status='error']", state="attached", timeout=30_000

@@ -266,13 +266,12 @@ function onClick(map, lngLat) {
   if (!state.destination) {
     state.destination = lngLat;
   } else {
-    // A stop on the way: the old destination becomes a via point, the click the new end.
+    // A stop on the way, visited after the stops already set and before the end.
     if (state.via.length >= (state.info?.max_via ?? 8)) {
       say(hint, `At most ${state.info?.max_via ?? 8} stops on the way.`, "error");
       return;
     }
-    state.via.push(state.destination);
-    state.destination = lngLat;
+    state.via.push(lngLat);
   }
   update(map);
 }
