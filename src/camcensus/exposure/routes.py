@@ -170,7 +170,8 @@ class RouteResult:
 def _feature(geom: shapely.Geometry, props: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "Feature",
-        "geometry": json.loads(shapely.to_geojson(geom)),
+        # 7 decimals of a degree: about 1 cm.
+        "geometry": json.loads(shapely.to_geojson(shapely.transform(geom, _round7))),
         "properties": props,
     }
 
@@ -761,9 +762,11 @@ class ExposureIndex:
         return out
 
     def _wgs(self, geom: shapely.Geometry) -> shapely.Geometry:
-        return shapely.transform(
-            geom, lambda xy: np.round(np.column_stack(self._to_wgs.transform(*xy.T)), 7)
-        )
+        return shapely.transform(geom, lambda xy: np.column_stack(self._to_wgs.transform(*xy.T)))
+
+
+def _round7(xy: np.ndarray) -> np.ndarray:
+    return np.round(xy, 7)
 
 
 def _band_figures(covered: float, length: float, speed: float, n_cameras: int) -> dict[str, float]:
