@@ -762,6 +762,16 @@ def _single_view(
                             prior, start)  # fmt: skip
         rr = float(np.hypot(*(point[:2] - origin[:2])))
         if np.all(np.isfinite(point)) and 1.0 <= rr <= max_range_m:
+            # The range is 1/tan(pitch) of the height: far from linear, so its spread is
+            # integrated over the height prior and the pitch error (Gauss-Hermite, 9 × 9).
+            sd_r = _range_sd(rise, sd_h, float(np.arctan2(direction[2], horiz)), sigma_rad,
+                             max_range_m)  # fmt: skip
+            lateral = rr * sigma_rad
+            u = direction[:2] / max(horiz, 1e-9)
+            v = np.array([-u[1], u[0]])
+            cov2 = sd_r**2 * np.outer(u, u) + lateral**2 * np.outer(v, v)
+            cov = cov.copy()
+            cov[:2, :2] = cov2
             return point, cov, "single-view pitch"
     r = float(np.clip(r, 1.0, max_range_m))
     # Capped: anywhere along the ray up to the cap; the spread of a uniform range on [0, cap].
@@ -769,6 +779,21 @@ def _single_view(
     sd = max_range_m / np.sqrt(12.0) * np.sqrt(2.0)
     cov = np.diag([sd**2, sd**2, sd_h**2])
     return point, cov, "single-view capped"
+
+
+def _range_sd(rise: float, sd_h: float, pitch_rad: float, sigma_rad: float,
+              max_range_m: float) -> float:  # fmt: skip
+    """Return the sd of the horizontal range ``rise / tan(pitch)`` under both errors."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(9)
+    weights = weights / weights.sum()
+    dh = rise + sd_h * nodes[:, None]
+    p = pitch_rad + sigma_rad * nodes[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where((dh > 0) & (p > 0), dh / np.tan(p), max_range_m)
+    r = np.clip(r, 1.0, max_range_m)
+    w = weights[:, None] * weights[None, :]
+    mean = float((w * r).sum())
+    return float(np.sqrt(max((w * (r - mean) ** 2).sum(), 0.0)))
 
 
 def _cameras_frame(
