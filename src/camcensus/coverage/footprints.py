@@ -340,6 +340,12 @@ def _pixel_density(
     wide = table["hfov_wide_deg"].to_numpy(dtype="float64")[rows]
     own = np.where(np.isfinite(view.camera_hfov), view.camera_hfov, wide)
     reach_hfov = np.where((zoom == "tele") & (tele < wide), tele, own)
+    # A directed camera without its own field of view is drawn with its spec's.
+    directed = np.isfinite(view.angle) & ~np.isfinite(view.camera_hfov)
+    if directed.any():
+        view = _View(view.angle, np.where(directed, wide, view.hfov), view.bearing,
+                     np.where(directed, "camera direction, spec hfov", view.source),
+                     view.camera_hfov)  # fmt: skip
     mount = _column(gdf_cameras, "mount", "unknown")
     height = _column(gdf_cameras, "height_m", math.nan)
     height_source = np.where(np.isfinite(height), "camera", "mount default")
