@@ -258,15 +258,21 @@ class ExposureIndex:
         self._cameras = cameras
         self._camera_xy = self._camera_lonlat(cameras, fps)
         self._streets_cache: dict[int | None, dict[str, Any]] = {}
+        xmin, ymin, xmax, ymax = shapely.total_bounds(edge_geoms)
+        xs, ys = self._to_wgs.transform([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
+        self._bounds = (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
+        edges = network.edges
+        self._edge_text = {
+            col: edges[col].to_numpy() if col in edges.columns else np.full(len(edges), None)
+            for col in ("name", "highway", "osm_id")
+        }
 
     # -- properties and map layers -------------------------------------------------------
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) of the network in WGS84 degrees."""
-        xmin, ymin, xmax, ymax = shapely.total_bounds(self._edge_geoms)
-        xs, ys = self._to_wgs.transform([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
-        return (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
+        return self._bounds
 
     @property
     def n_cameras(self) -> int:
@@ -703,16 +709,15 @@ class ExposureIndex:
                     seg_cams[j].update(ids)
             cams_all |= cams
             bands[band] = _band_figures(min(covered, length), length, speed, len(cams))
-        edges = self.network.edges
+        text = self._edge_text
         segments = []
         for j, p in enumerate(path.pieces):
-            row = edges.iloc[p.edge]
             segments.append(
                 {
                     "edge": p.edge,
-                    "name": _text(row.get("name")),
-                    "highway": _text(row.get("highway")),
-                    "osm_id": _text(row.get("osm_id")),
+                    "name": _text(text["name"][p.edge]),
+                    "highway": _text(text["highway"][p.edge]),
+                    "osm_id": _text(text["osm_id"][p.edge]),
                     "length_m": p.hi - p.lo,
                     "covered_m": seg_cov[j],
                     "cameras": sorted(seg_cams[j]),
