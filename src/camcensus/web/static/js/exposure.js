@@ -123,12 +123,13 @@ function showTradeoff(figures) {
   for (const t of curve) {
     tbody.append(
       (() => {
-        const row = el("tr");
+        const row = el("tr", t.within_cap === false ? "muted" : "");
         row.append(
-          el("td", "", String(t.penalty)),
+          el("td", "", typeof t.penalty === "number" ? String(Number(t.penalty.toPrecision(3))) : String(t.penalty)),
           el("td", "", metres(t.length_m)),
           el("td", "", percent(t.detour)),
           el("td", "", percent(t.share_covered)),
+          el("td", "", t.within_cap === false ? "no" : "yes"),
         );
         return row;
       })(),
@@ -173,7 +174,12 @@ function drawChart(svg, curve) {
     class: "curve",
   });
   for (const t of sorted) {
-    const c = node("circle", { cx: x(t.detour).toFixed(1), cy: y(t.share_covered).toFixed(1), r: 3.5, class: "dot" });
+    const c = node("circle", {
+      cx: x(t.detour).toFixed(1),
+      cy: y(t.share_covered).toFixed(1),
+      r: 3.5,
+      class: t.within_cap === false ? "dot over" : "dot",
+    });
     const title = document.createElementNS(SVG, "title");
     title.textContent = `${percent(t.share_covered)} watched, ${metres(t.length_m)} (+${percent(t.detour)})`;
     c.append(title);
