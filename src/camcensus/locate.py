@@ -26,6 +26,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS
+from scipy.stats import chi2
 
 from camcensus import settings
 from camcensus._errors import ContractError, Ledger, OptionError
@@ -104,7 +105,7 @@ _MIN_ANGLE_SD_DEG = 0.5
 _MAX_RANGE_M = 60.0
 _GATE = 3.0  # matching gate on the normalised miss distance (≈ 3 standard deviations)
 _HEIGHT_RANGE = (0.5, 20.0)
-_HEIGHT_GATE = 4.0  # a matched camera's height lies within 4 sd of its mount's prior
+_MIN_CROSSING_DEG = 10.0  # rays closer to parallel than this do not fix a position
 _SOURCE = "volunteer-tags"
 
 
@@ -679,10 +680,14 @@ def locate_cameras(
             continue
         chi = _residual_chi(point, origins[idx], dirs[idx], sigma[idx])
         mu_h, sd_h = prior_of(union)
-        if chi.max() > _GATE or abs(point[2] - mu_h) > _HEIGHT_GATE * sd_h:
+        height_chi = (point[2] - mu_h) / sd_h
+        # Each ray within its gate, and all of them with the height prior within the 99 %
+        # quantile of chi-square (2 per ray + 1 for the height − 3 unknowns).
+        total = float((chi**2).sum() + height_chi**2)
+        if chi.max() > _GATE or total > chi2.ppf(0.99, 2 * len(union) - 2):
             continue
         far = np.hypot(*(point[None, :2] - origins[idx, :2]).T).max()
-        if far > max_range_m:
+        if far > max_range_m or _crossing_deg(dirs[idx]) < _MIN_CROSSING_DEG:
             continue
         members[ga] = union
         del members[gb]
@@ -730,6 +735,13 @@ def locate_cameras(
             }
         )
     return _cameras_frame(rows, np.array(xy, dtype="float64").reshape(-1, 2), metric, pano)
+
+
+def _crossing_deg(dirs: np.ndarray) -> float:
+    """Return the widest angle (0–90°) at which two of the rays cross, seen from above."""
+    bearing = np.arctan2(dirs[:, 0], dirs[:, 1])
+    diff = np.abs((bearing[:, None] - bearing[None, :] + np.pi) % (2 * np.pi) - np.pi)
+    return float(np.degrees(np.minimum(diff, np.pi - diff)).max())
 
 
 def _pair_start(oa: np.ndarray, da: np.ndarray, ob: np.ndarray, db: np.ndarray) -> np.ndarray:
