@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -32,7 +33,7 @@ from camcensus.simulate.street import StreetWorld, city_tags, simulate_street
 BANDS = [0, 10, 20, 30, 40]
 
 
-def _errors(world: StreetWorld, cand: pd.DataFrame, cams: pd.DataFrame) -> pd.DataFrame:
+def _errors(world: StreetWorld, cand: pd.DataFrame, cams: gpd.GeoDataFrame) -> pd.DataFrame:
     target = world.tags.set_index("tag_id")["target_id"]
     cand_target = {
         c: pd.Series([target[t] for t in s.split(";")]).mode().iloc[0]
