@@ -201,8 +201,7 @@ def footprints(
     shapes = _view_shapes(xy, np.full(len(xy), r / mpu), view, segs)
     base: dict[str, object] = {"radius_m": r, "quad_segs": segs}
     if obstacles is not None:
-        vis = visibility_polygons(xy, r / mpu, obstacles)
-        shapes = shapely.intersection(vis, shapes)
+        shapes = visibility_polygons(xy, r / mpu, obstacles, clip=shapes)
         base |= {"buildings": len(obstacles.polygons), "buildings_merged": obstacles.n_merged}
     row_params = [
         json.dumps(base | view.describe(k) | ({"moved_m": round(float(moved[k]) * mpu, 3)}

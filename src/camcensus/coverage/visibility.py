@@ -192,7 +192,8 @@ def visibility_polygons(
     radius: float | np.ndarray,
     obstacles: Obstacles,
     *,
-    chunk_size: int = 512,
+    clip: np.ndarray | None = None,
+    chunk_size: int = 256,
     workers: int | None = None,
 ) -> np.ndarray:
     """Return each camera's visibility polygon out to a little beyond ``radius``.
@@ -206,6 +207,8 @@ def visibility_polygons(
         How far each camera sees, in CRS units (a number or one per camera).
     obstacles
         :func:`obstacles_from_buildings`.
+    clip
+        Optional polygon per camera (its disc or wedge) to intersect the result with.
     chunk_size, workers
         Cameras per vectorised batch, and threads (default: up to 2 cores).
 
@@ -213,7 +216,8 @@ def visibility_polygons(
     -------
     numpy.ndarray
         One star-shaped polygon per camera, reaching between ``radius`` and 1.01 × ``radius``
-        where nothing blocks the view: intersect it with the camera's disc or wedge.
+        where nothing blocks the view (intersect it with the camera's disc or wedge), or its
+        intersection with ``clip``.
     """
     xy = np.asarray(xy, dtype="float64").reshape(-1, 2)
     n = len(xy)
@@ -239,9 +243,8 @@ def visibility_polygons(
     def one(k: int) -> None:
         lo, hi = bounds[k], bounds[k + 1]
         sel = slice(cuts[k], cuts[k + 1])
-        out[lo:hi] = _sweep(
-            xy[lo:hi], r_far[lo:hi], pair_cam[sel] - lo, obstacles.edges[pair_edge[sel]]
-        )
+        vis = _sweep(xy[lo:hi], r_far[lo:hi], pair_cam[sel] - lo, obstacles.edges[pair_edge[sel]])
+        out[lo:hi] = vis if clip is None else shapely.intersection(vis, clip[lo:hi])
 
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if n_workers <= 1 or len(bounds) <= 2:
