@@ -910,14 +910,19 @@ def exposure_route(
             radius_m=_checked("camera_radius_m", radius_m, "--radius-m"),
             public_only=public_only,
         )
-        result = index.route(
-            origin,
-            destination,
-            via=via_points,
-            least_watched=least_watched,
-            max_detour=max_detour,
-            walking_speed_m_s=walking_speed,
-        )
+        try:
+            result = index.route(
+                origin,
+                destination,
+                via=via_points,
+                least_watched=least_watched,
+                max_detour=max_detour,
+                walking_speed_m_s=walking_speed,
+            )
+        except OptionError as exc:
+            raise OptionError(
+                f"{exc} (--from, --to and --via are LAT,LON: latitude first)"
+            ) from exc
         paths = route_to_files(result, out)
     table = Table(title=f"Route exposure ({result.model})")
     table.add_column("band")
