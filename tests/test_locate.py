@@ -433,7 +433,11 @@ def test_tags_table_reads_counted_tags_and_gives_the_same_cameras(
                 created_at=t0,
             )
         )
-    read = tags_table(engine, project="street")
+    ledger = Ledger()
+    read = tags_table(engine, project="street", ledger=ledger)
+    reasons = {e.reason: e.count for e in ledger.exclusions}
+    assert sum(reasons.values()) == 3
+    assert any("gold" in r for r in reasons) and any("indoor" in r for r in reasons)
     assert list(read.columns) == list(TAGS_TABLE_COLUMNS)
     assert sorted(read["tag_id"]) == sorted(world.tags["tag_id"])
     both = read.merge(world.tags, on="tag_id", suffixes=("", "_sim"))

@@ -112,12 +112,16 @@ _SOURCE = "volunteer-tags"
 # --------------------------------------------------------------------------- reading
 
 
-def tags_table(engine: Engine, *, project: str | None = None) -> pd.DataFrame:
+def tags_table(
+    engine: Engine, *, project: str | None = None, ledger: Ledger | None = None
+) -> pd.DataFrame:
     """Return the counted tags of a platform database, one row per tag.
 
     Reads with the export's readers (:mod:`camcensus.db.export`): only the version of each tag
     that stood at submit time, only volunteers' submissions that count toward the census (not
     gold, no problem report, panorama not retired as a problem panorama).
+
+    Submissions left out are counted in ``ledger`` (stage ``locate``) by reason.
 
     Returns
     -------
@@ -133,7 +137,11 @@ def tags_table(engine: Engine, *, project: str | None = None) -> pd.DataFrame:
     pano = tables.panoramas
     gold = {str(p) for p, g in zip(pano["panorama_id"], pano["gold"], strict=True) if bool(g)}
     placed = {str(p) for p in pano["panorama_id"]}
-    subs, _excluded = _counted(tables.submissions, gold, placed, _retired(pano, tables.projects))
+    subs, excluded = _counted(tables.submissions, gold, placed, _retired(pano, tables.projects))
+    if ledger is not None:
+        reasons = pd.Series([reason for _kind, _id, reason in excluded], dtype=object)
+        for reason, n in reasons.value_counts(sort=False).items():
+            ledger.exclude("locate", f"submission not counted: {reason}", int(n))
     n_dec = subs.groupby("panorama_id")["decoder_id"].nunique()
     t = tables.tags.merge(
         subs[["submission_id", "panorama_id", "decoder_id", "submitted_at"]], on="submission_id"
