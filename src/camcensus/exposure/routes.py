@@ -36,13 +36,16 @@ from camcensus._geo import metres_per_unit
 from camcensus.exposure._cover import Intervals, merged, raw_intervals
 from camcensus.exposure.network import StreetNetwork
 
-__all__ = ["PENALTIES", "ExposureIndex", "RouteResult"]
+__all__ = ["MAX_CURVE_DETOUR", "PENALTIES", "ExposureIndex", "RouteResult"]
 
 #: Penalties (extra metres per covered metre) swept for the least-watched route; 0 is the
 #: shortest route. Between the last penalty within the detour cap and the first beyond it,
 #: :data:`_REFINE` bisection steps look for a route closer to the cap.
 PENALTIES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 _REFINE = 3
+#: The sweep stops at the first route more than this fraction longer than the shortest (5×
+#: its length: the top of the 1.5–5× range of the Jyväskylä CCTV-aware routing study).
+MAX_CURVE_DETOUR = 4.0
 
 Point = tuple[float, float]
 
@@ -657,7 +660,9 @@ class ExposureIndex:
             if shortest.covered_m <= 0:
                 break
             found[penalty] = self._route_legs(snaps, penalty)
-            if found[penalty].covered_m <= 0:
+            # Larger penalties give routes at least as long: past the end of the curve, stop.
+            longest = shortest.length_m * (1.0 + MAX_CURVE_DETOUR)
+            if found[penalty].covered_m <= 0 or found[penalty].length_m > longest:
                 break
         feasible = [p for p, r in found.items() if r.length_m <= budget]
         over = [p for p, r in found.items() if r.length_m > budget]
