@@ -178,3 +178,21 @@ def test_areas_writes_csv_and_geojson(files: dict[str, Path], tmp_path: Path) ->
     geo = json.loads((out / "areas.geojson").read_text())
     props = {f["properties"]["zone"]: f["properties"] for f in geo["features"]}
     assert props["east"]["share_any"] == pytest.approx(east["share_covered"])
+
+
+def test_serve_needs_both_exposure_files(files: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["serve", "--exposure-cameras", str(files["counts"])])
+    assert result.exit_code == 2
+    assert "--exposure-cameras and --exposure-streets go together" in result.output
+
+
+def test_cameras_from_a_geopackage_round_trip(files: dict[str, Path], tmp_path: Path) -> None:
+    from camcensus.exposure import read_cameras
+
+    cams = read_cameras(files["counts"])
+    assert len(cams) == 4
+    assert sorted(cams["mount"]) == ["building", "building", "street", "street"]
+    path = tmp_path / "cameras.gpkg"
+    cams.to_file(path, driver="GPKG")
+    again = read_cameras(path, public_only=True)
+    assert sorted(again["camera_id"]) == sorted(cams.loc[cams["mount"] == "street", "camera_id"])
