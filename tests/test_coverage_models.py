@@ -400,3 +400,21 @@ def test_describe_footprints_names_model_and_specs() -> None:
     assert "pixel_density" in text and "ptz_30x" in text and "bullet_1080p" in text
     assert describe_footprints(footprints(cams, "disc")).startswith("disc model: 120 m")
     assert describe_footprints(footprints(cams.iloc[:0], "fov")) == "No footprints (no cameras)."
+
+
+def test_per_area_measures_work_on_occluded_footprints() -> None:
+    from camcensus.coverage import add_coverage_measures, unit_area
+
+    cams = _cams([(0, 0)])
+    tract = gpd.GeoDataFrame(
+        {"GEOID": ["t"]}, geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 500, Y0 + 500)], crs=UTM
+    )
+    walls = [(-500, 10, 500, 40), (-500, -40, 500, -10)]
+    occl = footprints(cams, "occluded", radius_m=100, buildings=_buildings(walls))
+    assert unit_area(occl) == pytest.approx(math.pi * 100**2)
+    out = add_coverage_measures(tract, occl, cams)
+    # A 20 m street canyon: the share of the disc inside the strip |y| < 10.
+    strip = 2 * (10 * math.sqrt(100**2 - 10**2) + 100**2 * math.asin(10 / 100))
+    assert out["eff_cameras"].iloc[0] == pytest.approx(strip / (math.pi * 100**2), rel=1e-3)
+    with pytest.raises(OptionError, match="effective cameras"):
+        unit_area(footprints(cams, "pixel_density", bands=["identification"]))

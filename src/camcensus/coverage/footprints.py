@@ -461,11 +461,18 @@ def describe_footprints(gdf_footprints: gpd.GeoDataFrame) -> str:
 
 
 def unit_area(gdf_footprints: gpd.GeoDataFrame) -> float:
-    """Return the area of one whole footprint (π r² for discs), in squared CRS units: the
-    divisor that turns covered area into "effective cameras"."""
+    """Return the area of one whole disc (π r²), in squared CRS units: the divisor that turns
+    covered area into "effective cameras".
+
+    Defined for the ``disc``, ``fov`` and ``occluded`` models (r is their ``radius_m``), so a
+    wedge or an occluded view counts as the share of a disc it covers.
+    """
     models = set(gdf_footprints["model"]) if len(gdf_footprints) else {"disc"}
-    if models != {"disc"}:
-        raise OptionError(f"effective cameras are defined for the disc model, not {models}")
+    if not models <= {"disc", "fov", "occluded"} or len(models) > 1:
+        raise OptionError(
+            f"effective cameras are defined for one of the disc, fov and occluded models, not "
+            f"{sorted(models)}. Fix: measure pixel-density bands as covered area or length."
+        )
     if len(gdf_footprints):
         r = json.loads(str(gdf_footprints["parameters"].iloc[0]))["radius_m"]
     else:
