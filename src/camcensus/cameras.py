@@ -17,6 +17,7 @@ from camcensus._errors import ContractError, CrsError
 __all__ = [
     "CAMERA_COLUMNS",
     "MOUNTS",
+    "MOUNT_HEIGHT_PRIORS",
     "cameras_from_counts",
     "public_cameras",
     "validate_cameras",
@@ -44,6 +45,19 @@ CAMERA_COLUMNS = (
 #: What a camera is attached to: ``street`` (street light, traffic signal, pole: public
 #: ownership), ``building``, ``unknown``.
 MOUNTS = ("street", "building", "unknown")
+#: Mounting height above the ground (m) by mount class: (median, robust standard deviation
+#: = interquartile range / 1.349), for cameras whose ``height_m`` is unknown. Source: the
+#: ``height`` tags of OpenStreetMap ``man_made=surveillance`` nodes of Switzerland (Overpass
+#: sample, 2,144 nodes, ODbL; ../shared/data/api_fixtures/overpass/): ``camera:mount=pole``
+#: 127 nodes, median 5.0 m, IQR 4.0-6.0 m; ``camera:mount=wall`` 104 nodes, median 3.0 m,
+#: IQR 2.5-4.0 m; all 334 tagged heights, median 3.5 m, IQR 3.0-5.0 m (``unknown``). Used by
+#: :mod:`camcensus.locate` (range from pitch) and the pixel-density coverage model
+#: (docs/locate.md).
+MOUNT_HEIGHT_PRIORS: dict[str, tuple[float, float]] = {
+    "street": (5.0, 1.48),
+    "building": (3.0, 1.11),
+    "unknown": (3.5, 1.48),
+}
 _CAMERA_TYPES = ("dome", "bullet", "fixed", "panning", "unknown")
 
 # Amnesty's per-panorama median columns -> mount of the cameras they count.

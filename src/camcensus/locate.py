@@ -31,7 +31,7 @@ from scipy.stats import chi2
 from camcensus import settings
 from camcensus._errors import ContractError, Ledger, OptionError
 from camcensus._geo import measurement_crs
-from camcensus.cameras import CAMERA_COLUMNS, MOUNTS, validate_cameras
+from camcensus.cameras import CAMERA_COLUMNS, MOUNT_HEIGHT_PRIORS, MOUNTS, validate_cameras
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -83,17 +83,9 @@ CANDIDATE_COLUMNS = (
     "confirmed",
 )
 
-#: Mounting height above the ground (m) by mount class: (median, robust standard deviation
-#: = interquartile range / 1.349). Source: the ``height`` tags of OpenStreetMap
-#: ``man_made=surveillance`` nodes of Switzerland (Overpass sample, 2,144 nodes, ODbL;
-#: ../shared/data/api_fixtures/overpass/): ``camera:mount=pole`` 127 nodes, median 5.0 m,
-#: IQR 4.0–6.0 m; ``camera:mount=wall`` 104 nodes, median 3.0 m, IQR 2.5–4.0 m; all 334
-#: tagged heights, median 3.5 m, IQR 3.0–5.0 m (``unknown``). See docs/locate.md.
-HEIGHT_PRIORS: dict[str, tuple[float, float]] = {
-    "street": (5.0, 1.48),
-    "building": (3.0, 1.11),
-    "unknown": (3.5, 1.48),
-}
+#: Mounting height above the ground (m) by mount class: (median, robust standard deviation);
+#: the sources are in :data:`camcensus.cameras.MOUNT_HEIGHT_PRIORS` and docs/locate.md.
+HEIGHT_PRIORS: dict[str, tuple[float, float]] = MOUNT_HEIGHT_PRIORS
 #: Height (m) of a panorama's camera above the ground when the panoramas table has no
 #: ``eye_height_m`` column: a car's roof rig (Street View cars: about 2.5 m; Project Sidewalk
 #: assumes 2.34 m).

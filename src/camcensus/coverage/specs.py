@@ -24,7 +24,8 @@ than ``h / tan(max_depression_deg)`` to the camera is left out.
 
 The default spec table (``camera_specs.csv`` beside this module, one row per camera class with
 the source of every number) gives ``N_h`` and the wide and tele HFOV; each camera type has a
-default class (``default_for``). Mounting heights default by mount (:data:`DEFAULT_HEIGHT_M`).
+default class (``default_for``). Mounting heights default by mount (:data:`DEFAULT_HEIGHT_M`:
+the medians of the OSM-measured priors).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import pandas as pd
 
 from camcensus import settings
 from camcensus._errors import InputError, OptionError, Problem
+from camcensus.cameras import MOUNT_HEIGHT_PRIORS
 
 __all__ = [
     "BANDS",
@@ -63,9 +65,10 @@ LADDER_2025 = {f"iec2025_{v:g}": float(v) for v in (20, 40, 80, 125, 250, 500, 1
 FACE_BAND = "face_recognition"
 #: Every pixel-density band, besides "any" (the farthest band requested).
 BANDS = (*DORI, *LADDER_2025, FACE_BAND)
-#: Mounting height (m) by mount when a camera's ``height_m`` is unknown: the middle of the
-#: ranges of the street simulation (poles 3-8 m, walls 2.5-6 m); not a survey figure.
-DEFAULT_HEIGHT_M = {"street": 5.5, "building": 4.25, "unknown": 5.0}
+#: Mounting height (m) by mount when a camera's ``height_m`` is unknown: the medians of
+#: :data:`camcensus.cameras.MOUNT_HEIGHT_PRIORS` (OSM ``height`` tags; the same priors
+#: :mod:`camcensus.locate` uses).
+DEFAULT_HEIGHT_M = {mount: prior[0] for mount, prior in MOUNT_HEIGHT_PRIORS.items()}
 #: Columns of a spec table.
 SPEC_COLUMNS = (
     "spec_id",
