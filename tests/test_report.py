@@ -97,6 +97,8 @@ def test_html_needs_no_network(nyc_report: Path) -> None:
     assert external == []
     assert not re.search(r"""url\(\s*["']?https?://""", html)
     assert "3,317" in html  # the headline number is on the page
+    # The report says which coverage model produced its figures.
+    assert "disc model: 120 m discs (30 segments per quarter circle)" in html
 
 
 @pytest.mark.browser

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from camcensus.aggregate import has_zero_rows
+from camcensus.coverage import describe_footprints
 from camcensus.io.formats import json_safe
 from camcensus.report.figures import (
     agreement_figure,
@@ -136,6 +137,13 @@ def coverage_section(ctx: ReportContext) -> Section:
         ),
         MapView(),
     ]
+    if result.footprints is not None:
+        blocks.append(
+            Text(
+                "Every coverage figure in this report (covered land, effective cameras) comes "
+                "from the " + describe_footprints(result.footprints)
+            )
+        )
     if ctx.figures is not None:
         for name, path in (
             ("coverage_map", coverage_map_figure(result, ctx.figures, ctx.outlines)),
