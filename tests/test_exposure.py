@@ -89,18 +89,18 @@ def test_noding_splits_lines_at_shared_vertices_only() -> None:
     )
     net = network_from_lines(gdf)
     edges = net.edges
-    assert len(edges) == 6  # a: 2, b: 2, c: 1 (not split), loop: 1
-    assert net.n_nodes == 7
+    assert len(edges) == 8  # a: 2, b: 2, c: 1 (not split), the loop cut in thirds: 3
+    assert net.n_nodes == 9
     assert edges["length_m"].sum() == pytest.approx(100 + 100 + 40 + 120)
     assert sorted(edges.groupby("name").size().to_dict().items()) == [
         ("l0", 2),
         ("l1", 2),
         ("l2", 1),
-        ("l3", 1),
+        ("l3", 3),
     ]
     # The crossing node joins four edges; the bridge's ends touch nothing.
     degree = np.bincount(np.concatenate([edges["u"], edges["v"]]), minlength=net.n_nodes)
-    assert sorted(degree.tolist()) == [1, 1, 1, 1, 1, 3, 4]  # the loop counts twice
+    assert sorted(degree.tolist()) == [1, 1, 1, 1, 1, 2, 2, 3, 4]
     # Every edge's geometry runs from its u node to its v node.
     for row in edges.itertuples():
         first = shapely.get_coordinates(row.geometry)[0]
@@ -454,3 +454,33 @@ def test_empire_state_to_moma_along_fifth_avenue(
     # Amnesty's site said 80% of this walk is filmed (public cameras, 120 m discs).
     if public_only:
         assert abs(r.bands["any"]["share_covered"] - 0.80) < 0.06
+
+
+def test_loops_and_large_footprints_are_measured_exactly() -> None:
+    # A closed footway loop (its start is its end) and a self-crossing line, under a star
+    # footprint of 4,000 vertices (cut into pieces before intersecting).
+    gdf = lines_gdf(
+        [
+            [(0, 0), (100, 0), (100, 100), (0, 100), (0, 0)],
+            [(0, 0), (-80, 0)],
+            [(-80, 0), (-40, 60), (-40, -60), (-10, 30)],
+        ]
+    )
+    net = network_from_lines(gdf)
+    assert (net.edges["u"] != net.edges["v"]).all()
+    k = np.arange(4000)
+    radius = np.where(k % 2 == 0, 90.0, 60.0)
+    angle = 2 * np.pi * k / len(k)
+    star = shapely.Polygon(
+        np.column_stack([X0 + 10 + radius * np.cos(angle), Y0 + 20 + radius * np.sin(angle)])
+    )
+    fps = gpd.GeoDataFrame(
+        {"camera_id": ["star"], "model": ["disc"], "band": ["any"], "parameters": ["{}"]},
+        geometry=[star],
+        crs=UTM,
+    )
+    idx = ExposureIndex(net, fps)
+    edges = np.asarray(net.edges.geometry.values)
+    expected = shapely.length(shapely.intersection(edges, star))
+    assert np.allclose(idx.edge_covered_m(), expected, atol=1e-6)
+    assert idx.edge_covered_m().sum() > 100

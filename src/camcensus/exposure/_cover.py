@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+#: Largest number of vertices of a footprint piece (see :func:`subdivide`).
+MAX_VERTICES = 256
+
 
 @dataclass(frozen=True)
 class Intervals:
@@ -61,18 +64,65 @@ def raw_intervals(lines: np.ndarray, polygons: np.ndarray, unit: float) -> Inter
     n = len(lines)
     if len(polygons) == 0 or n == 0:
         return _pack(n, np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0, int))
+    # Visibility polygons can hold tens of thousands of vertices: cut them into small pieces
+    # first, so that each line meets a few small polygons (pieces of one footprint touch
+    # without overlapping, and their intervals merge back).
+    polygons, piece_owner = subdivide(polygons)
     tree = shapely.STRtree(polygons)
     li, pi = tree.query(lines, predicate="intersects")
     inter = shapely.intersection(lines[li], polygons[pi])
     parts, which = shapely.get_parts(inter, return_index=True)
     is_line = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)
     parts, which = parts[is_line], which[is_line]
+    # A piece is a stretch of its line: its midpoint, located on the line, and its length give
+    # the interval (an end point may be ambiguous where a line crosses itself).
     owner_line = lines[li[which]]
-    a = shapely.line_locate_point(owner_line, shapely.get_point(parts, 0))
-    b = shapely.line_locate_point(owner_line, shapely.get_point(parts, -1))
-    lo = np.minimum(a, b) * unit
-    hi = np.maximum(a, b) * unit
-    return _pack(n, li[which], lo, hi, pi[which])
+    half = shapely.length(parts) / 2.0
+    mid = shapely.line_interpolate_point(parts, half)
+    centre = shapely.line_locate_point(owner_line, mid)
+    total = shapely.length(owner_line)
+    lo = np.clip(centre - half, 0.0, total) * unit
+    hi = np.clip(centre + half, 0.0, total) * unit
+    return _pack(n, li[which], lo, hi, piece_owner[pi[which]])
+
+
+def subdivide(
+    polygons: np.ndarray, max_vertices: int = MAX_VERTICES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``polygons`` cut in halves along their longer side until each piece has at most
+    ``max_vertices`` vertices (as PostGIS's ST_Subdivide), and the input index of each piece."""
+    done_g, done_o = [], []
+    geoms = np.asarray(polygons)
+    owner = np.arange(len(geoms))
+    for _ in range(40):
+        if len(geoms) == 0:
+            break
+        small = shapely.get_num_coordinates(geoms) <= max_vertices
+        bounds = shapely.bounds(geoms)
+        tiny = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]) < 1e-3
+        keep = small | tiny
+        done_g.append(geoms[keep])
+        done_o.append(owner[keep])
+        geoms, owner, b = geoms[~keep], owner[~keep], bounds[~keep]
+        if len(geoms) == 0:
+            break
+        wide = (b[:, 2] - b[:, 0]) >= (b[:, 3] - b[:, 1])
+        mid_x = np.where(wide, (b[:, 0] + b[:, 2]) / 2, b[:, 2])
+        mid_y = np.where(wide, b[:, 3], (b[:, 1] + b[:, 3]) / 2)
+        first = shapely.intersection(geoms, shapely.box(b[:, 0], b[:, 1], mid_x, mid_y))
+        lo_x = np.where(wide, mid_x, b[:, 0])
+        lo_y = np.where(wide, b[:, 1], mid_y)
+        second = shapely.intersection(geoms, shapely.box(lo_x, lo_y, b[:, 2], b[:, 3]))
+        geoms = np.concatenate([first, second])
+        owner = np.concatenate([owner, owner])
+        ok = ~shapely.is_empty(geoms)
+        geoms, owner = geoms[ok], owner[ok]
+    if len(geoms):
+        done_g.append(geoms)
+        done_o.append(owner)
+    if not done_g:
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
+    return np.concatenate(done_g), np.concatenate(done_o).astype(np.int64)
 
 
 def merged(raw: Intervals) -> Intervals:

@@ -8,6 +8,7 @@ line ends; lines that cross without a shared vertex (bridges, tunnels) are not j
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,31 +284,46 @@ def network_from_lines(
 def _split_parallel(
     edges: pd.DataFrame, geoms: np.ndarray, node_xy: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Split every edge that repeats an earlier edge's node pair at its midpoint, so that one
-    CSR entry is one edge."""
-    a = np.minimum(edges["u"].to_numpy(), edges["v"].to_numpy())
-    b = np.maximum(edges["u"].to_numpy(), edges["v"].to_numpy())
-    dup = pd.DataFrame({"a": a, "b": b}).duplicated().to_numpy() & (a != b)
-    if not dup.any():
+    """Cut loops in thirds and every edge repeating an earlier edge's node pair in halves, so
+    that one CSR entry is one edge and no edge is closed (a closed line has two positions for
+    its end point)."""
+    u = edges["u"].to_numpy()
+    v = edges["v"].to_numpy()
+    loops = np.flatnonzero(u == v)
+    a, b = np.minimum(u, v), np.maximum(u, v)
+    dup = pd.DataFrame({"a": a, "b": b}).duplicated().to_numpy() & (u != v)
+    halves = np.flatnonzero(dup)
+    if len(loops) == 0 and len(halves) == 0:
         return edges.reset_index(drop=True), geoms, node_xy
-    idx = np.flatnonzero(dup)
-    half = shapely.length(geoms[idx]) / 2.0
-    first = np.array(
-        [shapely.ops.substring(g, 0.0, h) for g, h in zip(geoms[idx], half, strict=True)]
-    )
-    second = np.array(
-        [shapely.ops.substring(g, h, 2 * h) for g, h in zip(geoms[idx], half, strict=True)]
-    )
-    mid = np.arange(len(node_xy), len(node_xy) + len(idx))
-    node_xy = np.vstack([node_xy, shapely.get_coordinates(shapely.get_point(first, -1))])
-    tail = edges.iloc[idx].copy()
-    tail["u"] = mid
     edges = edges.copy()
-    edges.loc[idx, "v"] = mid
     geoms = geoms.copy()
-    geoms[idx] = first
-    edges = pd.concat([edges, tail], ignore_index=True)
-    return edges, np.concatenate([geoms, second]), node_xy
+    new_rows: list[pd.Series] = []
+    new_geoms: list[shapely.Geometry] = []
+    new_xy: list[np.ndarray] = []
+    n = len(node_xy)
+    for idx, parts in ((loops, 3), (halves, 2)):
+        for k in idx:
+            length = geoms[k].length
+            cuts = [length * i / parts for i in range(parts + 1)]
+            pieces = [
+                shapely.ops.substring(geoms[k], c0, c1) for c0, c1 in itertools.pairwise(cuts)
+            ]
+            mids = list(range(n, n + parts - 1))
+            n += parts - 1
+            new_xy.extend(shapely.get_coordinates(p)[-1] for p in pieces[:-1])
+            ends = [int(u[k]), *mids, int(v[k])]
+            geoms[k] = pieces[0]
+            edges.iloc[int(k), edges.columns.get_loc("v")] = ends[1]
+            for j in range(1, parts):
+                row = edges.iloc[int(k)].copy()
+                row["u"], row["v"] = ends[j], ends[j + 1]
+                new_rows.append(row)
+                new_geoms.append(pieces[j])
+    edges = pd.concat([edges, pd.DataFrame(new_rows)], ignore_index=True)
+    edges["u"] = edges["u"].astype(np.int64)
+    edges["v"] = edges["v"].astype(np.int64)
+    xy = np.vstack([node_xy, np.asarray(new_xy).reshape(-1, 2)])
+    return edges, np.concatenate([geoms, np.asarray(new_geoms, dtype=object)]), xy
 
 
 def check_metric(crs: CRS) -> None:
