@@ -301,6 +301,7 @@ def _split_parallel(
     new_geoms: list[shapely.Geometry] = []
     new_xy: list[np.ndarray] = []
     n = len(node_xy)
+    v_col = v.copy()
     for idx, parts in ((loops, 3), (halves, 2)):
         for k in idx:
             length = geoms[k].length
@@ -313,12 +314,13 @@ def _split_parallel(
             new_xy.extend(shapely.get_coordinates(p)[-1] for p in pieces[:-1])
             ends = [int(u[k]), *mids, int(v[k])]
             geoms[k] = pieces[0]
-            edges.iloc[int(k), edges.columns.get_loc("v")] = ends[1]
+            v_col[k] = ends[1]
             for j in range(1, parts):
                 row = edges.iloc[int(k)].copy()
                 row["u"], row["v"] = ends[j], ends[j + 1]
                 new_rows.append(row)
                 new_geoms.append(pieces[j])
+    edges["v"] = v_col
     edges = pd.concat([edges, pd.DataFrame(new_rows)], ignore_index=True)
     edges["u"] = edges["u"].astype(np.int64)
     edges["v"] = edges["v"].astype(np.int64)
