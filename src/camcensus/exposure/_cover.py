@@ -109,10 +109,10 @@ def subdivide(
         wide = (b[:, 2] - b[:, 0]) >= (b[:, 3] - b[:, 1])
         mid_x = np.where(wide, (b[:, 0] + b[:, 2]) / 2, b[:, 2])
         mid_y = np.where(wide, b[:, 3], (b[:, 1] + b[:, 3]) / 2)
-        first = shapely.intersection(geoms, shapely.box(b[:, 0], b[:, 1], mid_x, mid_y))
+        first = _clip(geoms, b[:, 0], b[:, 1], mid_x, mid_y)
         lo_x = np.where(wide, mid_x, b[:, 0])
         lo_y = np.where(wide, b[:, 1], mid_y)
-        second = shapely.intersection(geoms, shapely.box(lo_x, lo_y, b[:, 2], b[:, 3]))
+        second = _clip(geoms, lo_x, lo_y, b[:, 2], b[:, 3])
         geoms = np.concatenate([first, second])
         owner = np.concatenate([owner, owner])
         ok = ~shapely.is_empty(geoms)
@@ -122,7 +122,21 @@ def subdivide(
         done_o.append(owner)
     if not done_g:
         return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
-    return np.concatenate(done_g), np.concatenate(done_o).astype(np.int64)
+    pieces = np.concatenate(done_g)
+    # Clipping can leave a piece invalid (a ring touching itself); repair the few that are.
+    bad = ~shapely.is_valid(pieces)
+    pieces[bad] = shapely.make_valid(pieces[bad])
+    return pieces, np.concatenate(done_o).astype(np.int64)
+
+
+def _clip(
+    geoms: np.ndarray, xmin: np.ndarray, ymin: np.ndarray, xmax: np.ndarray, ymax: np.ndarray
+) -> np.ndarray:
+    """Return each geometry clipped to its rectangle (GEOS's fast rectangle clip)."""
+    out = np.empty(len(geoms), dtype=object)
+    for i, g in enumerate(geoms):
+        out[i] = shapely.clip_by_rect(g, xmin[i], ymin[i], xmax[i], ymax[i])
+    return out
 
 
 def merged(raw: Intervals) -> Intervals:
