@@ -802,6 +802,10 @@ def main() -> None:
     app()
 
 
+# Commands defined in their own modules register themselves on `app` / `export_app`.
+from camcensus import cli_audit, cli_cameras, cli_fetch  # noqa: E402, F401
+
+
 def _lat_lon(value: str, option: str) -> tuple[float, float]:
     """Return (lon, lat) from ``LAT,LON`` text, or raise naming ``option``."""
     parts = value.replace(" ", "").split(",")
@@ -1130,4 +1134,8 @@ def project_create(
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m camcensus.cli`: the commands of other modules register on the imported
+    # module's app, so run that one.
+    from camcensus.cli import main as _main
+
+    _main()
