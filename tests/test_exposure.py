@@ -291,6 +291,28 @@ def test_least_watched_takes_the_uncovered_street_within_the_cap() -> None:
     assert all(a["covered_m"] > b["covered_m"] for a, b in itertools.pairwise(curve))
 
 
+def test_of_equally_short_walks_the_shortest_is_the_least_watched() -> None:
+    # A 100 m square from (0, 0) to (100, 100): two walks of 200 m, a camera beside one.
+    gdf = lines_gdf(
+        [
+            [(0, 0), (100, 0), (100, 100)],
+            [(0, 0), (0, 100), (100, 100)],
+        ]
+    )
+    net = network_from_lines(gdf)
+    for camera, unwatched_corner in (((50, -5), (0, 100)), ((-5, 50), (100, 0))):
+        cams = cameras_gdf([camera])
+        idx = ExposureIndex(net, footprints(cams, radius_m=20), cams)
+        r = idx.route(ll(0, 0), ll(100, 100))
+        assert r.length_m == pytest.approx(200.0, abs=1e-6)
+        assert r.bands["any"]["covered_m"] == 0.0
+        line = r.to_geojson()["features"][0]["geometry"]["coordinates"]
+        corner = ll(*unwatched_corner)
+        assert any(abs(x - corner[0]) < 1e-6 and abs(y - corner[1]) < 1e-6 for x, y in line), (
+            "the walk does not pass the unwatched corner"
+        )
+
+
 def _all_paths(idx: ExposureIndex, a: int, b: int) -> list[tuple[float, float]]:
     """(length, covered) of every simple path between nodes a and b."""
     e = idx.network.edges

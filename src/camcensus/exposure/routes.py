@@ -43,6 +43,10 @@ __all__ = ["MAX_CURVE_DETOUR", "PENALTIES", "ExposureIndex", "RouteResult"]
 #: :data:`_REFINE` bisection steps look for a route closer to the cap.
 PENALTIES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 _REFINE = 3
+#: Penalty of the "shortest" route: among walks of equal length (a street grid has many) it
+#: takes the least watched one, and it can be longer than the true shortest by at most this
+#: fraction of its covered length (a micrometre per kilometre).
+_TIE = 1e-9
 #: The sweep stops at the first route more than this fraction longer than the shortest (5×
 #: its length: the top of the 1.5–5× range of the Jyväskylä CCTV-aware routing study).
 MAX_CURVE_DETOUR = 4.0
@@ -381,7 +385,7 @@ class ExposureIndex:
         snaps = [
             self._snap(p, name) for p, name in zip(points, _point_names(len(via)), strict=True)
         ]
-        shortest = self._route_legs(snaps, 0.0)
+        shortest = self._route_legs(snaps, _TIE)
         lw_path: _Path | None = None
         tradeoff: list[dict[str, float]] = []
         chosen_penalty = 0.0
