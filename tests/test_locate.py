@@ -449,3 +449,28 @@ def test_tags_table_reads_counted_tags_and_gives_the_same_cameras(
     via_db = locate_cameras(cluster_tags(read), world.panoramas)
     assert list(direct["camera_id"]) == list(via_db["camera_id"])
     assert np.allclose(direct.geometry.x, via_db.geometry.x)
+    engine.dispose()
+
+    # The command line writes the same cameras, the comparison and what it left out.
+    from typer.testing import CliRunner
+
+    from camcensus.cli import app
+    from camcensus.io.formats import read_csv
+
+    out = tmp_path / "located"
+    args = ["locate", "--database", url, "--project", "street", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"Cameras located: {len(via_db):,}" in result.output
+    written = gpd.read_file(out / "cameras.gpkg", layer="cameras")
+    assert list(written["camera_id"]) == list(via_db["camera_id"])
+    assert np.allclose(written.geometry.x, via_db.geometry.x)
+    assert (written["source"] == "volunteer-tags").all()
+    excluded = read_csv(out / "excluded.csv")
+    not_counted = excluded[excluded["reason"].str.startswith("submission not counted")]
+    assert int(not_counted["count"].sum()) == 3
+    comparison = read_csv(out / "counts_comparison.csv")
+    assert set(comparison["panorama_id"]) <= set(pano["panorama_id"])
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code != 0 and "--force" in again.output
+    assert CliRunner().invoke(app, [*args, "--force"]).exit_code == 0

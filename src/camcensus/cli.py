@@ -730,6 +730,65 @@ def export_tags_command(
 Revision = Annotated[str, typer.Option("--revision", help="Alembic revision to go to.")]
 
 
+@app.command(
+    "locate",
+    epilog="Example: camcensus locate --database sqlite:///camcensus.db --project demo "
+    "--out out/located",
+)
+def locate_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the cameras into.")],
+    database: Database = None,
+    project: ProjectOpt = None,
+    cluster_deg: Annotated[
+        float | None,
+        typer.Option("--cluster-deg", help=_help("locate_cluster_deg"), show_default=False),
+    ] = None,
+    min_support: Annotated[
+        int | None,
+        typer.Option("--min-support", help=_help("locate_min_support"), show_default=False),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier run's files in --out.")
+    ] = False,
+) -> None:
+    """Turn the volunteers' tags (rays) into cameras: cluster them per panorama, triangulate
+    across panoramas, estimate range from pitch where one panorama sees a camera."""
+    from camcensus.db import connect
+    from camcensus.locate import write_located
+
+    cluster_deg = _checked("locate_cluster_deg", cluster_deg, "--cluster-deg")
+    min_support = _checked("locate_min_support", min_support, "--min-support")
+    with _friendly_errors():
+        engine = connect(_existing_database(database))
+        try:
+            paths = write_located(
+                engine,
+                out,
+                project=project,
+                max_sep_deg=cluster_deg,
+                min_support=min_support,
+                force=force,
+            )
+        finally:
+            engine.dispose()
+    import geopandas as gpd
+    import pandas as pd
+
+    from camcensus.io.formats import read_csv
+
+    cams = gpd.read_file(paths["cameras"], layer="cameras")
+    summary = read_csv(paths["summary"])
+    methods = cams["method"].value_counts() if "method" in cams.columns else pd.Series()
+    lines = [f"Cameras located: {len(cams):,}"]
+    lines += [f"  {method}: {int(n):,}" for method, n in methods.items()]
+    for _, row in summary.iterrows():
+        lines.append(
+            f"{row['cameras']}: clustered {row['clustered']:g} vs median counts {row['median']:g}"
+        )
+    Console().print(Text("\n".join(lines)))
+    Console().print(Text(f"Files: {out}"))
+
+
 @db_app.command("upgrade", epilog="Example: camcensus db upgrade --database sqlite:///camcensus.db")
 def db_upgrade(database: Database = None, revision: Revision = "head") -> None:
     """Create the platform's tables, or bring them to the newest schema."""

@@ -34,6 +34,8 @@ from camcensus._geo import measurement_crs
 from camcensus.cameras import CAMERA_COLUMNS, MOUNT_HEIGHT_PRIORS, MOUNTS, validate_cameras
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy import Engine
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "locate_cameras",
     "median_counts",
     "tags_table",
+    "write_located",
 ]
 
 #: Columns of :func:`tags_table` (``n_decoders``: volunteers with a counted answer on the
@@ -870,3 +873,73 @@ def _cameras_frame(
     validate_cameras(gdf)
     assert list(gdf.columns[: len(CAMERA_COLUMNS)]) == list(CAMERA_COLUMNS)
     return gdf
+
+
+# --------------------------------------------------------------------------- whole run
+
+#: Files :func:`write_located` writes.
+LOCATED_FILES = {
+    "cameras": "cameras.gpkg",
+    "candidates": "candidates.csv",
+    "comparison": "counts_comparison.csv",
+    "summary": "counts_summary.csv",
+    "excluded": "excluded.csv",
+}
+
+
+def write_located(
+    engine: Engine,
+    out: str | Path,
+    *,
+    project: str | None = None,
+    max_sep_deg: float | None = None,
+    min_support: int | None = None,
+    force: bool = False,
+) -> dict[str, Path]:
+    """Locate the cameras a platform database's volunteers tagged and write them to ``out``.
+
+    Reads the counted tags (:func:`tags_table`), clusters them per panorama
+    (:func:`cluster_tags`), places the confirmed candidates (:func:`locate_cameras`) and sets
+    the clustered counts beside the median counts (:func:`compare_with_counts`).
+
+    Writes, all at once (a failure leaves ``out`` as it was): ``cameras.gpkg`` (the ``cameras``
+    contract, layer ``cameras``), ``candidates.csv``, ``counts_comparison.csv``,
+    ``counts_summary.csv`` and ``excluded.csv`` (every submission or candidate left out, with
+    the reason).
+
+    Raises
+    ------
+    camcensus.report.OutputError
+        ``out`` is a file, holds the database or other files, or holds an earlier run and
+        ``force`` is false.
+    """
+    from pathlib import Path
+
+    import geopandas as gpd
+
+    from camcensus.db.export import _check_database, _check_folder
+    from camcensus.io.formats import write_csv
+    from camcensus.report import replace_folder
+
+    out = Path(out)
+    _check_database(engine)
+    _check_folder(out, engine, force=force, files=LOCATED_FILES.values())
+    ledger = Ledger()
+    tags = tags_table(engine, project=project, ledger=ledger)
+    candidates = cluster_tags(tags, max_sep_deg=max_sep_deg, min_support=min_support)
+    points = tags.drop_duplicates("panorama_id")
+    panoramas = gpd.GeoDataFrame(
+        {"panorama_id": points["panorama_id"].to_numpy()},
+        geometry=gpd.points_from_xy(points["lon"], points["lat"]),
+        crs="EPSG:4326",
+    )
+    cameras = locate_cameras(candidates, panoramas, ledger=ledger)
+    comparison = compare_with_counts(candidates, median_counts(tags))
+    summary = count_summary(comparison)
+    with replace_folder(out) as tmp:
+        cameras.to_file(tmp / LOCATED_FILES["cameras"], layer="cameras", driver="GPKG")
+        write_csv(candidates, tmp / LOCATED_FILES["candidates"])
+        write_csv(comparison, tmp / LOCATED_FILES["comparison"])
+        write_csv(summary.rename_axis("cameras").reset_index(), tmp / LOCATED_FILES["summary"])
+        write_csv(pd.DataFrame(ledger.records()), tmp / LOCATED_FILES["excluded"])
+    return {key: out / name for key, name in LOCATED_FILES.items()}

@@ -20,7 +20,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,8 +257,15 @@ def _is_within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def _check_folder(out: Path, engine: Engine, *, force: bool) -> None:
-    """Refuse an export folder that would overwrite the database or someone else's files."""
+def _check_folder(
+    out: Path, engine: Engine, *, force: bool, files: Iterable[str] | None = None
+) -> None:
+    """Refuse an export folder that would overwrite the database or someone else's files.
+
+    ``files`` are the names the export writes (default: the Decode export's); any other entry
+    in an existing folder is someone's own file.
+    """
+    ours = set(DECODE_FILES.values() if files is None else files)
     from camcensus.report import OutputError
 
     target = out.resolve()
@@ -278,7 +285,7 @@ def _check_folder(out: Path, engine: Engine, *, force: bool) -> None:
     entries = sorted(p.name for p in target.iterdir())
     if not entries:
         return
-    foreign = [e for e in entries if e not in DECODE_FILES.values()]
+    foreign = [e for e in entries if e not in ours]
     if foreign:
         shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
         raise OutputError(
