@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 OUT ?= out/demo
 SHARED_DATA ?= ../shared/data
 
-.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth bench-platform clean
+.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth bench-platform bench-locate bench-footprints bench-routes clean
 
 $(VENV)/.core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,18 @@ bench-ground-truth: $(VENV)/.test
 ## bench-platform: 200 concurrent simulated volunteers against the real server (SQLite, PostgreSQL)
 bench-platform: $(VENV)/.test system-deps
 	$(PY) benchmarks/bench_platform.py --json out/bench_platform.json
+
+## bench-locate: cameras from tags on the shared-world street simulation (error by distance band)
+bench-locate: $(VENV)/.test
+	$(PY) benchmarks/bench_locate.py
+
+## bench-footprints: occluded footprints against a per-camera loop (--full: 25,000 cameras, 100,000 buildings)
+bench-footprints: $(VENV)/.test
+	$(PY) benchmarks/bench_footprints.py --full
+
+## bench-routes: route queries on a 152k-node walking graph against networkx and scipy
+bench-routes: $(VENV)/.test
+	$(PY) benchmarks/bench_routes.py --full
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
