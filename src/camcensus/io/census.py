@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -14,17 +15,25 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from camcensus._errors import InputError, Ledger, Problem
+from camcensus._errors import InputError, Ledger, OptionError, Problem
 from camcensus._geo import check_crs_plausible, crs_fix
 from camcensus.io._validate import Col, missing_columns, parse_columns
 from camcensus.io._validate import read_text_table as _read
 
 __all__ = [
+    "B19001_BRACKETS",
     "NYC_COUNTIES",
+    "RACE_DEFINITIONS",
+    "AcsTable",
     "CensusColumns",
+    "RaceDefinition",
+    "VintageCheck",
+    "acs_from_file",
     "boroughs_from_file",
     "census_from_csv",
+    "check_tract_vintage",
     "geoid_mismatch_hint",
+    "median_from_brackets",
     "note_tracts_without_census",
     "read_vector",
     "tracts_from_file",
@@ -279,6 +288,7 @@ def tracts_from_file(
     layer: str | None = None,
     crs: str | None = None,
     ledger: Ledger | None = None,
+    default_borough: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read census tract polygons from any OGR format and CRS.
 
@@ -300,6 +310,10 @@ def tracts_from_file(
     ledger
         Receives the features without geometry (excluded) and the invalid polygons repaired
         (a note with the area changed).
+    default_borough
+        District of every tract when the file has no ``borough`` column and the tracts are
+        not New York City's (``camcensus audit`` gives the city's name); without it such a
+        file is an error.
 
     Returns
     -------
@@ -338,13 +352,16 @@ def tracts_from_file(
         out["borough"] = gdf[borough].astype(str).str.strip()
     else:
         county = out["GEOID"].str[:5]
-        if not county.isin(list(NYC_COUNTIES)).all():
+        if county.isin(list(NYC_COUNTIES)).all():
+            out["borough"] = county.map(NYC_COUNTIES)
+        elif default_borough is not None:
+            out["borough"] = default_borough
+        else:
             raise InputError(
                 missing_columns(
                     pd.DataFrame(columns=gdf.columns), path, [borough], why="borough of each tract"
                 )
             )
-        out["borough"] = county.map(NYC_COUNTIES)
     dup = out["GEOID"].duplicated()
     if dup.any():
         rows = np.flatnonzero(dup.to_numpy())[:5]
@@ -709,3 +726,440 @@ def note_tracts_without_census(
     for reason, n in table["reason"].value_counts(sort=False).items():
         ledger.note(f"{int(n):,} tract(s) have no row in {census_file} (no population): {reason}.")
     return table
+
+
+# --- ACS tables of any city (``camcensus audit``) -------------------------------------------
+
+#: Lower bounds (dollars) of the 16 household-income brackets of ACS table B19001
+#: (B19001_002 ... B19001_017); the last bracket, $200,000 or more, is open.
+B19001_BRACKETS = (
+    0, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000,
+    50_000, 60_000, 75_000, 100_000, 125_000, 150_000, 200_000,
+)  # fmt: skip
+B19001_VARIABLES = tuple(f"B19001_{i:03d}" for i in range(2, 18))
+_ACS_CODE = re.compile(r"(B\d{5}[A-Z]?_\d{3})E?(?![0-9])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RaceDefinition:
+    """Which ACS counts stand for the White, Black and Hispanic residents of a tract.
+
+    Each role lists candidate ACS variables (or column names) in order of preference; the
+    first one present in the table is used. ``nonwhite_fraction`` is always (Black +
+    Hispanic) / (Black + Hispanic + White) of the counts chosen.
+    """
+
+    name: str
+    label: str
+    white: tuple[str, ...]
+    black: tuple[str, ...]
+    hispanic: tuple[str, ...]
+
+
+#: The race definitions ``camcensus audit --race`` accepts. ``non-hispanic`` (the default
+#: when the table has B03002) counts each resident once; ``alone`` is Amnesty's NYC choice
+#: (B02001 White alone includes Hispanic Whites, who then count as White and Hispanic).
+RACE_DEFINITIONS = {
+    "non-hispanic": RaceDefinition(
+        "non-hispanic",
+        "non-Hispanic White (B03002_003), non-Hispanic Black (B03002_004), Hispanic or Latino "
+        "of any race (B03002_012)",
+        ("B03002_003",),
+        ("B03002_004",),
+        ("B03002_012", "B03003_003"),
+    ),
+    "alone": RaceDefinition(
+        "alone",
+        "White alone (B02001_002, includes Hispanic Whites), Black alone (B02001_003), "
+        "Hispanic or Latino of any race (B03002_012 / B03003_003)",
+        ("B02001_002",),
+        ("B02001_003",),
+        ("B03002_012", "B03003_003"),
+    ),
+}
+_POPULATION = ("B01003_001", "B02001_001", "B03002_001")
+_INCOME = ("B19013_001",)
+# Plain column names accepted per role when a table carries no ACS variable codes.
+_ALIASES = {
+    "geoid": ("GEOID", "geoid", "GEO_ID", "tract_geoid"),
+    "popn": ("popn", "pop", "population", "total_pop", "total_population", "pop_total"),
+    "white": ("popn.white", "popn_white", "white", "pop_white"),
+    "black": ("popn.black", "popn_black", "black", "pop_black"),
+    "hispanic": ("popn.hispanic", "popn_hispanic", "hispanic", "hisplat", "latino", "pop_hisp"),
+    "income": (
+        "med.income",
+        "med_income",
+        "median_household_income",
+        "med_hhinc",
+        "Median Household Income",
+    ),
+}
+#: Census Data API "jam values" (annotations written in the estimate's place), e.g.
+#: -666666666 = too few sample cases; all are negative.
+JAM_VALUE_MAX = -99_999_999
+
+
+def median_from_brackets(
+    counts: np.ndarray, lower: Sequence[float] = B19001_BRACKETS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the median of grouped counts by linear interpolation within the median's bracket.
+
+    The standard interpolation for a median from a frequency table (the Census Bureau's for
+    household income, e.g. *ACS Accuracy of the Data*, "Medians"): with N households, the
+    median lies in the first bracket whose cumulative count reaches N/2; if that bracket runs
+    from L to U and holds f households, with C in the brackets below,
+    median = L + (N/2 − C) / f · (U − L). Brackets are [L, U): B19001's "$10,000 to $14,999"
+    is [10,000, 15,000).
+
+    Parameters
+    ----------
+    counts
+        Array (tracts × brackets) of households per bracket, brackets in ``lower`` order.
+    lower
+        Lower bound of each bracket; the last bracket is open above.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The medians (NaN where a row has no households) and, per row, whether the median
+        falls in the open top bracket (then the median is reported as its lower bound, e.g.
+        $200,000, a value "or more").
+    """
+    f = np.asarray(counts, dtype=float)
+    bounds = np.asarray(lower, dtype=float)
+    if f.ndim != 2 or f.shape[1] != len(bounds):
+        raise ValueError(f"counts must be (rows, {len(bounds)}) brackets, not {f.shape}")
+    total = f.sum(axis=1)
+    half = total / 2
+    cum = np.cumsum(f, axis=1)
+    k = np.argmax(cum >= half[:, None] - 1e-9 * np.maximum(total, 1)[:, None], axis=1)
+    rows = np.arange(len(f))
+    below = cum[rows, k] - f[rows, k]
+    width = np.append(np.diff(bounds), np.nan)[k]
+    top = k == len(bounds) - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        med = bounds[k] + np.where(top, 0.0, (half - below) / f[rows, k] * width)
+    med = np.where(total > 0, med, np.nan)
+    return med, top & (total > 0)
+
+
+@dataclass(frozen=True)
+class AcsTable:
+    """An ACS tract table read for the audit, and how each column was made.
+
+    ``table`` is indexed by ``GEOID`` with ``popn``, ``popn_white``, ``popn_black``,
+    ``popn_hispanic``, ``med_income`` and ``nonwhite_fraction`` (as
+    :func:`census_from_csv`); ``columns`` says which input column gave each; ``income``
+    says where the median income comes from (``"B19013"``, ``"B19001 brackets,
+    interpolated"`` or ``"none"``).
+    """
+
+    table: pd.DataFrame
+    race: str
+    race_label: str
+    columns: dict[str, str]
+    income: str
+    shares: bool = False
+
+
+def _acs_code(name: str) -> str | None:
+    m = _ACS_CODE.search(str(name))
+    return m.group(1).upper() if m else None
+
+
+def _long_to_wide(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Pivot a long ACS table (``GEOID, variable, estimate``, as tidycensus writes) to one
+    row per tract with one column per variable."""
+    cols = {c.lower(): c for c in df.columns}
+    gid = next(cols[a.lower()] for a in _ALIASES["geoid"] if a.lower() in cols)
+    est = pd.to_numeric(df[cols["estimate"]], errors="coerce")
+    long = pd.DataFrame({"GEOID": df[gid].astype(str), "variable": df[cols["variable"]], "v": est})
+    dup = long.duplicated(["GEOID", "variable"])
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    i + 1,
+                    cols["variable"],
+                    f"variable {long['variable'].iloc[i]!r} of tract {long['GEOID'].iloc[i]} "
+                    "a second time",
+                    "one estimate per tract and variable",
+                    "keep one ACS release per file",
+                )
+            ]
+        )
+    wide = long.pivot(index="GEOID", columns="variable", values="v")
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index()
+
+
+def acs_from_file(
+    path: str | Path,
+    *,
+    race: str = "auto",
+    columns: dict[str, str] | None = None,
+    ledger: Ledger | None = None,
+) -> AcsTable:
+    """Read an ACS tract table of any city: wide or long, ACS codes or plain names, counts or
+    shares.
+
+    Parameters
+    ----------
+    path
+        CSV: one row per tract with columns named by ACS variable (``B03002_003``,
+        ``B03002_003E``, ``nh_white_alone_B03002_003``...) or by plain names (``pop``,
+        ``white``, ``black``, ``hisplat``...); or long (``GEOID, variable, estimate``).
+    race
+        ``"non-hispanic"``, ``"alone"`` (:data:`RACE_DEFINITIONS`) or ``"auto"``
+        (non-Hispanic when the table has B03002, else race alone, else plain names).
+    columns
+        Role -> column, overriding the detection; roles ``geoid``, ``popn``, ``white``,
+        ``black``, ``hispanic``, ``income``.
+    ledger
+        Receives notes: shares turned into counts, income jam values, interpolated medians.
+
+    Median household income is B19013 when present; otherwise, with the 16 brackets of B19001,
+    it is interpolated (:func:`median_from_brackets`) and the result says so. Negative
+    incomes (Census API jam values such as −666666666) become missing and are counted.
+    Group columns whose values are all within [0, 1] while the population is not are read as
+    shares of the population and multiplied by it (noted).
+    """
+    path = Path(path)
+    ledger = ledger if ledger is not None else Ledger()
+    columns = dict(columns or {})
+    bad_roles = set(columns) - set(_ALIASES)
+    if bad_roles:
+        raise OptionError(
+            f"--acs-column roles {sorted(bad_roles)} are unknown; use {sorted(_ALIASES)}"
+        )
+    if race not in (*RACE_DEFINITIONS, "auto"):
+        raise OptionError(
+            f"--race must be one of auto, {', '.join(RACE_DEFINITIONS)}, not {race!r}"
+        )
+    df = _read(path)
+    lower = {c.lower() for c in df.columns}
+    if {"variable", "estimate"} <= lower:
+        df = _long_to_wide(df, path)
+    by_code: dict[str, str] = {}
+    for c in df.columns:
+        code = _acs_code(c)
+        if code is not None and code not in by_code:
+            by_code[code] = c
+    lowered = {c.lower(): c for c in df.columns}
+
+    def find(role: str, codes: Sequence[str] = ()) -> str | None:
+        if role in columns:
+            return columns[role]
+        for code in codes:
+            if code in by_code:
+                return by_code[code]
+        for alias in _ALIASES[role]:
+            if alias.lower() in lowered:
+                return lowered[alias.lower()]
+        return None
+
+    if race == "auto":
+        race = next(
+            (
+                name
+                for name, d in RACE_DEFINITIONS.items()
+                if d.white[0] in by_code and d.black[0] in by_code
+            ),
+            "as-given",
+        )
+    definition = RACE_DEFINITIONS.get(race)
+    found = {
+        "geoid": find("geoid"),
+        "popn": find("popn", _POPULATION),
+        "white": find("white", definition.white if definition else ()),
+        "black": find("black", definition.black if definition else ()),
+        "hispanic": find("hispanic", definition.hispanic if definition else ()),
+    }
+    absent = [r for r, c in found.items() if c is None or c not in df.columns]
+    if absent:
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "no column for " + ", ".join(absent),
+                    "GEOID, total population and White, Black and Hispanic residents (ACS "
+                    "codes such as B03002_003, or names such as pop, white, black, hisplat)",
+                    "name the columns with --acs-column ROLE=COLUMN (roles: "
+                    + ", ".join(_ALIASES)
+                    + ")",
+                )
+            ]
+        )
+    cols = [Col(str(found["geoid"]), "str")]
+    cols.append(Col(str(found["popn"]), "amount"))
+    # A group cell may be empty in a tract without residents (shares of zero are undefined).
+    cols += [Col(str(found[k]), "amount", nullable=True) for k in ("white", "black", "hispanic")]
+    parsed = parse_columns(df, path, cols)
+    empty = [
+        Problem(
+            str(path),
+            int(i) + 1,
+            str(found[k]),
+            "an empty cell in a tract with residents",
+            "a number >= 0",
+            "fill in the count (or share) of the tract",
+        )
+        for k in ("white", "black", "hispanic")
+        for i in np.flatnonzero(
+            parsed[str(found[k])].isna().to_numpy() & (parsed[str(found["popn"])] > 0).to_numpy()
+        )[:5]
+    ]
+    if empty:
+        raise InputError(empty)
+    for k in ("white", "black", "hispanic"):
+        parsed[str(found[k])] = parsed[str(found[k])].fillna(0.0)
+    ids, _ = _normalize_geoids(parsed[str(found["geoid"])])
+    ids = ids.str.replace(_API_PREFIX, "", regex=False)
+    _raise_mangled_geoids(ids, path, str(found["geoid"]))
+    popn = parsed[str(found["popn"])].astype(float).to_numpy()
+    groups = {
+        k: parsed[str(found[k])].astype(float).to_numpy() for k in ("white", "black", "hispanic")
+    }
+    shares = (
+        all(np.nanmax(v, initial=0) <= 1.0 for v in groups.values())
+        and np.nanmax(popn, initial=0) > 1.0
+    )
+    if shares:
+        groups = {k: v * popn for k, v in groups.items()}
+        ledger.note(
+            f"{path.name}: the columns {found['white']}, {found['black']}, {found['hispanic']} "
+            "hold shares of the population (all within 0-1); they were multiplied by "
+            f"{found['popn']} to give residents."
+        )
+    out = pd.DataFrame(
+        {
+            "GEOID": ids.to_numpy(),
+            "popn": popn,
+            "popn_white": groups["white"],
+            "popn_black": groups["black"],
+            "popn_hispanic": groups["hispanic"],
+        }
+    )
+    names = {"white": str(found["white"]), "black": str(found["black"]),
+             "hispanic": str(found["hispanic"]), "popn": str(found["popn"])}  # fmt: skip
+    if not shares:
+        _raise_groups_above_total(out, path, names)
+    income_col = find("income", _INCOME)
+    brackets = [by_code.get(v) for v in B19001_VARIABLES]
+    if income_col is not None and income_col in df.columns:
+        inc = pd.to_numeric(df[income_col], errors="coerce").to_numpy(dtype=float)
+        jam = inc <= JAM_VALUE_MAX
+        if jam.any():
+            ledger.note(
+                f"{path.name}: {int(jam.sum())} median incomes are Census jam values "
+                f"(e.g. {inc[jam][0]:.0f}, too few sample cases): read as missing."
+            )
+        out["med_income"] = np.where(jam | (inc < 0), np.nan, inc)
+        income = "B19013" if _acs_code(income_col) == "B19013_001" else f"column {income_col}"
+    elif all(b is not None for b in brackets):
+        f = np.column_stack(
+            [pd.to_numeric(df[b], errors="coerce").to_numpy(float) for b in brackets]
+        )
+        med, top = median_from_brackets(np.nan_to_num(f))
+        out["med_income"] = med
+        income = "B19001 brackets, interpolated"
+        ledger.note(
+            f"{path.name} has no median household income (B19013): it was interpolated from "
+            "the 16 household-income brackets of B19001 (linear within the median's bracket); "
+            f"{int(top.sum())} tract(s) have a median in the open top bracket and are given "
+            f"its lower bound, $200,000; {int(np.isnan(med).sum())} tract(s) have no "
+            "households and no median."
+        )
+    else:
+        out["med_income"] = np.nan
+        income = "none"
+        ledger.note(f"{path.name} has no median household income (neither B19013 nor B19001).")
+    dup = out["GEOID"].duplicated()
+    if dup.any():
+        raise InputError(
+            Problem(
+                str(path),
+                int(i) + 1,
+                str(found["geoid"]),
+                f"GEOID {out['GEOID'].iloc[i]!r} a second time",
+                "one row per tract",
+                "keep one estimate per tract",
+            )
+            for i in np.flatnonzero(dup.to_numpy())[:20]
+        )
+    denom = out["popn_black"] + out["popn_hispanic"] + out["popn_white"]
+    out["nonwhite_fraction"] = (out["popn_black"] + out["popn_hispanic"]) / denom.where(denom > 0)
+    out = out.set_index("GEOID")
+    out.attrs["source"] = str(path)
+    from_codes = definition is not None and all(
+        _acs_code(str(found[k])) in getattr(definition, k) for k in ("white", "black", "hispanic")
+    )
+    given = f"the columns {found['white']}, {found['black']}, {found['hispanic']}"
+    if definition is not None and from_codes:
+        label = definition.label
+    elif definition is not None:
+        label = f"{definition.label}: read from {given}, as declared with --race {race}"
+    else:
+        label = f"as given by {given} (declare their definition with --race)"
+    used = {k: str(v) for k, v in found.items()}
+    used["income"] = (
+        income_col
+        if income_col is not None
+        else ("B19001_002..017" if income.startswith("B19001") else "")
+    )
+    return AcsTable(out, race, label, used, income, bool(shares))
+
+
+@dataclass(frozen=True)
+class VintageCheck:
+    """How the tract polygons and the ACS table match, and whether their vintages differ."""
+
+    tracts: int
+    acs_rows: int
+    matched: int
+    tracts_without_acs: tuple[str, ...]
+    acs_without_tract: tuple[str, ...]
+
+    @property
+    def mismatch(self) -> bool:
+        """Whether both sides hold tracts the other lacks in the same counties: the tract
+        definitions differ (2010 vs 2020 tracts, say)."""
+        counties = {g[:5] for g in self.acs_without_tract}
+        return bool(counties & {g[:5] for g in self.tracts_without_acs})
+
+    def message(self, tracts_file: str, acs_file: str) -> str:
+        """Say what matched, and (with a mismatch) why and how to fix it."""
+        text = (
+            f"{self.matched:,} of the {self.tracts:,} tracts in {tracts_file} have a row in "
+            f"{acs_file} ({self.acs_rows:,} rows)"
+        )
+        if not self.mismatch:
+            return text + "."
+        return (
+            text + f": a tract-vintage mismatch. {len(self.tracts_without_acs):,} tract(s) "
+            f"(e.g. {_some(set(self.tracts_without_acs), 3)}) have no ACS row and "
+            f"{len(self.acs_without_tract):,} ACS row(s) (e.g. "
+            f"{_some(set(self.acs_without_tract), 3)}) have no polygon in the same counties: "
+            "the two files use different tract definitions (ACS 5-year tables ending in 2020 "
+            "or later use the 2020 tracts; earlier ones the 2010 tracts). The unmatched tracts "
+            "have no population here and are left out of every rate and model. Fix: use the "
+            "tract polygons of the ACS table's vintage."
+        )
+
+
+def check_tract_vintage(tract_ids: Iterable[object], acs_ids: Iterable[object]) -> VintageCheck:
+    """Compare the GEOIDs of tract polygons and of an ACS table (see :class:`VintageCheck`)."""
+    t = [str(v) for v in tract_ids]
+    a = [str(v) for v in acs_ids]
+    ts, as_ = set(t), set(a)
+    return VintageCheck(
+        tracts=len(t),
+        acs_rows=len(a),
+        matched=len(ts & as_),
+        tracts_without_acs=tuple(sorted(ts - as_)),
+        acs_without_tract=tuple(sorted(as_ - ts)),
+    )
