@@ -1,17 +1,22 @@
-"""Minimal OpenStreetMap readers: streets, buildings and surveillance nodes from a local file.
+"""OpenStreetMap readers: streets, buildings and the surveillance inventory from a local file.
 
-Reads OSM XML (``.osm``) and PBF (``.osm.pbf``) through GDAL's OSM driver (pyogrio), with its
-default layer layout: ``lines`` for ways, ``multipolygons`` for areas, ``points`` for tagged
-nodes; tags without a column of their own sit in ``other_tags`` (hstore text), parsed here.
-Everything is returned in EPSG:4326. A later issue extends :func:`read_osm_cameras` to every
-OSM camera tag; these readers take what the exposure and coverage work needs.
+Streets and buildings are read from OSM XML (``.osm``) and PBF (``.osm.pbf``) through GDAL's
+OSM driver (pyogrio), with its default layer layout: ``lines`` for ways, ``multipolygons`` for
+areas, ``points`` for tagged nodes; tags without a column of their own sit in ``other_tags``
+(hstore text), parsed here. Cameras (:func:`read_osm_cameras`) are read from Overpass JSON,
+OSM XML, osmChange and PBF with every surveillance tag mapped to the ``cameras`` table and
+every original tag kept (``osm_tags``), so an import, export and import again is lossless.
+Everything is returned in EPSG:4326. The direction grammar is :mod:`camcensus.io.directions`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import geopandas as gpd
 import numpy as np
@@ -19,12 +24,21 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from camcensus._errors import InputError, Ledger, Problem
+from camcensus._errors import InputError, Ledger, OptionError, Problem
+from camcensus.io.directions import Direction, compass_degrees, parse_direction
 
 __all__ = [
     "LEVEL_HEIGHT_M",
     "NOT_WALKABLE",
+    "OSM_COLUMNS",
+    "OSM_FORMATS",
+    "OSM_LICENCE",
+    "SURVEILLANCE_TYPES",
+    "cameras_from_osm_elements",
     "compass_degrees",
+    "osm_format",
+    "osm_tags_from_text",
+    "osm_tags_text",
     "parse_direction",
     "parse_height_m",
     "parse_other_tags",
@@ -53,24 +67,6 @@ NOT_WALKABLE = (
     "elevator",
 )
 _NOT_A_WAY = ("construction", "proposed", "abandoned", "razed", "platform")
-_COMPASS = [
-    "N",
-    "NNE",
-    "NE",
-    "ENE",
-    "E",
-    "ESE",
-    "SE",
-    "SSE",
-    "S",
-    "SSW",
-    "SW",
-    "WSW",
-    "W",
-    "WNW",
-    "NW",
-    "NNW",
-]  # 22.5° apart, clockwise from north
 _TAG = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 _NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(m|ft|'|)\s*$")
 _STREET_MOUNTS = ("pole", "street_lamp", "street_light", "traffic_signals", "traffic_light")
@@ -98,48 +94,6 @@ def parse_height_m(value: object) -> float:
     number = float(match.group(1))
     unit = match.group(2)
     return number * 0.3048 if unit in ("ft", "'") else number
-
-
-def compass_degrees(value: str) -> float:
-    """Return the bearing of a compass point (``N``, ``NNE`` ... ``NNW``), NaN if it is none."""
-    key = value.strip().upper()
-    return _COMPASS.index(key) * 22.5 if key in _COMPASS else math.nan
-
-
-def parse_direction(value: object) -> list[tuple[float, float]]:
-    """Return the (centre, width) of each direction in a ``camera:direction`` value.
-
-    Degrees (``135``), compass points (``SE``) and ranges (``90-180``: centre 135, width 90,
-    clockwise from the first) are read; several directions are ``;``-separated. Width is NaN
-    when the tag gives none. An empty list means nothing was readable.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    out = []
-    for part in str(value).split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        bounds = re.fullmatch(r"\s*([^-]+?)\s*-\s*([^-]+?)\s*", part)
-        if bounds:
-            a, b = (_one_direction(x) for x in bounds.groups())
-            if math.isnan(a) or math.isnan(b):
-                return []
-            width = (b - a) % 360.0
-            out.append(((a + width / 2.0) % 360.0, width))
-            continue
-        centre = _one_direction(part)
-        if math.isnan(centre):
-            return []
-        out.append((centre, math.nan))
-    return out
-
-
-def _one_direction(text: str) -> float:
-    try:
-        return float(text) % 360.0
-    except ValueError:
-        return compass_degrees(text)
 
 
 def _read_layer(
@@ -297,84 +251,407 @@ def read_osm_buildings(path: str | Path, *, ledger: Ledger | None = None) -> gpd
     )
 
 
-def read_osm_cameras(path: str | Path, *, ledger: Ledger | None = None) -> gpd.GeoDataFrame:
-    """Read ``man_made=surveillance`` nodes of an OSM file as the ``cameras`` table.
+# --- surveillance cameras --------------------------------------------------------------------
 
-    ``camera:direction`` (else ``direction``) gives ``direction_deg``: degrees, compass points
-    or ranges (a range also gives ``hfov_deg``). A node with several ``;``-separated directions
-    becomes one row per direction (``camera_id`` ``node/N#1``, ``node/N#2``...), so a
-    field-of-view model sees each. A direction that cannot be read keeps ``direction_deg``
-    NaN (all-round), its raw text in ``direction_raw``, and is counted in ``ledger``.
-    ``camera:mount`` pole/street_lamp/traffic_signals → ``mount`` ``street``,
-    wall/building/ceiling → ``building``; ``camera:type`` → ``camera_type``;
-    ``surveillance:type`` → ``surveillance_type``; ``height`` → ``height_m``.
+#: Licence of every camera read from OpenStreetMap.
+OSM_LICENCE = "ODbL 1.0 (© OpenStreetMap contributors)"
+#: Columns :func:`read_osm_cameras` adds to :data:`camcensus.cameras.CAMERA_COLUMNS`.
+OSM_COLUMNS = (
+    "direction_raw",
+    "surveillance",
+    "surveillance_zone",
+    "camera_mount",
+    "manufacturer",
+    "osm_id",
+    "osm_version",
+    "osm_tags",
+)
+#: ``surveillance:type`` values and how they are written in ``surveillance_type``.
+SURVEILLANCE_TYPES = {
+    "camera": "camera",
+    "alpr": "ALPR",
+    "guard": "guard",
+    "gunshot_detector": "gunshot_detector",
+}
+#: ``--source-format`` values read by :func:`read_osm_cameras`.
+OSM_FORMATS = ("overpass", "osm", "osc", "pbf")
+_DIRECTION_KEYS = ("camera:direction", "direction")
+_GDAL_TAG_COLUMNS = ("name", "barrier", "highway", "ref", "address", "is_in", "place", "man_made")
+_UNREADABLE = "surveillance nodes whose camera:direction cannot be read"
+
+
+def osm_tags_text(tags: dict[str, str]) -> str:
+    """Return an element's tags as the canonical ``osm_tags`` text (JSON, keys sorted)."""
+    return json.dumps(dict(sorted(tags.items())), ensure_ascii=False, separators=(",", ":"))
+
+
+def osm_tags_from_text(text: object) -> dict[str, str]:
+    """Return the tags held in an ``osm_tags`` cell (empty when the cell is missing)."""
+    if not isinstance(text, str) or not text:
+        return {}
+    tags = json.loads(text)
+    if not isinstance(tags, dict):
+        raise ValueError(f"osm_tags must hold a JSON object, found {text[:60]!r}")
+    return {str(k): str(v) for k, v in tags.items()}
+
+
+def _missing(path: Path) -> InputError:
+    return InputError(
+        [
+            Problem(
+                str(path),
+                None,
+                None,
+                "no such file",
+                "an Overpass JSON, OSM XML, osmChange or PBF file",
+                "check the path",
+            )
+        ]
+    )
+
+
+def osm_format(path: str | Path) -> str:
+    """Return which OSM format a file is in (one of :data:`OSM_FORMATS`), from its name and,
+    for ``.json``/``.xml``, its first bytes."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".pbf"):
+        return "pbf"
+    if name.endswith(".osc"):
+        return "osc"
+    if name.endswith(".osm"):
+        return "osm"
+    if not path.exists():
+        raise _missing(path)
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith((b"{", b"[")):
+        return "overpass"
+    if b"<osmChange" in head:
+        return "osc"
+    if b"<osm" in head:
+        return "osm"
+    raise InputError(
+        [
+            Problem(
+                str(path),
+                None,
+                None,
+                "a file that is neither Overpass JSON nor OSM XML",
+                "an Overpass JSON response (or its elements list), OSM XML, osmChange or PBF",
+                "pass source_format (--source-format) if the name hides the format",
+            )
+        ]
+    )
+
+
+def _elements_from_overpass(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            [Problem(str(path), None, None, f"invalid JSON ({exc})", "Overpass JSON", _REFETCH)]
+        ) from exc
+    elements = data.get("elements") if isinstance(data, dict) else data
+    if not isinstance(elements, list):
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "JSON without an 'elements' list",
+                    "an Overpass response ({'elements': [...]}) or its elements list",
+                    _REFETCH,
+                )
+            ]
+        )
+    out = []
+    for e in elements:
+        if not isinstance(e, dict):
+            continue
+        lat, lon = e.get("lat"), e.get("lon")
+        if lat is None:
+            centre = e.get("center")
+            bounds = e.get("bounds")
+            geometry = e.get("geometry")
+            if isinstance(centre, dict):
+                lat, lon = centre.get("lat"), centre.get("lon")
+            elif isinstance(bounds, dict):
+                lat = (bounds["minlat"] + bounds["maxlat"]) / 2.0
+                lon = (bounds["minlon"] + bounds["maxlon"]) / 2.0
+            elif isinstance(geometry, list) and geometry:
+                lats = [g["lat"] for g in geometry if isinstance(g, dict) and "lat" in g]
+                lons = [g["lon"] for g in geometry if isinstance(g, dict) and "lon" in g]
+                if lats:
+                    lat = (min(lats) + max(lats)) / 2.0
+                    lon = (min(lons) + max(lons)) / 2.0
+        out.append(
+            {
+                "type": str(e.get("type", "node")),
+                "id": int(e.get("id", 0)),
+                "lat": lat,
+                "lon": lon,
+                "version": e.get("version"),
+                "tags": {str(k): str(v) for k, v in (e.get("tags") or {}).items()},
+            }
+        )
+    return out
+
+
+_REFETCH = "download the area again (camcensus fetch osm, or Overpass with 'out center')"
+
+
+def _elements_from_xml(path: Path, ledger: Ledger | None) -> list[dict[str, Any]]:
+    """Read the nodes, ways and relations of OSM XML or osmChange (create and modify blocks;
+    deletions are counted and left out). A way's position is the centre of its nodes' bounding
+    box, as Overpass' ``out center`` gives it."""
+    coords: dict[int, tuple[float, float]] = {}
+    out: list[dict[str, Any]] = []
+    deleted = 0
+    block = ""
+    try:
+        for event, el in ElementTree.iterparse(path, events=("start", "end")):
+            if event == "start":
+                if el.tag in ("create", "modify", "delete"):
+                    block = el.tag
+                continue
+            if el.tag in ("create", "modify", "delete"):
+                block = ""
+                el.clear()
+                continue
+            if el.tag not in ("node", "way", "relation"):
+                continue
+            tags = {t.get("k", ""): t.get("v", "") for t in el.iter("tag")}
+            eid = int(el.get("id", "0"))
+            version = el.get("version")
+            lat: float | None = None
+            lon: float | None = None
+            if el.tag == "node" and el.get("lat") is not None:
+                lat, lon = float(el.get("lat", "nan")), float(el.get("lon", "nan"))
+                coords[eid] = (lat, lon)
+            elif el.tag == "way":
+                # Nodes of a way cut at the extract's edge are missing: use those present.
+                got = [coords.get(int(n.get("ref", "0"))) for n in el.iter("nd")]
+                pts = [p for p in got if p is not None]
+                if pts:
+                    lats, lons = [p[0] for p in pts], [p[1] for p in pts]
+                    lat, lon = (min(lats) + max(lats)) / 2.0, (min(lons) + max(lons)) / 2.0
+            if block == "delete":
+                deleted += tags.get("man_made") == "surveillance" or el.tag == "node"
+            elif tags:
+                out.append(
+                    {
+                        "type": el.tag,
+                        "id": eid,
+                        "lat": lat,
+                        "lon": lon,
+                        "version": int(version) if version else None,
+                        "tags": tags,
+                    }
+                )
+            el.clear()
+    except ElementTree.ParseError as exc:
+        raise InputError(
+            [Problem(str(path), None, None, f"invalid XML ({exc})", "OSM XML", _REFETCH)]
+        ) from exc
+    if ledger is not None:
+        ledger.exclude("read OSM cameras", "elements deleted by the osmChange", deleted)
+    return out
+
+
+def _elements_from_pbf(path: Path, ledger: Ledger | None) -> list[dict[str, Any]]:
+    """Read surveillance elements of a PBF through GDAL's OSM driver (all tags: its columns
+    plus ``other_tags``); a way's position is the centre of its bounding box."""
+    out: list[dict[str, Any]] = []
+    where = "man_made = 'surveillance'"
+    for layer, kind in (("points", "node"), ("lines", "way"), ("multipolygons", "area")):
+        gdf = _read_layer(path, layer, where, ledger, "read OSM cameras")
+        if not len(gdf):
+            continue
+        cols = [c for c in _GDAL_TAG_COLUMNS if c in gdf.columns]
+        bounds = shapely.bounds(np.asarray(gdf.geometry.values))
+        way_ids = gdf["osm_way_id"] if "osm_way_id" in gdf.columns else None
+        for i in range(len(gdf)):
+            tags = {c: str(gdf[c].iat[i]) for c in cols if isinstance(gdf[c].iat[i], str)}
+            tags.update(parse_other_tags(gdf["other_tags"].iat[i]))
+            if kind == "area":
+                way = way_ids.iat[i] if way_ids is not None else None
+                etype, eid = ("way", way) if isinstance(way, str) and way else ("relation", None)
+                eid = eid or gdf["osm_id"].iat[i]
+            else:
+                etype, eid = kind, gdf["osm_id"].iat[i]
+            minx, miny, maxx, maxy = bounds[i]
+            out.append(
+                {
+                    "type": etype,
+                    "id": int(eid),
+                    "lat": (miny + maxy) / 2.0,
+                    "lon": (minx + maxx) / 2.0,
+                    "version": None,
+                    "tags": tags,
+                }
+            )
+    return out
+
+
+def read_osm_cameras(
+    path: str | Path, *, source_format: str = "auto", ledger: Ledger | None = None
+) -> gpd.GeoDataFrame:
+    """Read the ``man_made=surveillance`` elements of an OpenStreetMap file as ``cameras``.
+
+    Parameters
+    ----------
+    path
+        Overpass JSON (the response, or its bare ``elements`` list; nodes, and ways or
+        relations with ``center``, ``bounds`` or ``geometry``), OSM XML (``.osm``), osmChange
+        (``.osc``: created and modified elements) or PBF (``.osm.pbf``).
+    source_format
+        ``auto`` (from the name and first bytes) or one of :data:`OSM_FORMATS`.
+    ledger
+        Receives the counts of elements left out (no position, not surveillance, deleted) and
+        of directions kept raw.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        :data:`camcensus.cameras.CAMERA_COLUMNS` plus ``direction_raw``, ``surveillance``
-        (public/outdoor/indoor as tagged); points in EPSG:4326; ``source`` ``osm``,
-        ``tier`` ``community-mapped``, ``licence`` ODbL.
+        See :func:`cameras_from_osm_elements`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise _missing(path)
+    fmt = osm_format(path) if source_format == "auto" else source_format
+    if fmt == "overpass":
+        elements = _elements_from_overpass(path)
+    elif fmt in ("osm", "osc"):
+        elements = _elements_from_xml(path, ledger)
+    elif fmt == "pbf":
+        elements = _elements_from_pbf(path, ledger)
+    else:
+        raise OptionError(
+            f"source_format {source_format!r} is not an OSM format; use auto or one of "
+            f"{', '.join(OSM_FORMATS)}"
+        )
+    return cameras_from_osm_elements(elements, file=str(path), ledger=ledger)
+
+
+def _mount(tag: str) -> str:
+    tag = tag.lower()
+    if tag in _STREET_MOUNTS:
+        return "street"
+    return "building" if tag in _BUILDING_MOUNTS else "unknown"
+
+
+def cameras_from_osm_elements(
+    elements: list[dict[str, Any]], *, file: str = "", ledger: Ledger | None = None
+) -> gpd.GeoDataFrame:
+    """Turn OSM elements (``type``, ``id``, ``lat``, ``lon``, ``version``, ``tags``) into the
+    ``cameras`` table.
+
+    Only ``man_made=surveillance`` elements are kept (other tagged elements are counted);
+    one without a position (a way downloaded without ``center``) is left out and counted.
+    Tags map as follows: ``camera:direction`` (else ``direction``) → ``direction_deg`` and, for
+    a range, ``hfov_deg`` by :func:`camcensus.io.directions.parse_direction`; a ``;`` list
+    becomes one row per direction (``camera_id`` ``node/N#1``, ``node/N#2``...); all-round
+    (``0-360``) is ``direction_deg`` NaN with ``hfov_deg`` 360; an unreadable value leaves
+    ``direction_deg`` NaN, is kept in ``direction_raw`` and counted in ``ledger`` as flagged.
+    ``surveillance:type`` → ``surveillance_type`` (camera, ALPR, guard, gunshot_detector;
+    other values as tagged; missing: ``camera``, counted as flagged), ``camera:type`` →
+    ``camera_type`` (fixed, dome, panning), ``camera:mount`` → ``mount`` (pole, street_lamp,
+    traffic_signals: ``street``; wall, building, ceiling: ``building``) and verbatim in
+    ``camera_mount``, ``height`` (else ``camera:height``) → ``height_m``, ``operator``,
+    ``manufacturer``, ``surveillance`` (public/outdoor/indoor), ``surveillance:zone`` →
+    ``surveillance_zone``, ``check_date`` (else ``survey:date``) → ``last_seen``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        :data:`camcensus.cameras.CAMERA_COLUMNS` then :data:`OSM_COLUMNS`; points in
+        EPSG:4326, RangeIndex. ``source`` ``osm``, ``source_ref`` and ``osm_id`` the element
+        (``node/N``), ``tier`` ``community-mapped``, ``licence`` :data:`OSM_LICENCE`;
+        ``osm_tags`` every original tag (:func:`osm_tags_text`), so nothing is lost.
     """
     from camcensus.cameras import CAMERA_COLUMNS
 
-    gdf = _read_layer(path, "points", "man_made = 'surveillance'", ledger, "read OSM cameras")
     rows: list[dict[str, object]] = []
-    geoms = []
-    unreadable = 0
-    for osm_id, other, geom in zip(
-        gdf["osm_id"].astype(str), gdf["other_tags"], gdf.geometry.values, strict=True
-    ):
-        tags = parse_other_tags(other)
-        raw = tags.get("camera:direction", tags.get("direction"))
+    lons: list[float] = []
+    lats: list[float] = []
+    unreadable = no_position = not_surveillance = untyped = 0
+    for e in elements:
+        tags: dict[str, str] = e["tags"]
+        if tags.get("man_made") != "surveillance":
+            not_surveillance += bool(tags)
+            continue
+        lat, lon = e.get("lat"), e.get("lon")
+        if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+            no_position += 1
+            continue
+        osm_id = f"{e['type']}/{e['id']}"
+        raw = next((tags[k] for k in _DIRECTION_KEYS if k in tags), None)
         directions = parse_direction(raw)
         if raw is not None and not directions:
             unreadable += 1
-        mount_tag = tags.get("camera:mount", "").lower()
-        mount = (
-            "street"
-            if mount_tag in _STREET_MOUNTS
-            else "building"
-            if mount_tag in _BUILDING_MOUNTS
-            else "unknown"
-        )
+        stype = tags.get("surveillance:type")
+        untyped += stype is None
+        version = e.get("version")
         base = {
             "position_sd_m": np.nan,
-            "mount": mount,
+            "mount": _mount(tags.get("camera:mount", "")),
             "camera_type": _CAMERA_TYPES.get(tags.get("camera:type", "").lower(), "unknown"),
-            "surveillance_type": tags.get("surveillance:type", "camera"),
-            "height_m": parse_height_m(tags.get("height")),
+            "surveillance_type": SURVEILLANCE_TYPES.get((stype or "camera").lower(), stype),
+            "height_m": parse_height_m(tags.get("height", tags.get("camera:height"))),
             "operator": tags.get("operator"),
             "source": "osm",
-            "source_ref": f"node/{osm_id}",
+            "source_ref": osm_id,
             "tier": "community-mapped",
             "support": None,
             "first_seen": None,
-            "last_seen": None,
-            "licence": "ODbL 1.0 (© OpenStreetMap contributors)",
+            "last_seen": tags.get("check_date", tags.get("survey:date")),
+            "licence": OSM_LICENCE,
             "direction_raw": raw,
             "surveillance": tags.get("surveillance"),
+            "surveillance_zone": tags.get("surveillance:zone"),
+            "camera_mount": tags.get("camera:mount"),
+            "manufacturer": tags.get("manufacturer"),
+            "osm_id": osm_id,
+            "osm_version": int(version) if version is not None else None,
+            "osm_tags": osm_tags_text(tags),
         }
-        for k, (centre, width) in enumerate(directions or [(math.nan, math.nan)]):
+        for k, d in enumerate(directions or [Direction(math.nan, None)]):
             suffix = f"#{k + 1}" if len(directions) > 1 else ""
             rows.append(
                 {
                     **base,
-                    "camera_id": f"node/{osm_id}{suffix}",
-                    "direction_deg": centre,
-                    "hfov_deg": width if math.isfinite(width) and width > 0 else math.nan,
+                    "camera_id": f"{osm_id}{suffix}",
+                    "direction_deg": math.nan if d.centre_deg is None else d.centre_deg,
+                    "hfov_deg": math.nan if d.width_deg is None else d.width_deg,
                 }
             )
-            geoms.append(geom)
+            lons.append(float(lon))
+            lats.append(float(lat))
     if ledger is not None:
-        ledger.flag(
-            "read OSM cameras",
-            "surveillance nodes whose camera:direction cannot be read",
-            unreadable,
-            kept_as="as all-round, raw text in direction_raw",
+        stage = "read OSM cameras"
+        ledger.exclude(
+            stage, "tagged elements that are not man_made=surveillance", not_surveillance
         )
-    columns = [*CAMERA_COLUMNS, "direction_raw", "surveillance"]
-    df = pd.DataFrame(rows, columns=columns)
+        ledger.exclude(
+            stage, "surveillance ways or relations without a position (no 'center')", no_position
+        )
+        ledger.flag(
+            stage, _UNREADABLE, unreadable, kept_as="as all-round, raw text in direction_raw"
+        )
+        ledger.flag(
+            stage,
+            "surveillance elements without surveillance:type",
+            untyped,
+            kept_as="as surveillance_type 'camera'",
+        )
+    df = pd.DataFrame(rows, columns=[*CAMERA_COLUMNS, *OSM_COLUMNS])
     for col in ("direction_deg", "hfov_deg", "height_m", "position_sd_m"):
         df[col] = df[col].astype("float64")
-    return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
+    df["osm_version"] = df["osm_version"].astype("Int64")
+    from camcensus.io.camera_files import canonical_cameras
+
+    return canonical_cameras(
+        gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lons, lats), crs="EPSG:4326")
+    )
