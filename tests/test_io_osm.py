@@ -3,13 +3,15 @@ and the real extracts in ../shared/data/osm_nyc (counts stated in SOURCES.md).""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from geopandas.testing import assert_geodataframe_equal
 
-from camcensus._errors import InputError, Ledger
+from camcensus._errors import InputError, Ledger, OptionError
 from camcensus.cameras import validate_cameras
 from camcensus.io.osm import (
     LEVEL_HEIGHT_M,
@@ -130,7 +132,8 @@ def test_cameras_directions_ranges_and_unreadable(osm_file: Path) -> None:
     assert by_id.loc["node/903", "surveillance_type"] == "ALPR"
     assert by_id.loc["node/903", "height_m"] == 5.0
     assert [(f.reason, f.count) for f in ledger.flagged] == [
-        ("surveillance nodes whose camera:direction cannot be read", 1)
+        ("surveillance nodes whose camera:direction cannot be read", 1),
+        ("surveillance elements without surveillance:type", 3),
     ]
     assert set(gdf["source"]) == {"osm"}
 
@@ -138,23 +141,19 @@ def test_cameras_directions_ranges_and_unreadable(osm_file: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("135", [(135.0, math.nan)]),
-        ("SE", [(135.0, math.nan)]),
-        ("nnw", [(337.5, math.nan)]),
+        ("135", [(135.0, None)]),
+        ("SE", [(135.0, None)]),
+        ("nnw", [(337.5, None)]),
         ("350-10", [(0.0, 20.0)]),
-        ("90;270", [(90.0, math.nan), (270.0, math.nan)]),
-        ("400", [(40.0, math.nan)]),
+        ("90;270", [(90.0, None), (270.0, None)]),
+        ("400", []),  # more than a turn: a typo, never guessed
         ("up", []),
         ("", []),
         (None, []),
     ],
 )
-def test_parse_direction(text: str | None, expected: list[tuple[float, float]]) -> None:
-    got = parse_direction(text)
-    assert len(got) == len(expected)
-    for (c, w), (ce, we) in zip(got, expected, strict=True):
-        assert c == pytest.approx(ce)
-        assert (math.isnan(w) and math.isnan(we)) or w == pytest.approx(we)
+def test_parse_direction(text: str | None, expected: list[tuple[float, float | None]]) -> None:
+    assert parse_direction(text) == expected
 
 
 def test_parse_height_and_other_tags() -> None:
@@ -189,3 +188,110 @@ def test_real_extracts(shared: Path) -> None:
     assert np.isfinite(streets.total_bounds).all()
     old = read_osm_buildings(xml)
     assert 550 <= len(old) <= 593
+
+
+# --- the camera inventory from every OSM format ---------------------------------------------
+
+
+def test_overpass_json_with_and_without_envelope(tmp_path: Path) -> None:
+    elements = [
+        {"type": "node", "id": 1, "lat": 47.1, "lon": 8.1, "version": 3,
+         "tags": {"man_made": "surveillance", "surveillance:type": "alpr",
+                  "camera:direction": "270-90", "operator": "Police", "check_date": "2024-05-01",
+                  "surveillance:zone": "traffic", "manufacturer": "Flock Safety"}},
+        {"type": "way", "id": 2, "center": {"lat": 47.2, "lon": 8.2},
+         "tags": {"man_made": "surveillance", "camera:direction": "0-360"}},
+        {"type": "way", "id": 3, "tags": {"man_made": "surveillance"}},  # no position
+        {"type": "relation", "id": 4, "bounds": {"minlat": 47.0, "minlon": 8.0,
+                                                "maxlat": 47.2, "maxlon": 8.4},
+         "tags": {"man_made": "surveillance", "camera:height": "4 m"}},
+        {"type": "node", "id": 5, "lat": 47.3, "lon": 8.3, "tags": {"amenity": "bench"}},
+        {"type": "node", "id": 6, "lat": 47.3, "lon": 8.3},
+    ]  # fmt: skip
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(elements), encoding="utf-8")
+    envelope = tmp_path / "response.json"
+    envelope.write_text(json.dumps({"version": 0.6, "elements": elements}), encoding="utf-8")
+    ledger = Ledger()
+    gdf = read_osm_cameras(bare, ledger=ledger)
+    assert_geodataframe_equal(gdf, read_osm_cameras(envelope))
+    validate_cameras(gdf)
+    assert list(gdf["camera_id"]) == ["node/1", "way/2", "relation/4"]
+    first = gdf.iloc[0]
+    assert (first["direction_deg"], first["hfov_deg"]) == (0.0, 180.0)
+    assert first["surveillance_type"] == "ALPR"
+    assert (first["operator"], first["manufacturer"]) == ("Police", "Flock Safety")
+    assert (first["surveillance_zone"], first["last_seen"]) == ("traffic", "2024-05-01")
+    assert first["osm_version"] == 3
+    assert math.isnan(gdf["direction_deg"].iloc[1]) and gdf["hfov_deg"].iloc[1] == 360.0
+    assert (gdf.geometry.x.iloc[2], gdf.geometry.y.iloc[2]) == pytest.approx((8.2, 47.1))
+    assert gdf["height_m"].iloc[2] == 4.0
+    assert json.loads(gdf["osm_tags"].iloc[0])["check_date"] == "2024-05-01"
+    excluded = {e.reason: e.count for e in ledger.exclusions}
+    assert excluded == {
+        "tagged elements that are not man_made=surveillance": 1,
+        "surveillance ways or relations without a position (no 'center')": 1,
+    }
+
+
+def test_xml_ways_and_osmchange(tmp_path: Path) -> None:
+    xml = tmp_path / "a.osm"
+    xml.write_text(
+        "<osm version='0.6'>"
+        "<node id='1' lat='1.0' lon='2.0'/><node id='2' lat='1.2' lon='2.4'/>"
+        + _camera(3, 1.5, 2.5, {"camera:direction": "N;E-W"})
+        + _way(10, [1, 2, 99], {"man_made": "surveillance"})  # node 99 cut at the edge
+        + "</osm>",
+        encoding="utf-8",
+    )
+    gdf = read_osm_cameras(xml)
+    assert list(gdf["camera_id"]) == ["node/3#1", "node/3#2", "way/10"]
+    assert list(gdf["hfov_deg"].fillna(-1)) == [-1, 180.0, -1]
+    assert (gdf.geometry.x.iloc[2], gdf.geometry.y.iloc[2]) == pytest.approx((2.2, 1.1))
+    osc = tmp_path / "a.osc"
+    osc.write_text(
+        "<osmChange version='0.6'><create>"
+        + _camera(-1, 1.0, 2.0, {"direction": "SE"})
+        + "</create><delete>"
+        + _camera(7, 1.0, 2.0, {})
+        + "</delete></osmChange>",
+        encoding="utf-8",
+    )
+    ledger = Ledger()
+    got = read_osm_cameras(osc, ledger=ledger)
+    assert list(got["camera_id"]) == ["node/-1"] and got["direction_deg"].item() == 135.0
+    assert ledger.total() == 1
+
+
+def test_unknown_source_format(osm_file: Path) -> None:
+    with pytest.raises(OptionError, match="not an OSM format"):
+        read_osm_cameras(osm_file, source_format="shapefile")
+
+
+@pytest.mark.realdata
+def test_swiss_overpass_sample(shared: Path) -> None:
+    path = shared / "api_fixtures" / "overpass" / "switzerland_surveillance_elements.json"
+    ledger = Ledger()
+    gdf = read_osm_cameras(path, ledger=ledger)
+    validate_cameras(gdf)
+    # SOURCES.md: 2,144 nodes; one node lists 3 directions (90;160;270): 2 extra rows.
+    assert gdf["osm_id"].nunique() == 2_144 and len(gdf) == 2_146
+    flagged = {f.reason: f.count for f in ledger.flagged}
+    assert flagged["surveillance nodes whose camera:direction cannot be read"] == 1
+    assert flagged["surveillance elements without surveillance:type"] == 2_144 - 1_834
+    nodes = gdf.drop_duplicates("osm_id")
+    # SOURCES.md: 738 surveillance:zone, 1,415 camera:mount, 1,494 camera:type (6 of them
+    # values the contract has no class for, e.g. "static").
+    assert nodes["surveillance_zone"].notna().sum() == 738
+    assert nodes["camera_mount"].notna().sum() == 1_415
+    assert nodes["camera_type"].value_counts().to_dict() == {
+        "fixed": 804, "unknown": 656, "dome": 624, "panning": 60
+    }  # fmt: skip
+    assert nodes["surveillance_type"].value_counts().to_dict() == {
+        "camera": 2_136, "webcam": 4, "ALPR": 2, "guard": 2
+    }  # fmt: skip
+    # 529 nodes carry a direction (497 camera:direction + 33 direction - 1 with both); one
+    # is unreadable ("180, 270"); one lists three: 528 - 1 + 3 = 530 rows with a direction.
+    assert gdf["direction_deg"].notna().sum() == 530
+    assert gdf["hfov_deg"].notna().sum() == 1  # the one range, 190-100
+    assert gdf.loc[gdf["hfov_deg"].notna(), "hfov_deg"].item() == 270.0
