@@ -1,16 +1,110 @@
 """Command line: camera inventories (``camcensus cameras ...``, ``camcensus export cameras``).
 
-Registered on :data:`camcensus.cli.app` when :mod:`camcensus.cli` is imported.
+Registered on :data:`camcensus.cli.app` when :mod:`camcensus.cli` is imported. Each command
+reads with :func:`camcensus.io.camera_files.read_cameras_files` and writes with
+:func:`camcensus.io.camera_files.write_cameras`; nothing is ever uploaded.
 """
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated
 
-from camcensus.cli import app
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from camcensus._errors import Ledger, OptionError
+from camcensus.cli import _friendly_errors, app, export_app
 
 cameras_app = typer.Typer(
     help="Camera inventories: import from OpenStreetMap, city lists and files.",
     no_args_is_help=True,
 )
 app.add_typer(cameras_app, name="cameras")
+
+_FORMATS = ("geojson", "gpkg", "parquet", "csv", "osm", "osc")
+_EXTENSION = {"geojson": ".geojson", "gpkg": ".gpkg", "parquet": ".parquet", "csv": ".csv"}
+
+SourceFormat = Annotated[
+    str,
+    typer.Option(
+        "--source-format",
+        help="auto (from the name and first bytes), overpass, osm, osc, pbf, decode-counts, "
+        "gpkg, geojson, parquet, csv, or a city list format (camcensus.io.citylists).",
+    ),
+]
+
+
+def _print_ledger(ledger: Ledger) -> None:
+    out = Console(stderr=True)
+    for e in ledger.exclusions:
+        out.print(Text(f"  left out: {e.count:,} {e.reason} ({e.stage})"), highlight=False)
+    for f in ledger.flagged:
+        out.print(Text(f"  flagged, kept: {f.count:,} {f.reason} ({f.stage})"), highlight=False)
+
+
+def _import_and_write(paths: list[Path], source_format: str, out: Path, format: str | None) -> None:
+    from camcensus.io.camera_files import read_cameras_files, write_cameras
+
+    ledger = Ledger()
+    with _friendly_errors():
+        gdf = read_cameras_files(paths, source_format=source_format, ledger=ledger)
+        result = write_cameras(gdf, out, format=format, ledger=ledger)
+    Console().print(
+        Text(f"Wrote {result.written:,} of {len(gdf):,} cameras to {result.path} ({result.format})")
+    )
+    for camera_id, reason in result.refused[:20]:
+        Console(stderr=True).print(Text(f"  refused {camera_id}: {reason}"), highlight=False)
+    if len(result.refused) > 20:
+        Console(stderr=True).print(Text(f"  ... and {len(result.refused) - 20:,} more refused"))
+    _print_ledger(ledger)
+
+
+@cameras_app.command(
+    "import",
+    epilog="Example: camcensus cameras import switzerland.json --out cameras.gpkg",
+)
+def cameras_import(
+    paths: Annotated[list[Path], typer.Argument(help="Camera files to read (one or more).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="File to write; its extension gives the format (.gpkg .geojson .parquet "
+            ".csv .osm .osc).",
+        ),
+    ],
+    source_format: SourceFormat = "auto",
+) -> None:
+    """Read camera inventories (OpenStreetMap, city lists, Decode counts, camera files) into
+    one ``cameras`` table and write it; every record left out is counted."""
+    _import_and_write(paths, source_format, out, None)
+
+
+@export_app.command(
+    "cameras",
+    epilog="Example: camcensus export cameras --cameras cameras.gpkg --format osm --out review.osm",
+)
+def export_cameras_command(
+    cameras: Annotated[
+        list[Path], typer.Option("--cameras", help="Camera file(s) to export (repeatable).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="geojson, gpkg, parquet (GeoParquet), csv (flat), osm (OSM XML for review in "
+            "JOSM) or osc (osmChange); osm/osc refuse cameras whose licence forbids "
+            "OpenStreetMap. Never uploaded.",
+        ),
+    ] = "geojson",
+    source_format: SourceFormat = "auto",
+) -> None:
+    """Write a camera inventory in another format (files only; a database source comes with
+    the platform's cameras table)."""
+    if format not in _FORMATS:
+        with _friendly_errors():
+            raise OptionError(f"--format {format!r} is unknown; use one of {', '.join(_FORMATS)}")
+    _import_and_write(cameras, source_format, out, format)

@@ -518,9 +518,9 @@ def _write_osm(
         osm_id = row.get("osm_id")
         if problem is None and isinstance(osm_id, str) and osm_id:
             if not osm_id.startswith("node/"):
-                problem = f"an OpenStreetMap {osm_id.split('/')[0]} ({osm_id}): edit it in JOSM"
+                problem = "an OpenStreetMap way or relation: edit it in JOSM (nodes only)"
             elif change and not osm_id.startswith("node/-"):
-                problem = f"already in OpenStreetMap as {osm_id}: nothing to create"
+                problem = "already in OpenStreetMap (see osm_id): nothing to create"
         if problem is not None:
             refused.append((str(row["camera_id"]), problem))
         elif isinstance(osm_id, str) and osm_id:
