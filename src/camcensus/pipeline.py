@@ -107,6 +107,8 @@ class CensusResult:
     cameras: gpd.GeoDataFrame | None = None
     footprints: gpd.GeoDataFrame | None = None
     study_area: Any = None
+    #: :class:`camcensus.audit.AuditSummary` of ``camcensus audit`` (None for a census).
+    audit: Any = None
 
     def replace(self, **changes: Any) -> CensusResult:
         """Return a copy with ``changes`` (the result itself never changes)."""

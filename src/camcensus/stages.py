@@ -36,6 +36,7 @@ from camcensus.io import decode
 __all__ = [
     "CountsResult",
     "CoverageResult",
+    "cameras_coverage_stage",
     "cameras_stage",
     "complete_tracts",
     "counts_stage",
@@ -184,13 +185,50 @@ def coverage_stage(
             ),
         )
     public = public_cameras(gdf_cameras)
-    fps = footprints(public, model, radius_m=radius_m, quad_segs=quad_segs, crs=mcrs)
+    tracts, fps, union = _measure(
+        gdf_tracts,
+        public,
+        mcrs,
+        model=model,
+        radius_m=radius_m,
+        band_m=band_m,
+        quad_segs=quad_segs,
+        snap_m=snap_m,
+        ledger=ledger,
+    )
+    reached = tracts["cameras"].sum() + tracts["eff_cameras_within_200m"].sum()
+    if len(public) and reached == 0:
+        raise InputError([_nowhere_problem(gdf_counts, gdf_tracts)])
+    zones = np.asarray(gdf_tracts.to_crs(mcrs).geometry.values)
+    owner = locate_points(np.asarray(gdf_counts.to_crs(mcrs).geometry.values), zones).owner
+    tracts["panoramas"] = np.bincount(owner[owner >= 0], minlength=len(zones))
+    return CoverageResult(tracts, gdf_cameras, fps, union, mcrs)
+
+
+def _measure(
+    gdf_tracts: gpd.GeoDataFrame,
+    gdf_cameras: gpd.GeoDataFrame,
+    mcrs: CRS,
+    *,
+    model: str,
+    radius_m: float,
+    band_m: float,
+    quad_segs: int,
+    snap_m: float,
+    ledger: Ledger,
+    **footprint_options: Any,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, shapely.Geometry]:
+    """Draw the footprints of ``gdf_cameras`` and measure them per tract; return the tracts
+    with the coverage columns, the footprints and their union."""
+    fps = footprints(
+        gdf_cameras, model, radius_m=radius_m, quad_segs=quad_segs, crs=mcrs, **footprint_options
+    )
     union = footprint_union(fps)
     local = Ledger()
     tracts = add_coverage_measures(
         gdf_tracts,
         fps,
-        public,
+        gdf_cameras,
         band_m=band_m,
         quad_segs=quad_segs,
         snap_m=snap_m,
@@ -201,12 +239,46 @@ def coverage_stage(
         ledger.exclude(e.stage, e.reason, e.count)
     for n in local.notes:
         ledger.note(n)
+    return tracts, fps, union
+
+
+def cameras_coverage_stage(
+    gdf_tracts: gpd.GeoDataFrame,
+    gdf_cameras: gpd.GeoDataFrame,
+    *,
+    radius_m: float,
+    band_m: float,
+    quad_segs: int,
+    snap_m: float,
+    model: str = "disc",
+    ledger: Ledger | None = None,
+    **footprint_options: Any,
+) -> CoverageResult:
+    """Draw every camera's footprint and measure them per tract (an inventory without counts).
+
+    The counts-free twin of :func:`coverage_stage` for inventories (city lists, OpenStreetMap):
+    every camera given counts, whatever its mount. ``footprint_options`` go to
+    :func:`~camcensus.coverage.footprints` (``buildings``, ``specs``, ``bands``...). Raises
+    :class:`~camcensus.InputError` when no camera falls near any tract.
+    """
+    ledger = ledger if ledger is not None else Ledger()
+    check_radius(radius_m)
+    mcrs = measurement_crs(gdf_tracts)
+    tracts, fps, union = _measure(
+        gdf_tracts,
+        gdf_cameras,
+        mcrs,
+        model=model,
+        radius_m=radius_m,
+        band_m=band_m,
+        quad_segs=quad_segs,
+        snap_m=snap_m,
+        ledger=ledger,
+        **footprint_options,
+    )
     reached = tracts["cameras"].sum() + tracts["eff_cameras_within_200m"].sum()
-    if len(public) and reached == 0:
-        raise InputError([_nowhere_problem(gdf_counts, gdf_tracts)])
-    zones = np.asarray(gdf_tracts.to_crs(mcrs).geometry.values)
-    owner = locate_points(np.asarray(gdf_counts.to_crs(mcrs).geometry.values), zones).owner
-    tracts["panoramas"] = np.bincount(owner[owner >= 0], minlength=len(zones))
+    if len(gdf_cameras) and reached == 0:
+        raise InputError([_nowhere_problem(gdf_cameras, gdf_tracts)])
     return CoverageResult(tracts, gdf_cameras, fps, union, mcrs)
 
 

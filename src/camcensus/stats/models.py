@@ -35,6 +35,7 @@ __all__ = [
     "placement_data",
     "placement_logit",
     "placement_poisson",
+    "placement_rate",
     "stops_baseline",
     "stops_by_surveillance_bins",
     "stops_glm",
@@ -400,6 +401,29 @@ def placement_poisson(
         "poisson",
         name="placement_poisson",
         r_formula=f"{count} ~ nonwhite_fraction, offset = log({exposure}), family = poisson",
+        offset=np.log(d[exposure].to_numpy(dtype=float)),
+    )
+
+
+def placement_rate(
+    df: pd.DataFrame,
+    *,
+    count: str = "cameras",
+    exposure: str = "popn",
+    family: Family = "quasipoisson",
+) -> ModelResult:
+    """Quasi-Poisson ``cameras ~ nonwhite_fraction`` with offset log(residents): the log-rate
+    of listed cameras per resident against the non-white share (``camcensus audit``; beyond
+    the investigation). Quasi-Poisson because cameras cluster: the dispersion is estimated,
+    and the standard errors and intervals widen with it."""
+    d = df.loc[df[exposure] > 0].copy()
+    d["y"] = d[count]
+    return _glm(
+        "y ~ nonwhite_fraction",
+        d,
+        family,
+        name="placement_rate",
+        r_formula=f"{count} ~ nonwhite_fraction, offset = log({exposure}), family = {family}",
         offset=np.log(d[exposure].to_numpy(dtype=float)),
     )
 
