@@ -79,13 +79,14 @@ def canonical_cameras(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return ``gdf`` in the canonical layout every reader returns.
 
     Columns: :data:`camcensus.cameras.CAMERA_COLUMNS` first, then the others in their order,
-    then ``geometry``; the measured columns float64, ``osm_version`` Int64, text columns
+    ``osm_tags`` last, then ``geometry``; the measured columns float64, ``osm_version`` Int64, text columns
     object with ``None`` for missing; points in EPSG:4326; RangeIndex.
     """
     gdf = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf.set_crs("EPSG:4326")
     geom = gdf.geometry.name
-    rest = [c for c in gdf.columns if c not in CAMERA_COLUMNS and c != geom]
+    rest = [c for c in gdf.columns if c not in CAMERA_COLUMNS and c not in (geom, "osm_tags")]
     cols = [c for c in CAMERA_COLUMNS if c in gdf.columns] + rest
+    cols += ["osm_tags"] if "osm_tags" in gdf.columns else []
     data: dict[str, Any] = {}
     for col in cols:
         s = gdf[col]
@@ -99,13 +100,14 @@ def canonical_cameras(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             data[col] = s.to_numpy()
         else:
             values = s.astype(object).to_numpy()
-            data[col] = np.array([None if _is_missing(v) else str(v) for v in values], dtype=object)
-    out = gpd.GeoDataFrame(
-        pd.DataFrame(data, index=pd.RangeIndex(len(gdf))),
-        geometry=np.asarray(gdf.geometry.values),
-        crs="EPSG:4326",
-    )
-    return out
+            data[col] = [None if _is_missing(v) else str(v) for v in values]
+    text = [c for c in cols if isinstance(data[c], list)]
+    frame = pd.DataFrame({c: data[c] for c in cols if c not in text}, index=pd.RangeIndex(len(gdf)))
+    for col in text:
+        # Text is object with None for missing, whatever pandas would infer.
+        frame[col] = pd.Series(data[col], dtype=object, index=frame.index)
+    frame = frame[cols]
+    return gpd.GeoDataFrame(frame, geometry=np.asarray(gdf.geometry.values), crs="EPSG:4326")
 
 
 def _is_missing(value: object) -> bool:
