@@ -9,6 +9,7 @@ import pandas as pd
 from camcensus.aggregate import has_zero_rows
 from camcensus.coverage import describe_footprints
 from camcensus.io.formats import json_safe
+from camcensus.report.audit_section import audit_section
 from camcensus.report.figures import (
     agreement_figure,
     cameras_by_borough_figure,
@@ -96,6 +97,8 @@ def summary_section(ctx: ReportContext) -> Section:
     """Headline numbers (untitled, at the top)."""
     result = ctx.result
     numbers = result.numbers
+    if result.audit is not None:
+        return _audit_summary(ctx)
     complete = _complete_census(ctx)
     cards = []
     for key, label in (
@@ -121,14 +124,42 @@ def summary_section(ctx: ReportContext) -> Section:
     return Section("summary", "", 0, (Cards(tuple(cards)),), results={"numbers": numbers})
 
 
+def _audit_summary(ctx: ReportContext) -> Section:
+    """Headline numbers of an audit of a camera inventory."""
+    result = ctx.result
+    n = result.numbers
+    cards = [
+        (f"{n['audited_cameras']:,}", "listed cameras in the city's tracts"),
+        (f"{n['tracts_with_camera']:,} of {n['tracts']:,}", "tracts with a listed camera"),
+    ]
+    if n.get("cameras_per_1000_residents") is not None:
+        cards.append((f"{n['cameras_per_1000_residents']:.2f}", "cameras per 1,000 residents"))
+    if n.get("covered_land_share") is not None:
+        cards.append(
+            (
+                f"{100 * n['covered_land_share']:.1f}%",
+                f"of the land within {result.options.radius_m:g} m of a listed camera",
+            )
+        )
+    return Section("summary", "", 0, (Cards(tuple(cards)),), results={"numbers": n})
+
+
 @register_section
 def coverage_section(ctx: ReportContext) -> Section:
     """The interactive map, the coverage figures and the per-tract table."""
     result = ctx.result
     r = f"{result.options.radius_m:g}"
+    intro = (
+        "Each census tract is shaded by the measure chosen on the map. The shaded area is what "
+        f"the listed cameras can plausibly see under the coverage model ({r} m reach); red "
+        "dots are camera locations, larger for more cameras at one point. Hover over a tract "
+        "or a dot for its numbers."
+    )
     blocks: list[Block] = [
         Text(
-            "Each census tract is shaded by the measure chosen on the map. A shaded disc of "
+            intro
+            if result.audit is not None
+            else "Each census tract is shaded by the measure chosen on the map. A shaded disc of "
             f"{r} m around every intersection with a public camera (on a street light, traffic "
             "signal or pole) shows what those cameras can plausibly see; red dots are "
             "intersections with public cameras, larger for more cameras (intersections with "
@@ -158,9 +189,11 @@ def coverage_section(ctx: ReportContext) -> Section:
 
 
 @register_section
-def census_section(ctx: ReportContext) -> Section:
+def census_section(ctx: ReportContext) -> Section | None:
     """The camera census tables (by borough), the comparison with published figures."""
     result = ctx.result
+    if result.audit is not None:
+        return None
     tables = _census_tables(ctx)
     complete = _complete_census(ctx)
     titles = {
@@ -223,6 +256,7 @@ def census_section(ctx: ReportContext) -> Section:
 
 register_section(who_section)
 register_section(inventory_section)
+register_section(audit_section)
 
 
 @register_section
@@ -284,8 +318,17 @@ def method_section(ctx: ReportContext) -> Section:
         ],
         columns=["role", "file", "bytes", "sha256"],
     )
+    counting = Text(
+        "The cameras are those of the inventory given (an official list, OpenStreetMap or a "
+        "camera file): every camera counts, whatever its mount. A camera exactly on the border "
+        "of several tracts is counted in the tract with the smallest GEOID; a camera far from "
+        "every tract is left out and counted.",
+        lead="Cameras.",
+    )
     blocks: list[Block] = [
-        Text(
+        counting
+        if result.audit is not None
+        else Text(
             "Three volunteers counted the cameras in the same Street View panorama of each "
             "intersection; the count of each category is the median of their three counts, and "
             "totals are the sum of the per-category medians (never the median of sums), which "
@@ -294,6 +337,15 @@ def method_section(ctx: ReportContext) -> Section:
             lead="Counting.",
         ),
         Text(
+            f"Around every listed camera the coverage model draws its footprint ({r} m reach, "
+            f"{o.quad_segs} segments per quarter circle); a tract's effective cameras is the "
+            "area of the tract inside the union of the footprints divided by the area of one "
+            f"disc, π·{r}². Distances and areas are measured in "
+            f"{result.measure_crs.to_string()}.",
+            lead="Coverage.",
+        )
+        if result.audit is not None
+        else Text(
             f"Around every intersection with a public camera a disc of {r} m is drawn "
             f"({o.quad_segs} segments per quarter circle); a tract's effective cameras is the "
             f"area of the tract inside the union of those discs divided by the area of one "

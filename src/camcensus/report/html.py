@@ -264,6 +264,36 @@ def _blocks(section: Section) -> list[dict[str, Any]]:
     return merged
 
 
+#: The page's fixed words for a volunteers' census (Decode counts) and for an audit of a
+#: camera inventory (``camcensus audit``).
+_CENSUS_WORDS: dict[str, Any] = {
+    "audit": False,
+    "intro": "Where public surveillance cameras are and how much of each census tract they can "
+    "see.",
+    "source": "counts are what volunteers could see in Street View panoramas, which favours "
+    "undercounts.",
+    "coverage": "public-camera coverage",
+    "points": "intersections with public cameras",
+    "other": "intersections with only other cameras",
+    "outlines": "borough outlines",
+    "point": "Intersection",
+    "tract_cameras": "public cameras",
+}
+_AUDIT_WORDS: dict[str, Any] = {
+    "audit": True,
+    "intro": "Where the listed surveillance cameras are, how much of each census tract they can "
+    "see, and whom they watch.",
+    "source": "cameras are those of the inventory given (an official list covers only the "
+    "cameras a city chose to publish).",
+    "coverage": "camera coverage",
+    "points": "listed cameras",
+    "other": "",
+    "outlines": "district outlines",
+    "point": "Camera location",
+    "tract_cameras": "cameras",
+}
+
+
 def write_html(
     result: CensusResult,
     sections: list[Section],
@@ -277,7 +307,10 @@ def write_html(
     js, css = maplibre_assets() if has_map else ("", "")
     data = _map_data(result, ctx.outlines) if has_map else None
     template = env.get_template("index.html.j2")
+    words = _AUDIT_WORDS if result.audit is not None else _CENSUS_WORDS
     html = template.render(
+        words=words,
+        words_json=_json_for_script(words),
         title=result.title,
         results=results,
         sections=[{"id": s.id, "title": s.title, "blocks": _blocks(s)} for s in sections],

@@ -29,13 +29,20 @@ def inventory_section(ctx: ReportContext) -> Section | None:
     pts = gdf.geometry.to_crs("EPSG:4326")
     table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     table["lon"], table["lat"] = pts.x.round(7), pts.y.round(7)
-    text = Text(
-        f"Every source ends in one inventory with a row per camera ({len(gdf):,} here). A "
-        "volunteers' count of n cameras at an intersection becomes n cameras at the panorama's "
-        "point, their direction unknown and their position uncertain by about "
-        f"{float(gdf['position_sd_m'].median()):g} m; the licence column says what the "
-        "positions may be re-published under."
-    )
+    sd = float(pd.to_numeric(gdf["position_sd_m"], errors="coerce").median())
+    if ctx.result.audit is not None:
+        text = Text(
+            f"Every source ends in one inventory with a row per camera ({len(gdf):,} here), "
+            "with its source, reference in the source, provenance tier and licence (what the "
+            "positions may be re-published under)."
+        )
+    else:
+        text = Text(
+            f"Every source ends in one inventory with a row per camera ({len(gdf):,} here). A "
+            "volunteers' count of n cameras at an intersection becomes n cameras at the "
+            "panorama's point, their direction unknown and their position uncertain by about "
+            f"{sd:g} m; the licence column says what the positions may be re-published under."
+        )
     return Section(
         "inventory",
         "The camera inventory",
