@@ -182,6 +182,7 @@ def test_errors(tmp_path: Path) -> None:
 _text = st.none() | st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12
 )
+_Row = tuple[str | None, float | None, float | None, float, float]
 _num = st.none() | st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 
 

@@ -79,8 +79,8 @@ def canonical_cameras(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return ``gdf`` in the canonical layout every reader returns.
 
     Columns: :data:`camcensus.cameras.CAMERA_COLUMNS` first, then the others in their order,
-    ``osm_tags`` last, then ``geometry``; the measured columns float64, ``osm_version`` Int64, text columns
-    object with ``None`` for missing; points in EPSG:4326; RangeIndex.
+    ``osm_tags`` last, then ``geometry``; the measured columns float64, ``osm_version``
+    Int64, text columns object with ``None`` for missing; points in EPSG:4326; RangeIndex.
     """
     gdf = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf.set_crs("EPSG:4326")
     geom = gdf.geometry.name
