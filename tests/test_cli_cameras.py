@@ -1,0 +1,81 @@
+"""CLI: ``camcensus cameras import`` and ``camcensus export cameras`` call the library and print
+what was written, refused and left out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from geopandas.testing import assert_geodataframe_equal
+from typer.testing import CliRunner
+
+from camcensus.cli import app
+from camcensus.io.camera_files import read_cameras_file
+
+runner = CliRunner()
+
+ELEMENTS = [
+    {"type": "node", "id": 1, "lat": 47.1, "lon": 8.1,
+     "tags": {"man_made": "surveillance", "camera:direction": "N;S"}},
+    {"type": "node", "id": 2, "lat": 47.2, "lon": 8.2,
+     "tags": {"man_made": "surveillance", "camera:direction": "sideways"}},
+]  # fmt: skip
+
+
+@pytest.fixture
+def overpass(tmp_path: Path) -> Path:
+    path = tmp_path / "overpass.json"
+    path.write_text(json.dumps({"elements": ELEMENTS}), encoding="utf-8")
+    return path
+
+
+def test_import_then_export_every_format(overpass: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cams.gpkg"
+    res = runner.invoke(app, ["cameras", "import", str(overpass), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Wrote 3 of 3 cameras" in res.output
+    assert "camera:direction cannot be read" in res.output
+    gdf = read_cameras_file(out)
+    for fmt, ext in (("geojson", ".geojson"), ("parquet", ".parquet"), ("csv", ".csv")):
+        target = tmp_path / f"x{ext}"
+        args = ["export", "cameras", "--cameras", str(out), "--format", fmt, "--out", str(target)]
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert_geodataframe_equal(read_cameras_file(target), gdf)
+    target = tmp_path / "x.osm"
+    res = runner.invoke(
+        app, ["export", "cameras", "--cameras", str(out), "--format", "osm", "--out", str(target)]
+    )
+    assert res.exit_code == 0, res.output
+    assert target.read_text(encoding="utf-8").count("<node ") == 2
+
+
+def test_osc_refusals_are_printed(overpass: Path, tmp_path: Path) -> None:
+    target = tmp_path / "x.osc"
+    res = runner.invoke(
+        app,
+        ["export", "cameras", "--cameras", str(overpass), "--format", "osc", "--out", str(target)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "Wrote 0 of 3 cameras" in res.output
+    assert "already in OpenStreetMap" in res.output
+
+
+def test_bad_format_and_missing_file(overpass: Path, tmp_path: Path) -> None:
+    res = runner.invoke(
+        app, ["export", "cameras", "--cameras", str(overpass), "--format", "kml", "--out", "x"]
+    )
+    assert res.exit_code == 2 and "--format 'kml' is unknown" in res.output
+    res = runner.invoke(app, ["cameras", "import", str(tmp_path / "no.json"), "--out", "x.csv"])
+    assert res.exit_code == 2 and "no such file" in res.output
+
+
+@pytest.mark.realdata
+def test_import_real_sources_together(shared: Path, tmp_path: Path) -> None:
+    swiss = shared / "api_fixtures" / "overpass" / "switzerland_surveillance_elements.json"
+    pbf = shared / "osm_nyc" / "lower_manhattan_2024-05.osm.pbf"
+    out = tmp_path / "all.parquet"
+    res = runner.invoke(app, ["cameras", "import", str(swiss), str(pbf), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(read_cameras_file(out)) == 2_146 + 38  # SOURCES.md: 38 surveillance nodes
