@@ -284,3 +284,29 @@ def test_nyc_dot_osm_linknyc_table(shared: Path) -> None:
     assert set(result.conflicts["reason"]) == {"mount building vs street"}
     validate_cameras(result.cameras)
     assert list(result.cameras.columns[: len(CAMERA_COLUMNS)]) == list(CAMERA_COLUMNS)
+
+
+def test_empty_and_single_source() -> None:
+    rng = np.random.default_rng(0)
+    empty = _frame("e", np.array([]), np.array([]), rng)
+    result = merge_sources({"e": empty, "f": empty.copy()})
+    assert len(result.cameras) == 0
+    assert result.summary.loc[0, ["n_a", "n_b", "matched"]].tolist() == [0, 0, 0]
+    one = _frame("a", np.array([-74.0, -74.0]), np.array([40.7, 40.7]), rng)
+    # Two cameras of one source at one point stay two cameras.
+    assert len(merge_sources({"a": one}).cameras) == 2
+
+
+def test_licence_keeps_every_term() -> None:
+    rng = np.random.default_rng(0)
+    a = _frame("a", np.array([-74.0]), np.array([40.7]), rng, typed=False)
+    b = _frame("b", np.array([-74.0]), np.array([40.70001]), rng, typed=False)
+    a["surveillance_type"] = b["surveillance_type"] = "camera"
+    a["licence"], b["licence"] = "ODbL 1.0; attribution", "CC BY-NC-ND 4.0"
+    a["first_seen"], b["first_seen"] = "2021-05", "2020-06-03"
+    a["last_seen"], b["last_seen"] = "2021-05", "2020-06-03"
+    merged = merge_sources({"a": a, "b": b}).cameras.iloc[0]
+    assert merged["licence"] == "ODbL 1.0; attribution; CC BY-NC-ND 4.0"
+    assert merged["first_seen"] == "2020-06-03"
+    assert merged["last_seen"] == "2021-05"
+    assert merged["source_refs"] == "a:0;b:0"

@@ -316,6 +316,9 @@ def _attrs(members: pd.DataFrame, i: int) -> dict[str, object]:
 
 
 def _merged_cameras(members: pd.DataFrame) -> gpd.GeoDataFrame:
+    if members.empty:
+        empty = pd.DataFrame({c: [] for c in (*CAMERA_COLUMNS, *_MERGE_COLUMNS)})
+        return gpd.GeoDataFrame(empty, geometry=gpd.points_from_xy([], []), crs="EPSG:4326")
     members = members.sort_values(["_group", "_priority"], kind="stable")
     by = members.groupby("_group", sort=True)
     out = by.first()  # first non-null per column, in priority order
@@ -330,14 +333,14 @@ def _merged_cameras(members: pd.DataFrame) -> gpd.GeoDataFrame:
     out["first_seen"] = seen["first_seen"].groupby(members["_group"]).min()
     out["last_seen"] = seen["last_seen"].groupby(members["_group"]).max()
 
-    def joined(col: str) -> pd.Series:
-        return by[col].agg(lambda s: ";".join(dict.fromkeys(str(v) for v in s)))
+    def joined(col: str, sep: str = ";") -> pd.Series:
+        return by[col].agg(lambda s: sep.join(dict.fromkeys(str(v) for v in s)))
 
     out["sources"] = joined("_source")
     out["source_refs"] = joined("source_ref")
     out["camera_ids"] = joined("camera_id")
     out["licences"] = joined("licence")
-    out["licence"] = out["licences"].str.replace(";", "; ", regex=False)
+    out["licence"] = joined("licence", "; ")
     out["n_sources"] = by.size()
     out["merge_group"] = out.index.to_numpy()
     df = pd.DataFrame(out[[*CAMERA_COLUMNS, *_MERGE_COLUMNS]]).reset_index(drop=True)
