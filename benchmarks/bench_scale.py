@@ -1,0 +1,166 @@
+"""National-scale coverage: the partitioned dask path against the single-process path.
+
+Synthetic country: tracts are the Voronoi cells of clustered seeds (dense cities, sparse
+countryside) over a square of land, cameras cluster in the same cities. Both are stored in
+WGS84 and measured in the square's UTM zone, as a real run is. The dask path
+(:func:`camcensus.scale.coverage_measures`, a local cluster of ``--workers`` processes) runs at
+the requested size; the single-process path (:func:`camcensus.scale.coverage_measures_single`)
+runs on the same data at the default size (and the two results are compared), and at a ladder
+of smaller sizes of the same density for its scaling. Time and peak memory (resident set of
+this process and all its children, sampled every 50 ms) are printed for each run.
+
+Usage:
+    python benchmarks/bench_scale.py            # 50,000 cameras x 4,250 tracts (a minute)
+    python benchmarks/bench_scale.py --full     # the issue's 1,000,000 cameras x 85,000 tracts
+    python benchmarks/bench_scale.py --full --single-full   # also the single path at full size
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import psutil
+import shapely
+
+from camcensus.scale import coverage_measures, coverage_measures_single
+
+FULL_CAMERAS = 1_000_000
+FULL_TRACTS = 85_000
+UTM = "EPSG:32614"  # UTM 14N: the square sits around 98 W, 38 N
+# Land area per tract (km^2): the square's side follows from the number of tracts.
+KM2_PER_TRACT = 4.0
+
+
+def synthetic_country(
+    n_cameras: int, n_tracts: int, *, seed: int = 0
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return (tracts, cameras) in WGS84; density fixed, so the square grows with n_tracts."""
+    rng = np.random.default_rng(seed)
+    side = math.sqrt(n_tracts * KM2_PER_TRACT) * 1000.0
+    x0, y0 = 500_000.0 - side / 2, 4_200_000.0 - side / 2
+    n_cities = max(3, round(n_tracts / 2_000))
+    cities = rng.uniform(0.1, 0.9, (n_cities, 2)) * side + (x0, y0)
+    sizes = rng.uniform(3_000, 15_000, n_cities)
+
+    def clustered(n: int, share_city: float) -> np.ndarray:
+        n_city = int(n * share_city)
+        which = rng.integers(0, n_cities, n_city)
+        pts = cities[which] + rng.normal(0, 1, (n_city, 2)) * sizes[which, None]
+        rest = rng.uniform(0, 1, (n - n_city, 2)) * side + (x0, y0)
+        xy = np.vstack([pts, rest])
+        return np.clip(xy, (x0 + 1, y0 + 1), (x0 + side - 1, y0 + side - 1))
+
+    seeds = clustered(n_tracts, 0.7)
+    land = shapely.box(x0, y0, x0 + side, y0 + side)
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=land)
+    )
+    cells = shapely.intersection(cells, land)
+    cells = cells[~shapely.is_empty(cells)]
+    tracts = gpd.GeoDataFrame(
+        {"GEOID": [f"T{i:06d}" for i in range(len(cells))]}, geometry=cells, crs=UTM
+    ).to_crs("EPSG:4326")
+    cxy = clustered(n_cameras, 0.9)
+    cams = gpd.GeoDataFrame(
+        {"camera_id": [f"C{i:07d}" for i in range(n_cameras)], "mount": "street"},
+        geometry=gpd.points_from_xy(cxy[:, 0], cxy[:, 1]),
+        crs=UTM,
+    ).to_crs("EPSG:4326")
+    return tracts, cams
+
+
+class PeakMemory:
+    """Peak resident memory (bytes) of this process and its children while in the block."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return int(total)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> PeakMemory:
+        self.peak = self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Return (result, seconds, peak GiB)."""
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t0
+    return out, dt, mem.peak / 2**30
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--full", action="store_true", help="1,000,000 cameras x 85,000 tracts")
+    ap.add_argument("--cameras", type=int, default=None)
+    ap.add_argument("--tracts", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scheduler", default=None, help="a dask scheduler address (default: local)")
+    ap.add_argument("--single-full", action="store_true", help="single path at full size too")
+    args = ap.parse_args()
+    scale = 1.0 if args.full else 0.05
+    n_cams = args.cameras or int(FULL_CAMERAS * scale)
+    n_tracts = args.tracts or int(FULL_TRACTS * scale)
+
+    t0 = time.perf_counter()
+    tracts, cams = synthetic_country(n_cams, n_tracts)
+    print(f"synthetic country: {len(cams):,} cameras x {len(tracts):,} tracts "
+          f"({time.perf_counter() - t0:.1f} s to build); {os.cpu_count()} cores here, "
+          f"{args.workers} dask workers")  # fmt: skip
+
+    got, t_dask, m_dask = timed(
+        lambda: coverage_measures(tracts, cams, scheduler=args.scheduler, workers=args.workers)
+    )
+    print(f"dask-geopandas path: {t_dask:7.1f} s, peak memory {m_dask:5.2f} GiB "
+          f"(target: under 120 s at full size)")  # fmt: skip
+    print(f"  covered tracts: {(got['eff_cameras'] > 0).sum():,}; cameras counted: "
+          f"{got['cameras'].sum():,.0f}")  # fmt: skip
+
+    # The single path on the same data when it is small enough (or asked for), and its scaling.
+    if not args.full or args.single_full:
+        ref, t_one, m_one = timed(lambda: coverage_measures_single(tracts, cams))
+        d = float(np.max(np.abs(ref["eff_cameras"].to_numpy() - got["eff_cameras"].to_numpy())))
+        same = bool((ref["cameras"].to_numpy() == got["cameras"].to_numpy()).all())
+        print(f"single-process path: {t_one:7.1f} s, peak memory {m_one:5.2f} GiB; "
+              f"dask / single time {t_dask / t_one:.2f}; max |diff| eff_cameras {d:.2e}, "
+              f"camera counts equal: {same}")  # fmt: skip
+    print("single-process path at the same density, smaller sizes (its scaling):")
+    print(f"  {'cameras':>10} {'tracts':>8} {'seconds':>8} {'peak GiB':>9}")
+    for frac in (1 / 64, 1 / 32, 1 / 16, 1 / 8) if args.full else (1 / 8, 1 / 4, 1 / 2):
+        t_s, c_s = synthetic_country(int(n_cams * frac), int(n_tracts * frac), seed=1)
+        _, t_one, m_one = timed(lambda t_s=t_s, c_s=c_s: coverage_measures_single(t_s, c_s))
+        print(f"  {len(c_s):>10,} {len(t_s):>8,} {t_one:8.1f} {m_one:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
