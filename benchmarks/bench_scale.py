@@ -18,6 +18,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import threading
@@ -60,9 +61,7 @@ def synthetic_country(
 
     seeds = clustered(n_tracts, 0.7)
     land = shapely.box(x0, y0, x0 + side, y0 + side)
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=land)
-    )
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=land))
     cells = shapely.intersection(cells, land)
     cells = cells[~shapely.is_empty(cells)]
     tracts = gpd.GeoDataFrame(
@@ -89,10 +88,8 @@ class PeakMemory:
         me = psutil.Process()
         total = me.memory_info().rss
         for child in me.children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
-            except psutil.Error:
-                pass
         return int(total)
 
     def _run(self) -> None:
