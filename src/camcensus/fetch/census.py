@@ -147,7 +147,7 @@ def fetch_tracts(
     Parameters
     ----------
     out
-        The file written: ``.geojson`` or ``.gpkg``.
+        The file written: ``.geojson`` or ``.gpkg`` (layer ``tracts``).
     state
         FIPS code or USPS abbreviation (``24``, ``MD``).
     county
@@ -220,8 +220,10 @@ def fetch_tracts(
         source_crs = gdf.crs.to_string() if gdf.crs is not None else "none"
         gdf = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf.set_crs("EPSG:4326")
         gdf = gdf.reset_index(drop=True)
-        driver = "GPKG" if path.suffix.lower() == ".gpkg" else "GeoJSON"
-        write_atomic(path, lambda tmp: gdf.to_file(tmp, driver=driver))
+        if path.suffix.lower() == ".gpkg":
+            write_atomic(path, lambda tmp: gdf.to_file(tmp, driver="GPKG", layer="tracts"))
+        else:
+            write_atomic(path, lambda tmp: gdf.to_file(tmp, driver="GeoJSON"))
         ledger.note(
             f"tracts reprojected from {source_crs} to EPSG:4326 (NAD83 and WGS84 differ by "
             "about a metre)"
