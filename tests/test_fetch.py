@@ -960,3 +960,24 @@ def test_progress_bars_do_not_break_a_download(server: Loopback, tmp_path: Path)
     with Fetcher(cache_dir=tmp_path / "c", progress=True) as f:
         res = _acs(server, f, tmp_path)
     assert res.rows == 1 and res.stats.bytes_downloaded == len(_OK)
+
+
+@pytest.mark.realdata
+def test_osm_output_reads_as_cameras(
+    shared: Path, server: Loopback, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    from camcensus._errors import Ledger
+    from camcensus.io.osm import read_osm_cameras
+
+    body = overpass_answer(shared)
+    server.routes["/api/interpreter"] = lambda req: Reply(200, body)
+    res = fetch_osm(
+        tmp_path / "ch.json",
+        bbox=[5.9, 45.8, 10.5, 47.9],
+        overpass_url=f"{server.url}/api/interpreter",
+        fetcher=fetcher,
+    )
+    ledger = Ledger()
+    cameras = read_osm_cameras(res.path, ledger=ledger)
+    # One row per element, more where a ';' list gives one pole several directions.
+    assert len(cameras) >= res.rows == 2145 and ledger.total() == 0
