@@ -234,3 +234,16 @@ def test_decode_counts_are_refused_for_osm(shared: Path, tmp_path: Path) -> None
     assert result.written == 0 and len(result.refused) == len(gdf) > 1_000
     assert all("forbids commercial use" in r for _, r in result.refused)
     json.dumps(result.refused[:3])
+
+
+@pytest.mark.realdata
+def test_city_lists_are_recognised_by_their_columns(shared: Path) -> None:
+    baltimore = read_cameras_file(shared / "other_cities" / "baltimore" / "CCTV_Locations.csv")
+    assert len(baltimore) == 614 and (baltimore["source"] == "city-list").all()
+    dot = read_cameras_file(shared / "nyc_dot_cameras" / "scanmap_2021" / "ny.json")
+    assert len(dot) == 723  # 724 rows, one duplicate id left out
+    # New Orleans' RTCC and SafeCam share one file: the reader asks which one is meant.
+    orleans = shared / "other_cities" / "new_orleans" / "new_orleans_cameras_3_11_2022.csv"
+    with pytest.raises(InputError, match="new-orleans-rtcc or new-orleans-safecam"):
+        read_cameras_file(orleans)
+    assert len(read_cameras_file(orleans, source_format="new-orleans-rtcc")) == 432

@@ -127,6 +127,30 @@ def _city_formats() -> tuple[str, ...]:
     return tuple(CITY_FORMATS)
 
 
+def _city_format(path: Path) -> str | None:
+    """The one known city list whose columns the file has; None if none; an error naming
+    the candidates when several fit (New Orleans' RTCC and SafeCam share one file)."""
+    try:
+        from camcensus.io.citylists import sniff_city_formats
+    except ImportError:
+        return None
+    names = sniff_city_formats(path)
+    if len(names) > 1:
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "a city list whose columns fit several known lists: " + ", ".join(names),
+                    "one list",
+                    "pass --source-format with the one you mean (" + " or ".join(names) + ")",
+                )
+            ]
+        )
+    return names[0] if names else None
+
+
 def _sniff(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".pbf", ".osm", ".osc", ".xml")):
@@ -138,7 +162,11 @@ def _sniff(path: Path) -> str:
     if name.endswith((".json", ".geojson")):
         with path.open("rb") as fh:
             head = fh.read(4096)
-        return "geojson" if b'"FeatureCollection"' in head or b'"Feature"' in head else "overpass"
+        if b'"FeatureCollection"' in head or b'"Feature"' in head:
+            return "geojson"
+        if re.search(rb'"elements"|"type"\s*:\s*"(node|way|relation)"', head):
+            return "overpass"
+        return _city_format(path) or "overpass"
     if name.endswith(".csv"):
         with path.open(encoding="utf-8-sig", errors="replace") as fh:
             header = fh.readline()
@@ -147,6 +175,9 @@ def _sniff(path: Path) -> str:
             return "csv"
         if "attached_street_median" in fields:
             return "decode-counts"
+        city = _city_format(path)
+        if city:
+            return city
     raise InputError(
         [
             Problem(
