@@ -156,7 +156,11 @@ def rate_ratio(
         boot = _boot(c1, p1, reps, rng) / _boot(c2, p2, reps, rng)
     alpha = (1 - level) / 2
     finite = boot[np.isfinite(boot)]
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha]) if len(boot) else (np.nan, np.nan)
+    # Order statistics, not np.quantile: a replicate without any camera in the denominator
+    # group gives an infinite ratio, which an interpolated quantile cannot take.
+    srt = np.sort(boot[~np.isnan(boot)])
+    lo = srt[int(np.floor(alpha * (len(srt) - 1)))] if len(srt) else np.nan
+    hi = srt[int(np.ceil((1 - alpha) * (len(srt) - 1)))] if len(srt) else np.nan
     above = float(np.mean(boot > 1)) if len(boot) else float("nan")
     p = min(1.0, 2 * min(above, 1 - above))
     sd = float(np.std(np.log(finite[finite > 0]), ddof=1)) if (finite > 0).sum() > 1 else np.nan
