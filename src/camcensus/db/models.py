@@ -62,6 +62,7 @@ __all__ = [
     "VALIDATION_ANSWERS",
     "Assignment",
     "Base",
+    "Camera",
     "Comment",
     "Intersection",
     "Invitation",
@@ -469,4 +470,54 @@ class Comment(Base):
     __table_args__ = (
         CheckConstraint("length(body) >= 1 AND length(body) <= 2000", name="body"),
         Index(None, "panorama_id", "created_at"),
+    )
+
+
+#: Mount classes of the ``cameras`` contract table (camcensus.cameras.MOUNTS).
+CAMERA_MOUNTS = ("street", "building", "unknown")
+
+
+class Camera(Base):
+    """One camera of the inventory (contract table ``cameras``, DESIGN.md), whatever its source.
+
+    The point is ``lon``/``lat`` in WGS84 (PostGIS adds a generated ``geom`` point with a GiST
+    index in the migration). Columns beyond the contract that a source brings (``osm_tags``,
+    ``direction_raw``, ``source_refs`` ...) are kept as JSON text in ``extra``; ``loaded_at`` is
+    when the row was loaded (:func:`camcensus.db.cameras.load_cameras`).
+    """
+
+    __tablename__ = "cameras"
+
+    camera_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    position_sd_m: Mapped[float | None] = mapped_column(Float)
+    mount: Mapped[str | None] = mapped_column(String(16))
+    camera_type: Mapped[str | None] = mapped_column(String(32))
+    surveillance_type: Mapped[str | None] = mapped_column(String(64))
+    direction_deg: Mapped[float | None] = mapped_column(Float)
+    hfov_deg: Mapped[float | None] = mapped_column(Float)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    operator: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(64))
+    source_ref: Mapped[str | None] = mapped_column(String(500))
+    tier: Mapped[str | None] = mapped_column(String(200))
+    support: Mapped[str | None] = mapped_column(String(500))
+    first_seen: Mapped[str | None] = mapped_column(String(32))
+    last_seen: Mapped[str | None] = mapped_column(String(32))
+    licence: Mapped[str | None] = mapped_column(String(200))
+    extra: Mapped[str | None] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("lon >= -180 AND lon <= 180", name="lon"),
+        CheckConstraint("lat >= -90 AND lat <= 90", name="lat"),
+        CheckConstraint(_in("mount", CAMERA_MOUNTS), name="mount"),
+        CheckConstraint("direction_deg >= 0 AND direction_deg < 360", name="direction_deg"),
+        CheckConstraint("hfov_deg > 0 AND hfov_deg <= 360", name="hfov_deg"),
+        CheckConstraint("length(source) >= 1", name="source"),
+        # What the public API filters on: a box, a source, a surveillance type.
+        Index(None, "lon", "lat"),
+        Index(None, "source"),
+        Index(None, "surveillance_type"),
     )

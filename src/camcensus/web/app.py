@@ -218,6 +218,7 @@ def create_app(
     from camcensus.web import (
         api_admin,
         api_auth,
+        api_cameras,
         api_data,
         api_exposure,
         api_images,
@@ -256,6 +257,7 @@ def create_app(
         app.add_exception_handler(PlatformError, _handle_error)
     for module in (api_auth, api_tasks, api_projects, api_data, api_images, api_admin):
         app.include_router(module.router)
+    app.include_router(api_cameras.router)
     app.include_router(api_exposure.router)
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
