@@ -359,3 +359,40 @@ def test_cli_audit(shared: Path, tmp_path: Path) -> None:
          "--acs", "y.csv", "--model", "cone", "--out", str(tmp_path / "r2")],
     )  # fmt: skip
     assert bad.exit_code != 0
+
+
+@pytest.mark.realdata
+def test_districts_group_the_models(shared: Path, tmp_path: Path) -> None:
+    d = shared / "other_cities" / "baltimore"
+    tracts = gpd.read_file(d / "tracts_cb2018.geojson")
+    minx, miny, maxx, maxy = tracts.total_bounds
+    mid = float(np.median(tracts.representative_point().x))
+    halves = gpd.GeoDataFrame(
+        {"name": ["West", "East"]},
+        geometry=[
+            shapely.box(minx - 1, miny - 1, mid, maxy + 1),
+            shapely.box(mid, miny - 1, maxx + 1, maxy + 1),
+        ],
+        crs=tracts.crs,
+    )
+    path = tmp_path / "districts.geojson"
+    halves.to_file(path, driver="GeoJSON")
+    result = run_audit(districts=path, **{**_baltimore(shared), "stops": None})
+    assert set(result.tracts["borough"]) == {"West", "East"}
+    # Tracts clearly on one side (a point on the tract's surface 0.005 degrees or more from
+    # the dividing line) are in that district.
+    x = result.tracts.geometry.representative_point().x.to_numpy()
+    clear = np.abs(x - mid) > 0.005
+    expected = np.where(x < mid, "West", "East")
+    assert (result.tracts["borough"].to_numpy()[clear] == expected[clear]).all()
+    assert result.cameras is not None and result.disparity is not None
+    assert set(result.cameras["district"]) <= {"West", "East"}
+    terms = {
+        c.term
+        for m in result.disparity.models
+        if m.name == "placement_logit"
+        for c in m.coefficients
+    }
+    assert {"borough[West]:nonwhite_fraction", "borough[East]:nonwhite_fraction"} <= terms
+    # The headline placement model stays citywide.
+    assert result.audit.placement.coefficients[-1].term == "borough[Baltimore]:nonwhite_fraction"
