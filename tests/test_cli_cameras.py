@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 from typer.testing import CliRunner
 
+from camcensus.cameras import CAMERA_COLUMNS
 from camcensus.cli import app
-from camcensus.io.camera_files import read_cameras_file
+from camcensus.io.camera_files import read_cameras_file, write_cameras
 
 runner = CliRunner()
 
@@ -79,3 +81,19 @@ def test_import_real_sources_together(shared: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["cameras", "import", str(swiss), str(pbf), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert len(read_cameras_file(out)) == 2_146 + 38  # SOURCES.md: 38 surveillance nodes
+
+
+def test_import_never_writes_over_its_input(tmp_path: Path) -> None:
+    src = tmp_path / "cams.geojson"
+    gdf = gpd.GeoDataFrame(
+        {c: [None] for c in CAMERA_COLUMNS}
+        | {"camera_id": ["a"], "mount": ["street"], "source": ["osm"], "licence": ["ODbL"]},
+        geometry=gpd.points_from_xy([-73.98], [40.75]),
+        crs="EPSG:4326",
+    )
+    write_cameras(gdf, src)
+    before = src.read_bytes()
+    result = CliRunner().invoke(app, ["cameras", "import", str(src), "--out", str(src)])
+    assert result.exit_code == 2 and "never overwrites its input" in result.output
+    assert src.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["cams.geojson"]  # no temporary file left

@@ -50,7 +50,7 @@ def _import_and_write(paths: list[Path], source_format: str, out: Path, format: 
     ledger = Ledger()
     with _friendly_errors():
         gdf = read_cameras_files(paths, source_format=source_format, ledger=ledger)
-        result = write_cameras(gdf, out, format=format, ledger=ledger)
+        result = write_cameras(gdf, out, format=format, ledger=ledger, inputs=paths)
     Console().print(
         Text(f"Wrote {result.written:,} of {len(gdf):,} cameras to {result.path} ({result.format})")
     )

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,8 +354,9 @@ def write_cameras(
     *,
     format: str | None = None,
     ledger: Ledger | None = None,
+    inputs: Iterable[str | Path] = (),
 ) -> CameraExport:
-    """Write the ``cameras`` table to a file; nothing is uploaded anywhere.
+    """Write the ``cameras`` table to a file, all at once; nothing is uploaded anywhere.
 
     Parameters
     ----------
@@ -370,6 +373,8 @@ def write_cameras(
         from the extension (:data:`CAMERA_FILE_FORMATS`).
     ledger
         Receives the count of cameras refused per reason (OSM formats).
+    inputs
+        The files the cameras were read from: writing over one of them is refused.
 
     Returns
     -------
@@ -386,30 +391,42 @@ def write_cameras(
             + ", ".join(CAMERA_FILE_FORMATS)
             + " or pass format (--format)"
         )
+    for inp in inputs:
+        if Path(inp).resolve() == path.resolve():
+            raise OptionError(
+                f"{path} is one of the input files; an export never overwrites its input. "
+                "Fix: choose another --out file."
+            )
     validate_cameras(gdf_cameras)
     gdf = canonical_cameras(gdf_cameras)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    if fmt in ("osm", "osc"):
-        written, refused = _write_osm(gdf, path, change=fmt == "osc")
-        if ledger is not None:
-            reasons: dict[str, int] = {}
-            for _, reason in refused:
-                key = re.sub(r"'[^']*'", "'…'", reason)
-                reasons[key] = reasons.get(key, 0) + 1
-            for reason, n in reasons.items():
-                ledger.exclude(_STAGE, reason, n)
-        return CameraExport(path, fmt, written, tuple(refused))
-    if fmt == "gpkg":
-        gdf.to_file(path, driver="GPKG", layer="cameras")
-    elif fmt == "parquet":
-        gdf.to_parquet(path, index=False)
-    elif fmt == "geojson":
-        _write_geojson(gdf, path)
-    else:
-        _write_flat_csv(gdf, path)
-    return CameraExport(path, fmt, len(gdf))
+    if path.is_dir():
+        raise OptionError(f"{path} is a folder. Fix: give a file name for --out.")
+    # Written beside the target, then renamed over it: a failure leaves the old file whole.
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        written, refused = len(gdf), list[tuple[str, str]]()
+        if fmt in ("osm", "osc"):
+            written, refused = _write_osm(gdf, tmp, change=fmt == "osc")
+        elif fmt == "gpkg":
+            gdf.to_file(tmp, driver="GPKG", layer="cameras")
+        elif fmt == "parquet":
+            gdf.to_parquet(tmp, index=False)
+        elif fmt == "geojson":
+            _write_geojson(gdf, tmp)
+        else:
+            _write_flat_csv(gdf, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if refused and ledger is not None:
+        reasons: dict[str, int] = {}
+        for _, reason in refused:
+            key = re.sub(r"'[^']*'", "'…'", reason)
+            reasons[key] = reasons.get(key, 0) + 1
+        for reason, n in reasons.items():
+            ledger.exclude(_STAGE, reason, n)
+    return CameraExport(path, fmt, written, tuple(refused))
 
 
 def _json_value(value: object) -> object:
