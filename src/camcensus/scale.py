@@ -165,7 +165,6 @@ def coverage_measures(
         ``eff_cameras_within_200m``, ``cameras``, ``cameras_within_200m`` and ``area_m2``, equal
         to :func:`coverage_measures_single`'s.
     """
-    import dask_geopandas  # type: ignore[import-untyped]
     from dask.base import compute
     from dask.delayed import delayed
 
@@ -208,26 +207,43 @@ def coverage_measures(
     )
     results: list[dict[str, np.ndarray]] = []
     if len(tracts_m):
-        dgdf = dask_geopandas.from_geopandas(tracts_m, npartitions=n_parts)
-        if n_parts > 1:
-            dgdf = dgdf.spatial_shuffle(by="hilbert", npartitions=n_parts)
+        parts = _spatial_partitions(tracts_m, n_parts)
         with _dask_scheduler(scheduler, n_workers) as (client, local_scheduler):
             if client is not None:
-                cams_ref: Any = client.scatter(cams, broadcast=True, hash=False)
-                bld_ref: Any = (
-                    None if bld is None else client.scatter(bld, broadcast=True, hash=False)
-                )
+                # Cameras (and buildings) go to every worker once; each partition to one.
+                cams_f = client.scatter(cams, broadcast=True, hash=False)
+                bld_f = None if bld is None else client.scatter(bld, broadcast=True, hash=False)
+                part_fs = client.scatter(parts, hash=False)
+                futures = [
+                    client.submit(_measure_partition, part_f, cams_f, bld_f, params, pure=False)
+                    for part_f in part_fs
+                ]
+                results = list(client.gather(futures))
             else:
                 token = uuid.uuid4().hex
-                cams_ref = delayed(cams, name=f"camcensus-cameras-{token}")
-                bld_ref = None if bld is None else delayed(bld, name=f"camcensus-bld-{token}")
-            measure = delayed(_measure_partition, pure=True)
-            tasks = [measure(part, cams_ref, bld_ref, params) for part in dgdf.to_delayed()]
-            if client is not None:
-                results = list(client.gather(client.compute(tasks)))
-            else:
+                cams_d = delayed(cams, name=f"camcensus-cameras-{token}")
+                bld_d = None if bld is None else delayed(bld, name=f"camcensus-bld-{token}")
+                measure = delayed(_measure_partition, pure=True)
+                tasks = [
+                    measure(delayed(part, name=f"camcensus-tracts-{token}-{k}"), cams_d, bld_d,
+                            params)
+                    for k, part in enumerate(parts)
+                ]  # fmt: skip
                 results = list(compute(*tasks, scheduler=local_scheduler))  # type: ignore[no-untyped-call]
     return _combine(gdf_tracts, results, cams, params, disc_area, mpu, ledger)
+
+
+def _spatial_partitions(tracts_m: gpd.GeoDataFrame, n_parts: int) -> list[gpd.GeoDataFrame]:
+    """Split the tracts into ``n_parts`` spatially compact partitions (dask-geopandas: sorted
+    along a Hilbert curve of their centres), as plain GeoDataFrames."""
+    import dask_geopandas  # type: ignore[import-untyped]
+    from dask.base import compute
+
+    dgdf = dask_geopandas.from_geopandas(tracts_m, npartitions=n_parts)
+    if n_parts > 1:
+        dgdf = dgdf.spatial_shuffle(by="hilbert", npartitions=n_parts)
+    parts = compute(*dgdf.to_delayed(), scheduler="threads")  # type: ignore[no-untyped-call]
+    return [p for p in parts if len(p)]
 
 
 @contextmanager
