@@ -29,7 +29,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import psutil
+import psutil  # type: ignore[import-untyped]
 import shapely
 
 from camcensus.scale import coverage_measures, coverage_measures_single
