@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 from typer.testing import CliRunner
@@ -97,3 +98,21 @@ def test_import_never_writes_over_its_input(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "never overwrites its input" in result.output
     assert src.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["cams.geojson"]  # no temporary file left
+
+
+@pytest.mark.realdata
+def test_merge_command_on_nyc_lists(shared: Path, tmp_path: Path) -> None:
+    dot = shared / "nyc_dot_cameras" / "scanmap_2021" / "ny.json"
+    osm = shared / "line_of_sight_nyc" / "cctv.json"
+    link = shared / "linknyc" / "LinkNYC_Kiosk_Locations_20250426.csv"
+    out = tmp_path / "merged.gpkg"
+    args = ["cameras", "merge", str(dot), str(osm), str(link), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "merged.summary.csv")
+    got = {(r.source_a, r.source_b): (r.matched, r.conflicts) for r in summary.itertuples()}
+    assert got[("ny.json", "cctv.json")] == (18, 0)
+    assert got[("cctv.json", "LinkNYC_Kiosk_Locations_20250426.csv")] == (10, 6)
+    merged = read_cameras_file(out)
+    # 723 DOT + 638 OSM + 2,218 kiosks, less one camera per matched pair.
+    assert len(merged) == 723 + 638 + 2_218 - int(summary["matched"].sum())

@@ -82,6 +82,57 @@ def cameras_import(
     _import_and_write(paths, source_format, out, None)
 
 
+@cameras_app.command(
+    "merge",
+    epilog="Example: camcensus cameras merge dot.json osm.json linknyc.csv --out merged.gpkg",
+)
+def cameras_merge(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Camera files, one source each; the first wins on attributes."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="File for the merged cameras (.gpkg .geojson ...).")
+    ],
+    distance_m: Annotated[
+        float,
+        typer.Option("--distance-m", help="Cameras of two sources closer than this may be one."),
+    ] = 25.0,
+    direction_tolerance_deg: Annotated[
+        float,
+        typer.Option(
+            "--direction-tolerance-deg",
+            help="Largest difference between two known directions of one camera.",
+        ),
+    ] = 45.0,
+    source_format: SourceFormat = "auto",
+) -> None:
+    """Merge inventories of several sources into one, keeping both references of every match;
+    writes the matches, conflicts and a per-source-pair summary beside --out."""
+    from camcensus.merge import merge_files
+
+    ledger = Ledger()
+    with _friendly_errors():
+        result, files = merge_files(
+            paths,
+            out,
+            distance_m=distance_m,
+            direction_tolerance_deg=direction_tolerance_deg,
+            source_format=source_format,
+            ledger=ledger,
+        )
+    summary = result.summary
+    lines = [f"{len(result.cameras):,} merged cameras from {len(paths)} sources"]
+    for row in summary.itertuples(index=False):
+        lines.append(
+            f"  {row.source_a} x {row.source_b}: {row.matched:,} matched, {row.only_a:,} only "
+            f"in the first, {row.only_b:,} only in the second, {row.conflicts:,} conflicts"
+        )
+    lines.append("Written: " + ", ".join(str(p) for p in files.values()))
+    Console().print(Text("\n".join(lines)))
+    _print_ledger(ledger)
+
+
 @export_app.command(
     "cameras",
     epilog="Example: camcensus export cameras --cameras cameras.gpkg --format osm --out review.osm",

@@ -19,8 +19,9 @@ zones) and within 1e-9 m of the geodesic at these distances.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +29,7 @@ import pandas as pd
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
-from camcensus._errors import ContractError, OptionError
+from camcensus._errors import ContractError, Ledger, OptionError
 from camcensus.cameras import CAMERA_COLUMNS, validate_cameras
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "INCOMPATIBLE_CAMERA_TYPES",
     "MergeResult",
     "incompatibility",
+    "merge_files",
     "merge_sources",
 ]
 
@@ -400,3 +402,47 @@ def _summary(
             "unjoined",
         ],
     )
+
+
+def merge_files(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    *,
+    distance_m: float = DEFAULT_MATCH_DISTANCE_M,
+    direction_tolerance_deg: float = DEFAULT_DIRECTION_TOLERANCE_DEG,
+    source_format: str = "auto",
+    ledger: Ledger | None = None,
+) -> tuple[MergeResult, dict[str, Path]]:
+    """Merge camera files (one source each, named by file name, first = highest priority).
+
+    Writes the merged ``cameras`` to ``out`` (format from its extension, see
+    :func:`camcensus.io.camera_files.write_cameras`) and, beside it, ``<stem>.summary.csv``
+    (one row per source pair), ``<stem>.matches.csv`` and ``<stem>.conflicts.csv``.
+    """
+    from camcensus.io.camera_files import read_cameras_file, write_cameras
+    from camcensus.io.formats import write_csv
+
+    out = Path(out)
+    names = [Path(p).name for p in paths]
+    if len(set(names)) != len(names):
+        raise OptionError(
+            "two camera files share a file name; the name is the source's name in the merge. "
+            "Fix: rename one of them."
+        )
+    frames = {
+        name: read_cameras_file(p, source_format=source_format, ledger=ledger)
+        for name, p in zip(names, paths, strict=True)
+    }
+    result = merge_sources(
+        frames, distance_m=distance_m, direction_tolerance_deg=direction_tolerance_deg
+    )
+    written = write_cameras(result.cameras, out, ledger=ledger, inputs=paths)
+    tables = {"summary": result.summary, "matches": result.matches, "conflicts": result.conflicts}
+    files = {"cameras": written.path}
+    for key, frame in tables.items():
+        target = out.with_name(f"{out.stem}.{key}.csv")
+        if any(Path(p).resolve() == target.resolve() for p in paths):
+            raise OptionError(f"{target} is an input file. Fix: choose another --out name.")
+        write_csv(frame, target)
+        files[key] = target
+    return result, files
