@@ -154,7 +154,7 @@ def synthetic_cameras(city: Any) -> gpd.GeoDataFrame:
     cams["direction_deg"] = np.where(rng.random(n) < 0.5, np.round(rng.uniform(0, 359, n), 1),
                                      np.nan)  # fmt: skip
     cams["hfov_deg"] = np.where(rng.random(n) < 0.2, 90.0, np.nan)
-    cams["operator"] = np.where(rng.random(n) < 0.5, "City DOT", None)
+    cams["operator"] = [("City DOT" if u < 0.5 else None) for u in rng.random(n)]
     cams["osm_tags"] = [json.dumps({"man_made": "surveillance", "ref": str(i)}) for i in range(n)]
     return cams
 
@@ -233,7 +233,7 @@ def test_queries_match_brute_force(engine: Engine, city: Any) -> None:
             [c.camera_id for c in query_cameras(s, source="osm", limit=50, offset=o)]
             for o in range(0, 2000, 50)
         ]
-        assert sum(pages, []) == sorted(cams.loc[cams["source"] == "osm", "camera_id"])
+        assert [i for page in pages for i in page] == sorted(cams.loc[cams["source"] == "osm", "camera_id"])
 
 
 def test_replace_a_source_and_refuse_duplicates(engine: Engine, city: Any) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -28,7 +29,12 @@ from camcensus.db import connect, upgrade
 from camcensus.db.cameras import load_cameras
 from camcensus.web import WebSettings, create_app
 from test_db_cameras import NOW, synthetic_cameras
-from test_web_api import TestClient, assert_error_shape, make_app
+from test_web_api import assert_error_shape, make_app
+
+with warnings.catch_warnings():
+    # Starlette 1.x asks for the httpx2 fork; the pinned httpx works the same for these tests.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
 
 
 def _load(engine: Engine, cams: gpd.GeoDataFrame) -> None:
