@@ -233,7 +233,8 @@ def test_queries_match_brute_force(engine: Engine, city: Any) -> None:
             [c.camera_id for c in query_cameras(s, source="osm", limit=50, offset=o)]
             for o in range(0, 2000, 50)
         ]
-        assert [i for page in pages for i in page] == sorted(cams.loc[cams["source"] == "osm", "camera_id"])
+        osm_ids = sorted(cams.loc[cams["source"] == "osm", "camera_id"])
+        assert [i for page in pages for i in page] == osm_ids
 
 
 def test_replace_a_source_and_refuse_duplicates(engine: Engine, city: Any) -> None:
