@@ -103,8 +103,8 @@ def _run(call: Callable[[Any], Any], cache_dir: Path | None, **fetcher: Any) -> 
 
 @fetch_app.command(
     "osm",
-    epilog="Examples: camcensus fetch osm --bbox 6.10,46.18,6.18,46.23 --out geneva.json ; "
-    "camcensus fetch osm --place 'Baltimore, Maryland' --out baltimore_osm.json",
+    epilog="Example: camcensus fetch osm --bbox 6.10,46.18,6.18,46.23 --out geneva.json (or "
+    "--place 'Baltimore, Maryland' instead of --bbox)",
 )
 def fetch_osm_command(
     out: Out,
