@@ -211,3 +211,14 @@ def test_unknown_coverage_model_names_the_available_ones() -> None:
     )
     with pytest.raises(ValueError, match="available: disc, fov, occluded, pixel_density"):
         footprints(cameras_from_counts(pan), "viewshed")
+
+
+def test_points_on_borders_are_counted_once_each() -> None:
+    from camcensus._geo import locate_points
+
+    # Four unit squares meeting at (1, 1): a corner point touches four, an edge point two.
+    polys = np.array([shapely.box(x, y, x + 1, y + 1) for x in (0, 1) for y in (0, 1)])
+    pts = np.array([shapely.Point(1, 1), shapely.Point(0.5, 0.5), shapely.Point(1, 0.5)])
+    located = locate_points(pts, polys)
+    assert located.on_border == 2
+    assert list(located.owner) == [0, 0, 0]  # each given to the lowest index

@@ -200,7 +200,8 @@ def locate_points(
         snapped = outside[near_pt]
         owner[snapped] = near_poly
         distance = shapely.distance(points[snapped], polygons[near_poly])
-    return PointOwners(owner, len(ip) - len(first), snapped, distance)
+    on_border = int((np.bincount(ip, minlength=len(points)) > 1).sum())
+    return PointOwners(owner, on_border, snapped, distance)
 
 
 def borough_outlines(tracts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
