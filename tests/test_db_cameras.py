@@ -30,6 +30,7 @@ from camcensus.db.cameras import (
     dump_cameras,
     load_cameras,
     query_cameras,
+    write_cameras_dump,
 )
 from camcensus.db.errors import Conflict, Invalid
 from camcensus.db.models import Base
@@ -285,7 +286,9 @@ def test_bad_rows_are_counted_or_refused(sqlite_engine: Engine, city: Any) -> No
         load_cameras(s, pd.concat([bad.iloc[:2], bad.iloc[:1]]))
 
 
-def test_dump_checksum_and_date(engine: Engine, city: Any) -> None:
+def test_dump_checksum_and_date(
+    engine: Engine, city: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cams = synthetic_cameras(city)
     with Session(engine) as s:
         empty = dump_cameras(s)
@@ -305,3 +308,15 @@ def test_dump_checksum_and_date(engine: Engine, city: Any) -> None:
     assert ids == sorted(cams["camera_id"])
     back = gpd.GeoDataFrame.from_features(body["features"], crs="EPSG:4326")
     assert len(back) == len(cams)
+    # Written to a file in small pages: the same bytes, the same checksum.
+    monkeypatch.setattr("camcensus.db.cameras._DUMP_PAGE", 97)
+    with Session(engine) as s:
+        filed = write_cameras_dump(s, tmp_path / "d" / "cameras.geojson")
+    assert filed.path is not None and filed.path.read_bytes() == first.content
+    assert (filed.sha256, filed.size, filed.date, filed.content) == (
+        first.sha256,
+        len(first.content),
+        NOW,
+        b"",
+    )
+    assert sorted(p.name for p in filed.path.parent.iterdir()) == ["cameras.geojson"]

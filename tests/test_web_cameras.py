@@ -179,6 +179,9 @@ def test_dump_with_checksum_and_date(app: FastAPI, cams: gpd.GeoDataFrame) -> No
     again = client.get("/api/cameras/dump")
     assert json.loads(again.content)["cameras"] == len(cams) + 1
     assert again.headers["x-checksum-sha256"] != r.headers["x-checksum-sha256"]
+    # Dumps are files named by their checksum; the old one is gone.
+    dumps = sorted(p.name for p in (app.state.media_root / "dumps").iterdir())
+    assert dumps == [f"cameras-{again.headers['x-checksum-sha256']}.geojson"]
 
 
 # --------------------------------------------------------------------------- real server, PostGIS

@@ -13,18 +13,23 @@ GeoDataFrame loaded and read back is the same table.
   time; :func:`cameras_frame` returns the result as the contract GeoDataFrame and
   :func:`cameras_geojson` as GeoJSON.
 - :func:`dump_cameras` is the full download: every camera as GeoJSON, byte for byte the same for
-  the same data, with its SHA-256 checksum and the date of the data (the latest load).
+  the same data, with its SHA-256 checksum and the date of the data (the latest load);
+  :func:`write_cameras_dump` writes it to a file a page at a time (national inventories).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import os
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -46,6 +51,7 @@ __all__ = [
     "dump_cameras",
     "load_cameras",
     "query_cameras",
+    "write_cameras_dump",
 ]
 
 # Contract columns stored as text / as numbers.
@@ -54,6 +60,8 @@ _TEXT = ("mount", "camera_type", "surveillance_type", "operator", "source", "sou
 _FLOAT = ("position_sd_m", "direction_deg", "hfov_deg", "height_m")
 # Rows per INSERT statement.
 _CHUNK = 2_000
+# Rows per page of the dump.
+_DUMP_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -69,13 +77,15 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class CamerasDump:
-    """The full download: GeoJSON bytes, their SHA-256 (hex), the date of the data (the latest
-    load, UTC) and the number of cameras."""
+    """The full download: its SHA-256 (hex), size, the date of the data (the latest load, UTC),
+    the number of cameras, and the GeoJSON itself (``content``, or the file at ``path``)."""
 
-    content: bytes
     sha256: str
+    size: int
     date: datetime | None
     cameras: int
+    content: bytes = b""
+    path: Path | None = None
 
     @property
     def filename(self) -> str:
@@ -357,27 +367,71 @@ def dump_cameras(session: Session) -> CamerasDump:
     The bytes depend only on the stored rows (ordered by ``camera_id``, keys sorted, no
     whitespace), so the same data always gives the same checksum.
     """
+    buffer = io.BytesIO()
+    dump = _write_dump(session, buffer)
+    return replace(dump, content=buffer.getvalue())
+
+
+def write_cameras_dump(session: Session, path: str | Path) -> CamerasDump:
+    """Write :func:`dump_cameras`'s GeoJSON to ``path`` a page at a time (never the whole
+    inventory in memory); return its checksum, size, date and count (``path`` set).
+
+    The file is written beside ``path`` and renamed over it, so a reader never sees half a
+    dump.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        with tmp.open("wb") as fh:
+            dump = _write_dump(session, fh)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return replace(dump, path=path)
+
+
+def _write_dump(session: Session, fh: BinaryIO) -> CamerasDump:
     latest = session.scalar(select(func.max(Camera.loaded_at)))
-    parts: list[bytes] = []
+    total = int(session.scalar(select(func.count()).select_from(Camera)) or 0)
+    digest = hashlib.sha256()
+    size = 0
+
+    def put(data: bytes) -> None:
+        nonlocal size
+        fh.write(data)
+        digest.update(data)
+        size += len(data)
+
+    date_text = json.dumps(latest.isoformat() if latest is not None else None)
+    put(f'{{"type":"FeatureCollection","date":{date_text},"cameras":{total},"features":['.encode())
     n = 0
-    offset = 0
+    last_id: str | None = None
     while True:
-        page = query_cameras(session, limit=10_000, offset=offset)
+        # Keyset pages (by camera_id): every page costs the same however deep.
+        query = select(Camera).order_by(Camera.camera_id).limit(_DUMP_PAGE)
+        if last_id is not None:
+            query = query.where(Camera.camera_id > last_id)
+        page = list(session.scalars(query))
         if not page:
             break
-        offset += len(page)
         for cam in page:
             feature = {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [cam.lon, cam.lat]},
                 "properties": _properties(cam),
             }
-            parts.append(_compact(feature))
+            put((b"," if n else b"") + _compact(feature))
             n += 1
-    date_text = json.dumps(latest.isoformat() if latest is not None else None)
-    head = f'{{"type":"FeatureCollection","date":{date_text},"cameras":{n},"features":['
-    content = head.encode() + b",".join(parts) + b"]}"
-    return CamerasDump(content, hashlib.sha256(content).hexdigest(), latest, n)
+        last_id = page[-1].camera_id
+        session.expunge_all()
+    put(b"]}")
+    if n != total:
+        raise Conflict(
+            f"the cameras changed while the dump was written ({total} counted, {n} written); "
+            "dump again"
+        )
+    return CamerasDump(digest.hexdigest(), size, latest, n)
 
 
 def _compact(obj: Any) -> bytes:

@@ -5,9 +5,11 @@
   is the surveillance type (``camera``, ``ALPR``, ``guard``, ``gunshot_detector`` ...),
   ``source`` and ``type`` take one value or a comma-separated list. Paged like ``/api/tags``
   (``limit`` at most 5,000, ``offset``; a full page carries ``Link: <...>; rel="next"``).
-- ``GET /api/cameras/dump``: every camera in one GeoJSON file, the same bytes for the same
-  data, with its SHA-256 (headers ``X-Checksum-SHA256`` and ``Repr-Digest``, and ``ETag``) and
-  the date of the data (``Last-Modified``, the latest load; also in the file's ``date``).
+- ``GET /api/cameras/dump``: every camera in one GeoJSON file (written a page at a time under
+  the media root's ``dumps/``, named by its checksum, rebuilt when the data change), the same
+  bytes for the same data, with its SHA-256 (headers ``X-Checksum-SHA256``, ``Repr-Digest``
+  and ``ETag``) and the date of the data (``Last-Modified``: the latest load; also the file's
+  ``date``).
 - ``GET /api/cameras/dump/info``: the dump's checksum, date, size and camera count as JSON,
   to check a download against.
 
@@ -18,15 +20,19 @@ Each camera carries its ``licence``: what it may be re-published under.
 from __future__ import annotations
 
 import base64
+import os
 import threading
+from dataclasses import replace
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from camcensus.db.cameras import CamerasDump, cameras_geojson, dump_cameras, query_cameras
+from camcensus.db.cameras import CamerasDump, cameras_geojson, query_cameras, write_cameras_dump
 from camcensus.web.api_auth import ERRORS
 from camcensus.web.api_data import MAX_PAGE, BboxQ, LimitQ, OffsetQ, _bbox, _next_page
 from camcensus.web.schemas import FeatureCollection
@@ -89,16 +95,25 @@ def public_cameras(
 
 
 def _dump(request: Request, db: Session) -> CamerasDump:
-    """Return the dump, rebuilt only when the stored cameras changed (count or latest load)."""
+    """Return the dump, a file under the media root rebuilt only when the stored cameras
+    changed (their count or latest load)."""
     from camcensus.db.models import Camera
 
     key = tuple(db.execute(select(func.count(), func.max(Camera.loaded_at))).one())
     with _DUMP_LOCK:
         cached = getattr(request.app.state, "cameras_dump", None)
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == key and cached[1].path.exists():
             dump: CamerasDump = cached[1]
             return dump
-        dump = dump_cameras(db)
+        folder = Path(request.app.state.media_root) / "dumps"
+        dump = write_cameras_dump(db, folder / "cameras.geojson.new")
+        assert dump.path is not None
+        # Named by its checksum: a file being served is never overwritten.
+        final = folder / f"cameras-{dump.sha256}.geojson"
+        os.replace(dump.path, final)
+        dump = replace(dump, path=final)
+        if cached is not None and cached[1].path != final:
+            cached[1].path.unlink(missing_ok=True)
         request.app.state.cameras_dump = (key, dump)
         return dump
 
@@ -106,13 +121,14 @@ def _dump(request: Request, db: Session) -> CamerasDump:
 @router.get(
     "/cameras/dump",
     summary="Every camera in one GeoJSON file, with its SHA-256 checksum and date",
-    response_class=Response,
+    response_class=FileResponse,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
-def cameras_dump(request: Request, db: ReadSession) -> Response:
+def cameras_dump(request: Request, db: ReadSession) -> FileResponse:
     """Return the full inventory as a GeoJSON download (checksum and date in the headers)."""
     rate_limit(request, "data")
     dump = _dump(request, db)
+    assert dump.path is not None
     digest = base64.b64encode(bytes.fromhex(dump.sha256)).decode()
     headers = {
         "Content-Disposition": f'attachment; filename="{dump.filename}"',
@@ -123,7 +139,7 @@ def cameras_dump(request: Request, db: ReadSession) -> Response:
     }
     if dump.date is not None:
         headers["Last-Modified"] = format_datetime(dump.date, usegmt=True)
-    return Response(dump.content, media_type="application/geo+json", headers=headers)
+    return FileResponse(dump.path, media_type="application/geo+json", headers=headers)
 
 
 @router.get("/cameras/dump/info", summary="The dump's checksum, date, size and camera count")
@@ -137,6 +153,6 @@ def cameras_dump_info(request: Request, db: ReadSession) -> dict[str, Any]:
         "sha256": dump.sha256,
         "date": dump.date.isoformat() if dump.date is not None else None,
         "cameras": dump.cameras,
-        "bytes": len(dump.content),
+        "bytes": dump.size,
         "max_page": MAX_PAGE,
     }
