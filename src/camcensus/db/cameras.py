@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, delete, func, insert, or_, select
+from sqlalchemy import Select, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from camcensus._errors import Ledger
@@ -245,6 +245,10 @@ def _check_values(frame: pd.DataFrame) -> None:
         )
 
 
+def _postgis(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _filtered(
     query: Select[Any],
     *,
@@ -252,6 +256,7 @@ def _filtered(
     source: Sequence[str] | str | None,
     surveillance_type: Sequence[str] | str | None,
     camera_type: Sequence[str] | str | None,
+    postgis: bool = False,
 ) -> Select[Any]:
     if bbox is not None:
         w, s, e, n = (float(v) for v in bbox)
@@ -259,6 +264,14 @@ def _filtered(
         # A box whose west edge lies east of its east edge crosses the antimeridian.
         if w <= e:
             query = query.where(Camera.lon >= w, Camera.lon <= e)
+            if postgis:
+                # The GiST index finds the candidates (its boxes are rounded outwards to
+                # single precision); the exact lon/lat conditions above decide.
+                query = query.where(
+                    text("cameras.geom && ST_MakeEnvelope(:bw, :bs, :be, :bn, 4326)").bindparams(
+                        bw=w, bs=s, be=e, bn=n
+                    )
+                )
         else:
             query = query.where(or_(Camera.lon >= w, Camera.lon <= e))
     for column, wanted in (
@@ -295,6 +308,7 @@ def query_cameras(
         source=source,
         surveillance_type=surveillance_type,
         camera_type=camera_type,
+        postgis=_postgis(session),
     ).order_by(Camera.camera_id)
     if limit is not None:
         query = query.limit(limit)
@@ -318,6 +332,7 @@ def count_cameras(
         source=source,
         surveillance_type=surveillance_type,
         camera_type=camera_type,
+        postgis=_postgis(session),
     )
     return int(session.scalar(query) or 0)
 
