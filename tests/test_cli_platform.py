@@ -185,7 +185,8 @@ def test_serve_passes_its_options_to_the_web_app(
     assert result.exit_code == 0, result.output
     assert calls == [
         {"host": "0.0.0.0", "port": 8123, "database": url, "demo": True, "media": tmp_path / "m",
-         "forwarded_allow_ips": "10.0.0.2", "blur": True, "gsv_key": "k-123"}
+         "forwarded_allow_ips": "10.0.0.2", "blur": True, "gsv_key": "k-123",
+         "exposure": None}
     ]  # fmt: skip
     result = runner.invoke(app, ["serve", "--port", "70000"])
     assert result.exit_code == 2 and calls[1:] == []
