@@ -88,19 +88,31 @@ def synthetic_country(
 
 
 class PeakMemory:
-    """Peak resident memory (bytes) of this process and its children while in the block."""
+    """Peak resident memory (bytes) of this process and its children while in the block, and
+    the CPU seconds they used (children sampled while alive: the load-independent figure on a
+    shared machine)."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self._cpu: dict[int, float] = {}
+        self._cpu0 = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu.values()) - self._cpu0
 
     def _sample(self) -> int:
         me = psutil.Process()
         total = me.memory_info().rss
+        t = me.cpu_times()
+        self._cpu[me.pid] = t.user + t.system
         for child in me.children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
+                t = child.cpu_times()
+                self._cpu[child.pid] = t.user + t.system
         return int(total)
 
     def _run(self) -> None:
@@ -110,20 +122,26 @@ class PeakMemory:
 
     def __enter__(self) -> PeakMemory:
         self.peak = self._sample()
+        self._cpu0 = sum(self._cpu.values())
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
+
+
+CPU: list[float] = []  # CPU seconds of each timed() call, in order
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Return (result, seconds, peak GiB)."""
+    """Return (result, seconds, peak GiB); the CPU seconds go to :data:`CPU`."""
     with PeakMemory() as mem:
         t0 = time.perf_counter()
         out = fn()
         dt = time.perf_counter() - t0
+    CPU.append(mem.cpu_s)
     return out, dt, mem.peak / 2**30
 
 
@@ -161,8 +179,9 @@ def main() -> None:
             tracts, cams, scheduler=args.scheduler, workers=args.workers, quad_segs=args.quad_segs
         )
     )
-    print(f"dask-geopandas path: {t_dask:7.1f} s, peak memory {m_dask:5.2f} GiB "
-          f"(target: under 120 s at full size)")  # fmt: skip
+    print(f"dask-geopandas path: {t_dask:7.1f} s, peak memory {m_dask:5.2f} GiB, "
+          f"{CPU[-1]:.0f} CPU s (target: under 120 s at full size); load average "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"  covered tracts: {(got['eff_cameras'] > 0).sum():,}; cameras counted: "
           f"{got['cameras'].sum():,.0f}")  # fmt: skip
 
@@ -173,17 +192,18 @@ def main() -> None:
         )
         d = float(np.max(np.abs(ref["eff_cameras"].to_numpy() - got["eff_cameras"].to_numpy())))
         same = bool((ref["cameras"].to_numpy() == got["cameras"].to_numpy()).all())
-        print(f"single-process path: {t_one:7.1f} s, peak memory {m_one:5.2f} GiB; "
+        print(f"single-process path: {t_one:7.1f} s, peak memory {m_one:5.2f} GiB, "
+              f"{CPU[-1]:.0f} CPU s; "
               f"dask / single time {t_dask / t_one:.2f}; max |diff| eff_cameras {d:.2e}, "
               f"camera counts equal: {same}")  # fmt: skip
     print("single-process path at the same density, smaller sizes (its scaling):")
-    print(f"  {'cameras':>10} {'tracts':>8} {'seconds':>8} {'peak GiB':>9}")
+    print(f"  {'cameras':>10} {'tracts':>8} {'seconds':>8} {'CPU s':>8} {'peak GiB':>9}")
     for frac in (1 / 64, 1 / 32, 1 / 16, 1 / 8) if args.full else (1 / 8, 1 / 4, 1 / 2):
         t_s, c_s = synthetic_country(int(n_cams * frac), int(n_tracts * frac), seed=1)
         _, t_one, m_one = timed(
             functools.partial(coverage_measures_single, t_s, c_s, quad_segs=args.quad_segs)
         )
-        print(f"  {len(c_s):>10,} {len(t_s):>8,} {t_one:8.1f} {m_one:9.2f}")
+        print(f"  {len(c_s):>10,} {len(t_s):>8,} {t_one:8.1f} {CPU[-1]:8.1f} {m_one:9.2f}")
 
 
 if __name__ == "__main__":

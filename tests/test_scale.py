@@ -105,7 +105,7 @@ def test_local_cluster_and_scheduler_address(city: Any) -> None:
     _assert_same(ref, got, Ledger(), Ledger())
     # A real cluster given by its scheduler's address.
     with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         got = coverage_measures(tracts, cams, scheduler=cluster.scheduler_address, npartitions=4)
     np.testing.assert_allclose(got["eff_cameras"], ref["eff_cameras"], rtol=1e-9, atol=1e-9)

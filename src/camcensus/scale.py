@@ -263,7 +263,7 @@ def _dask_scheduler(scheduler: Any, n_workers: int) -> Iterator[tuple[Any, str |
                 n_workers=n_workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=40,
             ) as cluster,
             Client(cluster) as client,  # type: ignore[no-untyped-call]
@@ -426,8 +426,8 @@ def _combine(
     hit_pt, hit_tract = _cat(results, "hit_pt", "int64"), _cat(results, "hit_tract", "int64")
     owner = np.full(n_pts, n, dtype="int64")
     np.minimum.at(owner, hit_pt, hit_tract)
-    n_hit = int((owner < n).sum())
-    on_border = len(hit_pt) - n_hit
+    # Points touching more than one tract (counted once, in the first), as locate_points says.
+    on_border = int((np.bincount(hit_pt, minlength=n_pts) > 1).sum())
     # A point in no tract goes to the nearest tract within snap_m (any partition's nearest).
     near_pt, near_tract = _cat(results, "near_pt", "int64"), _cat(results, "near_tract", "int64")
     near_dist = _cat(results, "near_dist", "float64")
