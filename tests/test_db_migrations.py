@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from camcensus.db import connect, current, downgrade, upgrade
 from camcensus.db.models import Base
 
-HEAD = "0001_platform"
+HEAD = "0002_cameras"
 PLATFORM_TABLES = {
     "projects",
     "panoramas",
@@ -31,6 +31,7 @@ PLATFORM_TABLES = {
     "validations",
     "reviews",
     "comments",
+    "cameras",
 }
 # Tables PostGIS itself keeps in the public schema (the extension outlives the downgrade).
 POSTGIS_TABLES = {"spatial_ref_sys"}
@@ -47,7 +48,9 @@ def _diff(engine: Engine) -> list[Any]:
         # What only PostGIS has: its own table, and the generated point with its GiST index.
         if kind == "table" and name in POSTGIS_TABLES:
             return False
-        return not (kind in ("column", "index") and name in ("geom", "ix_panoramas_geom"))
+        return not (
+            kind in ("column", "index") and name in ("geom", "ix_panoramas_geom", "ix_cameras_geom")
+        )
 
     with engine.connect() as connection, warnings.catch_warnings():
         # SQLite cannot reflect the expression index on lower(pseudonym); checked by name below.
@@ -139,8 +142,10 @@ def test_sqlite_url_string_and_relative_revisions(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'u.sqlite'}"
     assert current(url) is None
     upgrade(url, "+1")
+    assert current(url) == "0001_platform"
+    upgrade(url, "+1")
     assert current(url) == HEAD
-    downgrade(url, "-1")
+    downgrade(url, "-2")
     assert current(url) is None
     engine = connect(url)
     try:
