@@ -116,3 +116,30 @@ def test_merge_command_on_nyc_lists(shared: Path, tmp_path: Path) -> None:
     merged = read_cameras_file(out)
     # 723 DOT + 638 OSM + 2,218 kiosks, less one camera per matched pair.
     assert len(merged) == 723 + 638 + 2_218 - int(summary["matched"].sum())
+
+
+@pytest.mark.realdata
+def test_load_stores_an_inventory_in_the_database(shared: Path, tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from camcensus.db import connect, upgrade
+    from camcensus.db.cameras import count_cameras
+
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    upgrade(url)
+    src = shared / "other_cities" / "baltimore" / "CCTV_Locations.csv"
+    load = ["cameras", "load", str(src), "--database", url]
+    result = CliRunner().invoke(app, load)
+    assert result.exit_code == 0, result.output
+    assert "Stored 614 cameras" in result.output
+    again = CliRunner().invoke(app, load)
+    assert again.exit_code == 2 and "Traceback" not in again.output
+    replaced = CliRunner().invoke(app, [*load, "--replace", "sources"])
+    assert "Stored 614 cameras (deleted first: 614" in replaced.output
+    engine = connect(url)
+    try:
+        with Session(engine) as session:
+            assert count_cameras(session) == 614
+            assert count_cameras(session, source="city-list") == 614
+    finally:
+        engine.dispose()

@@ -112,6 +112,7 @@ ProjectOpt = Annotated[
 def _friendly_errors() -> Iterator[None]:
     """Turn every expected failure into a message and exit status 2 (never a traceback)."""
     from alembic.util import CommandError
+    from pyogrio.errors import DataLayerError, DataSourceError
     from sqlalchemy.exc import SQLAlchemyError
 
     from camcensus.db.errors import PlatformError
@@ -135,6 +136,8 @@ def _friendly_errors() -> Iterator[None]:
             "Database problem",
             RuntimeError(f"{exc}. Fix: camcensus db current shows the database's revision"),
         )
+    except (DataSourceError, DataLayerError) as exc:
+        _fail("File problem", RuntimeError(f"{exc}. Fix: check the file is a readable GIS file"))
     except (ValueError, OSError) as exc:
         _fail("Error", exc)
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from camcensus._errors import Ledger, OptionError
-from camcensus.cli import _friendly_errors, app, export_app
+from camcensus.cli import Database, _existing_database, _friendly_errors, app, export_app
 
 cameras_app = typer.Typer(
     help="Camera inventories: import from OpenStreetMap, city lists and files.",
@@ -130,6 +130,52 @@ def cameras_merge(
         )
     lines.append("Written: " + ", ".join(str(p) for p in files.values()))
     Console().print(Text("\n".join(lines)))
+    _print_ledger(ledger)
+
+
+@cameras_app.command(
+    "load",
+    epilog="Example: camcensus cameras load cameras.gpkg --database sqlite:///camcensus.db "
+    "--replace sources",
+)
+def cameras_load(
+    paths: Annotated[list[Path], typer.Argument(help="Camera files to store (one or more).")],
+    database: Database = None,
+    replace: Annotated[
+        str,
+        typer.Option(
+            "--replace",
+            help="none (add; an id already stored is refused), sources (first delete the "
+            "stored cameras of the sources loaded) or all (first empty the table).",
+        ),
+    ] = "none",
+    source_format: SourceFormat = "auto",
+) -> None:
+    """Store camera inventories in the platform's database, where the web app serves them
+    (/api/cameras, /api/cameras/dump)."""
+    from sqlalchemy.orm import Session
+
+    from camcensus.db import connect
+    from camcensus.db.cameras import load_cameras
+    from camcensus.io.camera_files import read_cameras_files
+
+    ledger = Ledger()
+    with _friendly_errors():
+        if replace not in ("none", "sources", "all"):
+            raise OptionError(f"--replace {replace!r}: use none, sources or all")
+        gdf = read_cameras_files(paths, source_format=source_format, ledger=ledger)
+        engine = connect(_existing_database(database))
+        try:
+            with Session(engine) as session, session.begin():
+                result = load_cameras(session, gdf, replace=replace, ledger=ledger)  # type: ignore[arg-type]
+        finally:
+            engine.dispose()
+    Console().print(
+        Text(
+            f"Stored {result.loaded:,} cameras (deleted first: {result.deleted:,}; left out: "
+            f"{result.excluded:,})"
+        )
+    )
     _print_ledger(ledger)
 
 
