@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 OUT ?= out/demo
 SHARED_DATA ?= ../shared/data
 
-.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth bench-platform bench-locate bench-footprints bench-routes clean
+.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth bench-platform bench-locate bench-footprints bench-routes bench-scale clean
 
 $(VENV)/.core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(VENV)/.core: pyproject.toml
 	touch $@
 
 $(VENV)/.test: $(VENV)/.core
-	$(PIP) install -q --disable-pip-version-check -e '.[test,dev]'
+	$(PIP) install -q --disable-pip-version-check -e '.[test,dev,scale]'
 	touch $@
 
 ## demo: install, simulate a seeded synthetic city, store it in SQLite and write the report to $(OUT)
@@ -71,6 +71,10 @@ bench-footprints: $(VENV)/.test
 ## bench-routes: route queries on a 152k-node walking graph against networkx and scipy
 bench-routes: $(VENV)/.test
 	$(PY) benchmarks/bench_routes.py --full
+
+## bench-scale: coverage of 1M cameras x 85k tracts on dask against the single-process path
+bench-scale: $(VENV)/.test
+	$(PY) benchmarks/bench_scale.py --full
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
