@@ -1,6 +1,18 @@
 """camcensus: audit where surveillance cameras are, what they can see, and whom they watch."""
 
-from camcensus import aggregate, cameras, coverage, io, pipeline, settings, simulate, stages
+from camcensus import (
+    aggregate,
+    cameras,
+    coverage,
+    exposure,
+    io,
+    locate,
+    merge,
+    pipeline,
+    settings,
+    simulate,
+    stages,
+)
 from camcensus._errors import (
     ContractError,
     CrsError,
@@ -22,7 +34,10 @@ __all__ = [
     "aggregate",
     "cameras",
     "coverage",
+    "exposure",
     "io",
+    "locate",
+    "merge",
     "pipeline",
     "settings",
     "simulate",

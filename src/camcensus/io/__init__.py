@@ -1,5 +1,5 @@
 """Readers and writers, one module per source."""
 
-from camcensus.io import census, decode, formats
+from camcensus.io import camera_files, census, citylists, decode, directions, formats, osm
 
-__all__ = ["census", "decode", "formats"]
+__all__ = ["camera_files", "census", "citylists", "decode", "directions", "formats", "osm"]
