@@ -6,6 +6,7 @@ parses its options and calls :func:`camcensus.audit.audit_report`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -145,6 +146,15 @@ def audit(
                 raise OptionError(
                     f"--threshold must be a number or 'median', not {threshold!r}"
                 ) from None
+            if not (math.isfinite(thr) and thr >= 0):
+                raise OptionError(
+                    f"--threshold {threshold!r} must be a number of cameras per 1,000 "
+                    "residents, 0 or more, or 'median'. Fix: e.g. --threshold 2.5"
+                )
+        if permutations is not None and permutations < 0:
+            raise OptionError(
+                f"--permutations {permutations} must be 0 or more. Fix: e.g. --permutations 999"
+            )
         result = audit_report(
             out,
             force=force,

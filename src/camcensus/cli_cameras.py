@@ -7,6 +7,7 @@ reads with :func:`camcensus.io.camera_files.read_cameras_files` and writes with
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -113,6 +114,16 @@ def cameras_merge(
 
     ledger = Ledger()
     with _friendly_errors():
+        if not (math.isfinite(distance_m) and distance_m > 0):
+            raise OptionError(
+                f"--distance-m {distance_m} must be a distance above 0 in metres. "
+                "Fix: e.g. --distance-m 25."
+            )
+        if not (0 <= direction_tolerance_deg <= 180):
+            raise OptionError(
+                f"--direction-tolerance-deg {direction_tolerance_deg} must be from 0 to 180 "
+                "degrees. Fix: e.g. --direction-tolerance-deg 45."
+            )
         result, files = merge_files(
             paths,
             out,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from camcensus._errors import InputError, OptionError, Problem
 from camcensus.exposure.areas import area_exposure
 from camcensus.exposure.routes import ExposureIndex, RouteResult
 
@@ -19,12 +22,15 @@ __all__ = ["areas_to_files", "route_to_files"]
 def route_to_files(result: RouteResult, out: str | Path) -> tuple[Path, Path]:
     """Write ``out/route.json`` (the figures, :meth:`RouteResult.to_dict`) and
     ``out/route.geojson`` (:meth:`RouteResult.to_geojson`); return both paths."""
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _out_folder(out)
     figures = folder / "route.json"
     geo = folder / "route.geojson"
-    figures.write_text(json.dumps(_clean(result.to_dict()), indent=2) + "\n", encoding="utf-8")
-    geo.write_text(json.dumps(_clean(result.to_geojson())) + "\n", encoding="utf-8")
+    _write_texts(
+        {
+            figures: json.dumps(_clean(result.to_dict()), indent=2) + "\n",
+            geo: json.dumps(_clean(result.to_geojson())) + "\n",
+        }
+    )
     return figures, geo
 
 
@@ -38,12 +44,11 @@ def areas_to_files(
     """Compute :func:`~camcensus.exposure.area_exposure` and write ``out/areas.csv`` (one row
     per area and band) and ``out/areas.geojson`` (the areas in WGS84 with
     ``street_m`` and ``share_<band>`` / ``covered_m_<band>`` per band)."""
+    folder = _out_folder(out)
+    _check_polygons(areas)
     table = area_exposure(index, None, areas, id_column=id_column)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "areas.csv"
     geo = folder / "areas.geojson"
-    table.to_csv(csv, index=False)
     wide = table.pivot_table(
         index=id_column, columns="band", values=["covered_m", "share_covered"], sort=False
     )
@@ -55,8 +60,61 @@ def areas_to_files(
     for col in wide.columns:
         gdf[col] = gdf[id_column].map(wide[col]).to_numpy()
     gdf["model"] = index.model
-    geo.write_text(gdf.to_json(drop_id=True), encoding="utf-8")
+    _write_texts({csv: table.to_csv(index=False), geo: gdf.to_json(drop_id=True)})
     return table, csv, geo
+
+
+def _out_folder(out: str | Path) -> Path:
+    """Return the output folder, created; refuse a path that is a file (an input, often)."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(
+            f"--out {folder} is a file; the results are a folder of files. "
+            "Fix: give a folder name for --out (it is created)."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _check_polygons(areas: gpd.GeoDataFrame) -> None:
+    """Refuse areas that are not polygons (they hold no street length)."""
+    types = areas.geometry.geom_type
+    # Missing geometries are area_exposure's to count; only wrong kinds are refused here.
+    bad = types.notna() & ~types.isin(["Polygon", "MultiPolygon"])
+    if bad.any():
+        first = int(bad.to_numpy().nonzero()[0][0])
+        found = sorted({str(t) for t in types[bad].unique()})
+        raise InputError(
+            [
+                Problem(
+                    str(areas.attrs.get("source", "")),
+                    first + 1,
+                    "geometry",
+                    f"{int(bad.sum()):,} areas that are not polygons ({', '.join(found)})",
+                    "Polygon or MultiPolygon areas",
+                    "pass polygons for --areas (parks, tracts, districts)",
+                )
+            ]
+        )
+
+
+def _write_texts(files: dict[Path, str]) -> None:
+    """Write every file beside its target, then rename all: a failure leaves no partial set."""
+    for path in files:
+        if path.is_dir():
+            raise OptionError(
+                f"{path} is a folder; it is where a result file goes. Fix: remove it or give "
+                "another --out folder."
+            )
+    tmps = {path: path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp") for path in files}
+    try:
+        for path, text in files.items():
+            tmps[path].write_text(text, encoding="utf-8")
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
 
 
 def _clean(value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
-from camcensus._errors import InputError, Ledger, Problem
+from camcensus._errors import ContractError, InputError, Ledger, Problem
 from camcensus.exposure.network import read_streets
 
 if TYPE_CHECKING:
@@ -48,6 +48,10 @@ def read_cameras(
         raise InputError(
             [Problem(str(path), None, None, "no such file", "a cameras file", "check the path")]
         )
+    if path.is_dir():
+        raise InputError(
+            [Problem(str(path), None, None, "a folder", "a cameras file", "give a file's path")]
+        )
     name = path.name.lower()
     if name.endswith(".csv"):
         from camcensus.io.decode import intersections_from_csv
@@ -62,7 +66,23 @@ def read_cameras(
         gdf = read_osm_cameras(path, ledger=ledger)
     else:
         gdf = gpd.read_file(path)
-        validate_cameras(gdf)
+        try:
+            validate_cameras(gdf)
+        except ContractError as exc:
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        None,
+                        str(exc).removeprefix("the cameras table breaks its contract: "),
+                        "the cameras table (a file written by camcensus cameras import), a "
+                        "Decode counts .csv or an OSM .osm/.osm.pbf",
+                        "convert the inventory first: camcensus cameras import FILE --out "
+                        "cameras.gpkg",
+                    )
+                ]
+            ) from exc
         if "mount" in gdf.columns:
             gdf["mount"] = gdf["mount"].fillna("unknown")
     gdf = gdf.to_crs("EPSG:4326")
@@ -88,6 +108,10 @@ def read_buildings(path: str | Path) -> gpd.GeoDataFrame:
     if not path.exists():
         raise InputError(
             [Problem(str(path), None, None, "no such file", "a buildings file", "check the path")]
+        )
+    if path.is_dir():
+        raise InputError(
+            [Problem(str(path), None, None, "a folder", "a buildings file", "give a file's path")]
         )
     return gpd.read_file(path).to_crs("EPSG:4326")
 

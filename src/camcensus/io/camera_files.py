@@ -12,6 +12,7 @@ Every format round-trips: :func:`read_cameras_file` of a written file returns th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -27,7 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from camcensus._errors import InputError, Ledger, OptionError, Problem
+from camcensus._errors import ContractError, InputError, Ledger, OptionError, Problem
 from camcensus.cameras import CAMERA_COLUMNS, validate_cameras
 from camcensus.io.directions import format_direction, parse_direction
 from camcensus.io.formats import read_csv, write_csv
@@ -231,6 +232,19 @@ def read_cameras_file(
         raise InputError(
             [Problem(str(path), None, None, "no such file", "a camera file", "check the path")]
         )
+    if path.is_dir():
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "a folder",
+                    "a camera file",
+                    "give the path of a file inside it",
+                )
+            ]
+        )
     fmt = _sniff(path) if source_format == "auto" else source_format
     if fmt in OSM_FORMATS:
         gdf = read_osm_cameras(path, source_format=fmt, ledger=ledger)
@@ -243,7 +257,23 @@ def read_cameras_file(
     elif fmt == "gpkg":
         gdf = gpd.read_file(path)
     elif fmt == "parquet":
-        gdf = gpd.read_parquet(path)
+        try:
+            gdf = gpd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        None,
+                        f"a file GeoParquet cannot read ({first[:200]})",
+                        "a GeoParquet file of the cameras table",
+                        "write it again (camcensus cameras import ... --out cameras.parquet), "
+                        "or pass --source-format with the file's real format",
+                    )
+                ]
+            ) from exc
     elif fmt == "geojson":
         gdf = _read_geojson(path)
     elif fmt == "csv":
@@ -260,24 +290,117 @@ def read_cameras_file(
             + ", ".join((*known, *_city_formats()))
         )
     gdf = canonical_cameras(gdf)
-    validate_cameras(gdf)
+    try:
+        validate_cameras(gdf)
+    except ContractError as exc:
+        # A camera file (gpkg, geojson, parquet, csv) must hold the whole table; name the file.
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    str(exc).removeprefix("the cameras table breaks its contract: "),
+                    "the cameras table (a file written by camcensus cameras import)",
+                    "write the file with camcensus cameras import, or pass --source-format "
+                    "with the source it comes from (e.g. overpass, a city list)",
+                )
+            ]
+        ) from exc
     return gdf
 
 
+def _coordinate_problems(path: Path, row: int, lon: float, lat: float) -> list[Problem]:
+    """Problems of one point given as WGS84 degrees (missing, not finite, out of range)."""
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        found = f"lon {lon!r}, lat {lat!r}"
+        return [Problem(str(path), row, "lon/lat", found, "WGS84 degrees", "fix the row")]
+    if -180 <= lon <= 180 and -90 <= lat <= 90:
+        return []
+    fix = "fix the row; coordinates must be WGS84 longitude and latitude"
+    if abs(lat) > 90 and abs(lon) <= 90:
+        fix = "lon and lat look swapped: put the longitude in lon and the latitude in lat"
+    return [
+        Problem(
+            str(path),
+            row,
+            "lon/lat",
+            f"lon {lon!r}, lat {lat!r}",
+            "lon in [-180, 180] and lat in [-90, 90] (WGS84 degrees)",
+            fix,
+        )
+    ]
+
+
+def _number_or_nan(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _read_geojson(path: Path) -> gpd.GeoDataFrame:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    def whole_file(found: str) -> InputError:
+        return InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    found,
+                    "a GeoJSON FeatureCollection of Points",
+                    "write the file again (camcensus cameras import ... --out cameras.geojson)",
+                )
+            ]
+        )
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise whole_file(f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise whole_file(f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise whole_file(f"a JSON {type(data).__name__}, not an object")
     features = data.get("features", []) if data.get("type") == "FeatureCollection" else [data]
+    if not isinstance(features, list):
+        raise whole_file("'features' that is not a list")
     rows, xs, ys, problems = [], [], [], []
     for i, f in enumerate(features, start=1):
-        geom = f.get("geometry") or {}
-        if geom.get("type") != "Point":
+        if not isinstance(f, dict):
             problems.append(
-                Problem(str(path), i, "geometry", repr(geom.get("type")), "a Point", "one point")
+                Problem(str(path), i, None, f"a JSON {type(f).__name__}", "a Feature", "fix it")
             )
             continue
-        xs.append(float(geom["coordinates"][0]))
-        ys.append(float(geom["coordinates"][1]))
-        rows.append(f.get("properties") or {})
+        geom = f.get("geometry") or {}
+        geom_type = geom.get("type") if isinstance(geom, dict) else None
+        if geom_type != "Point":
+            problems.append(
+                Problem(str(path), i, "geometry", repr(geom_type), "a Point", "one point")
+            )
+            continue
+        coords = geom.get("coordinates")
+        if not isinstance(coords, list) or len(coords) < 2:
+            problems.append(
+                Problem(
+                    str(path),
+                    i,
+                    "geometry",
+                    f"coordinates {str(coords)[:40]}",
+                    "[lon, lat] in WGS84 degrees",
+                    "fix the feature",
+                )
+            )
+            continue
+        lon, lat = _number_or_nan(coords[0]), _number_or_nan(coords[1])
+        found = _coordinate_problems(path, i, lon, lat)
+        if found:
+            problems.extend(found)
+            continue
+        props = f.get("properties")
+        xs.append(lon)
+        ys.append(lat)
+        rows.append(props if isinstance(props, dict) else {})
     if problems:
         raise InputError(problems)
     return gpd.GeoDataFrame(
@@ -288,13 +411,28 @@ def _read_geojson(path: Path) -> gpd.GeoDataFrame:
 def _read_flat_csv(path: Path) -> gpd.GeoDataFrame:
     df = read_csv(path, dtype=str, keep_default_na=False)
     tag_cols = [c for c in df.columns if c.startswith(_TAG_PREFIX)]
-    problems = []
-    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy()
-    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy()
-    for i in np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat))):
-        problems.append(
-            Problem(str(path), int(i) + 1, "lon/lat", "no number", "WGS84 degrees", "fix the row")
+    problems = [
+        Problem(
+            str(path),
+            None,
+            col,
+            "no such column (columns: " + ", ".join(map(str, df.columns[:12])) + ")",
+            f"column {col!r} (flat camera CSV: camera_id, lon, lat, ...)",
+            f"add column {col!r}, or pass --source-format with the file's real format",
         )
+        for col in ("camera_id", "lon", "lat")
+        if col not in df.columns
+    ]
+    if problems:
+        raise InputError(problems)
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype="float64")
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype="float64")
+    for i in range(len(df)):
+        found = _coordinate_problems(path, i + 1, float(lon[i]), float(lat[i]))
+        if found and not math.isfinite(lon[i] + lat[i]):
+            text = f"lon {df['lon'].iloc[i]!r}, lat {df['lat'].iloc[i]!r} (no number)"
+            found = [dataclasses.replace(found[0], found=text)]
+        problems.extend(found)
     if problems:
         raise InputError(problems)
     out = pd.DataFrame(index=df.index)
@@ -384,7 +522,16 @@ def write_cameras(
         OSM ways and relations (edit those in JOSM), and, in ``osc``, cameras already in OSM.
     """
     path = Path(path)
-    fmt = format or CAMERA_FILE_FORMATS.get(path.suffix.lower(), "")
+    if path.is_dir():
+        raise OptionError(f"{path} is a folder. Fix: give a file name for --out.")
+    by_extension = CAMERA_FILE_FORMATS.get(path.suffix.lower())
+    fmt = format or by_extension or ""
+    if format and by_extension and format != by_extension:
+        raise OptionError(
+            f"--format {format} but {path.name!r} has the extension of {by_extension}; a file "
+            f"would not read back as what it holds. Fix: name the file "
+            f"{path.stem}{_extension(format)} or pass --format {by_extension}."
+        )
     if fmt not in CAMERA_FILE_FORMATS.values():
         raise OptionError(
             f"cannot tell the format of {path.name!r}; use one of the extensions "
@@ -427,6 +574,10 @@ def write_cameras(
         for reason, n in reasons.items():
             ledger.exclude(_STAGE, reason, n)
     return CameraExport(path, fmt, written, tuple(refused))
+
+
+def _extension(fmt: str) -> str:
+    return next(ext for ext, f in CAMERA_FILE_FORMATS.items() if f == fmt)
 
 
 def _json_value(value: object) -> object:

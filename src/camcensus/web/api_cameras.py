@@ -20,6 +20,7 @@ Each camera carries its ``licence``: what it may be re-published under.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import threading
 from dataclasses import replace
@@ -27,7 +28,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,6 +40,8 @@ from camcensus.web.schemas import FeatureCollection
 from camcensus.web.security import ReadSession, rate_limit
 
 __all__ = ["router"]
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api", tags=["cameras"], responses=ERRORS)
 
@@ -106,11 +109,28 @@ def _dump(request: Request, db: Session) -> CamerasDump:
             dump: CamerasDump = cached[1]
             return dump
         folder = Path(request.app.state.media_root) / "dumps"
-        dump = write_cameras_dump(db, folder / "cameras.geojson.new")
-        assert dump.path is not None
-        # Named by its checksum: a file being served is never overwritten.
-        final = folder / f"cameras-{dump.sha256}.geojson"
-        os.replace(dump.path, final)
+        try:
+            dump = write_cameras_dump(db, folder / "cameras.geojson.new")
+            assert dump.path is not None
+            # Named by its checksum: a file being served is never overwritten.
+            final = folder / f"cameras-{dump.sha256}.geojson"
+            os.replace(dump.path, final)
+        except OSError as exc:
+            # The media root is the operator's to fix; answer in the one error shape.
+            logger.error("cannot write the cameras dump under %s: %s", folder, exc)
+            raise HTTPException(
+                503,
+                detail={
+                    "error": "The cameras dump cannot be written on this server just now.",
+                    "errors": [
+                        {
+                            "field": "",
+                            "message": "the server's media folder is not writable; "
+                            "try again later or page the cameras with /api/cameras",
+                        }
+                    ],
+                },
+            ) from exc
         dump = replace(dump, path=final)
         if cached is not None and cached[1].path != final:
             cached[1].path.unlink(missing_ok=True)

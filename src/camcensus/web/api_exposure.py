@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -57,6 +58,7 @@ NO_INDEX = (
     "--exposure-streets PATH (or camcensus serve --demo)."
 )
 _METRES_PER_DEG_LAT = 111_320.0
+_DECIMAL = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 router = APIRouter(prefix="/api/exposure", tags=["exposure"], responses=ERRORS)
 page_router = APIRouter(include_in_schema=False)
@@ -100,6 +102,9 @@ def parse_point(text: str, field: str) -> tuple[float, float]:
             f"found {shown!r}; expected two numbers LAT,LON in degrees, e.g. 40.7484,-73.9857",
         )
     try:
+        # Plain decimals only: float() would also take "1_0" (10) and "infinity".
+        if not all(_DECIMAL.match(p.strip()) for p in parts):
+            raise ValueError(text)
         lat, lon = (float(p.strip()) for p in parts)
     except ValueError:
         raise _refuse(
