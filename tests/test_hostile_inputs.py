@@ -308,3 +308,12 @@ def test_dump_when_media_root_is_not_a_folder(engine: Engine, tmp_path: Path) ->
     for url in ("/api/cameras/dump", "/api/cameras/dump/info"):
         body = assert_error_shape(client.get(url), 503)
         assert "/api/cameras" in body["errors"][0]["message"]
+
+
+def test_json_array_that_is_no_known_list(tmp_path: Path) -> None:
+    src = tmp_path / "cams.json"
+    src.write_text("[1, 2, 3]", encoding="utf-8")
+    out = tmp_path / "o.gpkg"
+    res = runner.invoke(app, ["cameras", "import", str(src), "--out", str(out)])
+    _refused(res, "cams.json", "cannot be told", "--source-format")
+    assert not out.exists()

@@ -169,7 +169,12 @@ def _sniff(path: Path) -> str:
             return "geojson"
         if re.search(rb'"elements"|"type"\s*:\s*"(node|way|relation)"', head):
             return "overpass"
-        return _city_format(path) or "overpass"
+        city = _city_format(path)
+        if city:
+            return city
+        # A JSON array is a city list or nothing known; Overpass JSON is an object.
+        if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+            return "overpass"
     if name.endswith(".csv"):
         with path.open(encoding="utf-8-sig", errors="replace") as fh:
             header = fh.readline()
