@@ -317,3 +317,36 @@ def test_json_array_that_is_no_known_list(tmp_path: Path) -> None:
     res = runner.invoke(app, ["cameras", "import", str(src), "--out", str(out)])
     _refused(res, "cams.json", "cannot be told", "--source-format")
     assert not out.exists()
+
+
+def test_locate_options_out_of_range_are_messages(tmp_path: Path) -> None:
+    for option in (["--cluster-deg", "-1"], ["--min-support", "0"]):
+        result = CliRunner().invoke(app, ["locate", *option, "--out", str(tmp_path / "o")])
+        _refused(result, option[0])
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_json_array_of_non_osm_records_is_not_overpass(tmp_path: Path) -> None:
+    src = tmp_path / "list.json"
+    src.write_text(json.dumps([{"id": 1, "latitude": 40.7, "longitude": -73.9}]))
+    args = ["cameras", "import", str(src), "--source-format", "overpass"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o.gpkg")])
+    _refused(result, "not OSM nodes, ways or relations", "--source-format")
+    assert not (tmp_path / "o.gpkg").exists()
+
+
+def test_a_route_point_far_from_every_street_is_refused() -> None:
+    from camcensus._errors import OptionError
+    from camcensus.coverage import footprints
+    from camcensus.exposure import ExposureIndex, network_from_lines
+    from test_exposure import cameras_gdf, lines_gdf, ll
+
+    # A long street, and a short one 600 m away that is not joined to it.
+    net = network_from_lines(lines_gdf([[(0, 0), (2000, 0)], [(0, 600), (50, 600)]]))
+    cams = cameras_gdf([(100, 5)])
+    idx = ExposureIndex(net, footprints(cams, radius_m=20), cams)
+    assert idx.route(ll(10, 200), ll(1500, 0)).snapped["origin"]["distance_m"] == pytest.approx(
+        200.0, abs=0.5
+    )
+    with pytest.raises(OptionError, match="600 m from the nearest street"):
+        idx.route(ll(25, 600), ll(1500, 0))  # on the small street, 600 m from the main one

@@ -759,9 +759,9 @@ def locate_command(
     from camcensus.db import connect
     from camcensus.locate import write_located
 
-    cluster_deg = _checked("locate_cluster_deg", cluster_deg, "--cluster-deg")
-    min_support = _checked("locate_min_support", min_support, "--min-support")
     with _friendly_errors():
+        cluster_deg = _checked("locate_cluster_deg", cluster_deg, "--cluster-deg")
+        min_support = _checked("locate_min_support", min_support, "--min-support")
         engine = connect(_existing_database(database))
         try:
             paths = write_located(

@@ -36,7 +36,7 @@ from camcensus._geo import metres_per_unit
 from camcensus.exposure._cover import Intervals, merged, raw_intervals
 from camcensus.exposure.network import StreetNetwork
 
-__all__ = ["MAX_CURVE_DETOUR", "PENALTIES", "ExposureIndex", "RouteResult"]
+__all__ = ["MAX_CURVE_DETOUR", "MAX_SNAP_M", "PENALTIES", "ExposureIndex", "RouteResult"]
 
 #: Penalties (extra metres per covered metre) swept for the least-watched route; 0 is the
 #: shortest route. Between the last penalty within the detour cap and the first beyond it,
@@ -50,6 +50,10 @@ _TIE = 1e-9
 #: The sweep stops at the first route more than this fraction longer than the shortest (5×
 #: its length: the top of the 1.5–5× range of the Jyväskylä CCTV-aware routing study).
 MAX_CURVE_DETOUR = 4.0
+
+#: A route point farther than this from the street network's largest connected part is
+#: refused rather than moved (a walk from somewhere else is not the walk asked about).
+MAX_SNAP_M = 250.0
 
 Point = tuple[float, float]
 
@@ -561,6 +565,12 @@ class ExposureIndex:
         pos = float(shapely.line_locate_point(geom, pt))
         on = shapely.line_interpolate_point(geom, pos)
         dist = float(shapely.distance(pt, on)) * self._unit
+        if dist > MAX_SNAP_M:
+            raise OptionError(
+                f"{name} point (lon {lon:.5f}, lat {lat:.5f}) is {dist:,.0f} m from the nearest "
+                f"street of the network's largest connected part (at most {MAX_SNAP_M:g} m). "
+                "Fix: pick a point on or near a street of the network."
+            )
         pos_m = min(max(pos * self._unit, 0.0), float(self._edge_len[edge]))
         return _Snap(edge, pos_m, dist, (float(on.x), float(on.y)))
 

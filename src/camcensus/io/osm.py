@@ -366,10 +366,29 @@ def _elements_from_overpass(path: Path) -> list[dict[str, Any]]:
                 )
             ]
         )
+    is_osm = [
+        isinstance(e, dict) and e.get("type") in ("node", "way", "relation") for e in elements
+    ]
+    osm_like = [e for e, ok in zip(elements, is_osm, strict=True) if ok]
+    if len(osm_like) < len(elements):
+        bad = is_osm.index(False)
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    bad + 1,
+                    "type",
+                    f"{len(elements) - len(osm_like):,} of {len(elements):,} elements that are "
+                    "not OSM nodes, ways or relations (first: element "
+                    f"{bad + 1})",
+                    "Overpass elements, each with type node, way or relation",
+                    "check the file is an Overpass response; for a city's camera list pass "
+                    "--source-format with its format (camcensus.io.citylists)",
+                )
+            ]
+        )
     out = []
-    for e in elements:
-        if not isinstance(e, dict):
-            continue
+    for e in osm_like:
         lat, lon = e.get("lat"), e.get("lon")
         if lat is None:
             centre = e.get("center")
