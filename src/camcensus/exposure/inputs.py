@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
-from camcensus._errors import ContractError, InputError, Ledger, Problem
+from camcensus._errors import InputError, Ledger, Problem
 from camcensus.exposure.network import read_streets
 
 if TYPE_CHECKING:
@@ -21,17 +21,15 @@ _OSM_SUFFIXES = (".osm", ".pbf")
 def read_cameras(
     path: str | Path, *, public_only: bool = False, ledger: Ledger | None = None
 ) -> gpd.GeoDataFrame:
-    """Read cameras from a Decode counts CSV, a cameras GeoPackage/GeoJSON or an OSM file.
+    """Read cameras from any camera inventory file, for the exposure work.
 
     Parameters
     ----------
     path
-        ``.csv``: Amnesty's per-intersection counts (``Long``, ``Lat``, ``attached_*_median``;
-        :func:`camcensus.io.decode.intersections_from_csv`), turned into one camera per counted
-        camera at the panorama point (:func:`camcensus.cameras.cameras_from_counts`).
-        ``.osm``/``.osm.pbf``: ``man_made=surveillance`` nodes
-        (:func:`camcensus.io.osm.read_osm_cameras`). Anything else: a vector file holding the
-        ``cameras`` table (checked with :func:`camcensus.cameras.validate_cameras`).
+        Anything :func:`camcensus.io.camera_files.read_cameras_file` reads: Amnesty's
+        per-intersection counts CSV (one camera per counted camera at the panorama point), an
+        OSM file (``man_made=surveillance``), a city list, or a file holding the ``cameras``
+        table (e.g. from ``camcensus cameras import`` or ``camcensus locate``).
     public_only
         Keep only cameras on street furniture (``mount == "street"``), as Amnesty's coverage
         does; the others are counted in ``ledger``.
@@ -41,51 +39,10 @@ def read_cameras(
     geopandas.GeoDataFrame
         The ``cameras`` table, points in EPSG:4326.
     """
-    from camcensus.cameras import cameras_from_counts, validate_cameras
+    from camcensus.io.camera_files import read_cameras_file
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(
-            [Problem(str(path), None, None, "no such file", "a cameras file", "check the path")]
-        )
-    if path.is_dir():
-        raise InputError(
-            [Problem(str(path), None, None, "a folder", "a cameras file", "give a file's path")]
-        )
-    name = path.name.lower()
-    if name.endswith(".csv"):
-        from camcensus.io.decode import intersections_from_csv
-
-        counts = intersections_from_csv(path, ledger=ledger)
-        gdf = cameras_from_counts(
-            counts, licence="CC BY-NC-ND 4.0 (Amnesty International, Decode Surveillance NYC)"
-        )
-    elif name.endswith(_OSM_SUFFIXES):
-        from camcensus.io.osm import read_osm_cameras
-
-        gdf = read_osm_cameras(path, ledger=ledger)
-    else:
-        gdf = gpd.read_file(path)
-        try:
-            validate_cameras(gdf)
-        except ContractError as exc:
-            raise InputError(
-                [
-                    Problem(
-                        str(path),
-                        None,
-                        None,
-                        str(exc).removeprefix("the cameras table breaks its contract: "),
-                        "the cameras table (a file written by camcensus cameras import), a "
-                        "Decode counts .csv or an OSM .osm/.osm.pbf",
-                        "convert the inventory first: camcensus cameras import FILE --out "
-                        "cameras.gpkg",
-                    )
-                ]
-            ) from exc
-        if "mount" in gdf.columns:
-            gdf["mount"] = gdf["mount"].fillna("unknown")
-    gdf = gdf.to_crs("EPSG:4326")
+    gdf = read_cameras_file(path, ledger=ledger)
+    gdf["mount"] = gdf["mount"].fillna("unknown")
     if public_only:
         public = (gdf["mount"] == "street").to_numpy()
         if ledger is not None:
