@@ -36,7 +36,7 @@ from camcensus import settings
 from camcensus._errors import Ledger, OptionError
 from camcensus._geo import measurement_crs, metres_per_unit
 from camcensus.coverage.footprints import check_radius, footprints, unit_area
-from camcensus.coverage.measures import add_coverage_measures, covered_area
+from camcensus.coverage.measures import _record_located, add_coverage_measures, covered_area
 
 __all__ = [
     "SCALE_MODELS",
@@ -441,19 +441,15 @@ def _combine(
     owner[snapped] = snapped_to
     owner[owner == n] = -1
 
-    if on_border:
-        ledger.note(f"{on_border} camera point(s) on a tract border counted in one tract")
-    if len(snapped):
-        ledger.note(
-            f"{len(snapped)} camera point(s) ({cams.weight[snapped].sum():g} "
-            f"cameras) lay outside every tract polygon (shoreline clipping) and were given to "
-            f"the nearest tract (at most {snap_dist.max() * mpu:.1f} m away)"
-        )
     far = owner < 0
-    ledger.exclude(
-        "coverage",
-        f"camera point farther than {p.snap_m:g} m from every tract (not counted in a tract)",
-        int(far.sum()),
+    _record_located(
+        ledger,
+        on_border=on_border,
+        n_snapped=len(snapped),
+        snapped_cameras=float(cams.weight[snapped].sum()),
+        max_snap_m=float(snap_dist.max() * mpu) if len(snapped) else 0.0,
+        n_far=int(far.sum()),
+        snap_m=p.snap_m,
     )
     has = ~far
     out = gdf_tracts.copy()

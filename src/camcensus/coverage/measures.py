@@ -148,19 +148,15 @@ def add_coverage_measures(
     weights = np.bincount(inverse.ravel(), minlength=len(uniq)).astype("float64")
     located = locate_points(pgeom, zones, snap=snap / mpu)
     owner = located.owner
-    if located.on_border:
-        ledger.note(f"{located.on_border} camera point(s) on a tract border counted in one tract")
-    if len(located.snapped):
-        ledger.note(
-            f"{len(located.snapped)} camera point(s) ({weights[located.snapped].sum():g} "
-            f"cameras) lay outside every tract polygon (shoreline clipping) and were given to "
-            f"the nearest tract (at most {located.snap_distance.max() * mpu:.1f} m away)"
-        )
     far = owner < 0
-    ledger.exclude(
-        "coverage",
-        f"camera point farther than {snap:g} m from every tract (not counted in a tract)",
-        int(far.sum()),
+    _record_located(
+        ledger,
+        on_border=located.on_border,
+        n_snapped=len(located.snapped),
+        snapped_cameras=float(weights[located.snapped].sum()),
+        max_snap_m=float(located.snap_distance.max() * mpu) if len(located.snapped) else 0.0,
+        n_far=int(far.sum()),
+        snap_m=snap,
     )
     has = ~far
     out["cameras"] = np.bincount(owner[has], weights=weights[has], minlength=len(zones))
@@ -260,3 +256,30 @@ def public_cameras_from_counts(
         crs=pts.crs,
     )
     return cameras_from_counts(counts)
+
+
+def _record_located(
+    ledger: Ledger,
+    *,
+    on_border: int,
+    n_snapped: int,
+    snapped_cameras: float,
+    max_snap_m: float,
+    n_far: int,
+    snap_m: float,
+) -> None:
+    """Note how camera points were given to tracts, and count those given to none (shared by
+    the single-machine and the partitioned paths, so their ledgers read the same)."""
+    if on_border:
+        ledger.note(f"{on_border} camera point(s) on a tract border counted in one tract")
+    if n_snapped:
+        ledger.note(
+            f"{n_snapped} camera point(s) ({snapped_cameras:g} cameras) lay outside every tract "
+            "polygon (shoreline clipping) and were given to the nearest tract (at most "
+            f"{max_snap_m:.1f} m away)"
+        )
+    ledger.exclude(
+        "coverage",
+        f"camera point farther than {snap_m:g} m from every tract (not counted in a tract)",
+        n_far,
+    )
