@@ -30,7 +30,7 @@ from camcensus.report.sections import (
 if TYPE_CHECKING:
     from camcensus.pipeline import CensusResult
 
-__all__ = ["maplibre_assets", "write_html"]
+__all__ = ["maplibre_assets", "write_html", "write_sections_page"]
 
 # Colour ramp (ColorBrewer YlOrRd, 6 classes) for the tract choropleth.
 _RAMP = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -302,13 +302,11 @@ def write_html(
     ctx: ReportContext,
 ) -> Path:
     """Render the sections into ``index.html`` at ``path`` (one self-contained file)."""
-    env = Environment(loader=PackageLoader("camcensus.report", "templates"), autoescape=True)
     has_map = any(isinstance(b, MapView) for s in sections for b in s.blocks)
     js, css = maplibre_assets() if has_map else ("", "")
     data = _map_data(result, ctx.outlines) if has_map else None
-    template = env.get_template("index.html.j2")
     words = _AUDIT_WORDS if result.audit is not None else _CENSUS_WORDS
-    html = template.render(
+    html = _render(
         words=words,
         words_json=_json_for_script(words),
         title=result.title,
@@ -319,6 +317,44 @@ def write_html(
         maplibre_js=_script_safe(js),
         maplibre_css=_style_safe(css),
         data_json=_json_for_script(data) if data is not None else "null",
+    )
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _render(**values: Any) -> str:
+    env = Environment(loader=PackageLoader("camcensus.report", "templates"), autoescape=True)
+    return env.get_template("index.html.j2").render(**values)
+
+
+def write_sections_page(
+    title: str,
+    sections: list[Section],
+    results: dict[str, Any],
+    path: Path,
+    *,
+    intro: str,
+    source: str,
+) -> Path:
+    """Render sections without a map or a census (``camcensus quality estimate``'s page).
+
+    ``results`` needs ``generated_by``; every text reaches the page escaped, as in
+    :func:`write_html`.
+    """
+    if any(isinstance(b, MapView) for s in sections for b in s.blocks):
+        raise ValueError("a sections page has no map; use write_html for a census report")
+    words = {"audit": False, "intro": intro, "source": source}
+    html = _render(
+        words=words,
+        words_json=_json_for_script(words),
+        title=title,
+        results=results,
+        sections=[{"id": s.id, "title": s.title, "blocks": _blocks(s)} for s in sections],
+        options={},
+        has_map=False,
+        maplibre_js="",
+        maplibre_css="",
+        data_json="null",
     )
     path.write_text(html, encoding="utf-8")
     return path
