@@ -1,0 +1,286 @@
+"""Area of zones covered by a union of equal discs, exactly, without building the union.
+
+For zones Z (polygons; they may overlap) and discs of one radius r around points, the
+covered area area(Z ∩ U), U the union of the discs (exact circles, not polygons), is the
+boundary integral of Green's theorem, ½∮(x dy − y dx), over the boundary of Z ∩ U, which is
+made of
+
+- the arcs of each circle that lie in no other disc (the boundary of U), inside Z, turning
+  counter-clockwise; and
+- the pieces of Z's rings that lie inside U, in the rings' positive orientation (exteriors
+  counter-clockwise, holes clockwise).
+
+Both are found by interval arithmetic, vectorised in numpy: a neighbour within 2r hides the
+angular interval θ ± arccos(d / 2r) of a circle (a KD-tree finds the neighbours), a ring
+segment crosses a circle at the roots of a quadratic. The arcs are split where rings cross
+them, and each piece is given to the zones holding its midpoint. An arc from angle a to b of
+the circle of centre c contributes ½[r²(b − a) + r·cx·(sin b − sin a) − r·cy·(cos b − cos a)];
+a segment p0→p1 of which a fraction f lies in U contributes ½·f·(p0 × p1) (the integrand is
+constant along a straight segment). Coordinates are taken relative to each zone's first vertex,
+so the sums do not cancel large numbers.
+
+Cost: O(n k) for n discs with k neighbours each, plus O(m) for m ring segments: no polygon of
+the union is ever built. The result is the exact-circle area to floating-point rounding
+(about 1e-12 relative); polygonal discs of ``quad_segs`` segments per quarter circle (R's sf,
+GEOS) cover less, by at most the share 1 − sin(2π/n)·n/(2π) (n = 4·quad_segs: 4.57e-4 at 30)
+of each disc that reaches the zone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+__all__ = ["disc_union_areas", "polygon_disc_deficit"]
+
+_TWO_PI = 2.0 * np.pi
+
+
+def polygon_disc_deficit(quad_segs: int) -> float:
+    """Share of a circle's area that its inscribed ``4 * quad_segs``-gon (a GEOS/sf buffer of a
+    point) leaves out: 1 − n·sin(2π/n)/(2π)."""
+    n = 4 * int(quad_segs)
+    return float(1.0 - n * np.sin(_TWO_PI / n) / _TWO_PI)
+
+
+def _grouped_cummax(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Running maximum of ``values`` within runs of equal ``groups`` (sorted by group)."""
+    if len(values) == 0:
+        return values
+    out: np.ndarray = pd.Series(values).groupby(groups, sort=False).cummax().to_numpy()
+    return out
+
+
+def _uncovered_arcs(
+    x: np.ndarray, y: np.ndarray, r: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (disc, start, end) of the arcs of each circle inside no other disc (angles in
+    [0, 2π], start < end); a circle with no neighbour is one arc [0, 2π]."""
+    n = len(x)
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(2.0 * r, output_type="ndarray")
+    i, j = pairs[:, 0], pairs[:, 1]
+    dx, dy = x[j] - x[i], y[j] - y[i]
+    d = np.hypot(dx, dy)
+    keep = d < 2.0 * r
+    i, j, dx, dy, d = i[keep], j[keep], dx[keep], dy[keep], d[keep]
+    half = np.arccos(d / (2.0 * r))  # d > 0: the points are distinct
+    theta = np.arctan2(dy, dx)
+    disc = np.concatenate([i, j])
+    centre = np.concatenate([theta, theta + np.pi])
+    half = np.concatenate([half, half])
+    start = np.mod(centre - half, _TWO_PI)
+    end = start + 2.0 * half
+    wrap = end > _TWO_PI
+    # An interval across angle 0 is split in two.
+    disc = np.concatenate([disc, disc[wrap]])
+    s = np.concatenate([start, np.zeros(int(wrap.sum()))])
+    e = np.concatenate([np.minimum(end, _TWO_PI), end[wrap] - _TWO_PI])
+    order = np.lexsort((s, disc))
+    disc, s, e = disc[order], s[order], e[order]
+    reach = _grouped_cummax(e, disc)
+    first = np.ones(len(disc), dtype=bool)
+    first[1:] = disc[1:] != disc[:-1]
+    prev = np.empty(len(disc))
+    prev[0:1] = 0.0
+    prev[1:] = reach[:-1]
+    prev[first] = 0.0
+    gap = s > prev
+    last = np.ones(len(disc), dtype=bool)
+    last[:-1] = disc[:-1] != disc[1:]
+    tail = last & (reach < _TWO_PI)
+    lonely = np.setdiff1d(np.arange(n), disc)
+    arc_disc = np.concatenate([disc[gap], disc[tail], lonely])
+    arc_start = np.concatenate([prev[gap], reach[tail], np.zeros(len(lonely))])
+    arc_end = np.concatenate([s[gap], np.full(int(tail.sum()), _TWO_PI),
+                              np.full(len(lonely), _TWO_PI)])  # fmt: skip
+    return arc_disc, arc_start, arc_end
+
+
+def _ring_segments(
+    zones: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (x0y0 (m, 2), x1y1 (m, 2), zone of each segment, sign of each segment) for every
+    ring of every zone; the sign orients the ring positively (exterior counter-clockwise, holes
+    clockwise) whatever its stored direction."""
+    polys, poly_zone = shapely.get_parts(zones, return_index=True)
+    n_int = shapely.get_num_interior_rings(polys)
+    holes, hole_poly = shapely.get_rings(polys, return_index=True)
+    # get_rings lists the exterior first, then the holes, of each polygon.
+    is_hole = np.ones(len(holes), dtype=bool)
+    starts = np.concatenate([[0], np.cumsum(n_int + 1)[:-1]])
+    is_hole[starts] = False
+    rings = holes
+    ring_zone = poly_zone[hole_poly]
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    same = ring_of[1:] == ring_of[:-1]
+    p0 = coords[:-1][same]
+    p1 = coords[1:][same]
+    seg_ring = ring_of[:-1][same]
+    # Signed area of each ring, relative to its first vertex (no cancellation).
+    origin = coords[np.searchsorted(ring_of, seg_ring)]
+    a0, a1 = p0 - origin, p1 - origin
+    signed = np.bincount(seg_ring, weights=a0[:, 0] * a1[:, 1] - a0[:, 1] * a1[:, 0],
+                         minlength=len(rings))  # fmt: skip
+    sign = np.where(is_hole, -1.0, 1.0) * np.sign(signed)
+    return p0, p1, ring_zone[seg_ring], sign[seg_ring]
+
+
+def _split_long(
+    p0: np.ndarray, p1: np.ndarray, zone: np.ndarray, sign: np.ndarray, max_len: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut segments longer than ``max_len`` into equal pieces no longer than it."""
+    length = np.hypot(*(p1 - p0).T)
+    pieces = np.maximum(1, np.ceil(length / max_len)).astype(np.int64)
+    if (pieces == 1).all():
+        return p0, p1, zone, sign
+    k = np.repeat(np.arange(len(p0)), pieces)
+    first = np.repeat(np.cumsum(pieces) - pieces, pieces)
+    step = np.arange(len(k)) - first
+    frac0 = (step / pieces[k])[:, None]
+    frac1 = ((step + 1) / pieces[k])[:, None]
+    d = p1[k] - p0[k]
+    q0 = p0[k] + frac0 * d
+    q1 = np.where(frac1 >= 1.0, p1[k], p0[k] + frac1 * d)
+    return q0, q1, zone[k], sign[k]
+
+
+def _segment_disc_pairs(
+    mid: np.ndarray, x: np.ndarray, y: np.ndarray, reach: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (segment, disc) pairs whose midpoint and centre are within ``reach`` (a superset
+    of the pairs closer than ``reach`` in each coordinate): a grid of cells ``2 * reach`` wide
+    where each disc is registered in the cells its reach box overlaps."""
+    if len(x) == 0 or len(mid) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    g = 2.0 * reach
+    x0, y0 = float(min(x.min(), mid[:, 0].min())) - g, float(min(y.min(), mid[:, 1].min())) - g
+    ny = int(np.floor((max(y.max(), mid[:, 1].max()) - y0) / g)) + 2
+    ix0 = np.floor((x - reach - x0) / g).astype(np.int64)
+    ix1 = np.floor((x + reach - x0) / g).astype(np.int64)
+    iy0 = np.floor((y - reach - y0) / g).astype(np.int64)
+    iy1 = np.floor((y + reach - y0) / g).astype(np.int64)
+    ids = np.arange(len(x))
+    cx = np.concatenate([ix0, ix1, ix0, ix1])
+    cy = np.concatenate([iy0, iy0, iy1, iy1])
+    who = np.concatenate([ids, ids, ids, ids])
+    # Keep each (disc, cell) once: the second column/row only where the box spans two.
+    keep = np.concatenate([np.ones(len(x), bool), ix1 != ix0, iy1 != iy0, (ix1 != ix0) & (iy1 != iy0)])
+    keys = cx[keep] * ny + cy[keep]
+    who = who[keep]
+    order = np.argsort(keys, kind="stable")
+    keys, who = keys[order], who[order]
+    mkeys = (np.floor((mid[:, 0] - x0) / g).astype(np.int64) * ny
+             + np.floor((mid[:, 1] - y0) / g).astype(np.int64))  # fmt: skip
+    lo = np.searchsorted(keys, mkeys, side="left")
+    hi = np.searchsorted(keys, mkeys, side="right")
+    count = hi - lo
+    seg = np.repeat(np.arange(len(mid)), count)
+    offset = np.arange(len(seg)) - np.repeat(np.cumsum(count) - count, count)
+    disc = who[np.repeat(lo, count) + offset]
+    return seg, disc
+
+
+def disc_union_areas(
+    zones: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float
+) -> np.ndarray:
+    """Return area(zone ∩ U) for each zone, U the union of the circles of ``radius`` around the
+    points (``x``, ``y``) (duplicates allowed), in squared CRS units.
+
+    Parameters
+    ----------
+    zones
+        Polygons or multipolygons (with or without holes; they may overlap one another).
+    x, y
+        Disc centres, in the zones' CRS.
+    radius
+        Disc radius, in CRS units.
+    """
+    zones = np.asarray(zones)
+    out = np.zeros(len(zones))
+    if len(zones) == 0 or len(x) == 0:
+        return out
+    r = float(radius)
+    xy = np.unique(np.column_stack([np.asarray(x, float), np.asarray(y, float)]), axis=0)
+    cx, cy = xy[:, 0], xy[:, 1]
+
+    # Zone rings, cut so that a segment is never longer than r: a segment within r of a centre
+    # then has its midpoint within 1.5 r of it.
+    p0, p1, seg_zone, seg_sign = _ring_segments(zones)
+    p0, p1, seg_zone, seg_sign = _split_long(p0, p1, seg_zone, seg_sign, r)
+    first_vertex = _first_vertices(zones)
+
+    seg, disc = _segment_disc_pairs((p0 + p1) / 2.0, cx, cy, 1.5 * r + 1e-9 * r)
+    a = p0[seg] - xy[disc]
+    d = p1[seg] - p0[seg]
+    qa = np.einsum("ij,ij->i", d, d)
+    qb = np.einsum("ij,ij->i", a, d)
+    qc = np.einsum("ij,ij->i", a, a) - r * r
+    disc_ = qb * qb - qa * qc
+    hit = (disc_ > 0) & (qa > 0)
+    seg, disc, a, d, qa, qb, disc_ = seg[hit], disc[hit], a[hit], d[hit], qa[hit], qb[hit], disc_[hit]
+    root = np.sqrt(disc_)
+    t_lo = (-qb - root) / qa
+    t_hi = (-qb + root) / qa
+    lo, hi = np.maximum(t_lo, 0.0), np.minimum(t_hi, 1.0)
+    inside = hi > lo
+
+    # (1) The part of each ring segment inside U (the union of its t-intervals).
+    s_seg, s_lo, s_hi = seg[inside], lo[inside], hi[inside]
+    order = np.lexsort((s_lo, s_seg))
+    s_seg, s_lo, s_hi = s_seg[order], s_lo[order], s_hi[order]
+    reach = _grouped_cummax(s_hi, s_seg)
+    prev = np.full(len(s_seg), -np.inf)
+    prev[1:] = reach[:-1]
+    prev[np.r_[True, s_seg[1:] != s_seg[:-1]] if len(s_seg) else np.zeros(0, bool)] = -np.inf
+    covered = np.maximum(0.0, s_hi - np.maximum(s_lo, prev))
+    frac = np.bincount(s_seg, weights=covered, minlength=len(p0))
+    used = np.flatnonzero(frac > 0)
+    o = first_vertex[seg_zone[used]]
+    q0, q1 = p0[used] - o, p1[used] - o
+    seg_term = 0.5 * seg_sign[used] * frac[used] * (q0[:, 0] * q1[:, 1] - q0[:, 1] * q1[:, 0])
+    out += np.bincount(seg_zone[used], weights=seg_term, minlength=len(zones))
+
+    # (2) The arcs of U's boundary, split where rings cross them, inside the zones.
+    arc_disc, arc_start, arc_end = _uncovered_arcs(cx, cy, r)
+    cross_disc, cross_t = [], []
+    for t, ok in ((t_lo, (t_lo >= 0) & (t_lo <= 1)), (t_hi, (t_hi >= 0) & (t_hi <= 1))):
+        cross_disc.append(disc[ok])
+        cross_t.append(np.mod(np.arctan2(*(a[ok] + t[ok, None] * d[ok])[:, ::-1].T), _TWO_PI))
+    c_disc = np.concatenate(cross_disc)
+    c_ang = np.concatenate(cross_t)
+    # Events per circle: arc ends (kind 0), crossings (1), arc starts (2); inside an arc
+    # between a start and its end.
+    ev_disc = np.concatenate([arc_disc, c_disc, arc_disc])
+    ev_ang = np.concatenate([arc_end, c_ang, arc_start])
+    ev_kind = np.concatenate([np.zeros(len(arc_disc), np.int8), np.ones(len(c_disc), np.int8),
+                              np.full(len(arc_disc), 2, np.int8)])  # fmt: skip
+    order = np.lexsort((ev_kind, ev_ang, ev_disc))
+    ev_disc, ev_ang, ev_kind = ev_disc[order], ev_ang[order], ev_kind[order]
+    state = np.cumsum(np.where(ev_kind == 2, 1, np.where(ev_kind == 0, -1, 0)))
+    piece = np.flatnonzero((state[:-1] > 0) & (ev_disc[1:] == ev_disc[:-1]))
+    pa, pb = ev_ang[piece], ev_ang[piece + 1]
+    pd_ = ev_disc[piece]
+    keep = pb > pa
+    pa, pb, pd_ = pa[keep], pb[keep], pd_[keep]
+    mid = (pa + pb) / 2.0
+    pts = shapely.points(cx[pd_] + r * np.cos(mid), cy[pd_] + r * np.sin(mid))
+    ip, iz = shapely.STRtree(zones).query(pts, predicate="intersects")
+    o = first_vertex[iz]
+    ccx, ccy = cx[pd_[ip]] - o[:, 0], cy[pd_[ip]] - o[:, 1]
+    a_, b_ = pa[ip], pb[ip]
+    arc_term = 0.5 * (r * r * (b_ - a_) + r * ccx * (np.sin(b_) - np.sin(a_))
+                      - r * ccy * (np.cos(b_) - np.cos(a_)))  # fmt: skip
+    out += np.bincount(iz, weights=arc_term, minlength=len(zones))
+    return out
+
+
+def _first_vertices(zones: np.ndarray) -> np.ndarray:
+    """First vertex of each zone (the origin its sums are taken from); (0, 0) when empty."""
+    coords, idx = shapely.get_coordinates(zones, return_index=True)
+    out = np.zeros((len(zones), 2))
+    if len(idx):
+        first = np.r_[True, idx[1:] != idx[:-1]]
+        out[idx[first]] = coords[first]
+    return out
