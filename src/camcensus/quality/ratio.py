@@ -1,0 +1,438 @@
+"""Ratio of the decoders' total to the experts' total, from a stratified review sample.
+
+The quantity is Amnesty's check (methodology note, section 1.4.2, "Comparison of reference to
+decoders using weighted bootstrap"): ``R = sum of the decoders' medians / sum of the reference
+counts`` over the panoramas of the design's strata. A ratio below 1 says the decoders undercount.
+
+Methods (each returns a :class:`RatioEstimate`; the point estimate is always the weighted,
+Horvitz-Thompson ratio ``R = sum(w x) / sum(w y)``):
+
+``"bootstrap"`` -- Amnesty's weighted bootstrap, as the note describes it ("bootstrapping the
+    intersections, using a weighted bootstrap taking into account the importance sampling
+    weights"): each of ``n_boot`` resamples draws ``n`` reviewed panoramas *with replacement*,
+    panorama ``i`` with probability ``w_i / sum(w)``; the resample's ratio is the unweighted
+    ``sum(x*) / sum(y*)`` (the weights are spent in the selection); the interval is the
+    ``(1 - level)/2`` and ``(1 + level)/2`` percentiles (linear interpolation) of the resample
+    ratios. A resample with ``sum(y*) = 0`` has ratio ``+inf`` (kept) or, when ``sum(x*) = 0``
+    too, no ratio (left out, counted in ``details["undefined"]``). This resampling ignores the
+    strata (a resample does not keep ``n_h`` per stratum) and so measures a different, larger
+    variability than the design's.
+``"linearization"`` -- the design-based variance of the combined ratio estimator under
+    stratified simple random sampling without replacement (Taylor linearisation; Cochran 1977,
+    *Sampling Techniques*, 6.11; Sarndal, Swensson & Wretman 1992, 5.6):
+    ``V = (1 / Y^2) sum_h N_h^2 (1 - n_h / N_h) s_eh^2 / n_h`` with ``e_i = x_i - R y_i``,
+    ``s_eh^2`` the sample variance (``ddof = 1``) of ``e`` in stratum ``h`` and ``Y`` the
+    weighted total of ``y``; interval ``R +- t_{n - H} sqrt(V)`` (clipped at 0), ``H`` the
+    number of strata. A stratum with a single review contributes 0 unless it is the whole
+    stratum (counted in ``details["single_review_strata"]``).
+``"bayes"`` -- a Bayesian ratio: in each stratum the reference counts of the panoramas not
+    reviewed are Poisson with mean ``lambda_h``, Jeffreys prior ``Gamma(1/2, 0)``, so
+    ``lambda_h | data ~ Gamma(1/2 + sum y, n_h)``; each draw adds the reviewed counts and a
+    Poisson draw of the ``N_h - n_h`` others (finite-population posterior predictive). The
+    decoders' stratum total is taken as known, ``X_h`` (``population_x``) or else ``N_h`` times
+    the stratum's mean ``x`` (exact when the strata are the decoders' median, as Amnesty's).
+    Interval: equal-tailed posterior quantiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from camcensus._errors import ContractError, OptionError
+from camcensus.io.decode import CATEGORIES
+
+__all__ = [
+    "METHODS",
+    "RatioEstimate",
+    "decoders_summary",
+    "ratio_estimates",
+    "ratio_table",
+    "review_sample",
+]
+
+METHODS: tuple[str, ...] = ("bootstrap", "linearization", "bayes")
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    """One interval on the ratio of the decoders' total to the reference total."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    method: str
+    n: int
+    std_error: float = float("nan")
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def decoders_summary(
+    submissions: pd.DataFrame, how: Literal["median", "mean"] = "median"
+) -> pd.DataFrame:
+    """Return each panorama's median (or mean) of the volunteers' counts.
+
+    Parameters
+    ----------
+    submissions
+        One row per volunteer answer: ``PanoramaId`` and count columns (``attached_street``,
+        ...). Every answer of a panorama is used (pick Amnesty's 3 first if that is wanted).
+    how
+        ``"median"`` (Amnesty's count) or ``"mean"`` (Amnesty's check, section 1.4.2).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``PanoramaId`` and ``<category>_<how>`` for each count category present.
+    """
+    if how not in ("median", "mean"):
+        raise OptionError(f"how={how!r} is not 'median' or 'mean'")
+    if "PanoramaId" not in submissions.columns:
+        raise ContractError("submissions lack 'PanoramaId'; map IntersectionId to PanoramaId first")
+    cols = [c for c in CATEGORIES if c in submissions.columns]
+    if not cols:
+        raise ContractError(f"submissions have none of the count columns {list(CATEGORIES)}")
+    grouped = submissions.groupby(submissions["PanoramaId"].astype(str))[cols]
+    out = grouped.median() if how == "median" else grouped.mean()
+    out.columns = [f"{c}_{how}" for c in cols]
+    return out.reset_index()
+
+
+def review_sample(
+    plan: pd.DataFrame,
+    reviews: pd.DataFrame,
+    *,
+    category: str = "attached_street",
+    decoders: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Join a plan and its reviews into the sample :func:`ratio_estimates` takes.
+
+    Parameters
+    ----------
+    plan
+        From :func:`camcensus.quality.design.plan_review` or ``read_plan``.
+    reviews
+        ``PanoramaId`` and the reference count ``category``.
+    category
+        Count category compared.
+    decoders
+        The decoders' value per panorama (a Series indexed by ``PanoramaId``), e.g. the mean
+        from :func:`decoders_summary`; by default the plan's ``<category>_median``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``PanoramaId, stratum, stratum_size, weight, decoders, reference``. Panoramas of the
+        plan without a review are left out and the weights of their stratum become
+        ``N_h / (reviews received in h)`` (non-response within strata); reviews of panoramas
+        not in the plan are left out. Both are counted in ``attrs["excluded"]``.
+    """
+    for col in ("PanoramaId", "stratum", "weight"):
+        if col not in plan.columns:
+            raise ContractError(f"the plan lacks {col!r}; make it with plan_review()")
+    if category not in reviews.columns:
+        raise ContractError(
+            f"the reviews lack the reference count {category!r}; columns: {list(reviews.columns)}"
+        )
+    p = plan.copy()
+    p["PanoramaId"] = p["PanoramaId"].astype(str)
+    if "stratum_size" not in p.columns:
+        p["stratum_size"] = p.groupby("stratum")["weight"].transform("sum").round()
+    if decoders is not None:
+        p["decoders"] = p["PanoramaId"].map(decoders.set_axis(decoders.index.astype(str)))
+    else:
+        med = f"{category}_median"
+        if med not in p.columns:
+            raise ContractError(f"the plan lacks {med!r}; pass decoders= (a Series by PanoramaId)")
+        p["decoders"] = pd.to_numeric(p[med], errors="coerce")
+    ref = pd.Series(
+        pd.to_numeric(reviews[category], errors="coerce").to_numpy(),
+        index=reviews["PanoramaId"].astype(str),
+    )
+    p["reference"] = p["PanoramaId"].map(ref)
+    excluded: dict[str, int] = {}
+    missing = p["reference"].isna() | p["decoders"].isna()
+    if missing.any():
+        excluded["planned but not reviewed (or no decoders' value)"] = int(missing.sum())
+    extra = ~ref.index.isin(p["PanoramaId"])
+    if extra.any():
+        excluded["reviewed but not in the plan"] = int(extra.sum())
+    s = p.loc[~missing, ["PanoramaId", "stratum", "stratum_size", "decoders", "reference"]].copy()
+    s["weight"] = s["stratum_size"] / s.groupby("stratum")["PanoramaId"].transform("size")
+    s = s[["PanoramaId", "stratum", "stratum_size", "weight", "decoders", "reference"]]
+    s = s.reset_index(drop=True)
+    s.attrs["excluded"] = excluded
+    s.attrs["category"] = category
+    return s
+
+
+def _columns(sample: pd.DataFrame, x: str, y: str, strata: str, weight: str) -> list[str]:
+    missing = [c for c in (x, y, strata, weight) if c not in sample.columns]
+    if missing:
+        raise ContractError(
+            f"the sample lacks columns {missing}; it needs the decoders' value ({x!r}), the "
+            f"reference ({y!r}), the stratum ({strata!r}) and the weight ({weight!r}) "
+            "(review_sample() makes it)"
+        )
+    return missing
+
+
+def _bootstrap(
+    xv: np.ndarray, yv: np.ndarray, w: np.ndarray, level: float, n_boot: int, seed: int
+) -> tuple[float, float, dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    n = len(xv)
+    p = w / w.sum()
+    idx = rng.choice(n, size=(n_boot, n), replace=True, p=p)
+    sx, sy = xv[idx].sum(axis=1), yv[idx].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = sx / sy
+    undefined = int(np.isnan(r).sum())
+    r = np.sort(r[~np.isnan(r)])
+    if len(r) == 0:
+        return float("nan"), float("nan"), {"undefined": undefined, "infinite": 0}
+    q = np.array([(1 - level) / 2, (1 + level) / 2])
+    # Linear interpolation between order statistics; between two +inf it is +inf.
+    pos = q * (len(r) - 1)
+    lo_i, hi_i = np.floor(pos).astype(int), np.ceil(pos).astype(int)
+    out = []
+    for k in range(2):
+        a, b = r[lo_i[k]], r[hi_i[k]]
+        out.append(
+            float(
+                a if a == b or (np.isinf(b) and np.isinf(a)) else a + (b - a) * (pos[k] - lo_i[k])
+            )
+        )
+    return (
+        out[0],
+        out[1],
+        {
+            "undefined": undefined,
+            "infinite": int(np.isinf(r).sum()),
+            "median": float(np.median(r)),
+            "n_boot": int(n_boot),
+        },
+    )
+
+
+def _linearization(
+    xv: np.ndarray,
+    yv: np.ndarray,
+    w: np.ndarray,
+    h: np.ndarray,
+    size: np.ndarray,
+    ratio: float,
+    level: float,
+) -> tuple[float, float, float, dict[str, object]]:
+    e = xv - ratio * yv
+    big_y = float((w * yv).sum())
+    var = 0.0
+    single = 0
+    labels = pd.unique(h)
+    for lab in labels:
+        m = h == lab
+        n_h = int(m.sum())
+        big_n = float(size[m][0])
+        if n_h < 2:
+            if n_h < big_n:
+                single += 1
+            continue
+        s2 = float(np.var(e[m], ddof=1))
+        var += big_n**2 * (1 - n_h / big_n) * s2 / n_h
+    var /= big_y**2
+    se = float(np.sqrt(var))
+    df = max(len(xv) - len(labels), 1)
+    t = float(sps.t.ppf((1 + level) / 2, df))
+    return (
+        se,
+        max(ratio - t * se, 0.0),
+        ratio + t * se,
+        {
+            "df": df,
+            "single_review_strata": single,
+            "strata": len(labels),
+        },
+    )
+
+
+def _bayes(
+    xv: np.ndarray,
+    yv: np.ndarray,
+    h: np.ndarray,
+    size: np.ndarray,
+    level: float,
+    draws: int,
+    seed: int,
+    population_x: Mapping[str, float] | None,
+) -> tuple[float, float, dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    big_x = 0.0
+    y_draws = np.zeros(draws)
+    for lab in pd.unique(h):
+        m = h == lab
+        n_h = int(m.sum())
+        big_n = float(size[m][0])
+        if population_x is not None and str(lab) in population_x:
+            big_x += float(population_x[str(lab)])
+        else:
+            big_x += big_n * float(xv[m].mean())
+        sum_y = float(yv[m].sum())
+        rest = big_n - n_h
+        lam = rng.gamma(0.5 + sum_y, 1.0 / n_h, size=draws)
+        y_draws += sum_y + (rng.poisson(lam * rest) if rest > 0 else 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = big_x / y_draws
+    lo, hi = np.quantile(r, [(1 - level) / 2, (1 + level) / 2])
+    return (
+        float(lo),
+        float(hi),
+        {
+            "posterior_median": float(np.median(r)),
+            "draws": int(draws),
+            "decoders_total": big_x,
+            "prior": "Jeffreys Gamma(1/2, 0) on each stratum's Poisson mean of the reference",
+        },
+    )
+
+
+def ratio_estimates(
+    sample: pd.DataFrame,
+    *,
+    x: str = "decoders",
+    y: str = "reference",
+    strata: str = "stratum",
+    weight: str = "weight",
+    stratum_size: str = "stratum_size",
+    methods: Sequence[str] = METHODS,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    population_x: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> list[RatioEstimate]:
+    """Return the weighted ratio ``sum(w x) / sum(w y)`` with one interval per method.
+
+    Parameters
+    ----------
+    sample
+        One row per reviewed panorama: the decoders' value ``x`` (median, or mean for Amnesty's
+        check), the reference ``y``, the ``stratum``, the ``weight`` (``N_h / n_h``) and,
+        optionally, ``stratum_size`` (``N_h``; else the sum of the stratum's weights).
+    methods
+        Any of ``"bootstrap"`` (Amnesty's weighted bootstrap), ``"linearization"`` and
+        ``"bayes"`` (see the module's docstring for exactly what each computes).
+    level
+        Confidence (credibility) level of the intervals.
+    n_boot
+        Resamples of the bootstrap and posterior draws of the Bayesian ratio.
+    population_x
+        Known decoders' total per stratum (the Bayesian ratio's numerator); optional.
+    seed
+        Seed of the bootstrap and of the posterior draws.
+    """
+    _columns(sample, x, y, strata, weight)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise OptionError(f"methods {unknown} unknown; choose among {', '.join(METHODS)}")
+    if not 0 < level < 1:
+        raise OptionError(f"level={level}: pass a level in (0, 1), e.g. 0.95")
+    if len(sample) == 0:
+        raise OptionError("the sample is empty: no reviewed panorama to compare")
+    xv = pd.to_numeric(sample[x], errors="coerce").to_numpy(dtype="float64")
+    yv = pd.to_numeric(sample[y], errors="coerce").to_numpy(dtype="float64")
+    w = pd.to_numeric(sample[weight], errors="coerce").to_numpy(dtype="float64")
+    bad = ~(np.isfinite(xv) & np.isfinite(yv) & np.isfinite(w) & (w > 0))
+    if bad.any():
+        raise ContractError(
+            f"{int(bad.sum())} sample rows have a missing or non-numeric {x!r}, {y!r} or "
+            f"{weight!r} (first at row {int(np.flatnonzero(bad)[0])}); review_sample() leaves "
+            "unreviewed panoramas out"
+        )
+    h = sample[strata].astype(str).to_numpy()
+    if stratum_size in sample.columns:
+        size = pd.to_numeric(sample[stratum_size], errors="coerce").to_numpy(dtype="float64")
+    else:
+        size = pd.Series(w).groupby(h).transform("sum").round().to_numpy(dtype="float64")
+    big_y = float((w * yv).sum())
+    ratio = float((w * xv).sum() / big_y) if big_y > 0 else float("inf")
+    n = len(sample)
+    out: list[RatioEstimate] = []
+    for method in methods:
+        if method == "bootstrap":
+            lo, hi, det = _bootstrap(xv, yv, w, level, n_boot, seed)
+            out.append(RatioEstimate(ratio, lo, hi, level, method, n, details=det))
+        elif method == "linearization":
+            if big_y <= 0:
+                out.append(
+                    RatioEstimate(
+                        ratio,
+                        float("nan"),
+                        float("nan"),
+                        level,
+                        method,
+                        n,
+                        details={"reason": "no reference camera in the sample"},
+                    )
+                )
+                continue
+            se, lo, hi, det = _linearization(xv, yv, w, h, size, ratio, level)
+            out.append(RatioEstimate(ratio, lo, hi, level, method, n, std_error=se, details=det))
+        else:
+            lo, hi, det = _bayes(xv, yv, h, size, level, n_boot, seed, population_x)
+            out.append(RatioEstimate(ratio, lo, hi, level, method, n, details=det))
+    return out
+
+
+def ratio_table(
+    plan: pd.DataFrame,
+    reviews: pd.DataFrame,
+    *,
+    submissions: pd.DataFrame | None = None,
+    categories: Iterable[str] = ("attached_street", "attached_building"),
+    methods: Sequence[str] = METHODS,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Return every category's ratio (sum of medians, and of means when ``submissions`` is
+    given: Amnesty's check) by every method, one row each.
+
+    Columns: ``category, decoders ("median"|"mean"), method, estimate, low, high, level, n,
+    std_error``.
+    """
+    means = (
+        decoders_summary(submissions, "mean").set_index("PanoramaId")
+        if (submissions is not None)
+        else None
+    )
+    rows = []
+    for cat in categories:
+        if cat not in reviews.columns:
+            continue
+        kinds: list[tuple[str, pd.Series | None]] = [("median", None)]
+        if means is not None and f"{cat}_mean" in means.columns:
+            kinds.append(("mean", means[f"{cat}_mean"]))
+        for how, dec in kinds:
+            sample = review_sample(plan, reviews, category=cat, decoders=dec)
+            for r in ratio_estimates(
+                sample, methods=methods, level=level, n_boot=n_boot, seed=seed
+            ):
+                rows.append(
+                    {
+                        "category": cat,
+                        "decoders": how,
+                        "method": r.method,
+                        "estimate": r.estimate,
+                        "low": r.low,
+                        "high": r.high,
+                        "level": r.level,
+                        "n": r.n,
+                        "std_error": r.std_error,
+                    }
+                )
+    return pd.DataFrame(rows)
