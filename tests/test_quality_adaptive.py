@@ -1,0 +1,203 @@
+"""Adaptive redundancy: the platform's pure rule, the simulation and the Brooklyn savings."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from camcensus._errors import ContractError, Ledger, OptionError
+from camcensus.quality._sim import DEFAULT, OVER_COUNTING
+from camcensus.quality.adaptive import (
+    RULES,
+    adaptive_target,
+    draw_answers,
+    margin_needed,
+    run_rule,
+    savings_on_agreements,
+    simulate_adaptive,
+)
+
+
+@pytest.mark.parametrize(
+    ("answers", "rule", "expected"),
+    [
+        ([], "fixed", 3),
+        ([0, 0], "fixed", 3),
+        ([0, 0], "stop_unanimous_zero", 2),
+        ([0], "stop_unanimous_zero", 3),
+        ([0, 1], "stop_unanimous_zero", 3),
+        ([2, 2], "stop_unanimous_zero", 3),
+        ([2, 2], "stop_unanimous", 2),
+        ([0, 1, 2], "stop_unanimous_zero", 3),
+        ([0, 1, 2], "extend_disagreement", 4),
+        ([0, 1, 2, 1], "extend_disagreement", 4),
+        ([0, 1, 2, 3], "extend_disagreement", 5),
+        ([0, 1, 2, 3, 4], "extend_disagreement", 5),
+        ([0, 1], "extend_disagreement", 3),
+        ([0, 0], "both", 2),
+        ([3, 1, 0], "both", 4),
+        # Never fewer than the answers already given.
+        ([0, 0, 0, 0], "stop_unanimous_zero", 4),
+        ([(0, 0, 0), (0, 0, 0)], "stop_unanimous_zero", 2),
+        ([(1, 0, 0), (0, 1, 0)], "stop_unanimous", 3),
+        ([(1, 1, 0), (1, 1, 0)], "stop_unanimous", 2),
+    ],
+)
+def test_adaptive_target_rules(answers: list[int], rule: str, expected: int) -> None:
+    assert adaptive_target(answers, k=3, rule=rule, k_max=5) == expected
+
+
+@given(
+    answers=st.lists(st.integers(0, 4), max_size=7),
+    rule=st.sampled_from(RULES),
+    k=st.integers(1, 4),
+    extra=st.integers(0, 3),
+)
+def test_adaptive_target_bounds_and_order_free(
+    answers: list[int], rule: str, k: int, extra: int
+) -> None:
+    k_max = k + extra
+    target = adaptive_target(answers, k=k, rule=rule, k_max=k_max)
+    assert target >= len(answers)
+    assert target <= max(k_max, len(answers))
+    if rule == "fixed":
+        assert target == max(k, len(answers))
+    assert adaptive_target(answers[::-1], k=k, rule=rule, k_max=k_max) == target
+
+
+def test_adaptive_target_bad_options() -> None:
+    with pytest.raises(OptionError, match="rule"):
+        adaptive_target([0], rule="stop_early")
+    with pytest.raises(OptionError, match="k_max"):
+        adaptive_target([0], k=3, k_max=2)
+    with pytest.raises(OptionError, match="non-negative"):
+        adaptive_target([0, -1])
+    with pytest.raises(OptionError, match="non-negative"):
+        adaptive_target([0.5])  # type: ignore[arg-type]
+
+
+def _margin_brute(agree: int, disagree: int, margin: int, cap: int) -> int:
+    """Fewest further validations after which some sequence settles the label."""
+    for extra in range(cap + 1):
+        for seq in itertools.product((0, 1), repeat=extra):
+            a, d = agree + sum(seq), disagree + extra - sum(seq)
+            if abs(a - d) >= margin or a + d >= cap:
+                return extra
+    return cap
+
+
+@pytest.mark.parametrize("margin", [1, 2, 3])
+def test_margin_needed_brute_force(margin: int) -> None:
+    for agree in range(6):
+        for disagree in range(6):
+            assert margin_needed(agree, disagree, margin=margin, cap=5) == _margin_brute(
+                agree, disagree, margin, 5
+            )
+    assert margin_needed(0, 0) == 2
+    assert margin_needed(2, 0) == 0
+    with pytest.raises(OptionError):
+        margin_needed(-1, 0)
+
+
+def test_draw_answers_expected_counts() -> None:
+    # Closed form of the mean answer per class under the error model.
+    truth = np.tile([[2, 1, 0]], (20000, 1))
+    pool = draw_answers(truth, DEFAULT, n_answers=3, seed=4)
+    e = DEFAULT
+    seen = 1 - e.miss_mean
+    p, q = e.p_attach_correct, (1 - e.p_attach_correct) / 2
+    expected = np.array(
+        [
+            2 * seen * p + 1 * seen * q + 0.2 * e.false_positive_rate,
+            1 * seen * p + 2 * seen * q + 0.7 * e.false_positive_rate,
+            3 * seen * q + 0.1 * e.false_positive_rate,
+        ]
+    )
+    # The volunteer pool (80 miss rates) is one draw: allow for its sampling error.
+    np.testing.assert_allclose(pool.answers.mean(axis=(0, 1)), expected, atol=0.04)
+    again = draw_answers(truth[:50], DEFAULT, n_answers=3, seed=4)
+    np.testing.assert_array_equal(
+        again.answers, draw_answers(truth[:50], DEFAULT, n_answers=3, seed=4).answers
+    )
+
+
+def test_stopping_on_two_agreeing_answers_keeps_every_median() -> None:
+    # The median of {v, v, x} is v: with k = 3, a rule that stops on 2 equal answers (every
+    # category) gives the same per-category medians as 3 answers.
+    truth = np.random.default_rng(0).poisson(1.0, (3000, 3))
+    pool = draw_answers(truth, OVER_COUNTING, n_answers=5, seed=1)
+    for rule in ("stop_unanimous_zero", "stop_unanimous"):
+        used = run_rule(pool.answers, rule=rule, k=3, k_max=5)
+        assert set(np.unique(used)) <= {2, 3}
+        assert (used == 2).any()
+        for n in (2, 3):
+            rows = used == n
+            np.testing.assert_array_equal(
+                np.median(pool.answers[rows, :n], axis=1),
+                np.median(pool.answers[rows, :3], axis=1),
+            )
+
+
+def test_simulate_adaptive_small_city() -> None:
+    out = simulate_adaptive(5, DEFAULT, nx=15, ny=15, decide_on="categories")
+    assert list(out["rule"]) == list(RULES)
+    fixed = out.set_index("rule").loc["fixed"]
+    assert fixed["tasks"] == 3 * fixed["panoramas"]
+    assert fixed["tasks_saved_pct"] == 0
+    by = out.set_index("rule")
+    for rule in ("stop_unanimous_zero", "stop_unanimous"):
+        assert by.loc[rule, "total_estimate"] == fixed["total_estimate"]
+        assert by.loc[rule, "tasks"] < fixed["tasks"]
+    assert by.loc["extend_disagreement", "tasks"] >= fixed["tasks"]
+    assert (out["total_true"] == fixed["total_true"]).all()
+    pd.testing.assert_frame_equal(
+        out, simulate_adaptive(5, DEFAULT, nx=15, ny=15, decide_on="categories")
+    )
+
+
+def test_savings_on_agreements_hand_example() -> None:
+    counts = pd.DataFrame(
+        {
+            "n_cameras_median": [0, 0, 0, 1, 2, 3, np.nan, 1],
+            "n_cameras_agreement": [
+                "Unanimous",
+                "2 vs 1",
+                "2 vs 1",
+                "Unanimous",
+                "2 vs 1",
+                "All disagree",
+                "Unanimous",
+                "Two",
+            ],
+        }
+    )
+    ledger = Ledger()
+    out = savings_on_agreements(counts, ledger=ledger).set_index("rule")
+    assert ledger.total() == 2
+    assert out.loc["fixed", "tasks_fixed"] == 18
+    assert out.loc["stop_unanimous_zero", "tasks_saved"] == pytest.approx(1 + 2 / 3)
+    assert out.loc["stop_unanimous", "tasks_saved"] == pytest.approx(2 + 3 / 3)
+    assert out.loc["extend_disagreement", "tasks_added_min"] == 1
+    assert out.loc["extend_disagreement", "tasks_added_max"] == 2
+    assert out.loc["both", "net_saved_pct_max"] == pytest.approx(100 * (5 / 3 - 1) / 18)
+    with pytest.raises(ContractError, match="n_cameras_agreement"):
+        savings_on_agreements(counts.drop(columns="n_cameras_agreement"))
+
+
+@pytest.mark.realdata
+def test_savings_on_brooklyn(nyc_paths: dict[str, Path]) -> None:
+    counts = pd.read_csv(nyc_paths["brooklyn"])
+    out = savings_on_agreements(counts).set_index("rule")
+    assert out.loc["fixed", "panoramas"] == 10377
+    # 2,742 unanimous zeros save one task each, 2,973 "2 vs 1" zeros one task 1/3 of the time.
+    assert out.loc["stop_unanimous_zero", "unanimous_zero"] == 2742
+    assert out.loc["stop_unanimous_zero", "two_vs_one_zero"] == 2973
+    assert out.loc["stop_unanimous_zero", "net_saved_pct_max"] == pytest.approx(
+        100 * (2742 + 2973 / 3) / (3 * 10377)
+    )
