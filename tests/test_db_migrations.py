@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from camcensus.db import connect, current, downgrade, upgrade
 from camcensus.db.models import Base
 
-HEAD = "0002_cameras"
+HEAD = "0003_quality"
 PLATFORM_TABLES = {
     "projects",
     "panoramas",
@@ -32,6 +32,7 @@ PLATFORM_TABLES = {
     "reviews",
     "comments",
     "cameras",
+    "review_answers",
 }
 # Tables PostGIS itself keeps in the public schema (the extension outlives the downgrade).
 POSTGIS_TABLES = {"spatial_ref_sys"}
@@ -144,8 +145,10 @@ def test_sqlite_url_string_and_relative_revisions(tmp_path: Path) -> None:
     upgrade(url, "+1")
     assert current(url) == "0001_platform"
     upgrade(url, "+1")
+    assert current(url) == "0002_cameras"
+    upgrade(url, "+1")
     assert current(url) == HEAD
-    downgrade(url, "-2")
+    downgrade(url, "-3")
     assert current(url) is None
     engine = connect(url)
     try:
@@ -252,5 +255,55 @@ def test_postgis_up_down_up(postgis_fresh_url: str) -> None:
                 )
             ).scalar()
         assert left == 0
+    finally:
+        engine.dispose()
+
+
+def test_quality_columns_and_checks(tmp_path: Path) -> None:
+    """0003: k_target and adaptive_rule are checked by the database; a review row made before
+    0003 survives the upgrade with the new defaults; one unfinished review per panorama."""
+    engine = connect(f"sqlite:///{tmp_path / 'q.sqlite'}")
+    try:
+        upgrade(engine, "0002_cameras")
+        _add_panorama(engine, 0.0, 0.0)
+        now = datetime(2025, 1, 2, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO reviews (review_id, project_id, panorama_id, inclusion_prob, "
+                    "status, created_at) VALUES ('r1', 1, 'pano-a', 0.5, 'open', :now)"
+                ),
+                {"now": now},
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rule = conn.execute(text("SELECT adaptive_rule FROM projects")).scalar()
+            k_target = conn.execute(text("SELECT k_target FROM panoramas")).scalar()
+            review = conn.execute(
+                text("SELECT status, inclusion_prob, experts_needed, stratum FROM reviews")
+            ).one()
+        assert rule == "fixed"
+        assert k_target is None
+        assert tuple(review) == ("open", 0.5, 3, None)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE panoramas SET k_target = 5"))
+            conn.execute(text("UPDATE projects SET adaptive_rule = 'both'"))
+            conn.execute(text("UPDATE reviews SET status = 'awaiting_meta'"))
+        for bad in (
+            "UPDATE panoramas SET k_target = 0",
+            "UPDATE projects SET adaptive_rule = 'sometimes'",
+            "UPDATE reviews SET status = 'maybe'",
+            # A second unfinished review of the same panorama.
+            "INSERT INTO reviews (review_id, project_id, panorama_id, status, created_at) "
+            "VALUES ('r2', 1, 'pano-a', 'open', '2025-01-02 00:00:00')",
+        ):
+            with pytest.raises(IntegrityError), engine.begin() as conn:
+                conn.execute(text(bad))
+        downgrade(engine, "0002_cameras")
+        with engine.connect() as conn:
+            status = conn.execute(text("SELECT status FROM reviews")).scalar()
+        columns = {c["name"] for c in inspect(engine).get_columns("panoramas")}
+        assert status == "open"
+        assert "k_target" not in columns
     finally:
         engine.dispose()

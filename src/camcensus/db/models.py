@@ -16,7 +16,13 @@ Columns added beyond the contract (in its spirit):
 - ``assignments.status`` ``reported``: a tag task answered with a problem report.
 - ``panoramas.shuffle_key``: a stable pseudo-random rank (from the panorama id) that orders
   panoramas of equal progress.
-- ``reviews.submission_id``: the expert's answer once the review is done.
+- ``reviews.submission_id``: the expert's answer once the review is done (single-expert
+  reviews made before migration 0003; three-expert answers are ``review_answers`` rows).
+- ``panoramas.k_target`` (0003): counted answers this panorama needs, set by the project's
+  ``adaptive_rule``; NULL means the project's ``k``.
+- ``reviews.stratum``, ``experts_needed``, ``decided_at`` and status ``awaiting_meta`` (0003):
+  the quality sample's three independent expert answers and the meta-expert's decision, in
+  ``review_answers`` (:mod:`camcensus.db.review`).
 
 Times are timezone-aware UTC on both databases (:class:`UTCDateTime`). PostGIS adds a generated
 ``geom geometry(Point, 4326)`` column to ``panoramas`` in the migration only (SQLite has none).
@@ -49,12 +55,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "ADAPTIVE_RULES",
     "ASSIGNMENT_KINDS",
     "ASSIGNMENT_STATUSES",
     "ATTACHMENTS",
     "CAMERA_TYPES",
     "PROBLEMS",
     "PROJECT_STATUSES",
+    "REVIEW_ANSWER_COUNTS",
+    "REVIEW_ROLES",
     "REVIEW_STATUSES",
     "ROLES",
     "SOURCES",
@@ -69,6 +78,7 @@ __all__ = [
     "Panorama",
     "Project",
     "Review",
+    "ReviewAnswer",
     "Submission",
     "Tag",
     "UTCDateTime",
@@ -87,7 +97,20 @@ ROLES = ("volunteer", "expert", "admin")
 ASSIGNMENT_KINDS = ("tag", "gold", "review")
 ASSIGNMENT_STATUSES = ("open", "submitted", "reported", "expired", "abandoned")
 VALIDATION_ANSWERS = ("agree", "disagree", "unsure")
-REVIEW_STATUSES = ("open", "done")
+REVIEW_STATUSES = ("open", "awaiting_meta", "done")
+REVIEW_ROLES = ("expert", "meta")
+#: Rules of camcensus.quality.adaptive that set ``panoramas.k_target``.
+ADAPTIVE_RULES = ("fixed", "stop_unanimous_zero", "extend_disagreement", "both")
+#: Per-category counts of a review answer: the columns of counts.csv (db/export.py).
+REVIEW_ANSWER_COUNTS = (
+    "n_cameras",
+    "attached_street",
+    "attached_building",
+    "attached_unknown",
+    "type_dome",
+    "type_bullet",
+    "type_unknown",
+)
 
 #: Constraint names are fixed, so the hand-written migration and the models agree.
 NAMING_CONVENTION = {
@@ -157,9 +180,13 @@ class Project(Base):
     area_geojson: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    adaptive_rule: Mapped[str] = mapped_column(
+        String(32), default="fixed", server_default=text("'fixed'")
+    )
 
     __table_args__ = (
         CheckConstraint("k >= 1 AND k <= 50", name="k"),
+        CheckConstraint(_in("adaptive_rule", ADAPTIVE_RULES), name="adaptive_rule"),
         CheckConstraint("task_timeout_s >= 1", name="task_timeout_s"),
         CheckConstraint("gold_every >= 1", name="gold_every"),
         CheckConstraint("length(name) >= 1 AND length(name) <= 64", name="name"),
@@ -193,12 +220,14 @@ class Panorama(Base):
     n_problem: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     shuffle_key: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    k_target: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint("lon >= -180 AND lon <= 180", name="lon"),
         CheckConstraint("lat >= -90 AND lat <= 90", name="lat"),
         CheckConstraint("heading_deg >= 0 AND heading_deg < 360", name="heading_deg"),
         CheckConstraint(_in("source", SOURCES), name="source"),
+        CheckConstraint("k_target IS NULL OR k_target >= 1", name="k_target"),
         CheckConstraint("width_px > 0 AND height_px > 0", name="size"),
         CheckConstraint("n_done >= 0 AND n_done <= n_live", name="n_done"),
         CheckConstraint("n_live >= 0", name="n_live"),
@@ -432,22 +461,72 @@ class Review(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     submission_id: Mapped[str | None] = mapped_column(String(64))
+    stratum: Mapped[str | None] = mapped_column(String(200))
+    experts_needed: Mapped[int] = mapped_column(Integer, default=3, server_default=text("3"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),
+        CheckConstraint("experts_needed >= 1", name="experts_needed"),
         CheckConstraint(
             "inclusion_prob IS NULL OR (inclusion_prob > 0 AND inclusion_prob <= 1)",
             name="inclusion_prob",
         ),
         Index(None, "project_id", "status"),
         Index(None, "panorama_id"),
-        # At most one open review per panorama, even when two admins queue it at once.
+        # At most one unfinished review per panorama, even when two admins queue it at once.
         Index(
             "uq_reviews_open_panorama",
             "panorama_id",
             unique=True,
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status IN ('open', 'awaiting_meta')"),
+            postgresql_where=text("status IN ('open', 'awaiting_meta')"),
+        ),
+    )
+
+
+class ReviewAnswer(Base):
+    """One expert's answer to a review (role ``expert``) or the meta-expert's decision (``meta``).
+
+    The counts are per category, as a submission's tags become counts in ``counts.csv``
+    (``type_*`` count only cameras on street furniture). An expert's row holds the counts of
+    their submission's standing tags; the meta-expert's row holds the reference.
+    """
+
+    __tablename__ = "review_answers"
+
+    answer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    review_id: Mapped[str] = mapped_column(ForeignKey("reviews.review_id", ondelete="CASCADE"))
+    volunteer_id: Mapped[int] = mapped_column(
+        ForeignKey("volunteers.volunteer_id", ondelete="CASCADE")
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    submission_id: Mapped[str | None] = mapped_column(
+        ForeignKey("submissions.submission_id", ondelete="SET NULL"), unique=True
+    )
+    n_cameras: Mapped[int] = mapped_column(Integer)
+    attached_street: Mapped[int] = mapped_column(Integer)
+    attached_building: Mapped[int] = mapped_column(Integer)
+    attached_unknown: Mapped[int] = mapped_column(Integer)
+    type_dome: Mapped[int] = mapped_column(Integer)
+    type_bullet: Mapped[int] = mapped_column(Integer)
+    type_unknown: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(_in("role", REVIEW_ROLES), name="role"),
+        CheckConstraint(" AND ".join(f"{c} >= 0" for c in REVIEW_ANSWER_COUNTS), name="counts"),
+        CheckConstraint("note IS NULL OR length(note) <= 500", name="note"),
+        # Never twice by the same person (the meta-expert is none of the experts).
+        UniqueConstraint("review_id", "volunteer_id"),
+        Index(None, "volunteer_id"),
+        Index(
+            "uq_review_answers_meta",
+            "review_id",
+            unique=True,
+            sqlite_where=text("role = 'meta'"),
+            postgresql_where=text("role = 'meta'"),
         ),
     )
 
