@@ -15,6 +15,7 @@ if extra answers are informative) and costs tasks.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -258,11 +259,16 @@ def run_rule(answers: np.ndarray, *, rule: str, k: int = 3, k_max: int = 5) -> n
     if answers.ndim == 3:
         rows = [[tuple(a) for a in row] for row in rows]
     used = np.empty(len(answers), dtype="int64")
+    # Panoramas share few distinct answer sequences: ask the rule once per sequence.
+    seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(rows):
         n, target = 0, k
         while n < target:
             n += 1
-            target = adaptive_target(row[:n], k=k, rule=rule, k_max=k_max)
+            prefix = tuple(row[:n])
+            if prefix not in seen:
+                seen[prefix] = adaptive_target(prefix, k=k, rule=rule, k_max=k_max)
+            target = seen[prefix]
         used[i] = n
     return used
 
@@ -283,7 +289,8 @@ def simulate_adaptive(
     rules: Sequence[str] = RULES,
     k: int = 3,
     k_max: int = 5,
-    decide_on: str = "n_cameras",
+    decide_on: str | Sequence[str] = "n_cameras",
+    truth: np.ndarray | None = None,
     nx: int = 40,
     ny: int = 40,
 ) -> pd.DataFrame:
@@ -305,24 +312,32 @@ def simulate_adaptive(
         Rules to compare (:data:`RULES`), the project's k and the most answers per panorama.
     decide_on
         ``"n_cameras"``: the rule sees each answer's total (what the platform passes);
-        ``"categories"``: it sees (street, building, unknown) per answer.
+        ``"categories"``: it sees (street, building, unknown) per answer; or both (a list).
+    truth
+        Panoramas × (street, building, unknown) true counts; default: those of
+        ``simulate_city(seed, nx=nx, ny=ny)`` (the truth does not depend on the error model,
+        so a benchmark may simulate it once per seed and pass it for every model).
     nx, ny
         Size of the city's grid.
 
     Returns
     -------
     pandas.DataFrame
-        One row per rule: ``rule, seed, panoramas, tasks, tasks_fixed, tasks_saved_pct,
-        total_true, total_estimate, total_error, total_abs_error_pct, public_true,
-        public_estimate, public_abs_error_pct, panorama_mae, panorama_mae_fixed``.
+        One row per rule (and ``decide_on``): ``rule, decide_on, seed, panoramas, tasks,
+        tasks_fixed, tasks_saved_pct, total_true, total_estimate, total_error,
+        total_abs_error_pct, public_true, public_estimate, public_abs_error_pct, panorama_mae,
+        panorama_mae_fixed``.
     """
     errors = errors or ErrorModel()
-    city = simulate_city(seed, errors=errors, nx=nx, ny=ny)
-    truth = city.truth[list(_ATTACH)].to_numpy(dtype="int64")
+    modes = [decide_on] if isinstance(decide_on, str) else list(decide_on)
+    for mode in modes:
+        if mode not in ("n_cameras", "categories"):
+            raise OptionError(f"decide_on={mode!r}: expected 'n_cameras' or 'categories'.")
+    if truth is None:
+        city = simulate_city(seed, errors=errors, nx=nx, ny=ny)
+        truth = city.truth[list(_ATTACH)].to_numpy(dtype="int64")
+    truth = np.asarray(truth, dtype="int64")
     pool = draw_answers(truth, errors, n_answers=k_max, seed=seed + 1_000_003)
-    if decide_on not in ("n_cameras", "categories"):
-        raise OptionError(f"decide_on={decide_on!r}: expected 'n_cameras' or 'categories'.")
-    seen_by_rule = pool.answers.sum(axis=2) if decide_on == "n_cameras" else pool.answers
     total_true = float(truth.sum())
     public_true = float(truth[:, 0].sum())
     true_per_pano = truth.sum(axis=1)
@@ -330,7 +345,8 @@ def simulate_adaptive(
     fixed_med = _medians(pool.answers, fixed_used)
     mae_fixed = float(np.abs(fixed_med.sum(axis=1) - true_per_pano).mean())
     rows = []
-    for rule in rules:
+    for mode, rule in itertools.product(modes, rules):
+        seen_by_rule = pool.answers.sum(axis=2) if mode == "n_cameras" else pool.answers
         used = run_rule(seen_by_rule, rule=rule, k=k, k_max=k_max)
         med = _medians(pool.answers, used)
         total = float(med.sum())
@@ -338,7 +354,7 @@ def simulate_adaptive(
         rows.append(
             {
                 "rule": rule,
-                "decide_on": decide_on,
+                "decide_on": mode,
                 "seed": seed,
                 "panoramas": len(truth),
                 "tasks": int(used.sum()),
