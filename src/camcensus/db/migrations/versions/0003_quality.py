@@ -2,7 +2,7 @@
 
 - ``panoramas.k_target``: how many counted answers this panorama needs (NULL = the project's
   ``k``); the project's adaptive rule sets it after each counted submission.
-- ``projects.adaptive_rule``: ``fixed`` (default), ``stop_unanimous_zero``,
+- ``projects.adaptive_rule``: ``fixed`` (default), ``stop_unanimous_zero``, ``stop_unanimous``,
   ``extend_disagreement`` or ``both`` (:mod:`camcensus.quality.adaptive`).
 - ``reviews``: status ``awaiting_meta`` (the experts disagree; a meta-expert gives the
   reference), the plan's ``stratum``, ``experts_needed`` (3, as Amnesty's review) and
@@ -68,7 +68,7 @@ def upgrade() -> None:
     op.execute(
         "ALTER TABLE projects ADD COLUMN adaptive_rule VARCHAR(32) DEFAULT 'fixed' NOT NULL "
         "CONSTRAINT ck_projects_adaptive_rule CHECK (adaptive_rule IN "
-        "('fixed', 'stop_unanimous_zero', 'extend_disagreement', 'both'))"
+        "('fixed', 'stop_unanimous_zero', 'stop_unanimous', 'extend_disagreement', 'both'))"
     )
     op.drop_index("uq_reviews_open_panorama", table_name="reviews")
     with op.batch_alter_table("reviews") as batch:
