@@ -244,11 +244,12 @@ def perspective_crop(
     img = equirect.astype(np.float32, copy=False)
     top = img[r0, c0] * (1 - au) + img[r0, c1] * au
     bottom = img[r1, c0] * (1 - au) + img[r1, c1] * au
-    mixed = top * (1 - av) + bottom * av
+    mixed: np.ndarray = top * (1 - av) + bottom * av
     if np.issubdtype(equirect.dtype, np.integer):
         info = np.iinfo(equirect.dtype)
-        return np.clip(np.rint(mixed), info.min, info.max).astype(equirect.dtype)
-    return mixed.astype(equirect.dtype)
+        mixed = np.clip(np.rint(mixed), info.min, info.max)
+    result: np.ndarray = mixed.astype(equirect.dtype)
+    return result
 
 
 # --------------------------------------------------------------------------- tiling
