@@ -26,7 +26,7 @@ import pandas as pd
 
 from camcensus.quality._sim import ERROR_MODELS
 from camcensus.quality.adaptive import RULES, savings_on_agreements, simulate_adaptive
-from camcensus.quality.agreement import alpha_table
+from camcensus.quality.agreement import alpha_table, krippendorff_alpha
 from camcensus.simulate import simulate_city
 
 BROOKLYN = (
@@ -69,6 +69,35 @@ def _summarise(runs: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _presence_alpha_range(counts: pd.DataFrame, category: str) -> tuple[float, float, int]:
+    """Range of nominal alpha on "camera present" (count > 0) that the agreement classes allow.
+
+    With 3 answers, the class and median fix the yes/no pattern of every panorama except
+    "2 vs 1" with median > 0 (is the odd answer 0?) and "All disagree" (is the lowest 0?).
+    With ``j`` of those ``J`` panoramas mixed, nominal alpha is
+    ``1 - (n - 1) * M / (n_0 * n_1)`` (M mixed panoramas, n_0 / n_1 answers no / yes);
+    scanning j = 0..J gives the range. Returns (low, high, J).
+    """
+    med = counts[f"{category}_median"].to_numpy(dtype="float64")
+    agr = counts[f"{category}_agreement"].to_numpy(dtype=object)
+    n_units = len(med)
+    u0 = int(((agr == "Unanimous") & (med == 0)).sum())
+    t0 = int(((agr == "2 vs 1") & (med == 0)).sum())
+    unknown = int(((agr == "2 vs 1") & (med > 0)).sum() + (agr == "All disagree").sum())
+    n = 3 * n_units
+    j = np.arange(unknown + 1)
+    mixed = t0 + j
+    n0 = 3 * u0 + 2 * t0 + j
+    alpha = 1 - (n - 1) * mixed / (n0 * (n - n0))
+    # Cross-check the closed form at both ends with the general implementation.
+    for jj in (0, unknown):
+        rows = [[0, 0, 0]] * u0 + [[0, 0, 1]] * t0 + [[0, 1, 1]] * jj
+        rows += [[1, 1, 1]] * (n_units - u0 - t0 - jj)
+        check = krippendorff_alpha(np.array(rows, dtype=float), "nominal")
+        assert abs(check - alpha[jj]) < 1e-9, (check, alpha[jj])
+    return float(alpha.min()), float(alpha.max()), unknown
 
 
 def main() -> None:
@@ -133,6 +162,16 @@ def main() -> None:
             tables.append(t)
         brooklyn = pd.concat(tables, ignore_index=True)
         print(brooklyn.round(2).to_string(index=False))
+        print(
+            "\nBrooklyn, nominal alpha on 'camera present' (count > 0): the range the agreement "
+            "classes allow (the individual answers are not in the file):"
+        )
+        for category in ("n_cameras", "attached_street", "attached_building"):
+            low, high, unknown = _presence_alpha_range(counts, category)
+            print(
+                f"  {category:18s} alpha in [{low:.3f}, {high:.3f}] "
+                f"({unknown:,} panoramas with an unknown yes/no pattern)"
+            )
     else:
         print(f"  (not run: {BROOKLYN} is missing)")
 
