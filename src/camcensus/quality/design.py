@@ -345,8 +345,15 @@ def plan_review(
         else pd.Series(np.nan, index=ids)
     )
     sd = None
+    pilot_missing: list[str] = []
     if allocation == "neyman" and pilot is not None:
         sd = _pilot_sd(pilot, labels, decoders, category, pilot_value)
+        # A stratum the pilot did not reach (or reached once) gets the pilot's largest sd:
+        # the conservative choice, recorded in attrs["pilot_missing"].
+        pilot_missing = [h for h in design if sizes[h] > 0 and h not in sd]
+        if pilot_missing and sd:
+            fill = max(sd.values())
+            sd = {**sd, **dict.fromkeys(pilot_missing, fill)}
     n_h = allocate(sizes, n, allocation=allocation, sd=sd, min_per_stratum=min_per_stratum)
 
     rng = np.random.default_rng(seed)
@@ -376,6 +383,7 @@ def plan_review(
             "n": int(n),
             "seed": int(seed),
             "category": category,
+            "pilot_missing": pilot_missing,
         }
     )
     return plan
