@@ -136,7 +136,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     )
     base = df[df["design"] == "amnesty"].set_index(["model", "city", "sample"])["width"]
     df["width_vs_amnesty"] = (
-        df["width"].to_numpy() / base.reindex(pd.MultiIndex.from_frame(df[["model", "city", "sample"]])).to_numpy()
+        df["width"].to_numpy()
+        / base.reindex(pd.MultiIndex.from_frame(df[["model", "city", "sample"]])).to_numpy()
     )
     out = df.groupby(["model", "design"], sort=False).agg(
         replicates=("width", "size"),

@@ -1,0 +1,177 @@
+"""Ratio of decoders' to reference totals (camcensus.quality.ratio) against hand arithmetic,
+brute-force enumeration and R."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from camcensus.quality.ratio import ratio_estimates, review_sample
+
+# Stratum A: N = 10, n = 2 (w = 5): (x, y) = (1, 1), (0, 2)
+# Stratum B: N = 4,  n = 2 (w = 2): (x, y) = (2, 2), (2, 3)
+HAND = pd.DataFrame(
+    {
+        "stratum": ["A", "A", "B", "B"],
+        "stratum_size": [10, 10, 4, 4],
+        "weight": [5.0, 5.0, 2.0, 2.0],
+        "decoders": [1, 0, 2, 2],
+        "reference": [1, 2, 2, 3],
+    }
+)
+
+
+def test_ht_ratio_and_linearization_by_hand() -> None:
+    (lin,) = ratio_estimates(HAND, methods=["linearization"])
+    # X = 5*1 + 5*0 + 2*2 + 2*2 = 13; Y = 5*(1+2) + 2*(2+3) = 25; R = 0.52
+    assert lin.estimate == pytest.approx(0.52)
+    # e = x - R y: A: 0.48, -1.04 (s2 = 2 * 0.76^2 = 1.1552); B: 0.96, 0.44 (s2 = 2 * 0.26^2)
+    # V = [10^2 (1 - 2/10) 1.1552 / 2 + 4^2 (1 - 2/4) 0.1352 / 2] / 25^2 = 46.7488 / 625
+    assert lin.std_error**2 == pytest.approx(46.7488 / 625, rel=1e-12)
+    # t quantile with n - H = 2 degrees of freedom: 4.302652729749464
+    assert lin.high == pytest.approx(0.52 + 4.302652729749464 * np.sqrt(46.7488 / 625))
+    assert lin.low == 0.0  # clipped
+    assert lin.details["df"] == 2
+
+
+def test_linearization_against_enumeration() -> None:
+    # Population: stratum A (N=5, n=2), stratum B (N=4, n=3); every sample enumerated.
+    xa, ya = np.array([0, 1, 0, 2, 1.0]), np.array([1, 1, 0, 3, 2.0])
+    xb, yb = np.array([1, 2, 1, 0.0]), np.array([1, 3, 2, 1.0])
+    big_x, big_y = xa.sum() + xb.sum(), ya.sum() + yb.sum()
+    r_pop = big_x / big_y
+    ea, eb = xa - r_pop * ya, xb - r_pop * yb
+    # Linearised variance with population quantities (Cochran 6.11 + stratified SRS variance)
+    v_lin = (
+        5**2 * (1 - 2 / 5) * ea.var(ddof=1) / 2 + 4**2 * (1 - 3 / 4) * eb.var(ddof=1) / 3
+    ) / big_y**2
+    ht_e, r_hat, v_hat = [], [], []
+    for sa in itertools.combinations(range(5), 2):
+        for sb in itertools.combinations(range(4), 3):
+            sa_, sb_ = list(sa), list(sb)
+            ht_e.append((5 / 2 * ea[sa_].sum() + 4 / 3 * eb[sb_].sum()) / big_y)
+            sample = pd.DataFrame(
+                {
+                    "stratum": ["A"] * 2 + ["B"] * 3,
+                    "stratum_size": [5] * 2 + [4] * 3,
+                    "weight": [2.5] * 2 + [4 / 3] * 3,
+                    "decoders": np.r_[xa[sa_], xb[sb_]],
+                    "reference": np.r_[ya[sa_], yb[sb_]],
+                }
+            )
+            (est,) = ratio_estimates(sample, methods=["linearization"])
+            r_hat.append(est.estimate)
+            v_hat.append(est.std_error**2)
+    assert len(ht_e) == 10 * 4
+    # The linearised statistic's exact design variance equals the formula (to rounding) ...
+    assert np.var(ht_e) == pytest.approx(v_lin, rel=1e-12)
+    assert np.mean(ht_e) == pytest.approx(0.0, abs=1e-12)
+    # ... and approximates the ratio's exact mean squared error (a first-order approximation)
+    mse = np.mean((np.array(r_hat) - r_pop) ** 2)
+    assert mse == pytest.approx(v_lin, rel=0.35)
+    assert np.mean(v_hat) == pytest.approx(mse, rel=0.35)
+
+
+def test_linearization_against_r(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    sizes = {"a": 40, "b": 25, "c": 12}
+    n_h = {"a": 8, "b": 6, "c": 5}
+    rows = []
+    for h, k in n_h.items():
+        for _ in range(k):
+            y = int(rng.poisson(1.2))
+            rows.append((h, sizes[h], sizes[h] / k, max(y - int(rng.integers(0, 2)), 0), y))
+    sample = pd.DataFrame(
+        rows, columns=["stratum", "stratum_size", "weight", "decoders", "reference"]
+    )
+    (lin,) = ratio_estimates(sample, methods=["linearization"])
+    data = "\\n".join(",".join(map(str, r)) for r in rows)
+    script = f"""
+d <- read.table(text = "{data}", sep = ",", col.names = c("h", "N", "w", "x", "y"))
+d$h <- trimws(d$h)
+R <- sum(d$w * d$x) / sum(d$w * d$y)
+e <- d$x - R * d$y
+v <- 0
+for (h in unique(d$h)) {{
+  k <- d$h == h; n <- sum(k); N <- d$N[k][1]
+  v <- v + N^2 * (1 - n / N) * var(e[k]) / n
+}}
+v <- v / sum(d$w * d$y)^2
+cat(sprintf("%.17g %.17g %.17g", R, sqrt(v), qt(0.975, nrow(d) - length(unique(d$h)))))
+"""
+    (tmp_path / "lin.R").write_text(script)
+    out = subprocess.run(
+        ["Rscript", str(tmp_path / "lin.R")], capture_output=True, text=True, check=True
+    ).stdout.split()
+    r_est, r_se, r_t = map(float, out)
+    assert lin.estimate == pytest.approx(r_est, rel=1e-12)
+    assert lin.std_error == pytest.approx(r_se, rel=1e-10)
+    assert lin.high == pytest.approx(r_est + r_t * r_se, rel=1e-10)
+
+
+def test_weighted_bootstrap_against_enumeration() -> None:
+    # Two reviewed panoramas, weights 3 and 1: a resample of 2 draws A with probability 3/4.
+    # AA (9/16): ratio (1+1)/(1+1) = 1; AB or BA (6/16): (1+0)/(1+2) = 1/3; BB (1/16): 0/4 = 0
+    sample = pd.DataFrame(
+        {"stratum": ["A", "B"], "weight": [3.0, 1.0], "decoders": [1, 0], "reference": [1, 2]}
+    )
+    (boot,) = ratio_estimates(sample, methods=["bootstrap"], n_boot=40_000, seed=1)
+    assert boot.estimate == pytest.approx((3 * 1 + 0) / (3 * 1 + 1 * 2))  # HT: 3/5
+    # 2.5th percentile: P(0) = 1/16 > 2.5% -> 0; 97.5th: P(1) = 9/16 -> 1
+    assert (boot.low, boot.high) == (0.0, 1.0)
+    assert boot.details["median"] == 1.0  # P(ratio < 1) = 7/16 < 1/2
+    # Frequencies of the resample ratios, re-drawn the same way
+    rng = np.random.default_rng(1)
+    idx = rng.choice(2, size=(40_000, 2), replace=True, p=[0.75, 0.25])
+    r = np.array([1.0, 0])[idx].sum(1) / np.array([1.0, 2])[idx].sum(1)
+    for value, prob in ((1.0, 9 / 16), (1 / 3, 6 / 16), (0.0, 1 / 16)):
+        assert np.mean(np.isclose(r, value)) == pytest.approx(prob, abs=0.01)
+
+
+def test_bootstrap_infinite_and_undefined_ratios_are_counted() -> None:
+    sample = pd.DataFrame(
+        {"stratum": ["A", "B"], "weight": [1.0, 1.0], "decoders": [1, 0], "reference": [0, 1]}
+    )
+    # resamples: AA (1/4) -> 1/0 = inf; AB (1/2) -> 1; BB (1/4) -> 0
+    (boot,) = ratio_estimates(sample, methods=["bootstrap"], n_boot=4000, seed=2)
+    assert boot.high == np.inf and boot.low == 0.0
+    assert boot.details["infinite"] == pytest.approx(1000, rel=0.1)
+    zero = sample.assign(decoders=[0, 0])
+    (b0,) = ratio_estimates(zero, methods=["bootstrap"], n_boot=4000, seed=2)
+    assert b0.details["undefined"] == pytest.approx(1000, rel=0.1)  # AA: 0/0
+
+
+def test_bayes_census_is_exact_and_seeded() -> None:
+    census = HAND.assign(stratum_size=[2, 2, 2, 2], weight=1.0)
+    (b,) = ratio_estimates(census, methods=["bayes"], n_boot=500, seed=0)
+    # every stratum reviewed in full: X = 1 + 0 + 2 + 2 = 5, Y = 1 + 2 + 2 + 3 = 8
+    assert b.low == pytest.approx(5 / 8) and b.high == pytest.approx(5 / 8)
+    a1 = ratio_estimates(HAND, methods=["bayes", "bootstrap"], n_boot=500, seed=3)
+    a2 = ratio_estimates(HAND, methods=["bayes", "bootstrap"], n_boot=500, seed=3)
+    assert a1 == a2
+    assert a1[0].low < 0.52 < a1[0].high
+
+
+def test_review_sample_reweights_non_response() -> None:
+    plan = pd.DataFrame(
+        {
+            "PanoramaId": ["a", "b", "c", "d"],
+            "stratum": ["S", "S", "T", "T"],
+            "stratum_size": [10, 10, 6, 6],
+            "weight": [5.0, 5.0, 3.0, 3.0],
+            "attached_street_median": [0, 1, 2, 2],
+        }
+    )
+    reviews = pd.DataFrame({"PanoramaId": ["a", "b", "c", "z"], "attached_street": [1, 1, 2, 0]})
+    s = review_sample(plan, reviews)
+    assert s["PanoramaId"].tolist() == ["a", "b", "c"]
+    assert s["weight"].tolist() == [5.0, 5.0, 6.0]  # T: 6 panoramas / 1 review received
+    assert s.attrs["excluded"] == {
+        "planned but not reviewed (or no decoders' value)": 1,
+        "reviewed but not in the plan": 1,
+    }
