@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--models", default="default,miss_prone,over_counting")
     args = ap.parse_args(argv)
-    cities = args.cities or (50 if args.full else 6)
-    samples = args.samples or (4 if args.full else 2)
+    cities = args.cities or (40 if args.full else 6)
+    samples = args.samples or (5 if args.full else 2)
     t0 = time.perf_counter()
     parts = [run_model(m, cities, samples, args.n_boot) for m in args.models.split(",")]
     res = summarise(pd.concat(parts, ignore_index=True))
