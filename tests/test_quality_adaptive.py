@@ -201,3 +201,10 @@ def test_savings_on_brooklyn(nyc_paths: dict[str, Path]) -> None:
     assert out.loc["stop_unanimous_zero", "net_saved_pct_max"] == pytest.approx(
         100 * (2742 + 2973 / 3) / (3 * 10377)
     )
+
+
+def test_simulate_adaptive_options() -> None:
+    with pytest.raises(OptionError, match="decide_on"):
+        simulate_adaptive(0, DEFAULT, nx=5, ny=5, decide_on="street")
+    with pytest.raises(OptionError, match="rule"):
+        simulate_adaptive(0, DEFAULT, nx=5, ny=5, rules=("fixed", "stop_early"))

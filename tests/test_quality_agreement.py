@@ -209,3 +209,17 @@ def test_synthetic_city_alpha_orders_error_models() -> None:
         table = alpha_table(sub, category="n_cameras", attachment=False, n_boot=0)
         out[name] = float(table["alpha"].iloc[0])
     assert 0 < out["miss_prone"] < out["default"] < 1
+
+
+def test_alpha_table_groups_from_series_and_options() -> None:
+    sub = _long(KRIPPENDORFF_2011, ["A"] * 12).drop(columns="Borough")
+    groups = pd.Series({f"p{u}": ("X" if u < 6 else "Y") for u in range(12)})
+    table = alpha_table(sub, by=groups, category="n_cameras", attachment=False, n_boot=0)
+    assert list(table["group"]) == ["all", "X", "Y"]
+    assert table["ci_low"].isna().all()
+    y = table.set_index("group").loc["Y", "alpha"]
+    assert y == pytest.approx(krippendorff_alpha(KRIPPENDORFF_2011[6:], "interval"), abs=1e-12)
+    with pytest.raises(OptionError, match="ci"):
+        alpha_table(sub, ci=1.5)
+    with pytest.raises(OptionError, match="level"):
+        alpha_table(sub, level="circular")
