@@ -60,7 +60,7 @@ def test_hand_built_boxes_are_exact() -> None:
     crops = _crops([("p", 10.0, 0.0), ("p", 0.0, 0.0), ("p", 100.0, 0.0), ("p", 200.0, 0.0)])
     out = label_crops(cams, crops)
     assert list(out.images["kind"]) == ["positive", "positive", "ignore_only", "negative"]
-    ann: dict[tuple[int, str], dict[str, Any]] = {
+    ann: dict[tuple[int, str], dict[Any, Any]] = {
         (int(r["image_id"]), str(r["camera_id"])): r for r in out.annotations.to_dict("records")
     }
     # Crop 1 looks at camera a: f = 320; the box's sides are at tan(±1°), its top and bottom
