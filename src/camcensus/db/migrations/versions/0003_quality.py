@@ -83,6 +83,8 @@ def upgrade() -> None:
         )
         batch.create_check_constraint(op.f("ck_reviews_experts_needed"), "experts_needed >= 1")
     _open_index("'open', 'awaiting_meta'")
+    # Reviews answered before this revision had one expert, whose answer is their reference.
+    op.execute("UPDATE reviews SET experts_needed = 1 WHERE status = 'done'")
     op.create_table(
         "review_answers",
         sa.Column("answer_id", sa.String(length=64), nullable=False),
