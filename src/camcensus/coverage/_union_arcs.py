@@ -127,64 +127,19 @@ def _ring_segments(
     return p0, p1, ring_zone[seg_ring], sign[seg_ring]
 
 
-def _split_long(
-    p0: np.ndarray, p1: np.ndarray, zone: np.ndarray, sign: np.ndarray, max_len: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cut segments longer than ``max_len`` into equal pieces no longer than it."""
-    length = np.hypot(*(p1 - p0).T)
-    pieces = np.maximum(1, np.ceil(length / max_len)).astype(np.int64)
-    if (pieces == 1).all():
-        return p0, p1, zone, sign
-    k = np.repeat(np.arange(len(p0)), pieces)
-    first = np.repeat(np.cumsum(pieces) - pieces, pieces)
-    step = np.arange(len(k)) - first
-    frac0 = (step / pieces[k])[:, None]
-    frac1 = ((step + 1) / pieces[k])[:, None]
-    d = p1[k] - p0[k]
-    q0 = p0[k] + frac0 * d
-    q1 = np.where(frac1 >= 1.0, p1[k], p0[k] + frac1 * d)
-    return q0, q1, zone[k], sign[k]
-
-
 def _segment_disc_pairs(
-    mid: np.ndarray, x: np.ndarray, y: np.ndarray, reach: float
+    p0: np.ndarray, p1: np.ndarray, x: np.ndarray, y: np.ndarray, r: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (segment, disc) pairs whose midpoint and centre are within ``reach`` (a superset
-    of the pairs closer than ``reach`` in each coordinate): a grid of cells ``2 * reach`` wide
-    where each disc is registered in the cells its reach box overlaps."""
-    if len(x) == 0 or len(mid) == 0:
+    """Return (segment, disc) pairs whose bounding boxes meet (the segment's and the
+    disc's): a superset of the segments that come within r of a centre."""
+    if len(x) == 0 or len(p0) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    g = 2.0 * reach
-    x0, y0 = float(min(x.min(), mid[:, 0].min())) - g, float(min(y.min(), mid[:, 1].min())) - g
-    ny = int(np.floor((max(y.max(), mid[:, 1].max()) - y0) / g)) + 2
-    ix0 = np.floor((x - reach - x0) / g).astype(np.int64)
-    ix1 = np.floor((x + reach - x0) / g).astype(np.int64)
-    iy0 = np.floor((y - reach - y0) / g).astype(np.int64)
-    iy1 = np.floor((y + reach - y0) / g).astype(np.int64)
-    ids = np.arange(len(x))
-    cx = np.concatenate([ix0, ix1, ix0, ix1])
-    cy = np.concatenate([iy0, iy0, iy1, iy1])
-    who = np.concatenate([ids, ids, ids, ids])
-    # Keep each (disc, cell) once: the second column/row only where the box spans two.
-    keep = np.concatenate([np.ones(len(x), bool), ix1 != ix0, iy1 != iy0, (ix1 != ix0) & (iy1 != iy0)])
-    keys = cx[keep] * ny + cy[keep]
-    who = who[keep]
-    order = np.argsort(keys, kind="stable")
-    keys, who = keys[order], who[order]
-    mkeys = (np.floor((mid[:, 0] - x0) / g).astype(np.int64) * ny
-             + np.floor((mid[:, 1] - y0) / g).astype(np.int64))  # fmt: skip
-    lo = np.searchsorted(keys, mkeys, side="left")
-    hi = np.searchsorted(keys, mkeys, side="right")
-    count = hi - lo
-    seg = np.repeat(np.arange(len(mid)), count)
-    offset = np.arange(len(seg)) - np.repeat(np.cumsum(count) - count, count)
-    disc = who[np.repeat(lo, count) + offset]
+    tree = shapely.STRtree(shapely.linestrings(np.stack([p0, p1], axis=1)))
+    disc, seg = tree.query(shapely.box(x - r, y - r, x + r, y + r))
     return seg, disc
 
 
-def disc_union_areas(
-    zones: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float
-) -> np.ndarray:
+def disc_union_areas(zones: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
     """Return area(zone ∩ U) for each zone, U the union of the circles of ``radius`` around the
     points (``x``, ``y``) (duplicates allowed), in squared CRS units.
 
@@ -205,13 +160,10 @@ def disc_union_areas(
     xy = np.unique(np.column_stack([np.asarray(x, float), np.asarray(y, float)]), axis=0)
     cx, cy = xy[:, 0], xy[:, 1]
 
-    # Zone rings, cut so that a segment is never longer than r: a segment within r of a centre
-    # then has its midpoint within 1.5 r of it.
     p0, p1, seg_zone, seg_sign = _ring_segments(zones)
-    p0, p1, seg_zone, seg_sign = _split_long(p0, p1, seg_zone, seg_sign, r)
     first_vertex = _first_vertices(zones)
 
-    seg, disc = _segment_disc_pairs((p0 + p1) / 2.0, cx, cy, 1.5 * r + 1e-9 * r)
+    seg, disc = _segment_disc_pairs(p0, p1, cx, cy, r * (1 + 1e-9))
     a = p0[seg] - xy[disc]
     d = p1[seg] - p0[seg]
     qa = np.einsum("ij,ij->i", d, d)
@@ -219,7 +171,15 @@ def disc_union_areas(
     qc = np.einsum("ij,ij->i", a, a) - r * r
     disc_ = qb * qb - qa * qc
     hit = (disc_ > 0) & (qa > 0)
-    seg, disc, a, d, qa, qb, disc_ = seg[hit], disc[hit], a[hit], d[hit], qa[hit], qb[hit], disc_[hit]
+    seg, disc, a, d, qa, qb, disc_ = (
+        seg[hit],
+        disc[hit],
+        a[hit],
+        d[hit],
+        qa[hit],
+        qb[hit],
+        disc_[hit],
+    )
     root = np.sqrt(disc_)
     t_lo = (-qb - root) / qa
     t_hi = (-qb + root) / qa
