@@ -8,6 +8,6 @@ JSON) and :mod:`camcensus.detect.sizes` (Stanford's box sizes beside the synthet
 
 from __future__ import annotations
 
-from camcensus.detect import crops, labels
+from camcensus.detect import crops, labels, sizes
 
-__all__ = ["crops", "labels"]
+__all__ = ["crops", "labels", "sizes"]
