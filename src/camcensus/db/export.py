@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DECODE_FILES",
+    "REVIEW_COLUMNS",
     "TAG_COLUMNS",
     "TAG_FORMATS",
     "TagFormat",
     "export_decode",
+    "export_reviews",
     "export_tags",
     "tags_frame",
 ]
@@ -56,6 +58,7 @@ DECODE_FILES = {
     "intersections": "intersections.csv",
     "panorama_url": "panorama_url.csv",
     "cameras": "cameras.csv",
+    "reviews": "reviews.csv",
     "excluded": "excluded.csv",
     "readme": "README.txt",
 }
@@ -103,6 +106,15 @@ _TITLES = {
     ("unknown", "unknown"): "Camera attached to something unknown",
 }
 _COUNT_COLUMNS = CATEGORIES  # counts.csv columns, in Amnesty's order
+#: The first columns of reviews.csv (then each expert's id and counts, ``meta``, the reference).
+REVIEW_COLUMNS = (
+    "PanoramaId",
+    "ReviewId",
+    "stratum",
+    "inclusion_probability",
+    "weight",
+    "n_experts",
+)
 _GPKG_LAYER = "tags"
 
 
@@ -584,6 +596,8 @@ def _readme(projects: pd.DataFrame, files: dict[str, pd.DataFrame], excluded: pd
         f"cameras.csv        {len(files['cameras']):>8,} tags of those submissions",
         f"intersections.csv  {len(files['intersections']):>8,} intersections",
         f"panorama_url.csv   {len(files['panorama_url']):>8,} panoramas",
+        f"reviews.csv        {len(files['reviews']):>8,} finished expert reviews (reference "
+        "counts; read by camcensus quality estimate --reviews)",
         "",
         "Read them with: camcensus aggregate --raw-counts counts.csv --raw-intersections "
         "intersections.csv --panoramas panorama_url.csv --out counts_per_intersections.csv",
@@ -596,6 +610,10 @@ def _readme(projects: pd.DataFrame, files: dict[str, pd.DataFrame], excluded: pd
         "- A submission names the first intersection (by id) of its panorama; intersections "
         "sharing a panorama are listed in intersections.csv and share its counts.",
         "- type_* count only cameras attached to street furniture (Amnesty's design).",
+        "- reviews.csv: one row per finished expert review (the latest of a panorama): each "
+        "expert's counts (expert_1_n_cameras ...), meta = a meta-expert gave the reference "
+        "where the experts disagreed, then the reference counts under counts.csv's column "
+        "names; weight = 1 / inclusion_probability. Unfinished reviews are in excluded.csv.",
         "- Pov.zoom is derived from the viewer's field of view: log2(180 / fov_deg).",
         "- A problem report (no image, wrong place, indoor, other) completes a volunteer's task "
         "but is never counted: its slot goes to another volunteer, so a done panorama has "
@@ -654,7 +672,7 @@ def export_decode(
     -------
     dict
         Paths of the written files by key: ``counts``, ``intersections``, ``panorama_url``,
-        ``cameras``, ``excluded``, ``readme``.
+        ``cameras``, ``reviews`` (:func:`export_reviews`), ``excluded``, ``readme``.
 
     Raises
     ------
@@ -678,11 +696,14 @@ def export_decode(
         tables.submissions, gold, placed, _retired(tables.panoramas, tables.projects)
     )
     excluded += dropped
+    reviews, left_out = _reviews_frame(engine, project)
+    excluded += left_out
     frames = {
         "counts": _counts(subs, tables.tags, names),
         "intersections": inter,
         "panorama_url": _panorama_url(tables.panoramas, placed),
         "cameras": _cameras(subs, tables.tags, names),
+        "reviews": reviews,
     }
     excluded_frame = pd.DataFrame(sorted(excluded), columns=["what", "id", "reason"])
     written: dict[str, Path] = {}
@@ -844,3 +865,125 @@ def export_tags(
         else:
             write_csv(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), tmp)
     return out
+
+
+# --------------------------------------------------------------------------- expert reviews
+
+
+def _reviews_frame(engine: Engine, project: str | None) -> tuple[pd.DataFrame, list[Any]]:
+    """reviews.csv and the (what, id, reason) of each review left out."""
+    from sqlalchemy import select
+
+    from camcensus.db.models import Review, ReviewAnswer, Volunteer
+
+    r_cols = ["review_id", "panorama_id", "stratum", "inclusion_prob", "status",
+              "experts_needed", "created_at"]  # fmt: skip
+    a_cols = ["review_id", "role", "public_id", "created_at", "answer_id", *_COUNT_COLUMNS]
+    with _snapshot(engine) as session:
+        ids = [int(i) for i in _project_ids(session, project)["project_id"]]
+        reviews = _rows(
+            session,
+            select(*(getattr(Review, c) for c in r_cols)).where(Review.project_id.in_(ids)),
+            r_cols,
+        )
+        answers = _rows(
+            session,
+            select(
+                ReviewAnswer.review_id,
+                ReviewAnswer.role,
+                Volunteer.public_id,
+                ReviewAnswer.created_at,
+                ReviewAnswer.answer_id,
+                *(getattr(ReviewAnswer, c) for c in _COUNT_COLUMNS),
+            )
+            .join(Review, Review.review_id == ReviewAnswer.review_id)
+            .join(Volunteer, Volunteer.volunteer_id == ReviewAnswer.volunteer_id)
+            .where(Review.project_id.in_(ids))
+            .order_by(ReviewAnswer.created_at, ReviewAnswer.answer_id),
+            a_cols,
+        )
+    width = max([3, *(int(n) for n in reviews["experts_needed"])])
+    expert_cols = [f"expert_{i}_{c}" for i in range(1, width + 1) for c in ("id", *_COUNT_COLUMNS)]
+    columns = [*REVIEW_COLUMNS, *expert_cols, "meta", *_COUNT_COLUMNS]
+    excluded: list[Any] = []
+    rows: list[dict[str, Any]] = []
+    by_review = {k: g for k, g in answers.groupby("review_id", sort=False)}
+    done = reviews.loc[reviews["status"] == "done"].sort_values(
+        ["panorama_id", "created_at", "review_id"]
+    )
+    latest = set(done.drop_duplicates("panorama_id", keep="last")["review_id"])
+    ordered = reviews.sort_values(["panorama_id", "created_at", "review_id"])
+    records: list[dict[str, Any]] = ordered.to_dict("records")  # type: ignore[assignment]
+    for r in records:
+        group = by_review.get(r["review_id"])
+        experts = group.loc[group["role"] == "expert"] if group is not None else answers.iloc[:0]
+        meta = group.loc[group["role"] == "meta"] if group is not None else answers.iloc[:0]
+        rid, status = str(r["review_id"]), str(r["status"])
+        reason = None
+        if status == "open":
+            reason = f"open: {len(experts)} of {int(r['experts_needed'])} expert answers in"
+        elif status == "awaiting_meta":
+            reason = "the experts disagree; awaiting a meta-expert"
+        elif rid not in latest:
+            reason = "a later review of the same panorama stands"
+        elif experts.empty and meta.empty:
+            reason = "done before per-expert answers were stored"
+        if reason is not None:
+            excluded.append(("review", rid, reason))
+            continue
+        prob = None if r["inclusion_prob"] is None else float(r["inclusion_prob"])
+        row: dict[str, Any] = {
+            "PanoramaId": r["panorama_id"],
+            "ReviewId": r["review_id"],
+            "stratum": r["stratum"],
+            "inclusion_probability": prob,
+            "weight": None if prob is None else 1.0 / prob,
+            "n_experts": len(experts),
+            "meta": not meta.empty,
+        }
+        answered: list[dict[str, Any]] = experts.to_dict("records")  # type: ignore[assignment]
+        for i, a in enumerate(answered, start=1):
+            row[f"expert_{i}_id"] = a["public_id"]
+            for c in _COUNT_COLUMNS:
+                row[f"expert_{i}_{c}"] = int(a[c])
+        for c in _COUNT_COLUMNS:
+            values = {int(v) for v in experts[c]}
+            row[c] = values.pop() if len(values) == 1 and meta.empty else int(meta[c].iloc[0])
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=columns)
+    for c in [*_COUNT_COLUMNS, *(f"expert_{i}_{c}" for i in range(1, width + 1)
+                                 for c in _COUNT_COLUMNS)]:  # fmt: skip
+        frame[c] = frame[c].astype("Int64")
+    frame["meta"] = frame["meta"].astype(bool)
+    frame["n_experts"] = frame["n_experts"].astype("int64")
+    for c in ("inclusion_probability", "weight"):
+        frame[c] = pd.to_numeric(frame[c]).astype("float64")
+    return frame.reset_index(drop=True), excluded
+
+
+def export_reviews(engine: Engine, *, project: str | None = None) -> pd.DataFrame:
+    """Return the finished expert reviews of a project: the reference counts per panorama.
+
+    One row per finished (``done``) review, the latest of each panorama, sorted by
+    ``PanoramaId``: ``PanoramaId``, ``ReviewId``, ``stratum``, ``inclusion_probability``,
+    ``weight`` (= 1 / ``inclusion_probability``), ``n_experts``, each expert's random id and
+    counts (``expert_1_id``, ``expert_1_n_cameras``, ... in the order they answered),
+    ``meta`` (a meta-expert gave the reference where the experts disagreed) and the
+    reference counts under the count columns of ``counts.csv`` (``n_cameras``,
+    ``attached_street`` ...): the experts' value where they all agree, else the
+    meta-expert's. ``camcensus quality estimate --reviews`` reads it
+    (:func:`camcensus.quality.design.read_reviews`).
+
+    ``attrs["excluded"]`` lists the reviews left out (still open, awaiting a meta-expert,
+    superseded by a later review of the panorama) with the reason; ``camcensus export
+    decode`` writes them to ``excluded.csv`` and the rows to ``reviews.csv``.
+
+    Raises
+    ------
+    camcensus.db.errors.NotFound
+        No project of that name.
+    """
+    _check_database(engine)
+    frame, excluded = _reviews_frame(engine, project)
+    frame.attrs["excluded"] = pd.DataFrame(excluded, columns=["what", "id", "reason"])
+    return frame
