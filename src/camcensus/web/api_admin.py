@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from camcensus._errors import InputError, OptionError
@@ -258,3 +259,102 @@ def export_decode_zip(
         filename=f"{name}-decode.zip",
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
+
+
+class ReviewPlanIn(BaseModel):
+    """A review plan as CSV text: ``PanoramaId``, ``inclusion_probability``[, ``stratum``]."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_csv: str = Field(min_length=1, max_length=2_000_000)
+    experts: int = Field(default=3, ge=1, le=20)
+
+
+class ReferenceIn(BaseModel):
+    """The meta-expert's counts where the experts disagree (the others stand)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: dict[str, int]
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/projects/{name}/review-plan",
+    response_model=ReviewQueueOut,
+    summary="Queue a review plan (3 experts per panorama, a meta-expert resolves)",
+)
+def queue_review_plan(
+    *, body: ReviewPlanIn, name: ProjectName, identity: AdminVolunteer, db: DbSession
+) -> ReviewQueueOut:
+    """Read the plan CSV and queue each panorama for independent expert answers."""
+    import io
+
+    import pandas as pd
+
+    from camcensus.db import review
+
+    try:
+        plan = pd.read_csv(io.StringIO(body.plan_csv), dtype={"PanoramaId": str})
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise HTTPException(
+            422,
+            detail={
+                "error": "The review plan is not a CSV file.",
+                "errors": [{"field": "plan_csv", "message": str(exc)[:300]}],
+            },
+        ) from exc
+    queued = review.queue_plan(db, project=name, plan=plan, experts_needed=body.experts)
+    db.commit()
+    return ReviewQueueOut(queued=len(queued))
+
+
+@router.get(
+    "/projects/{name}/reviews", summary="Review progress and reviews awaiting a meta-expert"
+)
+def review_status(*, name: ProjectName, identity: AdminVolunteer, db: DbSession) -> dict[str, Any]:
+    """Counts by status, and each review awaiting a meta-expert with its experts' answers."""
+    from camcensus.db import review
+
+    review.sync_reviews(db, project=name)
+    out = {
+        "progress": review.review_progress(db, project=name),
+        "awaiting_meta": review.reviews_awaiting_meta(db, project=name),
+    }
+    db.commit()
+    return out
+
+
+@router.post("/reviews/{review_id}/resolve", response_model=OkOut, summary="Give a reference")
+def resolve_review(
+    *, review_id: str, body: ReferenceIn, identity: AdminVolunteer, db: DbSession
+) -> OkOut:
+    """The meta-expert's reference for a review whose experts disagree."""
+    from camcensus.db import review
+
+    review.resolve_review(
+        db,
+        review_id=review_id[:64],
+        volunteer_id=identity.volunteer_id,
+        reference=body.reference,
+        note=body.note,
+    )
+    db.commit()
+    return OkOut()
+
+
+@router.get("/projects/{name}/skill", summary="Per-volunteer skill from gold panoramas")
+def volunteer_skill(
+    *, name: ProjectName, identity: AdminVolunteer, db: DbSession
+) -> list[dict[str, Any]]:
+    """Gold tasks, found, missed, extra, detection rate and false tags per panorama."""
+    import math
+
+    from camcensus.db import review
+
+    rows: list[dict[str, Any]] = review.volunteer_skill(db, project=name).to_dict("records")  # type: ignore[assignment]
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, float) and math.isnan(value):
+                row[key] = None
+    return rows
