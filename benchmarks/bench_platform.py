@@ -268,6 +268,11 @@ class PhaseResult:
     submit_ms: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     exhausted: bool = False
+    #: acknowledged submissions over the whole phase (warm-up included), and the CPU seconds
+    #: the server's processes and this load generator spent over it
+    all_submissions: int = 0
+    server_cpu_s: float | None = None
+    client_cpu_s: float | None = None
 
     @property
     def submissions_per_s(self) -> float:
@@ -290,7 +295,25 @@ class PhaseResult:
             "requests": len(self.get_ms) + len(self.submit_ms),
             "errors": dict(self.errors),
             "exhausted": self.exhausted,
+            "server_cpu_ms_per_submission": _per(self.server_cpu_s, self.all_submissions),
+            "client_cpu_ms_per_submission": _per(self.client_cpu_s, self.all_submissions),
         }
+
+
+def _per(cpu_s: float | None, n: int) -> float | None:
+    return round(1000 * cpu_s / n, 2) if cpu_s is not None and n else None
+
+
+def _server_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's children: the server's processes."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            t = child.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 async def _phase(
@@ -349,15 +372,20 @@ async def _phase(
                     result.submit_ms.append((t3 - t2) * 1000)
                 if status != 200:
                     error(f"submit {status}")
-                elif measure_from <= t3 < end:
-                    result.submissions += 1
+                else:
+                    result.all_submissions += 1
+                    if measure_from <= t3 < end:
+                        result.submissions += 1
                 due += period
         except (OSError, asyncio.IncompleteReadError) as exc:
             error(type(exc).__name__)
         finally:
             await http.close()
 
+    server0, client0 = _server_cpu_s(), time.process_time()
     await asyncio.gather(*(volunteer(i, t, c) for i, (t, c) in enumerate(sessions)))
+    result.server_cpu_s = _server_cpu_s() - server0
+    result.client_cpu_s = time.process_time() - client0
     return result
 
 
@@ -435,20 +463,21 @@ def _bench_one(
         port = stack.enter_context(server_process(url, media, workers=workers))
         phases = run_load(port, sessions, seconds=args.seconds, rate=args.rate)
         images = None
-        if database == "sqlite" and workers == 1:
+        if database == "sqlite" and workers == 1 and not args.no_images:
             images = image_timings(port, sessions[0])
     return phases, images
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     cols = ["database", "workers", "phase", "offered", "subm/s", "get p50", "get p99",
-            "sub p50", "sub p99", "errors"]  # fmt: skip
+            "sub p50", "sub p99", "srv ms/sub", "errors"]  # fmt: skip
     print(" | ".join(f"{c:>9}" for c in cols))
     for r in rows:
         cells = [
             r["database"], r["workers"], r["phase"], r["offered_submissions_per_s"] or "max",
             r["submissions_per_s"], r["get_task_p50_ms"], r["get_task_p99_ms"],
-            r["submit_p50_ms"], r["submit_p99_ms"], sum(r["errors"].values()),
+            r["submit_p50_ms"], r["submit_p99_ms"], r["server_cpu_ms_per_submission"],
+            sum(r["errors"].values()),
         ]  # fmt: skip
         print(" | ".join(f"{c!s:>9}" for c in cells))
 
@@ -462,10 +491,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds a phase")
     parser.add_argument("--panoramas", type=int, default=8000)
     parser.add_argument("--quick", action="store_true", help="SQLite, 1 worker, 5 s phases")
+    parser.add_argument(
+        "--synchronous",
+        default=None,
+        help="SQLite synchronous level of the server (FULL, the default, or NORMAL)",
+    )
+    parser.add_argument("--no-images", action="store_true", help="skip the image timings")
     parser.add_argument("--json", type=Path, default=Path("out/bench_platform.json"))
     args = parser.parse_args(argv)
     if args.quick:
         args.databases, args.workers, args.seconds, args.panoramas = "sqlite", "1", 5.0, 4000
+    if args.synchronous:
+        os.environ["CAMCENSUS_SQLITE_SYNCHRONOUS"] = args.synchronous.upper()
     rows: list[dict[str, Any]] = []
     images: dict[str, Any] | None = None
     print(
@@ -501,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Images:", json.dumps(images))
     report = {
         "volunteers": args.volunteers,
+        "sqlite_synchronous": os.environ.get("CAMCENSUS_SQLITE_SYNCHRONOUS", "FULL"),
         "cpus": os.cpu_count(),
         "target": {"submissions_per_s": TARGET_RATE, "p99_ms": TARGET_P99_MS},
         "decode_campaign_submissions_per_s": round(DECODE_SUBMISSIONS_PER_S, 4),

@@ -3,15 +3,22 @@
 Ids, times, the project by name, the row locks (one order: the volunteer, then the panorama,
 then its assignments) and issuing or expiring an assignment. See :mod:`camcensus.db.tasks`
 for the guarantees they serve.
+
+The hot paths (a task given, an answer stored) run SQLAlchemy Core statements built once at
+import, on the tables (not the ORM entities), through the session's connection: the statement
+is never rebuilt and its compiled SQL comes from the engine's cache, which is most of what a
+request used to cost.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from camcensus.db.errors import NotFound
 from camcensus.db.models import Assignment, Panorama, Project, Volunteer
@@ -19,14 +26,21 @@ from camcensus.db.models import Assignment, Panorama, Project, Volunteer
 __all__ = [
     "LIVE",
     "RETRIES",
+    "ProjectInfo",
     "add_error",
+    "assignments_table",
+    "connection",
     "expire_stale",
     "is_postgres",
     "issue_task",
+    "issue_task_core",
     "lock_panorama",
     "lock_volunteer",
     "new_id",
     "open_assignment",
+    "open_assignment_id",
+    "panoramas_table",
+    "project_info",
     "project_named",
     "utc_now",
 ]
@@ -35,6 +49,75 @@ __all__ = [
 LIVE = ("open", "submitted")
 #: Attempts at a contended insert before answering "try again".
 RETRIES = 8
+
+
+def _table(entity: Any) -> Table:
+    table = entity.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+#: The tables behind the ORM entities (Core statements are built on these).
+assignments_table = _table(Assignment)
+panoramas_table = _table(Panorama)
+_projects = _table(Project)
+_volunteers = _table(Volunteer)
+_A = assignments_table.c
+_P = panoramas_table.c
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """The columns of a project the task paths read (plain values, no ORM object)."""
+
+    project_id: int
+    name: str
+    k: int
+    task_timeout_s: int
+    gold_every: int
+    status: str
+    adaptive_rule: str
+
+
+_PROJECT_INFO = select(
+    _projects.c.project_id,
+    _projects.c.name,
+    _projects.c.k,
+    _projects.c.task_timeout_s,
+    _projects.c.gold_every,
+    _projects.c.status,
+    _projects.c.adaptive_rule,
+).where(_projects.c.name == bindparam("name"))
+
+
+def connection(session: Session) -> Connection:
+    """The session's connection (its transaction starts here: on SQLite, ``BEGIN IMMEDIATE``)."""
+    return session.connection()
+
+
+def project_info(session: Session, name: str) -> ProjectInfo:
+    """Return the project named ``name`` as plain values (one indexed Core query).
+
+    Raises
+    ------
+    NotFound
+        No project has this name.
+    """
+    row = connection(session).execute(_PROJECT_INFO, {"name": name}).one_or_none()
+    if row is None:
+        raise NotFound(
+            f"No project is named {name!r}.",
+            errors=[{"field": "project", "message": "use a name from GET /api/projects"}],
+        )
+    return ProjectInfo(
+        project_id=int(row.project_id),
+        name=str(row.name),
+        k=int(row.k),
+        task_timeout_s=int(row.task_timeout_s),
+        gold_every=int(row.gold_every),
+        status=str(row.status),
+        adaptive_rule=str(row.adaptive_rule or "fixed"),
+    )
 
 
 def new_id() -> str:
@@ -84,6 +167,19 @@ def lock_panorama(
     return session.scalar(query) is not None
 
 
+_VOLUNTEER = select(_volunteers.c.volunteer_id).where(_volunteers.c.volunteer_id == bindparam("v"))
+_VOLUNTEER_LOCK = _VOLUNTEER.with_for_update(key_share=True)
+_STALE = (
+    select(_A.panorama_id)
+    .where(
+        _A.project_id == bindparam("project_id"),
+        _A.status == "open",
+        _A.expires_at <= bindparam("now", type_=_A.expires_at.type),
+    )
+    .distinct()
+)
+
+
 def lock_volunteer(session: Session, volunteer_id: int, *, postgres: bool) -> None:
     """Check that the volunteer exists; on PostgreSQL lock the row (``FOR NO KEY UPDATE``) so
     two requests of one volunteer (a double click) are given the same task.
@@ -93,10 +189,8 @@ def lock_volunteer(session: Session, volunteer_id: int, *, postgres: bool) -> No
     NotFound
         No volunteer has this id.
     """
-    query = select(Volunteer.volunteer_id).where(Volunteer.volunteer_id == volunteer_id)
-    if postgres:
-        query = query.with_for_update(key_share=True)
-    if session.scalar(query) is None:
+    query = _VOLUNTEER_LOCK if postgres else _VOLUNTEER
+    if connection(session).execute(query, {"v": volunteer_id}).scalar() is None:
         raise NotFound(
             "No volunteer has this id.",
             errors=[{"field": "volunteer_id", "message": "log in again"}],
@@ -109,15 +203,9 @@ def expire_stale(session: Session, project_id: int, now: datetime, *, postgres: 
     On PostgreSQL a panorama locked by another transaction is left for a later call (it never
     waits here).
     """
-    stale = session.scalars(
-        select(Assignment.panorama_id)
-        .where(
-            Assignment.project_id == project_id,
-            Assignment.status == "open",
-            Assignment.expires_at <= now,
-        )
-        .distinct()
-    ).all()
+    stale = (
+        connection(session).execute(_STALE, {"project_id": project_id, "now": now}).scalars().all()
+    )
     for panorama_id in sorted(stale):
         if not lock_panorama(session, panorama_id, postgres=postgres, skip_locked=True):
             continue
@@ -159,9 +247,68 @@ def open_assignment(
     ).first()
 
 
+_OPEN_ID = (
+    select(_A.assignment_id)
+    .where(
+        _A.volunteer_id == bindparam("v"),
+        _A.project_id == bindparam("project_id"),
+        _A.status == "open",
+        _A.kind.in_(("tag", "gold")),
+        _A.expires_at > bindparam("now", type_=_A.expires_at.type),
+    )
+    .order_by(_A.issued_at)
+    .limit(1)
+)
+
+
+def open_assignment_id(
+    session: Session, project_id: int, volunteer_id: int, now: datetime
+) -> str | None:
+    """The id of the volunteer's running tag or gold task (as :func:`open_assignment`)."""
+    found = (
+        connection(session)
+        .execute(_OPEN_ID, {"v": volunteer_id, "project_id": project_id, "now": now})
+        .scalar()
+    )
+    return None if found is None else str(found)
+
+
+_INSERT_ASSIGNMENT = insert(assignments_table)
+
+
+def issue_task_core(
+    session: Session,
+    project: ProjectInfo,
+    panorama_id: str,
+    volunteer_id: int,
+    kind: str,
+    slot: int | None,
+    now: datetime,
+) -> Assignment:
+    """Insert an open assignment with one Core ``INSERT`` and return it as a persistent
+    (clean) ORM object of the session, as if it had been loaded: no flush, no reload."""
+    values: dict[str, Any] = {
+        "assignment_id": new_id(),
+        "project_id": project.project_id,
+        "panorama_id": panorama_id,
+        "volunteer_id": volunteer_id,
+        "kind": kind,
+        "slot": slot,
+        "issued_at": now,
+        "expires_at": now + timedelta(seconds=project.task_timeout_s),
+        "status": "open",
+        "submission_id": None,
+    }
+    connection(session).execute(_INSERT_ASSIGNMENT, values)
+    assignment = Assignment(**values)
+    make_transient_to_detached(assignment)
+    session.add(assignment)
+    return assignment
+
+
 def issue_task(
     session: Session,
-    project: Project,
+    project: Project | ProjectInfo,
     panorama_id: str,
     volunteer_id: int,
     kind: str,

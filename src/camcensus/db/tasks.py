@@ -49,22 +49,38 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from camcensus.db._answers import MAX_TAGS, TagIn, standing_tags, validated_tags
 from camcensus.db._assign import (
     LIVE,
     RETRIES,
+    ProjectInfo,
+    _table,
+    assignments_table,
+    connection,
     expire_stale,
     is_postgres,
-    issue_task,
+    issue_task_core,
     lock_panorama,
     lock_volunteer,
     new_id,
-    open_assignment,
-    project_named,
+    open_assignment_id,
+    panoramas_table,
+    project_info,
     utc_now,
 )
 from camcensus.db.errors import Conflict, Forbidden, Invalid, NotFound
@@ -81,6 +97,7 @@ from camcensus.db.models import (
 from camcensus.db.review import next_review, next_validation, queue_review, validate
 
 __all__ = [
+    "ADAPTIVE_K_MAX",
     "GOLD_TOLERANCE_DEG",
     "MAX_TAGS",
     "SubmitResult",
@@ -97,6 +114,15 @@ __all__ = [
 
 #: A tag within this angle of a gold ray counts as found.
 GOLD_TOLERANCE_DEG = 5.0
+#: Most counted answers an adaptive rule may ask of one panorama (``k_max`` of
+#: :func:`camcensus.quality.adaptive.adaptive_target`).
+ADAPTIVE_K_MAX = 5
+
+_A = assignments_table.c
+_P = panoramas_table.c
+_S = Submission.__table__.c
+_T = Tag.__table__.c
+_VAL = Validation.__table__.c
 
 
 @dataclass(frozen=True)
@@ -131,108 +157,159 @@ def _check_bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, floa
     return w, s, e, n
 
 
-def _unseen(volunteer_id: int) -> Any:
+def _unseen(volunteer: Any) -> Any:
     """Neither an assignment of this volunteer on the panorama nor a validation of a tag on it.
 
     Validations only show complete panoramas (:mod:`camcensus.db.review`); refusing validated
     panoramas here too keeps the k answers independent whatever the order of events.
+    ``volunteer`` is a volunteer id or a bound parameter.
     """
-    assigned = exists().where(
-        Assignment.panorama_id == Panorama.panorama_id, Assignment.volunteer_id == volunteer_id
-    )
+    assigned = exists().where(_A.panorama_id == _P.panorama_id, _A.volunteer_id == volunteer)
     validated = exists().where(
-        Validation.volunteer_id == volunteer_id,
-        Tag.tag_id == Validation.tag_id,
-        Submission.submission_id == Tag.submission_id,
-        Submission.panorama_id == Panorama.panorama_id,
+        _VAL.volunteer_id == volunteer,
+        _T.tag_id == _VAL.tag_id,
+        _S.submission_id == _T.submission_id,
+        _S.panorama_id == _P.panorama_id,
     )
     return ~assigned & ~validated
 
 
-def _open_to_tag(project: Project) -> Any:
+def _open_to_tag(k: Any) -> Any:
     """Not gold and not retired as a problem panorama (more than k/2 problem reports)."""
-    return Panorama.gold.is_(False) & (2 * Panorama.n_problem <= project.k)
+    return _P.gold.is_(False) & (2 * _P.n_problem <= k)
+
+
+def _needed() -> ColumnElement[int]:
+    """Counted answers the panorama needs: its adaptive target, else the project's k."""
+    return func.coalesce(_P.k_target, bindparam("k"))
+
+
+def _candidate_query(*, bbox: bool, postgres: bool) -> Select[Any]:
+    """The next panorama with ``n_live`` live slots (bound), most advanced first by the caller."""
+    query = select(_P.panorama_id).where(
+        _P.project_id == bindparam("project_id"),
+        _open_to_tag(bindparam("k")),
+        _P.n_live == bindparam("n_live"),
+        _needed() > bindparam("n_live"),
+        _unseen(bindparam("v")),
+    )
+    if bbox:
+        query = query.where(
+            _P.lon.between(bindparam("w"), bindparam("e")),
+            _P.lat.between(bindparam("s"), bindparam("n")),
+        )
+    query = query.order_by(_P.shuffle_key, _P.panorama_id).limit(1)
+    if postgres:
+        query = query.with_for_update(skip_locked=True, key_share=True, of=panoramas_table)
+    return query
+
+
+#: The candidate queries, built once: (with a bounding box, on PostgreSQL) -> query.
+_CANDIDATE = {
+    (b, pg): _candidate_query(bbox=b, postgres=pg) for b in (False, True) for pg in (False, True)
+}
+
+
+def _box_params(bbox: tuple[float, float, float, float] | None) -> dict[str, float]:
+    if bbox is None:
+        return {}
+    w, s, e, n = bbox
+    return {"w": w, "s": s, "e": e, "n": n}
+
+
+def _most_live(project: ProjectInfo) -> int:
+    """The most live slots a panorama may hold under the project's rule."""
+    return project.k if project.adaptive_rule == "fixed" else max(project.k, ADAPTIVE_K_MAX)
 
 
 def _candidate(
     session: Session,
-    project: Project,
+    project: ProjectInfo,
     volunteer_id: int,
     bbox: tuple[float, float, float, float] | None,
     *,
     postgres: bool,
 ) -> str | None:
     """Return the next panorama to tag: most advanced first, then the stable random order."""
-    for n_live in range(project.k - 1, -1, -1):
-        query = select(Panorama.panorama_id).where(
-            Panorama.project_id == project.project_id,
-            _open_to_tag(project),
-            Panorama.n_live == n_live,
-            _unseen(volunteer_id),
-        )
-        if bbox is not None:
-            w, s, e, n = bbox
-            query = query.where(Panorama.lon.between(w, e), Panorama.lat.between(s, n))
-        query = query.order_by(Panorama.shuffle_key, Panorama.panorama_id).limit(1)
-        if postgres:
-            query = query.with_for_update(skip_locked=True, key_share=True, of=Panorama)
-        found = session.scalar(query)
+    query = _CANDIDATE[(bbox is not None, postgres)]
+    params: dict[str, Any] = {
+        "project_id": project.project_id,
+        "k": project.k,
+        "v": volunteer_id,
+        **_box_params(bbox),
+    }
+    conn = connection(session)
+    for n_live in range(_most_live(project) - 1, -1, -1):
+        found = conn.execute(query, {**params, "n_live": n_live}).scalar()
         if found is not None:
             return str(found)
     return None
 
 
-def _gold_due(session: Session, project: Project, volunteer_id: int) -> bool:
+_RECENT_KINDS = (
+    select(_A.kind)
+    .where(
+        _A.volunteer_id == bindparam("v"),
+        _A.project_id == bindparam("project_id"),
+        _A.kind.in_(("tag", "gold")),
+    )
+    .order_by(_A.issued_at.desc())
+    .limit(bindparam("window"))
+)
+
+
+def _gold_due(session: Session, project: ProjectInfo, volunteer_id: int) -> bool:
     """Whether the volunteer's last ``gold_every - 1`` tasks hold no gold task."""
     window = project.gold_every - 1
-    kinds = session.scalars(
-        select(Assignment.kind)
-        .where(
-            Assignment.volunteer_id == volunteer_id,
-            Assignment.project_id == project.project_id,
-            Assignment.kind.in_(("tag", "gold")),
+    if window <= 0:
+        return True
+    kinds = (
+        connection(session)
+        .execute(
+            _RECENT_KINDS, {"v": volunteer_id, "project_id": project.project_id, "window": window}
         )
-        .order_by(Assignment.issued_at.desc())
-        .limit(max(window, 0))
-    ).all()
+        .scalars()
+        .all()
+    )
     return len(kinds) >= window and "gold" not in kinds
 
 
-def _free_slot(session: Session, panorama_id: str, k: int) -> int | None:
-    used = set(
-        session.scalars(
-            select(Assignment.slot).where(
-                Assignment.panorama_id == panorama_id,
-                Assignment.kind == "tag",
-                Assignment.status.in_(LIVE),
-            )
-        ).all()
-    )
-    free = [s for s in range(1, k + 1) if s not in used]
+_USED_SLOTS = select(_A.slot).where(
+    _A.panorama_id == bindparam("p"), _A.kind == "tag", _A.status.in_(LIVE)
+)
+
+
+def _free_slot(session: Session, panorama_id: str, most: int) -> int | None:
+    """The lowest slot ``1..most`` no live tag assignment of the panorama holds."""
+    used = set(connection(session).execute(_USED_SLOTS, {"p": panorama_id}).scalars().all())
+    free = [s for s in range(1, most + 1) if s not in used]
     return free[0] if free else None
 
 
-def _take_slot(
-    session: Session, project: Project, panorama_id: str, volunteer_id: int, now: datetime
-) -> Assignment | None:
-    """Raise the panorama's live count (only below k, never on a gold or retired panorama) and
-    issue a tag assignment on a free slot."""
-    taken = session.execute(
-        update(Panorama)
-        .where(
-            Panorama.panorama_id == panorama_id,
-            Panorama.n_live < project.k,
-            _open_to_tag(project),
-        )
-        .values(n_live=Panorama.n_live + 1)
-        .execution_options(synchronize_session=False)
+#: Raise the live count only below the panorama's need, never on a gold or retired panorama.
+_TAKE = (
+    update(panoramas_table)
+    .where(
+        _P.panorama_id == bindparam("p"),
+        _P.n_live < _needed(),
+        _open_to_tag(bindparam("k")),
     )
+    .values(n_live=_P.n_live + 1)
+)
+
+
+def _take_slot(
+    session: Session, project: ProjectInfo, panorama_id: str, volunteer_id: int, now: datetime
+) -> Assignment | None:
+    """Raise the panorama's live count (only below its need, never on a gold or retired
+    panorama) and issue a tag assignment on a free slot."""
+    taken = connection(session).execute(_TAKE, {"p": panorama_id, "k": project.k})
     if getattr(taken, "rowcount", 0) != 1:
         return None
-    slot = _free_slot(session, panorama_id, project.k)
-    if slot is None:  # n_live and the slots disagree: never issue past k
+    slot = _free_slot(session, panorama_id, _most_live(project))
+    if slot is None:  # n_live and the slots disagree: never issue past the need
         raise IntegrityError("no free slot", None, Exception("no free slot"))
-    return issue_task(session, project, panorama_id, volunteer_id, "tag", slot, now)
+    return issue_task_core(session, project, panorama_id, volunteer_id, "tag", slot, now)
 
 
 def next_task(
@@ -275,13 +352,14 @@ def next_task(
     """
     now = utc_now(now)
     box = _check_bbox(bbox)
-    proj = project_named(session, project)
+    proj = project_info(session, project)
     if proj.status != "open":
         return None
     postgres = is_postgres(session)
     lock_volunteer(session, volunteer_id, postgres=postgres)
     expire_stale(session, proj.project_id, now, postgres=postgres)
-    running = open_assignment(session, proj.project_id, volunteer_id, ("tag", "gold"), now)
+    running_id = open_assignment_id(session, proj.project_id, volunteer_id, now)
+    running = session.get(Assignment, running_id) if running_id is not None else None
     if running is not None:
         if box is None or _inside(session, running.panorama_id, box):
             return running
@@ -340,9 +418,30 @@ def _give_back(session: Session, assignment_id: str, panorama_id: str) -> None:
         )
 
 
+_GOLD = {
+    box: select(_P.panorama_id)
+    .where(
+        _P.project_id == bindparam("project_id"),
+        _P.gold.is_(True),
+        _unseen(bindparam("v")),
+        *(
+            (
+                _P.lon.between(bindparam("w"), bindparam("e")),
+                _P.lat.between(bindparam("s"), bindparam("n")),
+            )
+            if box
+            else ()
+        ),
+    )
+    .order_by(_P.shuffle_key, _P.panorama_id)
+    .limit(1)
+    for box in (False, True)
+}
+
+
 def _give(
     session: Session,
-    project: Project,
+    project: ProjectInfo,
     panorama_id: str,
     volunteer_id: int,
     bbox: tuple[float, float, float, float] | None,
@@ -350,17 +449,10 @@ def _give(
 ) -> Assignment | None:
     """Issue a gold task when due (and one is left), else a slot of ``panorama_id``."""
     if _gold_due(session, project, volunteer_id):
-        query = select(Panorama.panorama_id).where(
-            Panorama.project_id == project.project_id,
-            Panorama.gold.is_(True),
-            _unseen(volunteer_id),
-        )
-        if bbox is not None:
-            w, s, e, n = bbox
-            query = query.where(Panorama.lon.between(w, e), Panorama.lat.between(s, n))
-        gold = session.scalar(query.order_by(Panorama.shuffle_key, Panorama.panorama_id).limit(1))
+        params = {"project_id": project.project_id, "v": volunteer_id, **_box_params(bbox)}
+        gold = connection(session).execute(_GOLD[bbox is not None], params).scalar()
         if gold is not None:
-            return issue_task(session, project, str(gold), volunteer_id, "gold", None, now)
+            return issue_task_core(session, project, str(gold), volunteer_id, "gold", None, now)
     return _take_slot(session, project, panorama_id, volunteer_id, now)
 
 
@@ -403,25 +495,105 @@ def _gold_feedback(answer_json: str | None, rays: Sequence[tuple[float, float]])
     }
 
 
-def _result(session: Session, assignment: Assignment, submission_id: str) -> SubmitResult:
-    """The result of a stored submission (recomputed the same way on a retry)."""
-    if assignment.kind != "gold":
-        return SubmitResult(submission_id=submission_id)
-    rays = session.execute(
-        select(Tag.heading_deg, Tag.pitch_deg).where(
-            Tag.submission_id == submission_id, Tag.current.is_(True), Tag.deleted.is_(False)
-        )
-    ).all()
-    answer = session.scalar(
-        select(Panorama.gold_answer).where(Panorama.panorama_id == assignment.panorama_id)
+_V = Volunteer.__table__.c
+_PR = Project.__table__.c
+_submissions = _table(Submission)
+_tags = _table(Tag)
+
+
+@dataclass(frozen=True)
+class _Owned:
+    """The task being answered, with its volunteer's public id and its project's rule."""
+
+    assignment_id: str
+    project_id: int
+    panorama_id: str
+    volunteer_id: int
+    kind: str
+    slot: int | None
+    status: str
+    submission_id: str | None
+    public_id: str
+    k: int
+    adaptive_rule: str
+
+
+_OWNED = (
+    select(
+        _A.assignment_id,
+        _A.project_id,
+        _A.panorama_id,
+        _A.volunteer_id,
+        _A.kind,
+        _A.slot,
+        _A.status,
+        _A.submission_id,
+        _V.public_id,
+        _PR.k,
+        _PR.adaptive_rule,
     )
+    .join_from(assignments_table, Volunteer.__table__, _V.volunteer_id == _A.volunteer_id)
+    .join(Project.__table__, _PR.project_id == _A.project_id)
+    .where(_A.assignment_id == bindparam("a"))
+)
+_OWNED_LOCKED = _OWNED.with_for_update(of=assignments_table)
+
+
+def _owned_assignment(
+    session: Session, assignment_id: str, volunteer_id: int, *, postgres: bool
+) -> _Owned:
+    """Return the volunteer's task in one Core query (locked, its panorama first, on
+    PostgreSQL)."""
+    conn = connection(session)
+    row = conn.execute(_OWNED, {"a": assignment_id}).one_or_none()
+    if row is None:
+        raise NotFound(
+            "No task has this id.",
+            errors=[{"field": "task_id", "message": "take a new task from the project"}],
+        )
+    if row.volunteer_id != volunteer_id:
+        raise Forbidden(
+            "This task was given to another volunteer.",
+            errors=[{"field": "task_id", "message": "take your own task from the project"}],
+        )
+    if postgres:
+        lock_panorama(session, row.panorama_id, postgres=postgres)
+        row = conn.execute(_OWNED_LOCKED, {"a": assignment_id}).one()
+    return _Owned(
+        assignment_id=str(row.assignment_id),
+        project_id=int(row.project_id),
+        panorama_id=str(row.panorama_id),
+        volunteer_id=int(row.volunteer_id),
+        kind=str(row.kind),
+        slot=None if row.slot is None else int(row.slot),
+        status=str(row.status),
+        submission_id=None if row.submission_id is None else str(row.submission_id),
+        public_id=str(row.public_id),
+        k=int(row.k),
+        adaptive_rule=str(row.adaptive_rule or "fixed"),
+    )
+
+
+_GOLD_ANSWER = select(_P.gold_answer).where(_P.panorama_id == bindparam("p"))
+_STANDING_RAYS = select(_T.heading_deg, _T.pitch_deg).where(
+    _T.submission_id == bindparam("sid"), _T.current.is_(True), _T.deleted.is_(False)
+)
+
+
+def _result(session: Session, owned: _Owned, submission_id: str) -> SubmitResult:
+    """The result of a stored submission (recomputed the same way on a retry)."""
+    if owned.kind != "gold":
+        return SubmitResult(submission_id=submission_id)
+    conn = connection(session)
+    rays = conn.execute(_STANDING_RAYS, {"sid": submission_id}).all()
+    answer = conn.execute(_GOLD_ANSWER, {"p": owned.panorama_id}).scalar()
     return SubmitResult(
         submission_id=submission_id,
         feedback=_gold_feedback(answer, [(float(h), float(p)) for h, p in rays]),
     )
 
 
-def _owned_assignment(
+def _owned_orm(
     session: Session, assignment_id: str, volunteer_id: int, *, postgres: bool
 ) -> Assignment:
     """Return the volunteer's assignment, locked (its panorama first) on PostgreSQL."""
@@ -451,14 +623,12 @@ _EXPIRED = (
     "This task expired and its place was given to another volunteer, so these tags were "
     "not stored; take the next task."
 )
+_IS_GOLD = select(_P.gold).where(_P.panorama_id == bindparam("p"))
 
 
-def _refuse_if_gold(session: Session, assignment: Assignment) -> None:
+def _refuse_if_gold(session: Session, panorama_id: str) -> None:
     """Refuse an answer to a tag task whose panorama has since become gold (Conflict)."""
-    gold = session.scalar(
-        select(Panorama.gold).where(Panorama.panorama_id == assignment.panorama_id)
-    )
-    if gold:
+    if connection(session).execute(_IS_GOLD, {"p": panorama_id}).scalar():
         raise Conflict(
             "This task expired and its panorama has since become a gold panorama (known "
             "answers), so these tags were not stored; take the next task.",
@@ -466,26 +636,24 @@ def _refuse_if_gold(session: Session, assignment: Assignment) -> None:
         )
 
 
-def _reclaim(session: Session, assignment: Assignment, now: datetime) -> None:
-    """Take back a slot for a late submit of an expired tag task, or raise Conflict."""
-    k = session.scalar(select(Project.k).where(Project.project_id == assignment.project_id))
-    slot = _free_slot(session, assignment.panorama_id, int(k or 0))
-    message = _EXPIRED
+_RECLAIM = (
+    update(panoramas_table)
+    .where(_P.panorama_id == bindparam("p"), _P.n_live < _needed(), _P.gold.is_(False))
+    .values(n_live=_P.n_live + 1)
+)
+
+
+def _reclaim(session: Session, owned: _Owned) -> int:
+    """Take back a slot for a late submit of an expired tag task (its number), or raise
+    Conflict."""
+    most = owned.k if owned.adaptive_rule == "fixed" else max(owned.k, ADAPTIVE_K_MAX)
+    slot = _free_slot(session, owned.panorama_id, most)
     if slot is None:
-        raise Conflict(message, errors=[{"field": "task_id", "message": "the task expired"}])
-    taken = session.execute(
-        update(Panorama)
-        .where(
-            Panorama.panorama_id == assignment.panorama_id,
-            Panorama.n_live < int(k or 0),
-            Panorama.gold.is_(False),
-        )
-        .values(n_live=Panorama.n_live + 1)
-        .execution_options(synchronize_session=False)
-    )
+        raise Conflict(_EXPIRED, errors=[{"field": "task_id", "message": "the task expired"}])
+    taken = connection(session).execute(_RECLAIM, {"p": owned.panorama_id, "k": owned.k})
     if getattr(taken, "rowcount", 0) != 1:
-        raise Conflict(message, errors=[{"field": "task_id", "message": "the task expired"}])
-    assignment.slot = slot
+        raise Conflict(_EXPIRED, errors=[{"field": "task_id", "message": "the task expired"}])
+    return slot
 
 
 def submit(
@@ -563,14 +731,16 @@ def submit(
         )
     savepoint = session.begin_nested() if postgres else None
     try:
+        slot = assignment.slot
         if assignment.kind == "tag" and assignment.status == "expired":
-            _refuse_if_gold(session, assignment)
+            _refuse_if_gold(session, assignment.panorama_id)
             if problem is None:  # a problem report needs no slot
-                _reclaim(session, assignment, now)
+                slot = _reclaim(session, assignment)
         result = _store(
             session,
             assignment,
             versions,
+            slot=slot,
             now=now,
             no_camera=no_camera,
             problem=problem,
@@ -590,11 +760,31 @@ def submit(
     return result
 
 
+_INSERT_SUBMISSION = insert(_submissions)
+_INSERT_TAGS = insert(_tags)
+_ANSWERED = (
+    update(assignments_table)
+    .where(_A.assignment_id == bindparam("a"))
+    .values(status=bindparam("new_status"), submission_id=bindparam("sid"), slot=bindparam("sl"))
+)
+_COUNTED = (
+    update(panoramas_table)
+    .where(_P.panorama_id == bindparam("p"), _P.gold.is_(False))
+    .values(n_done=_P.n_done + 1)
+)
+_REPORTED = (
+    update(panoramas_table)
+    .where(_P.panorama_id == bindparam("p"), _P.gold.is_(False))
+    .values(n_problem=_P.n_problem + 1, n_live=_P.n_live - bindparam("held"))
+)
+
+
 def _store(
     session: Session,
-    assignment: Assignment,
+    assignment: _Owned,
     versions: Sequence[TagIn],
     *,
+    slot: int | None,
     now: datetime,
     no_camera: bool,
     problem: str | None,
@@ -602,31 +792,30 @@ def _store(
     client_build: str | None,
     started_at: datetime | None,
 ) -> SubmitResult:
-    public_id = session.scalar(
-        select(Volunteer.public_id).where(Volunteer.volunteer_id == assignment.volunteer_id)
-    )
+    conn = connection(session)
     submission_id = new_id()
-    session.execute(
-        insert(Submission).values(
-            submission_id=submission_id,
-            panorama_id=assignment.panorama_id,
-            decoder_id=str(public_id),
-            assignment_id=assignment.assignment_id,
-            kind="expert" if assignment.kind == "review" else "volunteer",
-            started_at=started_at,
-            submitted_at=now,
-            no_camera=bool(no_camera),
-            problem=problem,
-            problem_note=problem_note,
-            gold=assignment.kind == "gold",
-            client_build=client_build,
-        )
+    conn.execute(
+        _INSERT_SUBMISSION,
+        {
+            "submission_id": submission_id,
+            "panorama_id": assignment.panorama_id,
+            "decoder_id": assignment.public_id,
+            "assignment_id": assignment.assignment_id,
+            "kind": "expert" if assignment.kind == "review" else "volunteer",
+            "started_at": started_at,
+            "submitted_at": now,
+            "no_camera": bool(no_camera),
+            "problem": problem,
+            "problem_note": problem_note,
+            "gold": assignment.kind == "gold",
+            "client_build": client_build,
+        },
     )
     if versions:
         ids = {t.client_id: new_id() for t in versions}
         replaced = {t.replaces for t in versions if t.replaces is not None}
-        session.execute(
-            insert(Tag),
+        conn.execute(
+            _INSERT_TAGS,
             [
                 {
                     "tag_id": ids[t.client_id],
@@ -650,24 +839,21 @@ def _store(
         )
     held_slot = assignment.status == "open"
     reported = assignment.kind == "tag" and problem is not None
-    assignment.status = "reported" if reported else "submitted"
-    assignment.submission_id = submission_id
-    session.flush()
+    status = "reported" if reported else "submitted"
+    conn.execute(_ANSWERED, {"a": assignment.assignment_id, "new_status": status,
+                             "sid": submission_id, "sl": slot})  # fmt: skip
+    _sync_loaded(session, assignment.assignment_id, status=status, submission_id=submission_id,
+                 slot=slot)  # fmt: skip
     if assignment.kind == "tag":
         # A problem report frees the slot it held; an answer fills it. Never on gold.
-        values: dict[str, Any] = (
-            {"n_problem": Panorama.n_problem + 1, "n_live": Panorama.n_live - int(held_slot)}
-            if reported
-            else {"n_done": Panorama.n_done + 1}
-        )
-        counted = session.execute(
-            update(Panorama)
-            .where(Panorama.panorama_id == assignment.panorama_id, Panorama.gold.is_(False))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        if reported:
+            counted = conn.execute(_REPORTED, {"p": assignment.panorama_id, "held": int(held_slot)})
+        else:
+            counted = conn.execute(_COUNTED, {"p": assignment.panorama_id})
         if getattr(counted, "rowcount", 0) != 1:
-            _refuse_if_gold(session, assignment)
+            _refuse_if_gold(session, assignment.panorama_id)
+        if not reported and assignment.adaptive_rule != "fixed":
+            _adapt(session, assignment)
     elif assignment.kind == "review":
         session.execute(
             update(Review)
@@ -681,12 +867,54 @@ def _store(
         )
     if assignment.kind == "gold":
         standing = standing_tags(versions)
-        answer = session.scalar(
-            select(Panorama.gold_answer).where(Panorama.panorama_id == assignment.panorama_id)
-        )
+        answer = conn.execute(_GOLD_ANSWER, {"p": assignment.panorama_id}).scalar()
         rays = [(float(t.heading_deg), float(t.pitch_deg)) for t in standing]
         return SubmitResult(submission_id=submission_id, feedback=_gold_feedback(answer, rays))
     return SubmitResult(submission_id=submission_id)
+
+
+def _sync_loaded(session: Session, assignment_id: str, **values: Any) -> None:
+    """Give an Assignment object the session already holds the values just written by Core
+    (no query, no flush)."""
+    loaded = session.identity_map.get(identity_key(Assignment, assignment_id))
+    if loaded is not None:
+        for name, value in values.items():
+            set_committed_value(loaded, name, value)
+
+
+#: The camera counts (standing tags) of the panorama's counted answers.
+_ANSWER_COUNTS = (
+    select(func.count(_T.tag_id))
+    .select_from(assignments_table)
+    .join(Submission.__table__, _S.submission_id == _A.submission_id)
+    .outerjoin(
+        Tag.__table__,
+        (_T.submission_id == _S.submission_id) & _T.current.is_(True) & _T.deleted.is_(False),
+    )
+    .where(_A.panorama_id == bindparam("p"), _A.kind == "tag", _A.status == "submitted")
+    .group_by(_S.submission_id)
+)
+_SET_TARGET = (
+    update(panoramas_table)
+    .where(_P.panorama_id == bindparam("p"))
+    .values(k_target=bindparam("target"))
+)
+
+
+def _adapt(session: Session, assignment: _Owned) -> None:
+    """Set the panorama's ``k_target`` from its counted answers so far and the project's
+    adaptive rule (:func:`camcensus.quality.adaptive.adaptive_target`)."""
+    from camcensus.quality.adaptive import adaptive_target
+
+    conn = connection(session)
+    counts = [int(n) for n in conn.execute(_ANSWER_COUNTS, {"p": assignment.panorama_id}).scalars()]
+    target = adaptive_target(
+        counts,
+        k=assignment.k,
+        rule=assignment.adaptive_rule,
+        k_max=max(assignment.k, ADAPTIVE_K_MAX),
+    )
+    conn.execute(_SET_TARGET, {"p": assignment.panorama_id, "target": int(target)})
 
 
 def abandon(
@@ -706,9 +934,7 @@ def abandon(
         The task was already submitted.
     """
     utc_now(now)
-    assignment = _owned_assignment(
-        session, assignment_id, volunteer_id, postgres=is_postgres(session)
-    )
+    assignment = _owned_orm(session, assignment_id, volunteer_id, postgres=is_postgres(session))
     if assignment.status in ("submitted", "reported"):
         raise Conflict(
             "This task was already submitted; it cannot be skipped.",

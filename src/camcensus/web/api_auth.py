@@ -16,6 +16,7 @@ from camcensus.web.security import (
     ReadSession,
     clear_session_cookie,
     csrf_token_of,
+    forget_identity,
     rate_limit,
     set_csrf_cookie,
     set_session_cookie,
@@ -63,6 +64,7 @@ def _open_session(request: Request, response: Response, db: Session, volunteer_i
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         accounts.end_session(db, old)
+        forget_identity(request, token=old)
     accounts.purge_expired_sessions(db)
     token = accounts.start_session(
         db,
@@ -157,6 +159,7 @@ def logout(
     if token:
         accounts.end_session(db, token)
         db.commit()
+        forget_identity(request, token=token)
     clear_session_cookie(request, response)
     return OkOut()
 

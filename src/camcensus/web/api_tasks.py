@@ -23,6 +23,7 @@ from camcensus.web.schemas import (
 from camcensus.web.security import (
     CurrentVolunteer,
     DbSession,
+    forget_identity,
     rate_limit,
 )
 
@@ -251,10 +252,11 @@ def tutorial_check(*, body: TutorialCheckIn, identity: CurrentVolunteer) -> Tuto
 
 
 @router.post("/tutorial/done", response_model=OkOut, summary="Mark the tutorial done")
-def tutorial_done(*, identity: CurrentVolunteer, db: DbSession) -> OkOut:
+def tutorial_done(*, request: Request, identity: CurrentVolunteer, db: DbSession) -> OkOut:
     """Record that the volunteer finished the tutorial."""
     from camcensus.db import accounts
 
     accounts.mark_tutorial_done(db, identity.volunteer_id)
     db.commit()
+    forget_identity(request, volunteer_id=identity.volunteer_id)
     return OkOut()

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from camcensus.db.engine import session_factory
 from camcensus.web.ratelimit import Limit, RateLimiter
-from camcensus.web.security import SecurityMiddleware, error_response
+from camcensus.web.security import IdentityCache, SecurityMiddleware, error_response
 
 if TYPE_CHECKING:
     from camcensus.exposure import ExposureIndex
@@ -244,6 +244,7 @@ def create_app(
     app.state.settings = settings
     app.state.media_root = Path(media_root)
     app.state.limiter = settings.limiter()
+    app.state.identity_cache = IdentityCache()
     app.state.image_store = None
     app.state.exposure = exposure
     app.state.exposure_cache = {}

@@ -22,7 +22,9 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Annotated
@@ -31,6 +33,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import cookie_parser
@@ -47,12 +50,14 @@ __all__ = [
     "CSP",
     "CSRF_COOKIE",
     "CSRF_HEADER",
+    "IDENTITY_TTL_S",
     "SAFE_METHODS",
     "SESSION_COOKIE",
     "AdminVolunteer",
     "CurrentVolunteer",
     "DbSession",
     "ExpertVolunteer",
+    "IdentityCache",
     "OptionalVolunteer",
     "ReadSession",
     "SecurityMiddleware",
@@ -61,6 +66,7 @@ __all__ = [
     "current_volunteer",
     "db_session",
     "error_response",
+    "forget_identity",
     "optional_volunteer",
     "rate_limit",
     "read_session",
@@ -304,45 +310,157 @@ def clear_session_cookie(request: Request, response: Response) -> None:
     )
 
 
-def db_session(request: Request) -> Iterator[Session]:
+async def db_session(request: Request) -> AsyncIterator[Session]:
     """Yield a write session; routes commit before they answer (acknowledged = durable).
 
     Only state-changing routes take one: on SQLite its transaction takes the write lock
     (``BEGIN IMMEDIATE``) at its first statement. The session closes when the route function
     returns, before the response is sent (``scope="function"`` below): a transaction never
     outlives its route, so the write lock is never held while a client reads its answer.
+
+    It runs in the event loop (no thread hop): making a session does no I/O, and a route
+    that committed has already handed its connection back; only a session left in a
+    transaction (the route raised) is rolled back and closed in a worker thread.
     """
-    with request.app.state.write_sessions() as session:
+    session = request.app.state.write_sessions()
+    try:
         yield session
+    finally:
+        await _close(session)
 
 
-def read_session(request: Request) -> Iterator[Session]:
+async def read_session(request: Request) -> AsyncIterator[Session]:
     """Yield a read-only session (GET routes and the identity lookup).
 
     Made by :func:`camcensus.db.engine.session_factory` with ``readonly=True``: on SQLite its
     transaction starts with a deferred ``BEGIN``, reads one snapshot and never blocks a writer,
     however long it lasts. A flush (an ORM write) in it raises.
     """
-    with request.app.state.read_sessions() as session:
+    session = request.app.state.read_sessions()
+    try:
         yield session
+    finally:
+        await _close(session)
 
 
-def optional_volunteer(request: Request) -> SessionIdentity | None:
-    """Return the logged-in volunteer, or None; check a state change's CSRF token.
+async def _close(session: Session) -> None:
+    if session.in_transaction():
+        await run_in_threadpool(session.close)
+    else:
+        session.close()
 
-    The identity is read in its own short read-only transaction (it never takes SQLite's
-    write lock), so the route's transaction starts fresh.
+
+#: How long a looked-up session identity is reused before the database is asked again (s).
+#: Log-out and the tutorial's end drop it at once in this process; other worker processes
+#: of the same server notice within this time.
+IDENTITY_TTL_S = 5.0
+#: Most identities cached (each a few hundred bytes).
+IDENTITY_CACHE_SIZE = 50_000
+
+
+class IdentityCache:
+    """Session identities by cookie token, held in memory for :data:`IDENTITY_TTL_S` seconds.
+
+    The hot routes (get a task, submit) then need no identity query: the lookup is one
+    dictionary read in the event loop, with no thread hop. Only found identities are kept
+    (an unknown token is asked again each time), an entry never outlives its session's
+    ``expires_at``, and :meth:`drop` / :meth:`drop_volunteer` forget entries at log-out and
+    when the identity changes (tutorial done).
     """
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float = IDENTITY_TTL_S,
+        max_size: int = IDENTITY_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = float(ttl_s)
+        self.max_size = int(max_size)
+        self._clock = clock
+        self._entries: dict[str, tuple[float, SessionIdentity]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> SessionIdentity | None:
+        """Return the cached identity of ``token`` (None when absent, stale or expired)."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        stored, identity = entry
+        if self._clock() - stored > self.ttl_s or identity.expires_at <= datetime.now(UTC):
+            with self._lock:
+                self._entries.pop(token, None)
+            return None
+        return identity
+
+    def put(self, token: str, identity: SessionIdentity) -> None:
+        """Remember ``identity`` for ``token``."""
+        with self._lock:
+            if len(self._entries) >= self.max_size:
+                self._entries.clear()
+            self._entries[token] = (self._clock(), identity)
+
+    def drop(self, token: str) -> None:
+        """Forget ``token`` (log-out)."""
+        with self._lock:
+            self._entries.pop(token, None)
+
+    def drop_volunteer(self, volunteer_id: int) -> None:
+        """Forget every session of ``volunteer_id`` (their identity changed)."""
+        with self._lock:
+            for token in [
+                t for t, (_, i) in self._entries.items() if i.volunteer_id == volunteer_id
+            ]:
+                del self._entries[token]
+
+
+def _identity_cache(request: Request) -> IdentityCache | None:
+    cache = getattr(request.app.state, "identity_cache", None)
+    return cache if isinstance(cache, IdentityCache) else None
+
+
+def forget_identity(
+    request: Request, *, token: str | None = None, volunteer_id: int | None = None
+) -> None:
+    """Drop cached identities: the session ``token`` and/or every session of ``volunteer_id``."""
+    cache = _identity_cache(request)
+    if cache is None:
+        return
+    if token:
+        cache.drop(token)
+    if volunteer_id is not None:
+        cache.drop_volunteer(volunteer_id)
+    if token or volunteer_id is not None:
+        request.state.identity = False
+
+
+def _lookup_identity(request: Request, token: str) -> SessionIdentity | None:
     from camcensus.db import accounts
 
+    with request.app.state.read_sessions() as session:
+        return accounts.session_identity(session, token)
+
+
+async def optional_volunteer(request: Request) -> SessionIdentity | None:
+    """Return the logged-in volunteer, or None; check a state change's CSRF token.
+
+    The identity comes from the app's :class:`IdentityCache`, else from its own short
+    read-only transaction in a worker thread (it never takes SQLite's write lock), so the
+    route's transaction starts fresh. This dependency runs in the event loop: a cached
+    identity costs no thread hop.
+    """
     cached: object = getattr(request.state, "identity", False)
     if cached is None or isinstance(cached, SessionIdentity):
         return cached
     token = request.cookies.get(SESSION_COOKIE)
     identity = None
     if _plausible_token(token):
-        with request.app.state.read_sessions() as session:
-            identity = accounts.session_identity(session, str(token))
+        cache = _identity_cache(request)
+        identity = cache.get(str(token)) if cache is not None else None
+        if identity is None:
+            identity = await run_in_threadpool(_lookup_identity, request, str(token))
+            if identity is not None and cache is not None:
+                cache.put(str(token), identity)
     if identity is not None and request.method not in SAFE_METHODS:
         header = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(identity.csrf_token.encode(), header.encode("utf-8", "replace")):
@@ -363,7 +481,7 @@ def optional_volunteer(request: Request) -> SessionIdentity | None:
     return identity
 
 
-def current_volunteer(
+async def current_volunteer(
     identity: Annotated[SessionIdentity | None, Depends(optional_volunteer)],
 ) -> SessionIdentity:
     """Return the logged-in volunteer; 401 when nobody is logged in."""
@@ -378,12 +496,12 @@ def current_volunteer(
     return identity
 
 
-def require_role(role: str) -> Callable[..., SessionIdentity]:
+def require_role(role: str) -> Callable[..., Awaitable[SessionIdentity]]:
     """Return a dependency admitting ``role`` and every role above it (admin > expert)."""
     if role not in _ROLE_RANK:
         raise ValueError(f"unknown role {role!r}; expected one of {sorted(_ROLE_RANK)}")
 
-    def dependency(
+    async def dependency(
         identity: Annotated[SessionIdentity, Depends(current_volunteer)],
     ) -> SessionIdentity:
         if _ROLE_RANK.get(identity.role, -1) < _ROLE_RANK[role]:
