@@ -202,37 +202,109 @@ def disc_union_areas(zones: np.ndarray, x: np.ndarray, y: np.ndarray, radius: fl
     seg_term = 0.5 * seg_sign[used] * frac[used] * (q0[:, 0] * q1[:, 1] - q0[:, 1] * q1[:, 0])
     out += np.bincount(seg_zone[used], weights=seg_term, minlength=len(zones))
 
-    # (2) The arcs of U's boundary, split where rings cross them, inside the zones.
+    # (2) The arcs of U's boundary inside the zones. Where a ring crosses a circle, the
+    # crossing says on which side its zone lies (left of the positively oriented ring): walking
+    # the circle counter-clockwise from there enters or leaves the zone. Zones whose rings do
+    # not cross a circle hold all of it or none of it (one point-in-zone test per circle).
     arc_disc, arc_start, arc_end = _uncovered_arcs(cx, cy, r)
-    cross_disc, cross_t = [], []
-    for t, ok in ((t_lo, (t_lo >= 0) & (t_lo <= 1)), (t_hi, (t_hi >= 0) & (t_hi <= 1))):
-        cross_disc.append(disc[ok])
-        cross_t.append(np.mod(np.arctan2(*(a[ok] + t[ok, None] * d[ok])[:, ::-1].T), _TWO_PI))
-    c_disc = np.concatenate(cross_disc)
-    c_ang = np.concatenate(cross_t)
-    # Events per circle: arc ends (kind 0), crossings (1), arc starts (2); inside an arc
-    # between a start and its end.
-    ev_disc = np.concatenate([arc_disc, c_disc, arc_disc])
-    ev_ang = np.concatenate([arc_end, c_ang, arc_start])
-    ev_kind = np.concatenate([np.zeros(len(arc_disc), np.int8), np.ones(len(c_disc), np.int8),
-                              np.full(len(arc_disc), 2, np.int8)])  # fmt: skip
-    order = np.lexsort((ev_kind, ev_ang, ev_disc))
-    ev_disc, ev_ang, ev_kind = ev_disc[order], ev_ang[order], ev_kind[order]
-    state = np.cumsum(np.where(ev_kind == 2, 1, np.where(ev_kind == 0, -1, 0)))
-    piece = np.flatnonzero((state[:-1] > 0) & (ev_disc[1:] == ev_disc[:-1]))
-    pa, pb = ev_ang[piece], ev_ang[piece + 1]
-    pd_ = ev_disc[piece]
-    keep = pb > pa
-    pa, pb, pd_ = pa[keep], pb[keep], pd_[keep]
-    mid = (pa + pb) / 2.0
-    pts = shapely.points(cx[pd_] + r * np.cos(mid), cy[pd_] + r * np.sin(mid))
-    ip, iz = shapely.STRtree(zones).query(pts, predicate="intersects")
-    o = first_vertex[iz]
-    ccx, ccy = cx[pd_[ip]] - o[:, 0], cy[pd_[ip]] - o[:, 1]
-    a_, b_ = pa[ip], pb[ip]
-    arc_term = 0.5 * (r * r * (b_ - a_) + r * ccx * (np.sin(b_) - np.sin(a_))
-                      - r * ccy * (np.cos(b_) - np.cos(a_)))  # fmt: skip
-    out += np.bincount(iz, weights=arc_term, minlength=len(zones))
+    n_zones = len(zones)
+    c_disc, c_zone, c_ang, c_step = [], [], [], []
+    for t in (t_lo, t_hi):
+        ok = (t >= 0) & (t < 1)  # a crossing at a shared vertex belongs to one segment
+        rel = a[ok] + t[ok, None] * d[ok]  # the crossing point, from the centre
+        dd = d[ok] * seg_sign[seg[ok], None]
+        turn = dd[:, 0] * rel[:, 0] + dd[:, 1] * rel[:, 1]  # cross(dd, tangent (-y, x))
+        c_disc.append(disc[ok])
+        c_zone.append(seg_zone[seg[ok]])
+        c_ang.append(np.mod(np.arctan2(rel[:, 1], rel[:, 0]), _TWO_PI))
+        c_step.append(np.where(turn > 0, 1, -1))
+    cd, cz = np.concatenate(c_disc), np.concatenate(c_zone)
+    group_key, group = np.unique(cd * n_zones + cz, return_inverse=True)
+    group = group.ravel()
+    g_disc = group_key // n_zones
+    g_zone = group_key % n_zones
+    # Arcs of each crossed circle, once per zone crossing it.
+    arc_order = np.argsort(arc_disc, kind="stable")
+    arc_disc, arc_start, arc_end = arc_disc[arc_order], arc_start[arc_order], arc_end[arc_order]
+    lo_a = np.searchsorted(arc_disc, g_disc, side="left")
+    n_a = np.searchsorted(arc_disc, g_disc, side="right") - lo_a
+    ag = np.repeat(np.arange(len(group_key)), n_a)
+    ai = np.repeat(lo_a, n_a) + (np.arange(len(ag)) - np.repeat(np.cumsum(n_a) - n_a, n_a))
+    ev_group = np.concatenate([group, ag, ag])
+    ev_ang = np.concatenate([np.concatenate(c_ang), arc_start[ai], arc_end[ai]])
+    ev_zone = np.concatenate([np.concatenate(c_step), np.zeros(2 * len(ai), np.int64)])
+    ev_arc = np.concatenate([np.zeros(len(cd), np.int64), np.ones(len(ai), np.int64),
+                             -np.ones(len(ai), np.int64)])  # fmt: skip
+    order = np.lexsort((ev_ang, ev_group))
+    ev_group, ev_ang = ev_group[order], ev_ang[order]
+    ev_zone, ev_arc = ev_zone[order], ev_arc[order]
+    out += _arc_sweep(ev_group, ev_ang, ev_zone, ev_arc, g_disc, g_zone, cx, cy, r,
+                      first_vertex, n_zones)  # fmt: skip
+
+    # Circles no ring crosses: all of their free arcs lie in the zones holding one of their
+    # points.
+    free = np.unique(arc_disc)
+    if len(free):
+        span = arc_end - arc_start
+        s0 = np.bincount(arc_disc, weights=r * r * span, minlength=len(cx))
+        ssin = np.bincount(arc_disc, weights=np.sin(arc_end) - np.sin(arc_start),
+                           minlength=len(cx))  # fmt: skip
+        scos = np.bincount(arc_disc, weights=np.cos(arc_end) - np.cos(arc_start),
+                           minlength=len(cx))  # fmt: skip
+        ip, iz = shapely.STRtree(zones).query(
+            shapely.points(cx[free] + r, cy[free]), predicate="intersects"
+        )
+        fd = free[ip]
+        crossed = np.isin(fd * n_zones + iz, group_key)
+        fd, iz = fd[~crossed], iz[~crossed]
+        o = first_vertex[iz]
+        term = 0.5 * (
+            s0[fd] + r * (cx[fd] - o[:, 0]) * ssin[fd] - r * (cy[fd] - o[:, 1]) * scos[fd]
+        )
+        out += np.bincount(iz, weights=term, minlength=n_zones)
+    return out
+
+
+def _arc_sweep(
+    group: np.ndarray,
+    ang: np.ndarray,
+    zone_step: np.ndarray,
+    arc_step: np.ndarray,
+    g_disc: np.ndarray,
+    g_zone: np.ndarray,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    r: float,
+    first_vertex: np.ndarray,
+    n_zones: int,
+) -> np.ndarray:
+    """Integrate, per (circle, zone) group, the free arcs inside the zone: events sorted by
+    group and angle, a zone event +1 (entering walking counter-clockwise) or -1, an arc event +1
+    (start) or -1 (end)."""
+    out = np.zeros(n_zones)
+    if len(group) == 0:
+        return out
+    start = np.r_[True, group[1:] != group[:-1]]
+    first_idx = np.flatnonzero(start)
+    # Inside the zone at angle 0 if its first crossing leaves it.
+    zone0 = np.zeros(len(g_disc), np.int64)
+    zfirst = pd.Series(np.flatnonzero(zone_step != 0)).groupby(
+        group[zone_step != 0], sort=False).first()  # fmt: skip
+    zone0[zfirst.index.to_numpy()] = (zone_step[zfirst.to_numpy()] < 0).astype(np.int64)
+    zc = np.cumsum(zone_step)
+    ac = np.cumsum(arc_step)
+    base_z = np.repeat(zc[first_idx] - zone_step[first_idx], np.diff(np.r_[first_idx, len(group)]))
+    base_a = np.repeat(ac[first_idx] - arc_step[first_idx], np.diff(np.r_[first_idx, len(group)]))
+    in_zone = zone0[group] + zc - base_z > 0
+    in_arc = ac - base_a > 0
+    k = np.flatnonzero(in_zone[:-1] & in_arc[:-1] & ~start[1:])
+    a_, b_ = ang[k], ang[k + 1]
+    g = group[k]
+    dsc, zn = g_disc[g], g_zone[g]
+    o = first_vertex[zn]
+    term = 0.5 * (r * r * (b_ - a_) + r * (cx[dsc] - o[:, 0]) * (np.sin(b_) - np.sin(a_))
+                  - r * (cy[dsc] - o[:, 1]) * (np.cos(b_) - np.cos(a_)))  # fmt: skip
+    out += np.bincount(zn, weights=term, minlength=n_zones)
     return out
 
 
