@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 OUT ?= out/demo
 SHARED_DATA ?= ../shared/data
 
-.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth bench-platform bench-locate bench-footprints bench-routes bench-scale clean
+.PHONY: demo test lint typecheck pytest system-deps bench bench-ground-truth bench-platform bench-locate bench-footprints bench-routes bench-scale bench-quality clean
 
 $(VENV)/.core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,12 @@ bench-routes: $(VENV)/.test
 ## bench-scale: coverage of 1M cameras x 85k tracts on dask against the single-process path
 bench-scale: $(VENV)/.test
 	$(PY) benchmarks/bench_scale.py --full
+
+## bench-quality: review designs, interval coverage of corrected totals, adaptive redundancy (200 seeds)
+bench-quality: $(VENV)/.test
+	$(PY) benchmarks/bench_quality_ratio.py --full
+	$(PY) benchmarks/bench_quality_intervals.py --full
+	$(PY) benchmarks/bench_adaptive.py --full
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
