@@ -7,12 +7,19 @@ WGS84 and measured in the square's UTM zone, as a real run is. The dask path
 the requested size; the single-process path (:func:`camcensus.scale.coverage_measures_single`)
 runs on the same data at the default size (and the two results are compared), and at a ladder
 of smaller sizes of the same density for its scaling. Time and peak memory (resident set of
-this process and all its children, sampled every 50 ms) are printed for each run.
+this process and all its children, sampled every 50 ms) are printed for each run, with the CPU
+seconds (the figure a shared machine inflates least).
+
+Discs are exact circles by default (``--discs circles``: covered areas from the circles' arcs,
+:mod:`camcensus.coverage._union_arcs`); ``--discs polygons`` measures the sf/GEOS polygons
+(Amnesty's figures; the path before the circles). Without ``--full`` the polygon path also runs
+on the same data as the baseline: time ratio and the largest difference are printed.
 
 Usage:
     python benchmarks/bench_scale.py            # 50,000 cameras x 4,250 tracts (a minute)
     python benchmarks/bench_scale.py --full     # the issue's 1,000,000 cameras x 85,000 tracts
     python benchmarks/bench_scale.py --full --single-full   # also the single path at full size
+    python benchmarks/bench_scale.py --full --discs polygons  # the polygon path (minutes)
 """
 
 from __future__ import annotations
@@ -145,6 +152,14 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, dt, mem.peak / 2**30
 
 
+def _relative_excess(circ: gpd.GeoDataFrame, poly: gpd.GeoDataFrame) -> tuple[float, float]:
+    """Median and largest (circles - polygons) / polygons of eff_cameras over tracts > 0.5."""
+    c, p = circ["eff_cameras"].to_numpy(), poly["eff_cameras"].to_numpy()
+    keep = p > 0.5
+    rel = (c[keep] - p[keep]) / p[keep]
+    return (float(np.median(rel)), float(rel.max())) if len(rel) else (0.0, 0.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--full", action="store_true", help="1,000,000 cameras x 85,000 tracts")
@@ -160,6 +175,7 @@ def main() -> None:
         help="disc segments per quarter circle (default: the setting, 30 as R's sf; fewer is "
         "faster and draws smaller discs: 8 loses 0.6%% of the disc area)",
     )
+    ap.add_argument("--discs", choices=("circles", "polygons"), default="circles")
     args = ap.parse_args()
     scale = 1.0 if args.full else 0.05
     n_cams = args.cameras or int(FULL_CAMERAS * scale)
@@ -176,19 +192,38 @@ def main() -> None:
 
     got, t_dask, m_dask = timed(
         lambda: coverage_measures(
-            tracts, cams, scheduler=args.scheduler, workers=args.workers, quad_segs=args.quad_segs
+            tracts, cams, scheduler=args.scheduler, workers=args.workers,
+            quad_segs=args.quad_segs, discs=args.discs,
         )
-    )
-    print(f"dask-geopandas path: {t_dask:7.1f} s, peak memory {m_dask:5.2f} GiB, "
+    )  # fmt: skip
+    print(f"dask-geopandas path ({args.discs}): {t_dask:7.1f} s, peak memory {m_dask:5.2f} GiB, "
           f"{CPU[-1]:.0f} CPU s (target: under 120 s at full size); load average "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"  covered tracts: {(got['eff_cameras'] > 0).sum():,}; cameras counted: "
           f"{got['cameras'].sum():,.0f}")  # fmt: skip
 
+    cpu_dask = CPU[-1]
+    if not args.full and args.discs == "circles":
+        # The baseline: the same path with polygon discs (as before the circles).
+        poly, t_poly, m_poly = timed(
+            lambda: coverage_measures(
+                tracts, cams, scheduler=args.scheduler, workers=args.workers,
+                quad_segs=args.quad_segs, discs="polygons",
+            )
+        )  # fmt: skip
+        rel = _relative_excess(got, poly)
+        print(f"dask path (polygons, the baseline): {t_poly:7.1f} s, peak memory {m_poly:5.2f} "
+              f"GiB, {CPU[-1]:.0f} CPU s; circles / polygons: time {t_dask / t_poly:.2f}, CPU "
+              f"{cpu_dask / CPU[-1]:.2f}; circles - polygons, relative to the polygons' "
+              f"eff_cameras (tracts with more than 0.5): median {rel[0]:.1e}, max {rel[1]:.1e}; "
+              f"counts equal: {bool((got['cameras'] == poly['cameras']).all())}")  # fmt: skip
+
     # The single path on the same data when it is small enough (or asked for), and its scaling.
     if not args.full or args.single_full:
         ref, t_one, m_one = timed(
-            lambda: coverage_measures_single(tracts, cams, quad_segs=args.quad_segs)
+            lambda: coverage_measures_single(
+                tracts, cams, quad_segs=args.quad_segs, discs=args.discs
+            )
         )
         d = float(np.max(np.abs(ref["eff_cameras"].to_numpy() - got["eff_cameras"].to_numpy())))
         same = bool((ref["cameras"].to_numpy() == got["cameras"].to_numpy()).all())
@@ -201,7 +236,9 @@ def main() -> None:
     for frac in (1 / 64, 1 / 32, 1 / 16, 1 / 8) if args.full else (1 / 8, 1 / 4, 1 / 2):
         t_s, c_s = synthetic_country(int(n_cams * frac), int(n_tracts * frac), seed=1)
         _, t_one, m_one = timed(
-            functools.partial(coverage_measures_single, t_s, c_s, quad_segs=args.quad_segs)
+            functools.partial(
+                coverage_measures_single, t_s, c_s, quad_segs=args.quad_segs, discs=args.discs
+            )
         )
         print(f"  {len(c_s):>10,} {len(t_s):>8,} {t_one:8.1f} {CPU[-1]:8.1f} {m_one:9.2f}")
 
