@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from camcensus._errors import InputError, OptionError
@@ -36,9 +37,10 @@ from camcensus.web.schemas import (
 from camcensus.web.security import (
     AdminVolunteer,
     DbSession,
+    ReadSession,
 )
 
-__all__ = ["router"]
+__all__ = ["review_overview", "router", "skill_rows"]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERRORS)
 
@@ -219,10 +221,12 @@ def queue_reviews(
     identity: AdminVolunteer,
     db: DbSession,
 ) -> ReviewQueueOut:
-    """Put panoramas in the project's expert review queue."""
-    from camcensus.db import tasks
+    """Put panoramas in the project's expert review queue (``experts`` answers each)."""
+    from camcensus.db import review
 
-    queued: Any = tasks.queue_review(db, project=name, panorama_ids=body.panorama_ids)
+    queued: Any = review.queue_review(
+        db, project=name, panorama_ids=body.panorama_ids, experts_needed=body.experts
+    )
     n = len(queued) if isinstance(queued, (list, tuple)) else int(queued or 0)
     db.commit()
     return ReviewQueueOut(queued=n)
@@ -314,15 +318,57 @@ def queue_review_plan(
 )
 def review_status(*, name: ProjectName, identity: AdminVolunteer, db: DbSession) -> dict[str, Any]:
     """Counts by status, and each review awaiting a meta-expert with its experts' answers."""
-    from camcensus.db import review
-
-    review.sync_reviews(db, project=name)
-    out = {
-        "progress": review.review_progress(db, project=name),
-        "awaiting_meta": review.reviews_awaiting_meta(db, project=name),
-    }
+    out = review_overview(db, project=name)
     db.commit()
     return out
+
+
+def review_overview(session: Session, *, project: str) -> dict[str, Any]:
+    """Bring the project's reviews up to date and return what the admin pages show.
+
+    Expert answers stored without the review hook are recorded first
+    (:func:`camcensus.db.review.sync_reviews`); the caller commits.
+
+    Returns
+    -------
+    dict
+        ``progress`` (:func:`camcensus.db.review.review_progress`), ``by_stratum`` (one dict
+        per stratum of the plan, sorted by name, ``None`` for reviews queued without one:
+        ``stratum``, ``open``, ``awaiting_meta``, ``done``, ``queued``) and ``awaiting_meta``
+        (:func:`camcensus.db.review.reviews_awaiting_meta`).
+
+    Raises
+    ------
+    camcensus.db.errors.NotFound
+        No project of that name.
+    """
+    from sqlalchemy import func, select
+
+    from camcensus.db import review
+    from camcensus.db.models import Project, Review
+
+    review.sync_reviews(session, project=project)
+    progress = review.review_progress(session, project=project)
+    counts = session.execute(
+        select(Review.stratum, Review.status, func.count())
+        .join(Project, Project.project_id == Review.project_id)
+        .where(Project.name == project)
+        .group_by(Review.stratum, Review.status)
+    ).all()
+    strata: dict[str | None, dict[str, Any]] = {}
+    for stratum, status, n in counts:
+        row = strata.setdefault(
+            stratum,
+            {"stratum": stratum, "open": 0, "awaiting_meta": 0, "done": 0, "queued": 0},
+        )
+        row[str(status)] = row.get(str(status), 0) + int(n)
+        row["queued"] += int(n)
+    by_stratum = [strata[k] for k in sorted(strata, key=lambda s: (s is None, s or ""))]
+    return {
+        "progress": progress,
+        "by_stratum": by_stratum,
+        "awaiting_meta": review.reviews_awaiting_meta(session, project=project),
+    }
 
 
 @router.post("/reviews/{review_id}/resolve", response_model=OkOut, summary="Give a reference")
@@ -345,16 +391,32 @@ def resolve_review(
 
 @router.get("/projects/{name}/skill", summary="Per-volunteer skill from gold panoramas")
 def volunteer_skill(
-    *, name: ProjectName, identity: AdminVolunteer, db: DbSession
+    *, name: ProjectName, identity: AdminVolunteer, db: ReadSession
 ) -> list[dict[str, Any]]:
     """Gold tasks, found, missed, extra, detection rate and false tags per panorama."""
+    return skill_rows(db, project=name)
+
+
+def skill_rows(session: Session, *, project: str) -> list[dict[str, Any]]:
+    """Return :func:`camcensus.db.review.volunteer_skill` as JSON-ready rows (NaN -> None).
+
+    Raises
+    ------
+    camcensus.db.errors.NotFound
+        No project of that name.
+    """
     import math
 
     from camcensus.db import review
 
-    rows: list[dict[str, Any]] = review.volunteer_skill(db, project=name).to_dict("records")  # type: ignore[assignment]
+    frame = review.volunteer_skill(session, project=project)
+    rows: list[dict[str, Any]] = [
+        {str(k): v for k, v in record.items()} for record in frame.to_dict("records")
+    ]
     for row in rows:
         for key, value in row.items():
             if isinstance(value, float) and math.isnan(value):
                 row[key] = None
+            elif hasattr(value, "item"):  # a numpy scalar
+                row[key] = value.item()
     return rows

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from camcensus.db.accounts import SessionIdentity
     from camcensus.db.models import Project
 
-__all__ = ["TEMPLATES_DIR", "router", "static_url"]
+__all__ = ["REVIEW_LABELS", "TEMPLATES_DIR", "router", "static_url"]
 
 #: The page templates.
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -265,3 +265,73 @@ def admin_page(request: Request, me: Identity) -> Response:
     if me.role != "admin":
         return _message(request, me, "Not allowed", "This page needs the role admin.", 403)
     return _render(request, "admin.html", me, projects=_projects(request))
+
+
+#: What the admin's review page calls each reviewed category (the count columns of counts.csv).
+REVIEW_LABELS: dict[str, str] = {
+    "n_cameras": "Cameras",
+    "attached_street": "On street furniture (public)",
+    "attached_building": "On a building (private)",
+    "attached_unknown": "Attachment unknown",
+    "type_dome": "Dome (street cameras)",
+    "type_bullet": "Bullet (street cameras)",
+    "type_unknown": "Type unknown (street cameras)",
+}
+
+
+def _skill_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Format one row of the gold skill table (rates as percentages, none as a dash)."""
+    rate = row.get("detection_rate")
+    false = row.get("false_per_panorama")
+    return row | {
+        "detection_text": "—" if rate is None else f"{100 * float(rate):.0f}%",
+        "false_text": "—" if false is None else f"{float(false):.2f}",
+    }
+
+
+@router.get("/admin/projects/{name}/review", response_class=HTMLResponse)
+def admin_review_page(request: Request, name: str, me: Identity) -> Response:
+    """Show a project's expert review: plan upload, progress, the meta-expert's forms, skill.
+
+    Expert answers stored without the review hook are recorded first (the page shows what the
+    admin API's ``GET /api/admin/projects/{name}/reviews`` returns).
+    """
+    from camcensus.db.review import REVIEW_CATEGORIES
+    from camcensus.web.api_admin import review_overview, skill_rows
+
+    if me is None:
+        return _login_redirect(request)
+    if me.role != "admin":
+        return _message(request, me, "Not allowed", "This page needs the role admin.", 403)
+    project = _project(request, name[:64])
+    if project is None:
+        return _message(request, me, "No such project", f"There is no project {name}.", 404)
+    factory: sessionmaker[Session] = request.app.state.write_sessions
+    with factory() as session:
+        overview = review_overview(session, project=project.name)
+        session.commit()
+    with _read_session(request) as session:
+        skill = [_skill_cells(row) for row in skill_rows(session, project=project.name)]
+    me_name = me.pseudonym.casefold()
+    awaiting = [
+        review
+        | {
+            "own": any(str(e["pseudonym"]).casefold() == me_name for e in review["experts"]),
+            "image_url": f"/api/panoramas/{quote(str(review['panorama_id']), safe='')}/image",
+            "discussion_url": (
+                f"/panoramas/{quote(str(review['panorama_id']), safe='')}/discussion"
+            ),
+        }
+        for review in overview["awaiting_meta"]
+    ]
+    return _render(
+        request,
+        "admin_review.html",
+        me,
+        project=project,
+        progress=overview["progress"],
+        by_stratum=overview["by_stratum"],
+        awaiting=awaiting,
+        skill=skill,
+        categories=[(c, REVIEW_LABELS.get(c, c)) for c in REVIEW_CATEGORIES],
+    )

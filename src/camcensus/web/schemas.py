@@ -306,9 +306,14 @@ class GoldIn(_In):
 
 
 class ReviewQueueIn(_In):
-    """Panoramas to put in the expert review queue."""
+    """Panoramas to put in the expert review queue, each for ``experts`` independent answers.
+
+    Three experts per panorama, as Amnesty's review (methodology 1.4.2); where they disagree
+    a meta-expert gives the reference.
+    """
 
     panorama_ids: list[ShortId] = Field(min_length=1, max_length=10_000)
+    experts: int = Field(default=3, ge=1, le=20)
 
 
 class ReviewQueueOut(BaseModel):

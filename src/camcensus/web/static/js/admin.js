@@ -1,4 +1,4 @@
-// The admin page: create a project, invite, mark gold, queue reviews.
+// The admin page: create a project, invite, mark gold, queue reviews (experts per panorama).
 
 import { api, errorText, initPage, say } from "./common.js";
 
@@ -81,5 +81,7 @@ wire("gold-form", "gold-status", (f) => {
 wire("review-form", "review-status", (f) => {
   const ids = f.elements.panorama_ids.value.split(/\s+/).filter(Boolean);
   const project = f.elements.project.value.trim();
-  return { url: `/api/admin/projects/${encodeURIComponent(project)}/reviews`, body: { panorama_ids: ids } };
+  const experts = Number(f.elements.experts.value);
+  if (!Number.isInteger(experts) || experts < 1 || experts > 20) throw new Error("Experts per panorama: a whole number from 1 to 20");
+  return { url: `/api/admin/projects/${encodeURIComponent(project)}/reviews`, body: { panorama_ids: ids, experts } };
 }, (answer) => `Queued ${answer.queued} panoramas.`);
