@@ -219,7 +219,10 @@ def _pilot_sd(
     decoders: pd.Series,
     category: str,
     pilot_value: str,
+    pilot_floor: str = "jeffreys",
 ) -> dict[str, float]:
+    if pilot_floor not in ("jeffreys", "none"):
+        raise OptionError(f"pilot_floor={pilot_floor!r} is not 'jeffreys' or 'none'")
     if isinstance(pilot, Mapping):
         return {str(k): float(v) for k, v in pilot.items()}
     if category not in pilot.columns:
@@ -232,21 +235,33 @@ def _pilot_sd(
         by_id = pd.Series(labels.to_numpy(), index=decoders.index)
         df["stratum"] = df["PanoramaId"].astype(str).map(by_id)
     y = pd.to_numeric(df[category], errors="coerce")
+    if f"{category}_median" in df.columns:
+        x = pd.to_numeric(df[f"{category}_median"], errors="coerce")
+    else:
+        x = df["PanoramaId"].astype(str).map(decoders)
+    ratio = x.sum() / y.sum() if y.sum() > 0 else 1.0
     if pilot_value == "reference":
-        value = y
+        value, scale = y, 1.0
     elif pilot_value == "residual":
-        if f"{category}_median" in df.columns:
-            x = pd.to_numeric(df[f"{category}_median"], errors="coerce")
-        else:
-            x = df["PanoramaId"].astype(str).map(decoders)
-        ratio = x.sum() / y.sum() if y.sum() > 0 else 1.0
-        value = x - ratio * y
+        value, scale = x - ratio * y, float(ratio)
     else:
         raise OptionError(
             f"pilot_value={pilot_value!r} is not 'residual' or 'reference'; e.g. 'residual'"
         )
     sd = value.groupby(df["stratum"]).std(ddof=1)
-    return {str(k): float(v) for k, v in sd.items() if np.isfinite(v)}
+    out = {str(k): float(v) for k, v in sd.items() if np.isfinite(v)}
+    if pilot_floor == "jeffreys":
+        # A rare event (a camera all volunteers missed) is often absent from a small pilot,
+        # whose sd is then 0 and Neyman would starve the stratum: floor the sd at that of a
+        # 0/1 count whose rate is the Jeffreys posterior mean of "reference != decoders".
+        known = x.notna() & y.notna()
+        wrong = (y != x)[known].groupby(df["stratum"][known]).agg(["sum", "size"])
+        for k, row in wrong.iterrows():
+            rate = (float(row["sum"]) + 0.5) / (float(row["size"]) + 1.0)
+            floor = scale * float(np.sqrt(rate * (1.0 - rate)))
+            if str(k) in out:
+                out[str(k)] = max(out[str(k)], floor)
+    return out
 
 
 def plan_review(
@@ -257,6 +272,7 @@ def plan_review(
     allocation: Allocation = "equal",
     pilot: pd.DataFrame | Mapping[str, float] | None = None,
     pilot_value: Literal["residual", "reference"] = "residual",
+    pilot_floor: Literal["jeffreys", "none"] = "jeffreys",
     category: str = "attached_street",
     min_per_stratum: int = 2,
     seed: int = 0,
@@ -347,7 +363,7 @@ def plan_review(
     sd = None
     pilot_missing: list[str] = []
     if allocation == "neyman" and pilot is not None:
-        sd = _pilot_sd(pilot, labels, decoders, category, pilot_value)
+        sd = _pilot_sd(pilot, labels, decoders, category, pilot_value, pilot_floor)
         # A stratum the pilot did not reach (or reached once) gets the pilot's largest sd:
         # the conservative choice, recorded in attrs["pilot_missing"].
         pilot_missing = [h for h in design if sizes[h] > 0 and h not in sd]

@@ -32,6 +32,22 @@ Horvitz-Thompson ratio ``R = sum(w x) / sum(w y)``):
     decoders' stratum total is taken as known, ``X_h`` (``population_x``) or else ``N_h`` times
     the stratum's mean ``x`` (exact when the strata are the decoders' median, as Amnesty's).
     Interval: equal-tailed posterior quantiles.
+``"model_assisted"`` -- a model-assisted (GREG) estimator of the reference total (Sarndal,
+    Swensson & Wretman 1992, 6.5-6.7): every panorama of the design's population has a
+    prediction ``mu_i`` of its reference count (from the latent-count model of the volunteers'
+    answers, :func:`latent_predictions`), and ``Y = M + sum_s w_i (y_i - b mu_i)`` with ``M =
+    b sum_U mu_i`` (``population_prediction``) and ``b = 1`` (``assisted="difference"``) or
+    ``b = sum_s w y / sum_s w mu`` (``assisted="ratio"``: the predictions' scale is taken from
+    the sample). The point estimate of this method is ``R = X / Y`` with ``X`` the decoders'
+    total (``population_x`` when given, else ``sum w x``). Its variance is the stratified
+    variance of the linearised residuals ``z_i = x_i - R (y_i - b mu_i)`` (as for
+    ``"linearization"``); the interval ``[R / (1 + t cv), R / (1 - t cv)]`` (``cv = se / R``)
+    is the inverse of the symmetric interval on ``Y`` (exact when ``X`` is known, as in
+    Amnesty's strata where ``x`` is constant within a stratum; ``high = inf`` when ``t cv >=
+    1``). With ``variance_floor=True`` and a ``prediction_sd`` column, a stratum's residual
+    variance is at least the mean of ``(b sd_i)^2`` over its reviews: a stratum whose reviews
+    all agree with the predictions (a rare event, e.g. a camera that all three volunteers
+    missed) does not claim a variance of zero.
 """
 
 from __future__ import annotations
@@ -46,17 +62,24 @@ from scipy import stats as sps
 
 from camcensus._errors import ContractError, OptionError
 from camcensus.io.decode import CATEGORIES
+from camcensus.quality.latent import LatentFit
 
 __all__ = [
+    "DEFAULT_METHODS",
     "METHODS",
     "RatioEstimate",
     "decoders_summary",
+    "latent_predictions",
     "ratio_estimates",
     "ratio_table",
     "review_sample",
 ]
 
-METHODS: tuple[str, ...] = ("bootstrap", "linearization", "bayes")
+METHODS: tuple[str, ...] = ("bootstrap", "linearization", "bayes", "model_assisted")
+"""Every method :func:`ratio_estimates` knows."""
+
+DEFAULT_METHODS: tuple[str, ...] = ("bootstrap", "linearization", "bayes")
+"""Methods run by default (``model_assisted`` needs predictions)."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +324,76 @@ def _bayes(
     )
 
 
+def _model_assisted(
+    xv: np.ndarray,
+    yv: np.ndarray,
+    mu: np.ndarray,
+    sd_mu: np.ndarray | None,
+    w: np.ndarray,
+    h: np.ndarray,
+    size: np.ndarray,
+    big_x: float,
+    x_known: bool,
+    m_total: float,
+    assisted: str,
+    level: float,
+) -> tuple[float, float, float, float, dict[str, object]]:
+    """GREG ratio ``X / Y``: estimate, standard error, low, high and details."""
+    if assisted == "difference":
+        b = 1.0
+    else:
+        wmu = float((w * mu).sum())
+        b = float((w * yv).sum()) / wmu if wmu > 0 else 1.0
+    e = yv - b * mu
+    big_y = b * m_total + float((w * e).sum())
+    if big_y <= 0:
+        nan = float("nan")
+        return nan, nan, nan, nan, {"reason": "the model-assisted reference total is <= 0"}
+    ratio = big_x / big_y
+    # Linearised residual of the ratio; the decoders' part drops out when X is known.
+    z = -ratio * e if x_known else xv - ratio * e
+    var = 0.0
+    single, floored = 0, 0
+    labels = pd.unique(h)
+    for lab in labels:
+        m = h == lab
+        n_h = int(m.sum())
+        big_n = float(size[m][0])
+        if n_h < 2:
+            if n_h < big_n:
+                single += 1
+            continue
+        s2 = float(np.var(z[m], ddof=1))
+        if sd_mu is not None:
+            floor = float(np.mean((ratio * b * sd_mu[m]) ** 2))
+            if floor > s2:
+                s2, floored = floor, floored + 1
+        var += big_n**2 * (1 - n_h / big_n) * s2 / n_h
+    se = float(np.sqrt(var)) / big_y
+    df = max(len(xv) - len(labels), 1)
+    t = float(sps.t.ppf((1 + level) / 2, df))
+    cv = se / ratio if ratio > 0 else float("inf")
+    low = ratio / (1 + t * cv)
+    high = ratio / (1 - t * cv) if t * cv < 1 else float("inf")
+    return (
+        ratio,
+        se,
+        low,
+        high,
+        {
+            "df": df,
+            "single_review_strata": single,
+            "floored_strata": floored,
+            "strata": len(labels),
+            "assisted": assisted,
+            "slope": b,
+            "reference_total": big_y,
+            "decoders_total": big_x,
+            "prediction_total": m_total,
+        },
+    )
+
+
 def ratio_estimates(
     sample: pd.DataFrame,
     *,
@@ -309,10 +402,15 @@ def ratio_estimates(
     strata: str = "stratum",
     weight: str = "weight",
     stratum_size: str = "stratum_size",
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = DEFAULT_METHODS,
     level: float = 0.95,
     n_boot: int = 2000,
     population_x: Mapping[str, float] | None = None,
+    prediction: str = "prediction",
+    prediction_sd: str = "prediction_sd",
+    population_prediction: float | None = None,
+    assisted: Literal["difference", "ratio"] = "difference",
+    variance_floor: bool = True,
     seed: int = 0,
 ) -> list[RatioEstimate]:
     """Return the weighted ratio ``sum(w x) / sum(w y)`` with one interval per method.
@@ -331,7 +429,21 @@ def ratio_estimates(
     n_boot
         Resamples of the bootstrap and posterior draws of the Bayesian ratio.
     population_x
-        Known decoders' total per stratum (the Bayesian ratio's numerator); optional.
+        Known decoders' total per stratum (the Bayesian and model-assisted ratios'
+        numerator); optional.
+    prediction, prediction_sd
+        Columns of the sample with each reviewed panorama's prediction of its reference count
+        (and the prediction's sd) for ``"model_assisted"``; the prediction must not use the
+        panorama's own review (see :func:`latent_predictions`).
+    population_prediction
+        Sum of the predictions over every panorama of the design's strata (``M``); needed by
+        ``"model_assisted"``.
+    assisted
+        ``"difference"`` (the predictions as they are) or ``"ratio"`` (their scale fitted on
+        the sample) for ``"model_assisted"``.
+    variance_floor
+        ``"model_assisted"``: floor each stratum's residual variance at the predictions'
+        mean variance (needs ``prediction_sd``; see the module's docstring).
     seed
         Seed of the bootstrap and of the posterior draws.
     """
@@ -341,6 +453,20 @@ def ratio_estimates(
         raise OptionError(f"methods {unknown} unknown; choose among {', '.join(METHODS)}")
     if not 0 < level < 1:
         raise OptionError(f"level={level}: pass a level in (0, 1), e.g. 0.95")
+    if assisted not in ("difference", "ratio"):
+        raise OptionError(f"assisted={assisted!r} is not 'difference' or 'ratio'")
+    if "model_assisted" in methods:
+        if prediction not in sample.columns:
+            raise ContractError(
+                f"method 'model_assisted' needs the sample's {prediction!r} column (each "
+                "reviewed panorama's predicted reference count, not using its own review); "
+                "pass predictions= to ratio_table() or add the column (latent_predictions())"
+            )
+        if population_prediction is None or not np.isfinite(population_prediction):
+            raise OptionError(
+                "method 'model_assisted' needs population_prediction=, the sum of the "
+                "predictions over every panorama of the design's strata"
+            )
     if len(sample) == 0:
         raise OptionError("the sample is empty: no reviewed panorama to compare")
     xv = pd.to_numeric(sample[x], errors="coerce").to_numpy(dtype="float64")
@@ -382,9 +508,190 @@ def ratio_estimates(
                 continue
             se, lo, hi, det = _linearization(xv, yv, w, h, size, ratio, level)
             out.append(RatioEstimate(ratio, lo, hi, level, method, n, std_error=se, details=det))
-        else:
+        elif method == "bayes":
             lo, hi, det = _bayes(xv, yv, h, size, level, n_boot, seed, population_x)
             out.append(RatioEstimate(ratio, lo, hi, level, method, n, details=det))
+        else:
+            mu = pd.to_numeric(sample[prediction], errors="coerce").to_numpy(dtype="float64")
+            if not np.isfinite(mu).all():
+                raise ContractError(
+                    f"{int((~np.isfinite(mu)).sum())} sample rows have no {prediction!r}; every "
+                    "reviewed panorama needs a prediction"
+                )
+            sd_mu = None
+            if variance_floor and prediction_sd in sample.columns:
+                sd_mu = pd.to_numeric(sample[prediction_sd], errors="coerce").to_numpy(
+                    dtype="float64"
+                )
+                sd_mu = np.where(np.isfinite(sd_mu), sd_mu, 0.0)
+            x_known = population_x is not None or _constant_within(xv, h)
+            big_x = (
+                float(sum(population_x.values()))
+                if population_x is not None
+                else float((w * xv).sum())
+            )
+            est, se, lo, hi, det = _model_assisted(
+                xv,
+                yv,
+                mu,
+                sd_mu,
+                w,
+                h,
+                size,
+                big_x,
+                x_known,
+                float(population_prediction),  # type: ignore[arg-type]
+                assisted,
+                level,
+            )
+            out.append(RatioEstimate(est, lo, hi, level, method, n, std_error=se, details=det))
+    return out
+
+
+def _constant_within(xv: np.ndarray, h: np.ndarray) -> bool:
+    """Whether ``x`` is the same for every review of a stratum (then ``sum w x`` is exact)."""
+    spread = pd.Series(xv).groupby(h).agg(lambda v: float(v.max() - v.min()))
+    return bool((spread == 0).all())
+
+
+def latent_predictions(
+    submissions: pd.DataFrame,
+    *,
+    category: str = "attached_street",
+    reference: pd.DataFrame | None = None,
+    how: Literal["leave_own_out", "crossfit", "no_reference"] = "leave_own_out",
+    folds: int = 2,
+    draws: int = 300,
+    burn_in: int = 100,
+    seed: int = 0,
+    fit: LatentFit | None = None,
+) -> pd.DataFrame:
+    """Return every panorama's prediction of its reference count from the volunteers' answers.
+
+    The predictions come from the latent-count model
+    (:func:`camcensus.quality.latent.fit_latent`) and feed the ``"model_assisted"`` ratio. A
+    reviewed panorama's prediction must not use its own review: the model fixes ``N_i`` at the
+    reference there, and its residual would be 0, so the variance would be understated.
+
+    Parameters
+    ----------
+    submissions
+        One row per volunteer answer: ``PanoramaId``, ``DecoderId`` and ``category``.
+    category
+        Count column.
+    reference
+        Expert reviews (``PanoramaId`` and ``category``).
+    how
+        ``"leave_own_out"``: one fit with every review; a reviewed panorama's prediction is
+        the posterior mean of ``N_i`` given its answers alone, with the fit's volunteer rates
+        and prior of ``N`` (its review enters only through the shared parameters, 1 of ``n``).
+        ``"crossfit"``: ``folds`` fits, each leaving one fold of the reviews out and predicting
+        it; the other panoramas get the mean of the fits. ``"no_reference"``: one fit without
+        reviews (the scale then rests on the prior: use ``assisted="ratio"``).
+    folds
+        Number of folds of ``"crossfit"``.
+    draws, burn_in, seed
+        Passed to ``fit_latent``.
+    fit
+        A fit with ``reference`` already made (``"leave_own_out"`` only): reused, not refitted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``PanoramaId``, ``prediction``, ``prediction_sd``, ``reviewed``.
+    """
+    from camcensus.quality.latent import fit_latent
+
+    if how not in ("leave_own_out", "crossfit", "no_reference"):
+        raise OptionError(f"how={how!r} is not 'leave_own_out', 'crossfit' or 'no_reference'")
+    if how != "no_reference" and (reference is None or len(reference) == 0):
+        raise OptionError(f"how={how!r} needs reference= (the expert reviews)")
+
+    def one(ref: pd.DataFrame | None) -> LatentFit:
+        return fit_latent(
+            submissions, category=category, reference=ref, draws=draws, burn_in=burn_in, seed=seed
+        )
+
+    if how == "no_reference":
+        f0 = one(None)
+        out = f0.panoramas[["PanoramaId", "posterior_mean", "posterior_sd"]].copy()
+        out.columns = pd.Index(["PanoramaId", "prediction", "prediction_sd"])
+        out["reviewed"] = False
+        return out.reset_index(drop=True)
+    assert reference is not None
+    ref = reference.assign(PanoramaId=reference["PanoramaId"].astype(str))
+    if how == "crossfit":
+        if folds < 2:
+            raise OptionError(f"folds={folds}: use at least 2 folds")
+        rng = np.random.default_rng(seed)
+        fold_of = rng.permutation(len(ref)) % folds
+        preds, sds = [], []
+        held: dict[str, tuple[float, float]] = {}
+        for k in range(folds):
+            fk = one(ref[fold_of != k])
+            pk = fk.panoramas.set_index(fk.panoramas["PanoramaId"].astype(str))
+            for pid in ref.loc[fold_of == k, "PanoramaId"]:
+                if pid in pk.index:
+                    row = pk.loc[pid]
+                    held[pid] = (float(row["posterior_mean"]), float(row["posterior_sd"]))
+            preds.append(pk["posterior_mean"])
+            sds.append(pk["posterior_sd"] ** 2)
+        mean = pd.concat(preds, axis=1).mean(axis=1)
+        sd = np.sqrt(pd.concat(sds, axis=1).mean(axis=1))
+        for pid, (m, v) in held.items():
+            mean[pid], sd[pid] = m, v
+        return pd.DataFrame(
+            {
+                "PanoramaId": mean.index.to_numpy(),
+                "prediction": mean.to_numpy(),
+                "prediction_sd": sd.to_numpy(),
+                "reviewed": mean.index.isin(list(held)),
+            }
+        )
+    f1 = fit if fit is not None else one(ref)
+    pano = f1.panoramas.assign(PanoramaId=f1.panoramas["PanoramaId"].astype(str))
+    out = pd.DataFrame(
+        {
+            "PanoramaId": pano["PanoramaId"].to_numpy(),
+            "prediction": pano["posterior_mean"].to_numpy(dtype="float64"),
+            "prediction_sd": pano["posterior_sd"].to_numpy(dtype="float64"),
+            "reviewed": pano["reviewed"].to_numpy(dtype=bool),
+        }
+    )
+    rev = np.flatnonzero(out["reviewed"].to_numpy())
+    if len(rev):
+        out.iloc[rev, 1:3] = _own_out(submissions, category, f1, out["PanoramaId"].iloc[rev])
+    return out
+
+
+def _own_out(
+    submissions: pd.DataFrame, category: str, fit: LatentFit, ids: pd.Series
+) -> np.ndarray:
+    """Posterior mean and sd of ``N_i`` from the answers alone, at the fit's parameters."""
+    from camcensus.quality.latent import posterior_n
+
+    sub = submissions.assign(PanoramaId=submissions["PanoramaId"].astype(str))
+    sub = sub[sub["PanoramaId"].isin(set(ids))].drop_duplicates(["PanoramaId", "DecoderId"])
+    vol = fit.volunteers.set_index(fit.volunteers["DecoderId"].astype(str))
+    n_max = int(fit.diagnostics.get("n_max", 10))
+    grid = np.arange(n_max + 1)
+    shape = float(fit.pool["n_prior_shape"])
+    prior = sps.nbinom.pmf(grid, shape, shape / (shape + float(fit.pool["n_prior_mean"])))
+    out = np.zeros((len(ids), 2))
+    groups = dict(tuple(sub.groupby("PanoramaId")))
+    for k, pid in enumerate(ids):
+        g = groups[pid]
+        dec = g["DecoderId"].astype(str)
+        ys = np.minimum(pd.to_numeric(g[category]).to_numpy(dtype="int64"), 4096)
+        post = posterior_n(
+            ys,
+            vol["detection"].reindex(dec.to_numpy()).to_numpy(dtype="float64"),
+            vol["false_rate"].reindex(dec.to_numpy()).to_numpy(dtype="float64"),
+            prior,
+        )
+        m = float(post @ grid)
+        v = float(post @ grid**2) - m * m
+        out[k] = m, float(np.sqrt(max(v, 0.0)))
     return out
 
 
@@ -394,7 +701,7 @@ def ratio_table(
     *,
     submissions: pd.DataFrame | None = None,
     categories: Iterable[str] = ("attached_street", "attached_building"),
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = DEFAULT_METHODS,
     level: float = 0.95,
     n_boot: int = 2000,
     seed: int = 0,
