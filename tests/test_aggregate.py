@@ -375,3 +375,64 @@ def test_empty_ids_aggregate_and_are_not_one_decoder(column: str) -> None:
     assert got["n_cameras_median"].tolist() == [2]
     assert got["n_submissions"].tolist() == [3]
     assert ledger.total() == 0
+
+
+def test_all_answers_mode_values() -> None:
+    # P000: 2 answers (adaptive stop), P001: 3, P002: 4, P003: 5 (all disagree: extended),
+    # P004: 1 answer, P005: none. Hand-computed medians and agreement classes.
+    n = [[0, 0], [1, 1, 2], [1, 2, 2, 4], [0, 1, 2, 3, 4], [3], []]
+    counts = [[[v] * 7 for v in subs] for subs in n]
+    sub, inter, pans = _frames(counts)
+    ledger = Ledger()
+    got = aggregate_submissions(sub, inter, pans, decoders="all", ledger=ledger)
+    assert got["PanoramaId"].tolist() == ["P000", "P001", "P002", "P003", "P004"]
+    assert got["n_submissions"].tolist() == [2, 3, 4, 5, 1]
+    assert got["n_cameras_median"].tolist() == [0.0, 1.0, 2.0, 2.0, 3.0]
+    assert got["n_cameras_agreement"].tolist() == [
+        "Unanimous",
+        "2 vs 1",
+        "2 vs 1",
+        "All disagree",
+        "Unanimous",
+    ]
+    assert {e.reason: e.count for e in ledger}["panorama with no decoded submission"] == 1
+    # An even number of answers that split: the mean of the two middle values.
+    got = aggregate_submissions(*_frames([[[1] * 7, [2] * 7]]), decoders="all")
+    assert got["n_cameras_median"].tolist() == [1.5]
+    assert got["n_cameras_agreement"].tolist() == ["All disagree"]
+
+
+def test_all_answers_mode_counts_each_decoder_once_and_keeps_every_other() -> None:
+    # P000 is shown by two intersections; D0 answers both (5 and 5), D1..D3 answer 0, 1, 1.
+    sub, inter, pans = _frames([[[5] * 7, [0] * 7, [1] * 7], [[5] * 7, [1] * 7]])
+    inter.loc[1, "PanoramaId"] = "P000"
+    sub["DecoderId"] = ["D0", "D1", "D2", "D0", "D3"]
+    ledger = Ledger()
+    got = aggregate_submissions(sub, inter, pans, decoders="all", ledger=ledger)
+    # Answers kept: 5 (D0 once), 0, 1, 1 -> median of 4 = (1 + 1) / 2.
+    assert got["n_submissions"].tolist() == [4]
+    assert got["n_cameras_median"].tolist() == [1]
+    assert got["n_cameras_agreement"].tolist() == ["2 vs 1"]
+    reasons = {e.reason: e.count for e in ledger}
+    assert "submission beyond the 3 kept per panorama" not in reasons
+    assert sum(c for r, c in reasons.items() if "twice" in r) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(counts=counts_strategy, seed=st.integers(0, 50))
+def test_all_answers_mode_equals_default_when_every_panorama_has_three(  # type: ignore[no-untyped-def]
+    counts, seed
+) -> None:
+    threes = [subs for subs in counts if len(subs) == 3] or [[[0] * 7] * 3]
+    sub, inter, pans = _frames(threes)
+    fixed = aggregate_submissions(sub, inter, pans, seed=seed)
+    every = aggregate_submissions(sub, inter, pans, decoders="all")
+    pd.testing.assert_frame_equal(fixed, every)
+
+
+def test_all_answers_mode_per_category_and_bad_value() -> None:
+    sub, inter, pans = _frames([[[0, 1, 2, 0, 0, 0, 1], [1, 1, 0, 0, 0, 1, 1]]])
+    got = aggregate_submissions(sub, inter, pans, decoders="all")
+    assert [got[f"{c}_median"].iloc[0] for c in CATS] == [0.5, 1, 1, 0, 0, 0.5, 1]
+    with pytest.raises(ValueError, match="'all'"):
+        aggregate_submissions(sub, inter, pans, decoders="every")  # type: ignore[arg-type]

@@ -3,8 +3,9 @@
 Reproduces Amnesty's ``process_full_data.ipynb`` (methodology note, "Aggregation"):
 intersections sharing a Street View panorama are merged; panoramas seen by fewer than
 ``decoders`` volunteers are dropped (counted); exactly ``decoders`` submissions are kept per
-panorama; each category's count is the median of theirs, with an agreement class; totals are the
-*sum of per-category medians*, never the median of the sums (conservative: it favours
+panorama (or, with ``decoders="all"``, every answer a panorama got, as adaptive redundancy
+gives 2, 3, 4 or 5); each category's count is the median of theirs, with an agreement class;
+totals are the *sum of per-category medians*, never the median of the sums (conservative: it favours
 undercounts).
 """
 
@@ -83,7 +84,7 @@ def aggregate_submissions(
     panoramas: pd.DataFrame | None = None,
     *,
     boroughs: gpd.GeoDataFrame | None = None,
-    decoders: int | None = None,
+    decoders: int | Literal["all"] | None = None,
     pick: Pick = "random",
     seed: int | None = None,
     ledger: Ledger | None = None,
@@ -107,6 +108,11 @@ def aggregate_submissions(
         Submissions kept per panorama (Amnesty: 3); panoramas with fewer are dropped, counted.
         One decoder counts once per panorama: a second submission of the same decoder on the
         same panorama (via two intersections sharing it) is dropped and counted, first kept.
+        ``"all"``: every answer a panorama got (each decoder once), whatever their number (a
+        panorama of a project with adaptive redundancy legitimately has 2, 4 or 5); the median
+        and the agreement class are over all of them (even counts: mean of the two middle
+        values; see :func:`agreement_class` for k other than 3); only panoramas with no
+        answer are left out (counted); ``pick`` and ``seed`` play no part.
     pick
         ``"random"``: a seeded uniform choice that does not depend on row order (the key of a
         submission is a hash of seed, panorama and submission). ``"first"``: the first rows in
@@ -129,7 +135,11 @@ def aggregate_submissions(
     seed = settings.get_int("seed") if seed is None else seed
     if pick not in ("random", "first"):
         raise ValueError(f"pick must be 'random' or 'first', not {pick!r}")
-    if decoders < 1:
+    use_all = isinstance(decoders, str)
+    if isinstance(decoders, str) and decoders != "all":
+        raise ValueError(f"decoders must be a whole number >= 1 or 'all', not {decoders!r}")
+    need = 1 if isinstance(decoders, str) else decoders
+    if need < 1:
         raise ValueError("decoders must be at least 1")
     cats = [c for c in CATEGORIES if c in submissions.columns]
     sub = submissions.reset_index(drop=True).copy()
@@ -166,37 +176,24 @@ def aggregate_submissions(
         sub = sub.loc[~dup]
 
     n_per = sub.groupby("PanoramaId")["_order"].transform("size")
-    few = n_per < decoders
+    few = n_per < need
     # Panoramas listed in intersections.csv but never decoded count as seen by fewer, too.
     n_enough = sub.loc[~few, "PanoramaId"].nunique()
     n_few_panos = len(set(intersections["PanoramaId"].dropna()) | set(sub["PanoramaId"])) - n_enough
-    ledger.exclude(stage, f"panorama seen by fewer than {decoders} decoders", n_few_panos)
-    ledger.exclude(
-        stage, f"submission on a panorama with fewer than {decoders} decoders", int(few.sum())
-    )
+    if use_all:
+        ledger.exclude(stage, "panorama with no decoded submission", n_few_panos)
+    else:
+        ledger.exclude(stage, f"panorama seen by fewer than {need} decoders", n_few_panos)
+        ledger.exclude(
+            stage, f"submission on a panorama with fewer than {need} decoders", int(few.sum())
+        )
     sub = sub.loc[~few].copy()
     sub["n_submissions"] = n_per[~few].to_numpy()
 
-    if pick == "first":
-        sub["_key"] = sub["_order"].astype("uint64")
+    if use_all:
+        out = _aggregate_all(sub, cats)
     else:
-        id_cols = [c for c in ("SubmissionId", "DecoderId") if c in sub.columns]
-        parts = sub[["PanoramaId", "IntersectionId", *id_cols, *cats]]
-        sub["_key"] = _stable_key(seed, parts)
-    sub = sub.sort_values(["PanoramaId", "_key", "_order"], kind="stable")
-    rank = sub.groupby("PanoramaId").cumcount()
-    surplus = int((rank >= decoders).sum())
-    ledger.exclude(stage, f"submission beyond the {decoders} kept per panorama", surplus)
-    kept = sub.loc[rank < decoders]
-
-    pano_ids = kept["PanoramaId"].to_numpy()[::decoders]
-    out = pd.DataFrame({"PanoramaId": pano_ids})
-    for c in cats:
-        block = kept[c].to_numpy(dtype="float64").reshape(-1, decoders)
-        med = median_of_k(block)
-        out[f"{c}_median"] = med.astype("int64") if np.all(med == np.round(med)) else med
-        out[f"{c}_agreement"] = agreement_class(block)
-    out["n_submissions"] = kept["n_submissions"].to_numpy()[::decoders]
+        out = _aggregate_k(sub, cats, need, pick=pick, seed=seed, ledger=ledger)
 
     meta = intersections.drop_duplicates("PanoramaId").set_index("PanoramaId")
     if "ImageDate" in meta.columns:
@@ -238,6 +235,58 @@ def aggregate_submissions(
     elif "Borough" in meta.columns:
         gdf["BoroName"] = gdf["PanoramaId"].map(meta["Borough"]).replace(_BOROUGH_ALIASES)
     return gdf
+
+
+def _aggregate_k(
+    sub: pd.DataFrame, cats: list[str], k: int, *, pick: Pick, seed: int, ledger: Ledger
+) -> pd.DataFrame:
+    """Keep ``k`` submissions per panorama (picked) and aggregate them (Amnesty's way)."""
+    stage = "aggregate"
+    if pick == "first":
+        sub["_key"] = sub["_order"].astype("uint64")
+    else:
+        id_cols = [c for c in ("SubmissionId", "DecoderId") if c in sub.columns]
+        parts = sub[["PanoramaId", "IntersectionId", *id_cols, *cats]]
+        sub["_key"] = _stable_key(seed, parts)
+    sub = sub.sort_values(["PanoramaId", "_key", "_order"], kind="stable")
+    rank = sub.groupby("PanoramaId").cumcount()
+    surplus = int((rank >= k).sum())
+    ledger.exclude(stage, f"submission beyond the {k} kept per panorama", surplus)
+    kept = sub.loc[rank < k]
+
+    pano_ids = kept["PanoramaId"].to_numpy()[::k]
+    out = pd.DataFrame({"PanoramaId": pano_ids})
+    for c in cats:
+        block = kept[c].to_numpy(dtype="float64").reshape(-1, k)
+        med = median_of_k(block)
+        out[f"{c}_median"] = med.astype("int64") if np.all(med == np.round(med)) else med
+        out[f"{c}_agreement"] = agreement_class(block)
+    out["n_submissions"] = kept["n_submissions"].to_numpy()[::k]
+    return out
+
+
+def _aggregate_all(sub: pd.DataFrame, cats: list[str]) -> pd.DataFrame:
+    """Aggregate every submission of each panorama, whatever their number per panorama."""
+    sub = sub.sort_values(["PanoramaId", "_order"], kind="stable")
+    ids = sub["PanoramaId"].to_numpy()
+    first = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.r_[starts, len(ids)])
+    out = pd.DataFrame({"PanoramaId": ids[starts]})
+    for c in cats:
+        values = sub[c].to_numpy(dtype="float64")
+        med = np.zeros(len(starts))
+        agreement = np.empty(len(starts), dtype=object)
+        # One block per number of answers: the same median and class as k fixed.
+        for n in np.unique(sizes):
+            at = np.flatnonzero(sizes == n)
+            block = values[starts[at, None] + np.arange(n)]
+            med[at] = median_of_k(block)
+            agreement[at] = agreement_class(block)
+        out[f"{c}_median"] = med.astype("int64") if np.all(med == np.round(med)) else med
+        out[f"{c}_agreement"] = agreement
+    out["n_submissions"] = sizes
+    return out
 
 
 def assign_boroughs(
