@@ -1200,3 +1200,95 @@ def test_a_late_problem_report_needs_no_slot(db: Db) -> None:
     submit(db, tb, [tag("b")], now=later)
     assert _panorama(db, "city-0000") == (1, 1, 1, False)
     assert db.call(db_projects.project_progress, "city")["done"] == 1
+
+
+# --------------------------------------------------------------------------- adaptive redundancy
+def _set_rule(db: Db, rule: str, project: str = "city") -> None:
+    from camcensus.db.models import Project
+
+    with db.sessions.begin() as session:
+        session.execute(update(Project).where(Project.name == project).values(adaptive_rule=rule))
+
+
+def _pano_row(db: Db, pid: str) -> Panorama:
+    with db.sessions() as session:
+        found = session.get(Panorama, pid)
+        assert found is not None
+        return found
+
+
+def _answer(db: Db, vid: int, n_cameras: int) -> Assignment:
+    a = take(db, vid)
+    assert a is not None
+    submit(db, a, [tag(f"t{j}", heading=40.0 * j) for j in range(n_cameras)])
+    return a
+
+
+def test_adaptive_stop_after_two_zero_answers(db: Db) -> None:
+    (pid,) = make_project(db, n=1, k=3)
+    _set_rule(db, "stop_unanimous_zero")
+    v1, v2, v3 = db.volunteers(3)
+    _answer(db, v1, 0)
+    assert _pano_row(db, pid).k_target == 3  # one answer decides nothing
+    _answer(db, v2, 0)
+    p = _pano_row(db, pid)
+    assert (p.k_target, p.n_done, p.n_live) == (2, 2, 2)
+    assert take(db, v3) is None  # the panorama is complete with two answers
+    assert len(db.rows(Submission)) == 2
+
+
+def test_adaptive_disagreement_asks_more_volunteers_up_to_k_max(db: Db) -> None:
+    (pid,) = make_project(db, n=1, k=3)
+    _set_rule(db, "extend_disagreement")
+    vids = db.volunteers(7)
+    for vid, n in zip(vids[:3], (0, 1, 2), strict=True):
+        _answer(db, vid, n)
+    assert _pano_row(db, pid).k_target == 4  # all three disagree: a fourth volunteer
+    a4 = _answer(db, vids[3], 3)
+    assert a4.slot == 4
+    assert _pano_row(db, pid).k_target == 5  # four different answers: a fifth (k_max)
+    _answer(db, vids[4], 4)
+    p = _pano_row(db, pid)
+    assert (p.k_target, p.n_done, p.n_live) == (5, 5, 5)  # never past k_max = 5
+    assert take(db, vids[5]) is None
+    by_pano = submissions_by_panorama(db)
+    assert len(by_pano[pid]) == 5 and len(set(by_pano[pid])) == 5  # 5 distinct volunteers
+
+
+def test_adaptive_task_open_when_the_rule_stops_still_counts(db: Db) -> None:
+    (pid,) = make_project(db, n=1, k=3)
+    _set_rule(db, "stop_unanimous_zero")
+    v1, v2, v3, v4 = db.volunteers(4)
+    tasks = [take(db, v) for v in (v1, v2, v3)]
+    assert all(t is not None for t in tasks)
+    submit(db, tasks[0])  # type: ignore[arg-type]
+    submit(db, tasks[1])  # type: ignore[arg-type]
+    assert _pano_row(db, pid).k_target == 2
+    submit(db, tasks[2], [tag("t1")])  # type: ignore[arg-type]
+    p = _pano_row(db, pid)
+    # The third answer was asked for before the rule stopped: it counts, and the target
+    # never falls below the answers already counted.
+    assert (p.k_target, p.n_done, p.n_live) == (3, 3, 3)
+    assert take(db, v4) is None
+
+
+def test_fixed_rule_submit_runs_no_adaptive_statement(db: Db) -> None:
+    from sqlalchemy import event
+
+    (pid,) = make_project(db, n=1, k=3)
+    (vid,) = db.volunteers(1)
+    a = take(db, vid)
+    assert a is not None
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        submit(db, a)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert statements, "the listener saw the submit"
+    assert not [s for s in statements if "k_target" in s]
+    assert _pano_row(db, pid).k_target is None

@@ -22,7 +22,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from camcensus.db.errors import Conflict, Invalid, NotFound
@@ -306,24 +306,41 @@ def start_session(
     return token
 
 
+_V = Volunteer.__table__.c
+_W = WebSession.__table__.c
+_S = Submission.__table__.c
+# Built once (Core, on the tables): the identity lookup and the task count run on every task
+# request; rebuilding them cost more than running them.
+_IDENTITY = (
+    select(
+        _V.volunteer_id,
+        _V.public_id,
+        _V.pseudonym,
+        _V.role,
+        _V.tutorial_done_at,
+        _W.csrf_token,
+        _W.expires_at,
+    )
+    .join_from(Volunteer.__table__, WebSession.__table__, _W.volunteer_id == _V.volunteer_id)
+    .where(
+        _W.token_hash == bindparam("h"), _W.expires_at > bindparam("now", type_=_W.expires_at.type)
+    )
+)
+_TASKS_DONE = (
+    select(func.count())
+    .select_from(Submission.__table__)
+    .where(_S.decoder_id == bindparam("d"), _S.kind != "tutorial")
+)
+
+
 def session_identity(
     session: Session, token: str, *, now: datetime | None = None
 ) -> SessionIdentity | None:
     """Return who holds the session ``token``, or None when it is unknown or expired."""
     now = _now(now)
-    row = session.execute(
-        select(
-            Volunteer.volunteer_id,
-            Volunteer.public_id,
-            Volunteer.pseudonym,
-            Volunteer.role,
-            Volunteer.tutorial_done_at,
-            WebSession.csrf_token,
-            WebSession.expires_at,
-        )
-        .join(WebSession, WebSession.volunteer_id == Volunteer.volunteer_id)
-        .where(WebSession.token_hash == hash_token(token), WebSession.expires_at > now)
-    ).one_or_none()
+    row = (
+        session.connection().execute(_IDENTITY, {"h": hash_token(token), "now": now}).one_or_none()
+    )
     if row is None:
         return None
     expires = row.expires_at
@@ -372,11 +389,4 @@ def mark_tutorial_done(session: Session, volunteer_id: int, *, now: datetime | N
 
 def tasks_done(session: Session, public_id: str) -> int:
     """Return how many tasks the volunteer with ``public_id`` has submitted."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Submission)
-            .where(Submission.decoder_id == public_id, Submission.kind != "tutorial")
-        )
-        or 0
-    )
+    return int(session.connection().execute(_TASKS_DONE, {"d": public_id}).scalar() or 0)
