@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from camcensus._errors import ContractError, Ledger, OptionError
+from camcensus.aggregate import agreement_class
 from camcensus.quality._sim import DEFAULT, OVER_COUNTING
 from camcensus.quality.adaptive import (
     RULES,
@@ -47,6 +48,15 @@ from camcensus.quality.adaptive import (
         ([(0, 0, 0), (0, 0, 0)], "stop_unanimous_zero", 2),
         ([(1, 0, 0), (0, 1, 0)], "stop_unanimous", 3),
         ([(1, 1, 0), (1, 1, 0)], "stop_unanimous", 2),
+        ([0], "stop_agree_or_low", 3),
+        ([0, 1], "stop_agree_or_low", 2),
+        ([1, 0], "stop_agree_or_low", 2),
+        ([0, 2], "stop_agree_or_low", 3),
+        ([2, 2], "stop_agree_or_low", 2),
+        ([3, 1, 2], "stop_agree_or_low", 3),
+        ([(1, 0, 0), (0, 0, 0)], "stop_agree_or_low", 2),
+        ([(1, 0, 0), (0, 1, 0)], "stop_agree_or_low", 2),
+        ([(1, 1, 0), (1, 0, 0)], "stop_agree_or_low", 3),
     ],
 )
 def test_adaptive_target_rules(answers: list[int], rule: str, expected: int) -> None:
@@ -186,6 +196,11 @@ def test_savings_on_agreements_hand_example() -> None:
     assert out.loc["extend_disagreement", "tasks_added_min"] == 1
     assert out.loc["extend_disagreement", "tasks_added_max"] == 2
     assert out.loc["both", "net_saved_pct_max"] == pytest.approx(100 * (5 / 3 - 1) / 18)
+    # Unanimous x2 + "2 vs 1" x3 / 3; at most + 2/3 for each "2 vs 1" of median 0 or 1.
+    assert out.loc["stop_agree_or_low", "tasks_saved"] == pytest.approx(3)
+    assert out.loc["stop_agree_or_low", "tasks_saved_max"] == pytest.approx(3 + 4 / 3)
+    unanimous = out.loc["stop_unanimous"]
+    assert float(unanimous["tasks_saved_max"]) == float(unanimous["tasks_saved"])
     with pytest.raises(ContractError, match="n_cameras_agreement"):
         savings_on_agreements(counts.drop(columns="n_cameras_agreement"))
 
@@ -208,3 +223,33 @@ def test_simulate_adaptive_options() -> None:
         simulate_adaptive(0, DEFAULT, nx=5, ny=5, decide_on="street")
     with pytest.raises(OptionError, match="rule"):
         simulate_adaptive(0, DEFAULT, nx=5, ny=5, rules=("fixed", "stop_early"))
+
+
+def test_savings_on_agreements_brackets_every_answer_order() -> None:
+    # Brute force: explicit answer triples in each of their 6 orders, run through the rule as
+    # the platform does; the agreement file's range must hold the exact saving.
+    triples = [(0, 0, 1), (0, 0, 3), (1, 1, 0), (1, 1, 2), (0, 1, 2), (0, 1, 5), (2, 3, 4)]
+    triples += [(2, 2, 2), (0, 0, 0), (2, 2, 5)]
+    arr = np.array(triples)
+    counts = pd.DataFrame(
+        {
+            "n_cameras_median": np.median(arr, axis=1),
+            "n_cameras_agreement": agreement_class(arr),
+        }
+    )
+    for rule in ("stop_unanimous_zero", "stop_unanimous", "stop_agree_or_low"):
+        orders = np.array([[*p, 0, 0] for t in triples for p in itertools.permutations(t)])
+        used = run_rule(orders, rule=rule, k=3, k_max=5)
+        exact = float((3 - used).sum()) / 6
+        row = savings_on_agreements(counts, rules=(rule,)).iloc[0]
+        assert row["tasks_saved"] - 1e-9 <= exact <= row["tasks_saved_max"] + 1e-9
+    # For stop_agree_or_low on these triples: 1 (0,0,1) + 1/3 (0,0,3) + 1 (1,1,0) + 1/3 (1,1,2)
+    # + 1/3 (0,1,2) + 1/3 (0,1,5) + 0 + 1 + 1 + 1/3.
+    assert exact == pytest.approx(4 + 5 / 3)
+
+
+def test_stop_agree_or_low_on_the_synthetic_city() -> None:
+    out = simulate_adaptive(3, DEFAULT, nx=15, ny=15, decide_on="n_cameras").set_index("rule")
+    tasks = out["tasks"].astype(int)
+    assert tasks["stop_agree_or_low"] < tasks["stop_unanimous"]
+    assert tasks["stop_agree_or_low"] >= 2 * int(out["panoramas"].iloc[0])
