@@ -45,6 +45,7 @@ PATH_VALUES = {
     "panorama_id": "pano-0",
     "task_id": "sometask",
     "col": "0",
+    "review_id": "somereview",
     "row": "0",
 }
 
@@ -143,7 +144,7 @@ def test_admin_and_expert_routes_are_checked_on_the_server(app: FastAPI) -> None
             login_routes.append((method, url))
         if route[0].startswith("/api/admin"):
             assert "require_admin" in deps, f"{method} {route[0]} is not admin-only"
-    assert len(admin_routes) == 5 and len(expert_routes) == 1
+    assert len(admin_routes) == 9 and len(expert_routes) == 1
     assert ("POST", "/api/projects/city/reviews") in expert_routes
     anonymous = Browser(app)
     volunteer = logged_in(app, "lynx")
