@@ -1,25 +1,43 @@
 """Goal 1 of issue 10: a narrower interval on the public-camera ratio with the same 104 reviews.
 
 On the synthetic city (``camcensus.simulate.simulate_city(seed, errors=...)``) the experts are
-the truth on the reviewed panoramas. Each city's panoramas get Amnesty's count (the median of 3
-volunteers; a panorama with fewer than 3 answers is left out, a volunteer counts once per
-panorama) and Amnesty's 8 strata on ``attached_street``.
+the truth on the reviewed panoramas. Each city's panoramas get Amnesty's count (the median of
+the first 3 volunteers; a panorama with fewer than 3 answers is left out, a volunteer counts
+once per panorama) and Amnesty's 8 strata on ``attached_street``.
 
 Target (the quantity every interval is judged on): ``R = sum of the decoders' medians / sum of
 the true counts`` over the panoramas of the 8 sampled strata (median 0, 1, 2; the median-3+
 panoramas are outside the design, as in Amnesty's review).
 
-Designs, all with n = 104 reviews:
+Designs + estimators, all with n = 104 reviews:
 
 - ``amnesty``: equal allocation 8 x 13 + Amnesty's weighted bootstrap (the baseline);
-- ``equal+lin``: the same sample, stratified linearisation (the estimator alone);
-- ``prop+lin`` / ``prop+bayes``: proportional allocation (at least 2 per stratum), no pilot;
-- ``neyman+lin`` / ``neyman+bayes``: Neyman allocation, the pilot being the previous city's
-  Amnesty-design review (the last study's 104 reviews; its reviews are not counted in the 104).
+- ``equal+lin`` / ``equal+greg``: the same sample; stratified linearisation / the
+  model-assisted (GREG) ratio;
+- ``neyman0+lin``: Neyman allocation from a pilot, the pilot's sd as it is (the previous
+  version: rare-event strata starve);
+- ``neyman+lin`` / ``neyman+greg``: Neyman from the pilot with the Jeffreys floor
+  (``plan_review(pilot_floor="jeffreys")``); the pilot is the previous city's Amnesty-design
+  review (its reviews are not counted in the 104);
+- ``neyman_model+lin`` / ``neyman_model+greg``: Neyman with each stratum's sd anticipated by
+  the latent-count model fitted on the volunteers' answers alone (no pilot, no review):
+  ``sqrt(mean sd_i^2 + var mu_i)`` of its panoramas' predictions;
+- ``latent``: the latent-count model's own posterior, ``X / T`` with ``T`` the posterior draws
+  of the total of the 8 strata (the model fitted on those panoramas' answers with the 104
+  reviews of the Amnesty sample); model-based, not design-based. It costs one fit per
+  replicate, so it runs on ``--latent-samples`` samples per city.
+
+GREG predictions: the latent-count model (``fit_latent``, ``draws=300``, ``burn_in=100``)
+fitted once per city on the volunteers' answers *without* reviews
+(``latent_predictions(how="no_reference")``): they use no review at all, so the estimator stays
+design-consistent, and ``assisted="ratio"`` takes their scale from the sample; the variance is
+floored in each stratum at the predictions' variance. ``--compare-predictions`` compares them
+with the leave-own-out and 2-fold cross-fitted predictions on the Amnesty sample.
 
 A replicate is one city (seed) and one review sample; ``--samples`` draws several samples per
 city (independent review designs on the same population) to spend less time simulating.
-Run: ``.venv/bin/python benchmarks/bench_quality_ratio.py [--full]``.
+Run: ``.venv/bin/python benchmarks/bench_quality_ratio.py [--full]``; the CPU seconds are
+printed.
 """
 
 from __future__ import annotations
@@ -35,97 +53,239 @@ import pandas as pd
 from camcensus.aggregate import agreement_class
 from camcensus.quality._sim import ERROR_MODELS
 from camcensus.quality.design import amnesty_strata, plan_review
-from camcensus.quality.ratio import ratio_estimates, review_sample
+from camcensus.quality.latent import fit_latent
+from camcensus.quality.ratio import latent_predictions, ratio_estimates, review_sample
 from camcensus.simulate import simulate_city
 
 CAT = "attached_street"
+DRAWS, BURN_IN = 300, 100
 BROOKLYN = Path(__file__).resolve().parents[2] / "shared/data/amnesty_decode"
 BROOKLYN_CSV = BROOKLYN / "amnesty_international_cameras_brooklyn.csv"
 
 
-def city_counts(seed: int, errors: object) -> tuple[pd.DataFrame, pd.Series]:
-    """Return Amnesty-style counts (median of 3, agreement) and the truth per panorama."""
-    city = simulate_city(seed, errors=errors)  # type: ignore[arg-type]
-    sub = city.submissions.merge(city.intersections[["IntersectionId", "PanoramaId"]])
-    sub = sub.drop_duplicates(["PanoramaId", "DecoderId"])
-    sub = sub[sub.groupby("PanoramaId")["DecoderId"].transform("size") >= 3]
-    sub = sub.groupby("PanoramaId", sort=True).head(3)
-    vals = sub.sort_values("PanoramaId", kind="stable")[CAT].to_numpy().reshape(-1, 3)
-    ids = sub.sort_values("PanoramaId", kind="stable")["PanoramaId"].to_numpy()[::3]
-    counts = pd.DataFrame(
-        {
-            "PanoramaId": ids,
-            f"{CAT}_median": np.median(vals, axis=1),
-            f"{CAT}_agreement": agreement_class(vals),
-        }
-    )
-    truth = city.truth.set_index("PanoramaId")[CAT]
-    return counts, truth
+class City:
+    """One synthetic city: answers, Amnesty's counts, truth, strata and the GREG inputs."""
+
+    def __init__(self, seed: int, errors: object) -> None:
+        city = simulate_city(seed, errors=errors)  # type: ignore[arg-type]
+        sub = city.submissions.merge(city.intersections[["IntersectionId", "PanoramaId"]])
+        sub = sub.drop_duplicates(["PanoramaId", "DecoderId"])
+        sub = sub[sub.groupby("PanoramaId")["DecoderId"].transform("size") >= 3]
+        sub = sub.sort_values("PanoramaId", kind="stable").groupby("PanoramaId").head(3)
+        vals = sub[CAT].to_numpy().reshape(-1, 3)
+        ids = sub["PanoramaId"].to_numpy()[::3]
+        self.seed = seed
+        self.submissions = sub[["PanoramaId", "DecoderId", CAT]].reset_index(drop=True)
+        self.counts = pd.DataFrame(
+            {
+                "PanoramaId": ids,
+                f"{CAT}_median": np.median(vals, axis=1),
+                f"{CAT}_agreement": agreement_class(vals),
+            }
+        )
+        self.truth = city.truth.set_index("PanoramaId")[CAT]
+        strata = amnesty_strata(self.counts, CAT)
+        self.strata = pd.Series(strata.to_numpy(), index=ids)
+        inside = self.strata.str.startswith("median") & (self.strata != "median3+")
+        self.inside = self.strata.index[inside.to_numpy()]
+        med = self.counts.set_index("PanoramaId")[f"{CAT}_median"]
+        self.big_x = float(med.loc[self.inside].sum())
+        self.target = self.big_x / float(self.truth.loc[self.inside].sum())
+        self.pred: pd.DataFrame | None = None
+
+    def predictions(self) -> pd.DataFrame:
+        if self.pred is None:
+            self.pred = latent_predictions(
+                self.submissions,
+                category=CAT,
+                how="no_reference",
+                draws=DRAWS,
+                burn_in=BURN_IN,
+                seed=self.seed,
+            ).set_index("PanoramaId")
+        return self.pred
+
+    def model_sd(self) -> dict[str, float]:
+        """Each stratum's anticipated residual sd from the review-free predictions."""
+        p = self.predictions().loc[self.inside]
+        h = self.strata.loc[self.inside]
+        g = pd.DataFrame({"h": h.to_numpy(), "mu": p["prediction"], "v": p["prediction_sd"] ** 2})
+        by = g.groupby("h")
+        sd = np.sqrt(by["v"].mean() + by["mu"].var(ddof=0).fillna(0.0))
+        return {str(k): float(v) for k, v in sd.items()}
 
 
 def one_design(
-    counts: pd.DataFrame,
-    truth: pd.Series,
+    c: City,
     allocation: str,
     seed: int,
-    pilot: pd.DataFrame | None,
+    pilot: pd.DataFrame | dict[str, float] | None,
     methods: tuple[str, ...],
     n_boot: int,
+    pilot_floor: str = "jeffreys",
 ) -> tuple[dict[str, tuple[float, float]], pd.DataFrame]:
-    plan = plan_review(counts, n=104, allocation=allocation, pilot=pilot, seed=seed)  # type: ignore[arg-type]
+    plan = plan_review(
+        c.counts,
+        n=104,
+        allocation=allocation,  # type: ignore[arg-type]
+        pilot=pilot,
+        pilot_floor=pilot_floor,  # type: ignore[arg-type]
+        seed=seed,
+    )
     reviews = pd.DataFrame({"PanoramaId": plan["PanoramaId"]})
-    reviews[CAT] = plan["PanoramaId"].map(truth).to_numpy()
+    reviews[CAT] = plan["PanoramaId"].map(c.truth).to_numpy()
     sample = review_sample(plan, reviews, category=CAT)
-    res = ratio_estimates(sample, methods=methods, n_boot=n_boot, seed=seed)
+    out: dict[str, tuple[float, float]] = {}
+    plain = tuple(m for m in methods if m != "greg")
+    if plain:
+        for r in ratio_estimates(sample, methods=plain, n_boot=n_boot, seed=seed):
+            out[r.method] = (r.low, r.high)
+    if "greg" in methods:
+        pred = c.predictions()
+        sample["prediction"] = sample["PanoramaId"].map(pred["prediction"])
+        sample["prediction_sd"] = sample["PanoramaId"].map(pred["prediction_sd"])
+        (r,) = ratio_estimates(
+            sample,
+            methods=("model_assisted",),
+            population_prediction=float(pred["prediction"].loc[c.inside].sum()),
+            assisted="ratio",
+        )
+        out["greg"] = (r.low, r.high)
     pilot_out = reviews.assign(stratum=plan["stratum"], **{f"{CAT}_median": plan[f"{CAT}_median"]})
-    return {r.method: (r.low, r.high) for r in res}, pilot_out
+    return out, pilot_out
 
 
-def run_model(name: str, cities: int, samples: int, n_boot: int) -> pd.DataFrame:
+def latent_interval(c: City, reviews: pd.DataFrame, seed: int) -> tuple[float, float]:
+    """``X / T`` over the 8 strata from the latent model's posterior draws of their total."""
+    sub = c.submissions[c.submissions["PanoramaId"].isin(set(c.inside))]
+    fit = fit_latent(sub, category=CAT, reference=reviews, draws=DRAWS, burn_in=BURN_IN, seed=seed)
+    lo, hi = np.quantile(c.big_x / fit.total_draws, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def run_model(
+    name: str, cities: int, samples: int, latent_samples: int, n_boot: int
+) -> pd.DataFrame:
     errors = ERROR_MODELS[name]
     rows = []
     pilot: pd.DataFrame | None = None
-    for c in range(-1, cities):
-        seed = 1000 + c
-        counts, truth = city_counts(seed, errors)
-        strata = amnesty_strata(counts, CAT)
-        inside = strata.str.startswith("median") & (strata != "median3+")
-        med = counts.loc[inside, f"{CAT}_median"].to_numpy()
-        tru = counts.loc[inside, "PanoramaId"].map(truth).to_numpy()
-        target = med.sum() / tru.sum()
-        for s in range(samples):
-            sseed = seed * 100 + s
+    for k in range(-1, cities):
+        c = City(1000 + k, errors)
+        first_pilot = None
+        for s in range(samples if k >= 0 else 1):
+            sseed = c.seed * 100 + s
             got: dict[str, tuple[float, float]] = {}
             eq, pilot_next = one_design(
-                counts, truth, "equal", sseed, None, ("bootstrap", "linearization"), n_boot
+                c,
+                "equal",
+                sseed,
+                None,
+                ("bootstrap", "linearization", "greg") if k >= 0 else (),
+                n_boot,
             )
-            got["amnesty"] = eq["bootstrap"]
-            got["equal+lin"] = eq["linearization"]
-            pr, _ = one_design(
-                counts, truth, "proportional", sseed, None, ("linearization", "bayes"), n_boot
+            if first_pilot is None:
+                first_pilot = pilot_next
+            if k < 0:
+                break
+            got["amnesty"], got["equal+lin"], got["equal+greg"] = (
+                eq["bootstrap"],
+                eq["linearization"],
+                eq["greg"],
             )
-            got["prop+lin"], got["prop+bayes"] = pr["linearization"], pr["bayes"]
             if pilot is not None:
-                ny, _ = one_design(
-                    counts, truth, "neyman", sseed, pilot, ("linearization", "bayes"), n_boot
+                ny0, _ = one_design(c, "neyman", sseed, pilot, ("linearization",), n_boot, "none")
+                got["neyman0+lin"] = ny0["linearization"]
+                ny, _ = one_design(c, "neyman", sseed, pilot, ("linearization", "greg"), n_boot)
+                got["neyman+lin"], got["neyman+greg"] = ny["linearization"], ny["greg"]
+            nm, _ = one_design(c, "neyman", sseed, c.model_sd(), ("linearization", "greg"), n_boot)
+            got["neyman_model+lin"], got["neyman_model+greg"] = nm["linearization"], nm["greg"]
+            if s < latent_samples:
+                reviews = pilot_next[["PanoramaId", CAT]]
+                got["latent"] = latent_interval(c, reviews, sseed)
+            for design, (lo, hi) in got.items():
+                rows.append(
+                    {
+                        "model": name,
+                        "city": c.seed,
+                        "sample": s,
+                        "design": design,
+                        "target": c.target,
+                        "low": lo,
+                        "high": hi,
+                    }
                 )
-                got["neyman+lin"], got["neyman+bayes"] = ny["linearization"], ny["bayes"]
-            if c >= 0:
-                for design, (lo, hi) in got.items():
+        pilot = first_pilot
+    return pd.DataFrame(rows)
+
+
+def compare_predictions(name: str, cities: int) -> pd.DataFrame:
+    """GREG on the Amnesty sample with review-free, leave-own-out and cross-fitted predictions."""
+    rows = []
+    for k in range(cities):
+        c = City(2000 + k, ERROR_MODELS[name])
+        sseed = c.seed * 100
+        plan = plan_review(c.counts, n=104, allocation="equal", seed=sseed)
+        reviews = pd.DataFrame({"PanoramaId": plan["PanoramaId"]})
+        reviews[CAT] = plan["PanoramaId"].map(c.truth).to_numpy()
+        sample = review_sample(plan, reviews, category=CAT)
+        sub = c.submissions[c.submissions["PanoramaId"].isin(set(c.inside))]
+        preds = {
+            "no_reference": c.predictions(),
+            "leave_own_out": latent_predictions(
+                sub, category=CAT, reference=reviews, draws=DRAWS, burn_in=BURN_IN, seed=sseed
+            ).set_index("PanoramaId"),
+            "crossfit2": latent_predictions(
+                sub,
+                category=CAT,
+                reference=reviews,
+                how="crossfit",
+                draws=DRAWS,
+                burn_in=BURN_IN,
+                seed=sseed,
+            ).set_index("PanoramaId"),
+            "own_review (wrong)": fit_latent(
+                sub, category=CAT, reference=reviews, draws=DRAWS, burn_in=BURN_IN, seed=sseed
+            )
+            .panoramas.set_index("PanoramaId")
+            .rename(columns={"posterior_mean": "prediction", "posterior_sd": "prediction_sd"}),
+        }
+        for how, p in preds.items():
+            for assisted in ("difference", "ratio"):
+                for floor in (False, True):
+                    s2 = sample.assign(
+                        prediction=sample["PanoramaId"].map(p["prediction"]),
+                        prediction_sd=sample["PanoramaId"].map(p["prediction_sd"]),
+                    )
+                    (r,) = ratio_estimates(
+                        s2,
+                        methods=("model_assisted",),
+                        population_prediction=float(p["prediction"].loc[c.inside].sum()),
+                        assisted=assisted,  # type: ignore[arg-type]
+                        variance_floor=floor,
+                    )
                     rows.append(
                         {
                             "model": name,
-                            "city": seed,
-                            "sample": s,
-                            "design": design,
-                            "target": target,
-                            "low": lo,
-                            "high": hi,
+                            "city": c.seed,
+                            "sample": 0,
+                            "design": f"{how}:{assisted}:{'floor' if floor else 'no floor'}",
+                            "target": c.target,
+                            "low": r.low,
+                            "high": r.high,
                         }
                     )
-            if s == 0:
-                first_pilot = pilot_next
-        pilot = first_pilot
+        (b,) = ratio_estimates(sample, methods=("bootstrap",), n_boot=1000, seed=sseed)
+        rows.append(
+            {
+                "model": name,
+                "city": c.seed,
+                "sample": 0,
+                "design": "amnesty",
+                "target": c.target,
+                "low": b.low,
+                "high": b.high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -143,9 +303,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         replicates=("width", "size"),
         coverage=("covered", "mean"),
         median_width=("width", "median"),
-        mean_width=("width", lambda w: float(np.mean(np.minimum(w, 1e9)))),
-        median_width_ratio=("width_vs_amnesty", "median"),
-        mean_target=("target", "mean"),
+        width_vs_amnesty=("width_vs_amnesty", "median"),
+        infinite=("width", lambda w: int(np.isinf(w).sum())),
     )
     return out.reset_index()
 
@@ -173,24 +332,46 @@ def brooklyn() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--full", action="store_true", help="the issue's sizes (>= 200 replicates)")
+    ap.add_argument("--full", action="store_true", help="the issue's sizes (200 replicates)")
     ap.add_argument("--cities", type=int, default=None, help="cities per error model")
     ap.add_argument("--samples", type=int, default=None, help="review samples per city")
+    ap.add_argument(
+        "--latent-samples", type=int, default=1, help="samples per city with the latent fit"
+    )
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--models", default="default,miss_prone,over_counting")
-    args = ap.parse_args(argv)
-    cities = args.cities or (40 if args.full else 6)
-    samples = args.samples or (5 if args.full else 2)
-    t0 = time.perf_counter()
-    parts = [run_model(m, cities, samples, args.n_boot) for m in args.models.split(",")]
-    res = summarise(pd.concat(parts, ignore_index=True))
-    pd.set_option("display.width", 160)
-    print(
-        f"{cities} cities x {samples} samples per error model; n = 104; level 0.95; "
-        f"{time.perf_counter() - t0:.0f} s"
+    ap.add_argument(
+        "--compare-predictions", type=int, default=0, help="cities per model for the comparison"
     )
-    print(res.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    brooklyn()
+    args = ap.parse_args(argv)
+    cities = args.cities or (40 if args.full else 4)
+    samples = args.samples or (5 if args.full else 2)
+    pd.set_option("display.width", 160)
+    t0, c0 = time.perf_counter(), time.process_time()
+    if args.compare_predictions:
+        parts = [compare_predictions(m, args.compare_predictions) for m in args.models.split(",")]
+        print(f"GREG predictions, Amnesty sample, {args.compare_predictions} cities per model")
+        print(
+            summarise(pd.concat(parts, ignore_index=True)).to_string(
+                float_format=lambda v: f"{v:.3f}", index=False
+            )
+        )
+    else:
+        parts = [
+            run_model(m, cities, samples, args.latent_samples, args.n_boot)
+            for m in args.models.split(",")
+        ]
+        res = summarise(pd.concat(parts, ignore_index=True))
+        print(
+            f"{cities} cities x {samples} samples per error model (latent: {args.latent_samples}"
+            f" per city); n = 104; level 0.95; fit_latent draws={DRAWS}, burn_in={BURN_IN}"
+        )
+        print(res.to_string(float_format=lambda v: f"{v:.3f}", index=False))
+        brooklyn()
+    print(
+        f"\n{time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU s "
+        "(this process)"
+    )
     return 0
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from camcensus.quality.ratio import ratio_estimates, review_sample
+from camcensus._errors import ContractError, OptionError
+from camcensus.quality.ratio import latent_predictions, ratio_estimates, ratio_table, review_sample
 
 # Stratum A: N = 10, n = 2 (w = 5): (x, y) = (1, 1), (0, 2)
 # Stratum B: N = 4,  n = 2 (w = 2): (x, y) = (2, 2), (2, 3)
@@ -175,3 +176,165 @@ def test_review_sample_reweights_non_response() -> None:
         "planned but not reviewed (or no decoders' value)": 1,
         "reviewed but not in the plan": 1,
     }
+
+
+def test_model_assisted_by_hand() -> None:
+    # HAND with predictions mu = (1, 1, 2, 2); sum of the predictions over the population M = 30.
+    s = HAND.assign(prediction=[1.0, 1.0, 2.0, 2.0])
+    (ma,) = ratio_estimates(
+        s, methods=["model_assisted"], population_prediction=30.0, variance_floor=False
+    )
+    # e = y - mu: A (0, 1), B (0, 1); Y = 30 + 5*1 + 2*1 = 37; X = sum w x = 13
+    r = 13 / 37
+    assert ma.estimate == pytest.approx(r, rel=1e-14)
+    assert ma.details["reference_total"] == pytest.approx(37.0)
+    # x is not constant within A, so z = x - R e: A (1, -R), B (2, 2 - R)
+    # s2_A = (1 + R)^2 / 2, s2_B = R^2 / 2;
+    # V(R) = [100 (1 - 2/10) s2_A / 2 + 16 (1 - 2/4) s2_B / 2] / 37^2
+    var = (100 * 0.8 * (1 + r) ** 2 / 2 / 2 + 16 * 0.5 * r**2 / 2 / 2) / 37**2
+    assert ma.std_error**2 == pytest.approx(var, rel=1e-12)
+    t = 4.302652729749464  # t quantile, 2 degrees of freedom
+    cv = np.sqrt(var) / r
+    assert ma.low == pytest.approx(r / (1 + t * cv), rel=1e-12)
+    assert ma.high == (r / (1 - t * cv) if t * cv < 1 else np.inf)
+    # A known decoders' total (population_x): the decoders' part drops out, z = -R e
+    (known,) = ratio_estimates(
+        s,
+        methods=["model_assisted"],
+        population_prediction=30.0,
+        population_x={"A": 5.0, "B": 8.0},
+        variance_floor=False,
+    )
+    # s2_A = R^2 / 2, s2_B = R^2 / 2
+    var_k = (100 * 0.8 * r**2 / 2 / 2 + 16 * 0.5 * r**2 / 2 / 2) / 37**2
+    assert known.estimate == pytest.approx(r) and known.std_error**2 == pytest.approx(var_k)
+
+
+def test_model_assisted_perfect_and_zero_predictions() -> None:
+    # Amnesty-like strata: the decoders' value is constant within a stratum (X is exact).
+    s = HAND.assign(decoders=[1, 1, 2, 2])
+    # Perfect predictions: every residual is 0 and the population total of the predictions is
+    # the true total, so the variance is 0 and the interval is the point.
+    perfect = s.assign(prediction=s["reference"].astype(float))
+    (p,) = ratio_estimates(
+        perfect, methods=["model_assisted"], population_prediction=40.0, variance_floor=False
+    )
+    x_total = 5 * 1 * 2 + 2 * 2 * 2  # 18
+    assert p.estimate == pytest.approx(x_total / 40.0)
+    assert p.std_error == 0.0 and p.low == p.high == pytest.approx(x_total / 40.0)
+    # Predictions 0: the difference estimator is the Horvitz-Thompson total, and the ratio and
+    # its variance are those of the linearised combined ratio.
+    zero = HAND.assign(prediction=0.0)
+    ma, lin = ratio_estimates(
+        zero, methods=["model_assisted", "linearization"], population_prediction=0.0
+    )
+    assert ma.details["reference_total"] == pytest.approx(25.0)  # 5 (1 + 2) + 2 (2 + 3)
+    assert ma.estimate == pytest.approx(lin.estimate, rel=1e-14)
+    assert ma.std_error == pytest.approx(lin.std_error, rel=1e-12)
+
+
+def test_model_assisted_ratio_slope_and_floor() -> None:
+    s = HAND.assign(prediction=[2.0, 2.0, 4.0, 4.0], prediction_sd=[0.0, 0.0, 3.0, 3.0])
+    (ma,) = ratio_estimates(
+        s,
+        methods=["model_assisted"],
+        population_prediction=60.0,
+        assisted="ratio",
+        variance_floor=False,
+    )
+    # b = sum w y / sum w mu = 25 / (5*4 + 2*8) = 25/36; Y = b M (the residuals sum to 0)
+    b = 25 / 36
+    assert ma.details["slope"] == pytest.approx(b)
+    assert ma.details["reference_total"] == pytest.approx(b * 60.0)
+    (fl,) = ratio_estimates(
+        s, methods=["model_assisted"], population_prediction=60.0, assisted="ratio"
+    )
+    # Stratum B's floor (R b 3)^2 exceeds its residual variance: used, and the interval widens.
+    assert fl.details["floored_strata"] == 1
+    assert fl.std_error > ma.std_error
+
+
+def test_model_assisted_needs_predictions() -> None:
+    with pytest.raises(ContractError, match="prediction"):
+        ratio_estimates(HAND, methods=["model_assisted"], population_prediction=1.0)
+    with pytest.raises(OptionError, match="population_prediction"):
+        ratio_estimates(HAND.assign(prediction=1.0), methods=["model_assisted"])
+
+
+def test_ratio_table_with_predictions() -> None:
+    plan = pd.DataFrame(
+        {
+            "PanoramaId": ["a", "b", "d", "e"],
+            "stratum": ["S", "S", "T", "T"],
+            "stratum_size": [3, 3, 2, 2],
+            "weight": [1.5, 1.5, 1.0, 1.0],
+            "attached_street_median": [0, 0, 1, 1],
+        }
+    )
+    reviews = pd.DataFrame({"PanoramaId": list("abde"), "attached_street": [0, 1, 1, 2]})
+    mu = pd.Series([0.2, 0.5, 0.3, 1.2, 1.1, 7.0], index=list("abcdez"))
+    strata = pd.Series(["S", "S", "S", "T", "S", "median3+"], index=list("abcdez"))
+    # population: S = a, b, c, e (4 != 3) -> refused
+    with pytest.raises(ContractError, match="stratum sizes"):
+        ratio_table(
+            plan,
+            reviews,
+            categories=["attached_street"],
+            predictions={"attached_street": mu},
+            strata=strata,
+        )
+    strata = pd.Series(["S", "S", "S", "T", "T", "median3+"], index=list("abcdez"))
+    t = ratio_table(
+        plan,
+        reviews,
+        categories=["attached_street"],
+        methods=["linearization"],
+        predictions={"attached_street": mu},
+        strata=strata,
+    )
+    assert t["method"].tolist() == ["linearization", "model_assisted"]
+    # M = 0.2 + 0.5 + 0.3 + 1.2 + 1.1 = 3.3; Y = 3.3 + 1.5 (0 - 0.2 + 1 - 0.5) + (1 - 1.2 + 2 - 1.1)
+    y = 3.3 + 1.5 * 0.3 + 0.7
+    assert t["estimate"].iloc[1] == pytest.approx((1.0 + 1.0) / y)
+    # Without strata= the 6 predictions do not match the design's 5 panoramas
+    with pytest.raises(ContractError, match="predictions cover"):
+        ratio_table(
+            plan, reviews, categories=["attached_street"], predictions={"attached_street": mu}
+        )
+
+
+@pytest.mark.slow
+def test_latent_predictions_leave_own_out() -> None:
+    from camcensus.quality._sim import synthetic_study
+    from camcensus.quality.latent import fit_latent, posterior_n
+
+    st = synthetic_study(3)
+    fit = fit_latent(st.submissions, reference=st.reviews, draws=60, burn_in=20, seed=1)
+    pred = latent_predictions(st.submissions, reference=st.reviews, fit=fit)
+    p = pred.set_index("PanoramaId")
+    f = fit.panoramas.set_index("PanoramaId")
+    unrev = ~f["reviewed"]
+    # Panoramas not reviewed: the fit's posterior means as they are.
+    assert np.allclose(p.loc[unrev[unrev].index, "prediction"], f.loc[unrev, "posterior_mean"])
+    # Reviewed ones: not the reference (the fit fixes N there), but the posterior given the
+    # panorama's answers at the fit's volunteer rates and prior of N.
+    rev = f.index[f["reviewed"]]
+    assert pred["reviewed"].sum() == len(rev) == len(st.reviews)
+    assert (p.loc[rev, "prediction_sd"] > 0).mean() > 0.5
+    pid = rev[0]
+    ans = st.submissions[st.submissions["PanoramaId"] == pid]
+    vol = fit.volunteers.set_index("DecoderId").loc[ans["DecoderId"]]
+    grid = np.arange(fit.diagnostics["n_max"] + 1)
+    shape, mean = fit.pool["n_prior_shape"], fit.pool["n_prior_mean"]
+    from scipy import stats
+
+    prior = stats.nbinom.pmf(grid, shape, shape / (shape + mean))
+    post = posterior_n(
+        ans["attached_street"].to_numpy(),
+        vol["detection"].to_numpy(),
+        vol["false_rate"].to_numpy(),
+        prior,
+    )
+    assert p.at[pid, "prediction"] == pytest.approx(float(post @ grid), rel=1e-12)
+    with pytest.raises(OptionError, match="reference"):
+        latent_predictions(st.submissions, how="crossfit")

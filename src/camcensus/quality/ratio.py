@@ -705,12 +705,31 @@ def ratio_table(
     level: float = 0.95,
     n_boot: int = 2000,
     seed: int = 0,
+    predictions: Mapping[str, pd.Series] | None = None,
+    prediction_sd: Mapping[str, pd.Series] | None = None,
+    strata: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Return every category's ratio (sum of medians, and of means when ``submissions`` is
     given: Amnesty's check) by every method, one row each.
 
-    Columns: ``category, decoders ("median"|"mean"), method, estimate, low, high, level, n,
-    std_error``.
+    Parameters
+    ----------
+    predictions
+        ``{category: Series of predicted reference counts by PanoramaId}`` over the design's
+        population (e.g. :func:`latent_predictions`); adds the ``"model_assisted"`` method
+        for those categories.
+    prediction_sd
+        The predictions' sd, same shape (the model-assisted variance floor).
+    strata
+        Stratum label by ``PanoramaId`` of the population: the predictions are summed over
+        the panoramas of the plan's strata only. Without it, the predictions must cover
+        exactly the design's population (as many panoramas as the plan's stratum sizes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``category, decoders ("median"|"mean"), method, estimate, low, high, level,
+        n, std_error``.
     """
     means = (
         decoders_summary(submissions, "mean").set_index("PanoramaId")
@@ -724,10 +743,31 @@ def ratio_table(
         kinds: list[tuple[str, pd.Series | None]] = [("median", None)]
         if means is not None and f"{cat}_mean" in means.columns:
             kinds.append(("mean", means[f"{cat}_mean"]))
+        extra: dict[str, object] = {}
+        cat_methods = list(methods)
+        if predictions is not None and cat in predictions:
+            mu = predictions[cat].set_axis(predictions[cat].index.astype(str))
+            extra["population_prediction"] = _population_total(plan, mu, strata, cat)
+            if "model_assisted" not in cat_methods:
+                cat_methods.append("model_assisted")
+        else:
+            cat_methods = [m for m in cat_methods if m != "model_assisted"]
         for how, dec in kinds:
             sample = review_sample(plan, reviews, category=cat, decoders=dec)
+            if "population_prediction" in extra:
+                sample["prediction"] = sample["PanoramaId"].map(mu)
+                if prediction_sd is not None and cat in prediction_sd:
+                    sd = prediction_sd[cat]
+                    sample["prediction_sd"] = sample["PanoramaId"].map(
+                        sd.set_axis(sd.index.astype(str))
+                    )
             for r in ratio_estimates(
-                sample, methods=methods, level=level, n_boot=n_boot, seed=seed
+                sample,
+                methods=cat_methods,
+                level=level,
+                n_boot=n_boot,
+                seed=seed,
+                **extra,  # type: ignore[arg-type]
             ):
                 rows.append(
                     {
@@ -743,3 +783,38 @@ def ratio_table(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _population_total(
+    plan: pd.DataFrame, mu: pd.Series, strata: pd.Series | None, category: str
+) -> float:
+    """Sum of the predictions over the plan's strata, checked against the plan's sizes."""
+    sizes = plan.attrs.get("strata") or {
+        str(h): {"N": int(g["stratum_size"].iloc[0])}
+        for h, g in plan.groupby("stratum", sort=False)
+        if "stratum_size" in plan.columns
+    }
+    big_n = int(sum(int(v["N"]) for v in sizes.values()))
+    if strata is not None:
+        labels = strata.set_axis(strata.index.astype(str)).astype(str)
+        labels = labels[labels.isin([str(h) for h in sizes])]
+        found = labels.value_counts()
+        wrong = {
+            str(h): (int(found.get(str(h), 0)), int(v["N"]))
+            for h, v in sizes.items()
+            if int(found.get(str(h), 0)) != int(v["N"])
+        }
+        if wrong:
+            raise ContractError(
+                "the population's strata do not match the plan's stratum sizes "
+                f"({{stratum: (found, planned)}} = {wrong}): pass the strata the plan was "
+                "drawn on"
+            )
+        mu = mu.reindex(labels.index)
+    if mu.isna().any() or (big_n and len(mu) != big_n):
+        raise ContractError(
+            f"the {category!r} predictions cover {int(mu.notna().sum())} panoramas of the "
+            f"design, whose strata hold {big_n}: pass one prediction per panorama of the "
+            "design's strata (or strata= to pick them out of a larger population)"
+        )
+    return float(mu.sum())
