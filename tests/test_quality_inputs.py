@@ -43,3 +43,13 @@ def test_aggregated_brooklyn_counts(nyc_paths: dict[str, Path]) -> None:
     assert len(q.counts) == 10_377
     assert int(q.counts["attached_street_median"].sum()) == 869  # SOURCES.md
     assert int((q.counts["attached_street_agreement"] == "Unanimous").sum()) > 0
+
+
+def test_every_answer_of_a_panorama_with_decoders_all(city: Any, tmp_path: Path) -> None:
+    paths = city.write(tmp_path)
+    q = read_counts(paths["raw_counts"], decoders="all")
+    assert q.submissions is not None
+    expected = q.submissions.groupby("PanoramaId")["attached_street"].median()
+    got = q.counts.set_index("PanoramaId")["attached_street_median"]
+    assert len(got) == len(expected)  # no panorama left out for having 2, 4 or 5 answers
+    assert np.allclose(got.loc[expected.index], expected)

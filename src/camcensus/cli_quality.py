@@ -7,7 +7,7 @@ parse options and call :mod:`camcensus.quality`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -39,6 +39,27 @@ Intersections = Annotated[
     typer.Option(help="intersections.csv of a raw counts file (default: the one beside it)."),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random draw.")]
+Decoders = Annotated[
+    str,
+    typer.Option(
+        help="Answers per panorama of a raw counts file: a number (Amnesty: 3) or 'all' "
+        "(a platform project with adaptive redundancy)."
+    ),
+]
+
+
+def _decoders(value: str) -> int | Literal["all"]:
+    if value.strip().lower() == "all":
+        return "all"
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise OptionError(f"--decoders {value!r}: a whole number of answers (e.g. 3) or 'all'")
+    return k
+
+
 _ALLOCATIONS = ("equal", "neyman", "proportional")
 
 
@@ -62,6 +83,7 @@ def plan(
         str, typer.Option(help="Count the strata are built on (Amnesty: attached_street).")
     ] = "attached_street",
     intersections: Intersections = None,
+    decoders: Decoders = "3",
     seed: SeedOpt = 0,
     force: Force = False,
 ) -> None:
@@ -82,7 +104,9 @@ def plan(
                 "--allocation neyman needs --pilot REVIEWS.csv (the per-stratum spread comes "
                 "from a pilot review)"
             )
-        q = read_counts(counts, intersections=intersections, seed=seed)
+        q = read_counts(
+            counts, intersections=intersections, decoders=_decoders(decoders), seed=seed
+        )
         pilot_frame = read_reviews(pilot) if pilot is not None else None
         the_plan = plan_review(
             q.counts,
@@ -140,6 +164,7 @@ def estimate(
             help="Categories to compare (repeat; default attached_street, attached_building).",
         ),
     ] = None,
+    decoders: Decoders = "3",
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
     draws: Annotated[int, typer.Option(help="Posterior draws of the latent-count model.")] = 1000,
     seed: SeedOpt = 0,
@@ -156,7 +181,9 @@ def estimate(
             raise OptionError(f"--n-boot {n_boot}: use at least 100, e.g. --n-boot 2000")
         if draws < 100:
             raise OptionError(f"--draws {draws}: use at least 100, e.g. --draws 1000")
-        q = read_counts(counts, intersections=intersections, seed=seed)
+        q = read_counts(
+            counts, intersections=intersections, decoders=_decoders(decoders), seed=seed
+        )
         revs = read_reviews(reviews)
         plan_frame = read_plan(review_plan) if review_plan is not None else None
         paths = {"counts": counts, "reviews": reviews}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -57,7 +58,7 @@ def read_counts(
     path: str | Path,
     *,
     intersections: str | Path | None = None,
-    decoders: int = 3,
+    decoders: int | Literal["all"] = 3,
     seed: int = 0,
 ) -> QualityInputs:
     """Read per-panorama counts from an aggregated or a raw counts file.
@@ -69,7 +70,9 @@ def read_counts(
     intersections
         ``intersections.csv`` of a raw file (default: the one beside it).
     decoders
-        Answers kept per panorama when aggregating a raw file (Amnesty: 3).
+        Answers kept per panorama when aggregating a raw file (Amnesty: 3), or ``"all"``:
+        every answer a panorama got (a platform project with adaptive redundancy gives some
+        panoramas 2, 4 or 5 answers).
     seed
         Seed of the choice of answers when a panorama has more than ``decoders``.
 
@@ -125,7 +128,13 @@ def read_counts(
         )
     subs = submissions_from_csv(path, ledger=ledger)
     inter = raw_intersections_from_csv(inter_path)
-    agg = aggregate_submissions(subs, inter, decoders=decoders, seed=seed, ledger=ledger)
+    agg = aggregate_submissions(
+        subs,
+        inter,
+        decoders=decoders,
+        seed=seed,
+        ledger=ledger,
+    )
     counts = pd.DataFrame(agg.drop(columns=["geometry"], errors="ignore"))
     joined = subs.merge(inter[["IntersectionId", "PanoramaId"]], on="IntersectionId", how="left")
     unknown = int(joined["PanoramaId"].isna().sum())
