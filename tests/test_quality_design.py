@@ -252,3 +252,27 @@ def test_reviews_round_trip_and_errors(tmp_path: Path) -> None:
         assert f"row {row}, column 'attached_street'" in text
     with pytest.raises(InputError, match=r"column .n_cameras.: found no such column"):
         read_reviews(path, categories=["attached_building", "n_cameras"])
+
+
+def test_neyman_jeffreys_floor_on_a_pilot_that_saw_no_miss() -> None:
+    counts = _counts({"median0:Unanimous": 1000, "median1:2 vs 1": 100})
+    # The pilot saw 13 zero-camera panoramas with no camera (no rare miss) and 4 varied ones.
+    pilot = pd.DataFrame(
+        {
+            "PanoramaId": [f"median0:Unanimous-{i:04d}" for i in range(13)]
+            + [f"median1:2 vs 1-{i:04d}" for i in range(4)],
+            "attached_street": [0] * 13 + [0, 1, 2, 3],
+        }
+    )
+    kw = {"n": 40, "allocation": "neyman", "pilot": pilot, "pilot_value": "reference"}
+    bare = plan_review(counts, pilot_floor="none", **kw)  # type: ignore[arg-type]
+    assert bare.attrs["strata"]["median0:Unanimous"]["n"] == 2  # sd 0: only the minimum
+    safe = plan_review(counts, **kw)  # type: ignore[arg-type]
+    # Jeffreys: 0 of 13 wrong -> p = 0.5 / 14, floor sqrt(p (1 - p)); the other stratum keeps
+    # its sd (its floor, with 3 of 4 wrong, is below it).
+    p = 0.5 / 14
+    sd0, sd1 = np.sqrt(p * (1 - p)), np.std([0, 1, 2, 3], ddof=1)
+    n0 = 2 + 36 * 1000 * sd0 / (1000 * sd0 + 100 * sd1)
+    assert safe.attrs["strata"]["median0:Unanimous"]["n"] == round(n0)  # 26.2 -> 26
+    with pytest.raises(OptionError, match="pilot_floor"):
+        plan_review(counts, pilot_floor="beta", **kw)  # type: ignore[arg-type]
