@@ -564,7 +564,10 @@ def test_validation_loop(app: FastAPI) -> None:
 def test_expert_review_loop(app: FastAPI) -> None:
     ids = add_project(app, n=2)
     admin = logged_in(app, "boss", role="admin")
-    r = admin.post("/api/admin/projects/city/reviews", json={"panorama_ids": [ids[1]]})
+    # One expert per review here (the three-expert review: tests/test_db_review_experts.py).
+    r = admin.post(
+        "/api/admin/projects/city/reviews", json={"panorama_ids": [ids[1]], "experts": 1}
+    )
     assert r.json() == {"ok": True, "queued": 1}, r.text
     assert_error_shape(
         admin.post("/api/admin/projects/city/reviews", json={"panorama_ids": ["nope"]}), 404

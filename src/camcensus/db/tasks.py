@@ -89,7 +89,6 @@ from camcensus.db.models import (
     Assignment,
     Panorama,
     Project,
-    Review,
     Submission,
     Tag,
     Validation,
@@ -879,15 +878,12 @@ def _store(
         if not reported and assignment.adaptive_rule != "fixed":
             _adapt(session, assignment)
     elif assignment.kind == "review":
-        session.execute(
-            update(Review)
-            .where(
-                Review.project_id == assignment.project_id,
-                Review.panorama_id == assignment.panorama_id,
-                Review.status == "open",
-            )
-            .values(status="done", submission_id=submission_id)
-            .execution_options(synchronize_session=False)
+        # The review counts the expert's answer (camcensus.db.review: three experts, then a
+        # meta-expert where they disagree).
+        from camcensus.db.review import record_review_answer
+
+        record_review_answer(
+            session, assignment_id=assignment.assignment_id, submission_id=submission_id, now=now
         )
     if assignment.kind == "gold":
         standing = standing_tags(versions)
