@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.special import gammaln
 
 from camcensus._errors import ContractError, Ledger, OptionError
@@ -61,13 +62,13 @@ _CATEGORIES = (
 _TINY = 1e-300
 # Grids of the pooled priors' hyperparameters (drawn from their grid posteriors).
 _MU_P = np.linspace(0.005, 0.995, 199)
-_KAPPA_P = np.geomspace(1.0, 1000.0, 40)
-_LOG_STEP_F = 0.01
-_MU_F = np.exp(np.arange(np.log(1e-4), np.log(5.0), _LOG_STEP_F))
-_SHAPE_F = np.geomspace(0.2, 500.0, 40)
-_LOG_STEP_N = 0.01
-_MEAN_N = np.exp(np.arange(np.log(1e-3), np.log(30.0), _LOG_STEP_N))
-_SHAPE_N = np.geomspace(0.05, 200.0, 50)
+_KAPPA_P = np.geomspace(1.0, 1000.0, 30)
+_LOG_STEP_F = 0.02
+_MU_F = np.exp(np.arange(np.log(1e-3), np.log(5.0), _LOG_STEP_F))
+_SHAPE_F = np.geomspace(0.2, 500.0, 25)
+_LOG_STEP_N = 0.02
+_MEAN_N = np.exp(np.arange(np.log(2e-3), np.log(30.0), _LOG_STEP_N))
+_SHAPE_N = np.geomspace(0.05, 200.0, 30)
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,23 @@ def _answer_loglik(y: np.ndarray, p: np.ndarray, f: np.ndarray, n_max: int) -> n
     logp, log1p = np.log(np.clip(p, _TINY, 1.0)), np.log(np.clip(1.0 - p, _TINY, 1.0))
     logf = np.log(np.maximum(f, _TINY))
     lfn = _logfact(n)
+    y_top = int(y.max()) if len(y) else 0
+    if len(y) * (n_max + 1) * (y_top + 1) <= 2_000_000:
+        # All answers at once, in probabilities: sum over s of Bin(s; N, p) Pois(y - s; f).
+        s = np.arange(y_top + 1)
+        valid = (s[None, None, :] <= n[None, :, None]) & (s[None, None, :] <= y[:, None, None])
+        lc = lfn[:, None] - _logfact(s)[None, :] - _logfact(np.maximum(n[:, None] - s[None, :], 0))
+        ys = np.maximum(y[:, None] - s[None, :], 0)
+        pois_log = ys * logf[:, None] - _logfact(ys)  # (A, S), without exp(-f)
+        term = (
+            lc[None, :, :] + s[None, None, :] * (logp - log1p)[:, None, None] + pois_log[:, None, :]
+        )
+        term = np.where(valid, term, -np.inf)
+        mx = term.max(axis=2, keepdims=True)
+        with np.errstate(divide="ignore"):
+            tot = np.log(np.exp(term - mx).sum(axis=2)) + mx[:, :, 0]
+        out[:] = tot + n[None, :] * log1p[:, None] - f[:, None]
+        return out
     for v in np.unique(y):
         rows = np.flatnonzero(y == v)
         s = np.arange(v + 1)
@@ -251,6 +269,14 @@ def _grid_draw(logpost: np.ndarray, rng: np.random.Generator) -> tuple[int, ...]
     return tuple(int(x) for x in np.unravel_index(k, logpost.shape))
 
 
+def _row_draw(logpost: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw one column per row with probabilities proportional to ``exp(logpost)``."""
+    cum = np.cumsum(np.exp(logpost - logpost.max(axis=1, keepdims=True)), axis=1)
+    u = rng.random(len(cum)) * cum[:, -1]
+    out: np.ndarray = (cum < u[:, None]).sum(axis=1)
+    return out
+
+
 def _ess(x: np.ndarray) -> float:
     """Effective sample size by Geyer's initial positive sequence."""
     x = np.asarray(x, float)
@@ -282,6 +308,15 @@ class _Data:
     pair_vol: np.ndarray  # distinct (volunteer, count) pairs, and each answer's pair
     pair_y: np.ndarray
     pair_of: np.ndarray
+    incidence: sparse.csr_matrix  # panoramas x pairs: how many answers of each pair
+    x: np.ndarray  # per panorama: leak covariate (mean count of the other attachments)
+
+
+_LEAK_AUTO = {
+    "attached_street": ("attached_building", "attached_unknown"),
+    "attached_building": ("attached_street", "attached_unknown"),
+    "attached_unknown": ("attached_street", "attached_building"),
+}
 
 
 def _prepare(
@@ -290,8 +325,9 @@ def _prepare(
     reference: pd.DataFrame | None,
     n_max: int | None,
     ledger: Ledger,
+    leak_from: tuple[str, ...] = (),
 ) -> _Data:
-    need = ["PanoramaId", "DecoderId", category]
+    need = ["PanoramaId", "DecoderId", category, *leak_from]
     missing = [c for c in need if c not in submissions.columns]
     if missing:
         raise ContractError(
@@ -315,6 +351,10 @@ def _prepare(
     pano_codes, pano_ids = pd.factorize(sub["PanoramaId"], sort=True)
     vol_codes, vol_ids = pd.factorize(sub["DecoderId"].astype(str), sort=True)
     y = pd.to_numeric(sub[category]).to_numpy().astype(int)
+    other = np.zeros(len(sub))
+    for col in leak_from:
+        other += pd.to_numeric(sub[col], errors="coerce").fillna(0).to_numpy(float)
+    x = np.bincount(pano_codes, weights=other) / np.bincount(pano_codes)
     order = np.argsort(pano_codes, kind="stable")
     a_pano, a_vol, y = pano_codes[order], vol_codes[order], y[order]
     starts = np.flatnonzero(np.r_[True, np.diff(a_pano) != 0])
@@ -352,17 +392,32 @@ def _prepare(
         pairs // ny,
         pairs % ny,
         pair_of,
+        sparse.csr_matrix((np.ones(len(y)), (a_pano, pair_of)), shape=(len(pano_ids), len(pairs))),
+        x,
     )
 
 
-def _posterior_matrix(d: _Data, p: np.ndarray, f: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
+def _rates(d: _Data, f: np.ndarray, g: float) -> np.ndarray:
+    """Each answer's rate of extra tags: the volunteer's own plus the leak-in term."""
+    out: np.ndarray = f[d.a_vol] + g * d.x[d.a_pano]
+    return out
+
+
+def _posterior_matrix(
+    d: _Data, p: np.ndarray, f: np.ndarray, log_prior: np.ndarray, g: float = 0.0
+) -> np.ndarray:
     """Log joint of ``N_i = 0..n_max`` and the panorama's answers; reviewed ones fixed.
 
-    The likelihood is computed once per (volunteer, count) pair present, then gathered.
+    Without a leak-in term the likelihood is computed once per (volunteer, count) pair
+    present; with it, once per answer.
     """
-    pv = d.pair_vol
-    lik = _answer_loglik(d.pair_y, p[pv], f[pv], d.n_max)[d.pair_of]
-    logpost: np.ndarray = np.add.reduceat(lik, d.starts, axis=0) + log_prior[None, :]
+    if g > 0:
+        lik_a = _answer_loglik(d.y, p[d.a_vol], _rates(d, f, g), d.n_max)
+        logpost: np.ndarray = np.add.reduceat(lik_a, d.starts, axis=0) + log_prior[None, :]
+    else:
+        pv = d.pair_vol
+        lik = _answer_loglik(d.pair_y, p[pv], f[pv], d.n_max)
+        logpost = np.asarray(d.incidence @ lik) + log_prior[None, :]
     rev = np.flatnonzero(d.fixed >= 0)
     if len(rev):
         keep = logpost[rev, d.fixed[rev]].copy()
@@ -377,12 +432,13 @@ def _log_evidence(logpost: np.ndarray) -> float:
 
 
 def _split_table(
-    d: _Data, n_of_answer: np.ndarray, p: np.ndarray, f: np.ndarray, rows: np.ndarray
+    d: _Data, n_of_answer: np.ndarray, p: np.ndarray, rate: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
-    """Unnormalised ``P(s | y, N)`` for answers ``rows`` on ``s = 0..max y`` (A x S)."""
+    """Unnormalised ``P(s | y, N)`` for answers ``rows`` on ``s = 0..max y`` (A x S);
+    ``rate`` is every answer's rate of extra tags."""
     s = np.arange(d.y.max() + 1)[None, :]
     y, n = d.y[rows, None], n_of_answer[:, None]
-    pa, fa = p[d.a_vol[rows]][:, None], f[d.a_vol[rows]][:, None]
+    pa, fa = p[d.a_vol[rows]][:, None], rate[rows][:, None]
     valid = (s <= y) & (s <= n)
     lw = (
         -_logfact(np.where(valid, s, 0))
@@ -400,8 +456,8 @@ def _split_table(
 
 def _em(
     d: _Data, n_iter: int, tol: float
-) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray, int]:
-    """EM for maximum-likelihood ``p_j``, ``f_j`` and the NB prior of ``N``."""
+) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray, int, float]:
+    """EM for maximum-likelihood ``p_j``, ``f_j``, the leak-in ``g`` and the NB prior of N."""
     nv = len(d.vol_ids)
     counts_v = np.bincount(d.a_vol, minlength=nv)
     ybar = d.y.mean()
@@ -412,10 +468,14 @@ def _em(
     prev = -np.inf
     done = 0
     post = np.zeros((len(d.pano_ids), d.n_max + 1))
+    leak = bool((d.x > 0).any())
+    g = 0.01 if leak else 0.0
+    x_a = d.x[d.a_pano]
     for it in range(1, n_iter + 1):
         done = it
         log_prior = _nb_logpmf(grid, np.array(mean_n), np.array(shape_n))
-        logpost = _posterior_matrix(d, p, f, log_prior)
+        logpost = _posterior_matrix(d, p, f, log_prior, g)
+        rate = _rates(d, f, g)
         mx = logpost.max(axis=1, keepdims=True)
         w = np.exp(logpost - mx)
         z = w.sum(axis=1, keepdims=True)
@@ -432,15 +492,20 @@ def _em(
             if not act.any():
                 continue
             rows = np.flatnonzero(act & (d.y > 0))
-            tab = _split_table(d, np.full(len(rows), n_val), p, f, rows)
+            tab = _split_table(d, np.full(len(rows), n_val), p, rate, rows)
             tab = tab / tab.sum(axis=1, keepdims=True)
             es[rows] += wa[rows] * (tab @ s_grid)
         en = post @ grid
         tot_s = np.bincount(d.a_vol, weights=es, minlength=nv)
         tot_n = np.bincount(d.a_vol, weights=en[d.a_pano], minlength=nv)
-        tot_e = np.bincount(d.a_vol, weights=d.y - es, minlength=nv)
+        # Extra tags split between the volunteer's own rate and the leak-in term.
+        share = np.where(rate > 0, g * x_a / np.maximum(rate, _TINY), 0.0)
+        e_leak = (d.y - es) * share
+        tot_e = np.bincount(d.a_vol, weights=d.y - es - e_leak, minlength=nv)
         p = np.clip(tot_s / np.maximum(tot_n, _TINY), 1e-4, 1 - 1e-4)
         f = np.maximum(tot_e / np.maximum(counts_v, 1), 1e-6)
+        if leak:
+            g = max(float(e_leak.sum() / x_a.sum()), 1e-6)
         # NB prior by moments of the expected N distribution (a moment M-step).
         hist = post.sum(axis=0)
         m1 = float(hist @ grid / hist.sum())
@@ -450,7 +515,7 @@ def _em(
         if abs(ll - prev) < tol * max(1.0, abs(ll)):
             break
         prev = ll
-    return p, f, mean_n, shape_n, post, done
+    return p, f, mean_n, shape_n, post, done, g
 
 
 def fit_latent(
@@ -463,6 +528,7 @@ def fit_latent(
     level: float = 0.95,
     n_max: int | None = None,
     em_iter: int = 200,
+    leak_from: str | tuple[str, ...] | None = "auto",
     seed: int = 0,
 ) -> LatentFit:
     """Fit the latent-count model and return the corrected total with its interval.
@@ -486,6 +552,12 @@ def fit_latent(
         Largest true count per panorama (default ``max(2 * largest count + 4, 8)``).
     em_iter
         Largest number of EM iterations (the EM fit starts the sampler).
+    leak_from
+        Count columns whose cameras can be mislabelled into ``category``: the extra tags of
+        an answer get a leak-in rate ``g x_i``, ``x_i`` the panorama's mean count of these
+        columns over its answers (a camera on a building seen as on a pole by every volunteer
+        of a panorama with many building cameras is not a pole camera). ``"auto"``: the other
+        two attachment columns for an attachment category, none otherwise; ``None``: none.
     seed
         Seed of the sampler.
 
@@ -506,8 +578,16 @@ def fit_latent(
         raise OptionError(f"draws = {draws}, burn_in = {burn_in}: use draws >= 10, burn_in >= 0")
     if not 0 < level < 1:
         raise OptionError(f"level = {level}: use a level in (0, 1), e.g. 0.95")
+    if leak_from == "auto":
+        leak_cols = tuple(c for c in _LEAK_AUTO.get(category, ()) if c in submissions.columns)
+    elif leak_from is None:
+        leak_cols = ()
+    else:
+        leak_cols = (leak_from,) if isinstance(leak_from, str) else tuple(leak_from)
+    if category in leak_cols:
+        raise OptionError(f"leak_from names {category!r}, the category modelled itself")
     ledger = Ledger()
-    d = _prepare(submissions, category, reference, n_max, ledger)
+    d = _prepare(submissions, category, reference, n_max, ledger, leak_cols)
     if reference is None or (d.fixed < 0).all():
         ledger.note(
             "latent model fitted without expert reviews: the scale of the detection rates "
@@ -517,7 +597,11 @@ def fit_latent(
     nv, npano = len(d.vol_ids), len(d.pano_ids)
     grid = np.arange(d.n_max + 1)
     counts_v = np.bincount(d.a_vol, minlength=nv)
-    p_em, f_em, mean_n, shape_n, post_em, em_it = _em(d, em_iter, 1e-8)
+    p_em, f_em, mean_n, shape_n, post_em, em_it, g_em = _em(d, em_iter, 1e-8)
+    g = g_em
+    x_a = d.x[d.a_pano]
+    sum_x = float(x_a.sum())
+    g_draws = np.zeros(draws)
 
     # Gibbs sampler, started at the EM fit.
     p, f = p_em.copy(), f_em.copy()
@@ -558,14 +642,14 @@ def fit_latent(
 
     for it in range(burn_in + draws):
         log_prior = nb_grid[i_mn, i_sn]
-        logpost = _posterior_matrix(d, p, f, log_prior)
+        logpost = _posterior_matrix(d, p, f, log_prior, g)
         # Scale move on (logit p, pool mean, prior mean of N), N integrated out.
         delta = rng.normal(0.0, step)
         j_mu, j_mn = i_mu + int(np.round(c_mu * delta)), i_mn + int(np.round(c_mn * delta))
         if 0 <= j_mu < len(_MU_P) and 0 <= j_mn < len(_MEAN_N):
             p_new = np.clip(1 / (1 + np.exp(-(np.log(p / (1 - p)) + delta))), 1e-6, 1 - 1e-6)
             prior_new = nb_grid[j_mn, i_sn]
-            logpost_new = _posterior_matrix(d, p_new, f, prior_new)
+            logpost_new = _posterior_matrix(d, p_new, f, prior_new, g)
             log_ratio = (
                 _log_evidence(logpost_new)
                 + beta_pool(p_new, float(_MU_P[j_mu]))
@@ -580,7 +664,7 @@ def fit_latent(
         k_f = int(np.round(rng.normal(0.0, step_f) / _LOG_STEP_F))
         if k_f != 0 and 0 <= i_mf + k_f < len(_MU_F):
             f_new = f * np.exp(k_f * _LOG_STEP_F)
-            logpost_new = _posterior_matrix(d, p, f_new, nb_grid[i_mn, i_sn])
+            logpost_new = _posterior_matrix(d, p, f_new, nb_grid[i_mn, i_sn], g)
             if np.log(rng.random()) < _log_evidence(logpost_new) - _log_evidence(logpost):
                 f, i_mf, logpost = f_new, i_mf + k_f, logpost_new
                 mu_f = float(_MU_F[i_mf])
@@ -589,18 +673,25 @@ def fit_latent(
             step *= float(np.exp(accepted / 25 - 0.3))
             step_f *= float(np.exp(accepted_f / 25 - 0.3))
             accepted = accepted_f = 0
-        n_i = np.argmax(logpost + rng.gumbel(size=logpost.shape), axis=1)
+        n_i = _row_draw(logpost, rng)
         n_a = n_i[d.a_pano]
         # Split each answer into true detections and extra tags.
         s_a = np.zeros(len(d.y), dtype=int)
+        rate = _rates(d, f, g)
         if len(pos_rows):
-            tab = _split_table(d, n_a[pos_rows], p, f, pos_rows)
+            tab = _split_table(d, n_a[pos_rows], p, rate, pos_rows)
             cum = np.cumsum(tab, axis=1)
             u = rng.random(len(pos_rows)) * cum[:, -1]
             s_a[pos_rows] = (cum < u[:, None]).sum(axis=1)
         tot_s = np.bincount(d.a_vol, weights=s_a, minlength=nv)
         tot_n = np.bincount(d.a_vol, weights=n_a, minlength=nv)
-        tot_e = np.bincount(d.a_vol, weights=d.y - s_a, minlength=nv)
+        e_a = d.y - s_a
+        if sum_x > 0:
+            # Extra tags: the volunteer's own (Poisson f_j) or leaked in (Poisson g x_i).
+            e_leak = rng.binomial(e_a, np.clip(g * x_a / np.maximum(rate, _TINY), 0, 1))
+            g = float(rng.gamma(1.0 + e_leak.sum(), 1.0 / (1.0 + sum_x)))
+            e_a = e_a - e_leak
+        tot_e = np.bincount(d.a_vol, weights=e_a, minlength=nv)
         mu_p = float(_MU_P[i_mu])
         a_p, b_p = mu_p * kappa_p, (1 - mu_p) * kappa_p
         p = np.clip(rng.beta(a_p + tot_s, b_p + tot_n - tot_s), 1e-6, 1 - 1e-6)
@@ -628,6 +719,7 @@ def fit_latent(
             sum_n2 += n_i.astype(float) ** 2
             sum_zero += n_i == 0
             p_draws[k], f_draws[k] = p, f
+            g_draws[k] = g
             hyper[k] = (_MU_P[i_mu], kappa_p, mu_f, shape_f, mean_n, shape_n)
 
     alpha = (1 - level) / 2
@@ -679,6 +771,8 @@ def fit_latent(
     pool["n_prior_mean"] = float(hyper[:, 4].mean())
     pool["n_prior_shape"] = float(hyper[:, 5].mean())
     pool["em_total"] = float((post_em @ grid).sum())
+    pool["leak_in"] = float(g_draws.mean())
+    pool["leak_in_em"] = g_em
     diagnostics: dict[str, Any] = {
         "draws": draws,
         "burn_in": burn_in,
@@ -693,6 +787,7 @@ def fit_latent(
         "n_panoramas": npano,
         "n_volunteers": nv,
         "n_answers": len(d.y),
+        "leak_from": list(leak_cols),
         "at_n_max": float((sum_n / n_keep > d.n_max - 0.5).mean()),
     }
     return LatentFit(
