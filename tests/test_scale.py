@@ -151,9 +151,9 @@ def test_circles_against_polygon_discs_within_stated_bound(city: Any) -> None:
         assert (diff <= f * reach + 1e-9).all(), col
         covered = poly[col].to_numpy() > 0.5
         rel = diff[covered] / poly[col].to_numpy()[covered]
-        # Measured: the circles add between 0 and the deficit f, relative to the tract's figure
-        # (median 4.6e-5 for eff_cameras: most of a covered tract is inside several discs).
-        assert rel.max() < 1.01 * f / (1 - f), col
+        # Not a comparison of equal figures: the circles do add area (relative excess on this
+        # city: median 4.6e-5, largest about f for eff_cameras; no relative bound holds in
+        # general, the bound is the absolute one above).
         assert rel.max() > 0.1 * f, col
     np.testing.assert_array_equal(circ["cameras"], poly["cameras"])
 

@@ -17,7 +17,9 @@ them as GEOS polygons of ``quad_segs`` segments per quarter circle, as R's sf an
 (:func:`~camcensus.coverage.add_coverage_measures`). A polygon is inscribed in its circle, so
 the circles cover a little more: per tract, 0 ≤ eff_cameras(circles) − eff_cameras(polygons)
 ≤ δ·k, with k the discs reaching the tract and δ = 1 − n·sin(2π/n)/(2π), n = 4·quad_segs
-(δ = 4.57e-4 at quad_segs 30; measured: about 3e-4 relative to a tract's eff_cameras).
+(δ = 4.57e-4 at quad_segs 30). Measured on the synthetic country of
+``benchmarks/bench_scale.py`` (50,000 cameras, 4,211 tracts): relative to the polygons'
+eff_cameras of tracts above 0.5, median 4.2e-4, largest 7.3e-4; camera counts are equal.
 
 Results equal the single-machine path's with the same ``discs``: the camera counts exactly (the
 same tie-break: a point on a shared border goes to the tract that comes first in the input, a
