@@ -124,6 +124,7 @@ def one_design(
     n_boot: int,
     pilot_floor: str = "jeffreys",
 ) -> tuple[dict[str, tuple[float, float]], pd.DataFrame]:
+    """Draw one plan and return the intervals by estimator, and the reviews (a pilot)."""
     plan = plan_review(
         c.counts,
         n=104,
@@ -136,21 +137,27 @@ def one_design(
     reviews[CAT] = plan["PanoramaId"].map(c.truth).to_numpy()
     sample = review_sample(plan, reviews, category=CAT)
     out: dict[str, tuple[float, float]] = {}
-    plain = tuple(m for m in methods if m != "greg")
-    if plain:
-        for r in ratio_estimates(sample, methods=plain, n_boot=n_boot, seed=seed):
-            out[r.method] = (r.low, r.high)
-    if "greg" in methods:
+    if "bootstrap" in methods:
+        (r,) = ratio_estimates(sample, methods=("bootstrap",), n_boot=n_boot, seed=seed)
+        out["bootstrap"] = (r.low, r.high)
+    for floor in ("none", "jeffreys"):
+        if f"lin:{floor}" in methods:
+            (r,) = ratio_estimates(sample, methods=("linearization",), variance_floor=floor)  # type: ignore[arg-type]
+            out[f"lin:{floor}"] = (r.low, r.high)
+    if any(m.startswith("greg") for m in methods):
         pred = c.predictions()
         sample["prediction"] = sample["PanoramaId"].map(pred["prediction"])
         sample["prediction_sd"] = sample["PanoramaId"].map(pred["prediction_sd"])
-        (r,) = ratio_estimates(
-            sample,
-            methods=("model_assisted",),
-            population_prediction=float(pred["prediction"].loc[c.inside].sum()),
-            assisted="ratio",
-        )
-        out["greg"] = (r.low, r.high)
+        for floor in ("jeffreys", "model"):
+            if f"greg:{floor}" in methods:
+                (r,) = ratio_estimates(
+                    sample,
+                    methods=("model_assisted",),
+                    population_prediction=float(pred["prediction"].loc[c.inside].sum()),
+                    assisted="ratio",
+                    variance_floor=floor,  # type: ignore[arg-type]
+                )
+                out[f"greg:{floor}"] = (r.low, r.high)
     pilot_out = reviews.assign(stratum=plan["stratum"], **{f"{CAT}_median": plan[f"{CAT}_median"]})
     return out, pilot_out
 
@@ -175,30 +182,36 @@ def run_model(
         for s in range(samples if k >= 0 else 1):
             sseed = c.seed * 100 + s
             got: dict[str, tuple[float, float]] = {}
-            eq, pilot_next = one_design(
-                c,
-                "equal",
-                sseed,
-                None,
-                ("bootstrap", "linearization", "greg") if k >= 0 else (),
-                n_boot,
-            )
+            all_eq = ("bootstrap", "lin:none", "lin:jeffreys", "greg:jeffreys", "greg:model")
+            eq, pilot_next = one_design(c, "equal", sseed, None, all_eq if k >= 0 else (), n_boot)
             if first_pilot is None:
                 first_pilot = pilot_next
             if k < 0:
                 break
-            got["amnesty"], got["equal+lin"], got["equal+greg"] = (
-                eq["bootstrap"],
-                eq["linearization"],
-                eq["greg"],
-            )
+            got["amnesty"] = eq["bootstrap"]
+            got["equal+lin (no floor)"] = eq["lin:none"]
+            got["equal+lin"] = eq["lin:jeffreys"]
+            got["equal+greg"] = eq["greg:jeffreys"]
+            got["equal+greg (model floor)"] = eq["greg:model"]
             if pilot is not None:
-                ny0, _ = one_design(c, "neyman", sseed, pilot, ("linearization",), n_boot, "none")
-                got["neyman0+lin"] = ny0["linearization"]
-                ny, _ = one_design(c, "neyman", sseed, pilot, ("linearization", "greg"), n_boot)
-                got["neyman+lin"], got["neyman+greg"] = ny["linearization"], ny["greg"]
-            nm, _ = one_design(c, "neyman", sseed, c.model_sd(), ("linearization", "greg"), n_boot)
-            got["neyman_model+lin"], got["neyman_model+greg"] = nm["linearization"], nm["greg"]
+                ny0, _ = one_design(c, "neyman", sseed, pilot, ("lin:none",), n_boot, "none")
+                got["neyman0+lin (no floors)"] = ny0["lin:none"]
+                ny, _ = one_design(
+                    c, "neyman", sseed, pilot, ("lin:jeffreys", "greg:jeffreys"), n_boot
+                )
+                got["neyman+lin"], got["neyman+greg"] = ny["lin:jeffreys"], ny["greg:jeffreys"]
+            nm, _ = one_design(
+                c,
+                "neyman",
+                sseed,
+                c.model_sd(),
+                ("lin:none", "lin:jeffreys", "greg:jeffreys", "greg:model"),
+                n_boot,
+            )
+            got["neyman_model+lin (no floor)"] = nm["lin:none"]
+            got["neyman_model+lin"] = nm["lin:jeffreys"]
+            got["neyman_model+greg"] = nm["greg:jeffreys"]
+            got["neyman_model+greg (model floor)"] = nm["greg:model"]
             if s < latent_samples:
                 reviews = pilot_next[["PanoramaId", CAT]]
                 got["latent"] = latent_interval(c, reviews, sseed)
@@ -251,7 +264,7 @@ def compare_predictions(name: str, cities: int) -> pd.DataFrame:
         }
         for how, p in preds.items():
             for assisted in ("difference", "ratio"):
-                for floor in (False, True):
+                for floor in ("none", "jeffreys", "model"):
                     s2 = sample.assign(
                         prediction=sample["PanoramaId"].map(p["prediction"]),
                         prediction_sd=sample["PanoramaId"].map(p["prediction_sd"]),
@@ -268,7 +281,7 @@ def compare_predictions(name: str, cities: int) -> pd.DataFrame:
                             "model": name,
                             "city": c.seed,
                             "sample": 0,
-                            "design": f"{how}:{assisted}:{'floor' if floor else 'no floor'}",
+                            "design": f"{how}:{assisted}:{floor}",
                             "target": c.target,
                             "low": r.low,
                             "high": r.high,

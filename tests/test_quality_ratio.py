@@ -65,7 +65,7 @@ def test_linearization_against_enumeration() -> None:
                     "reference": np.r_[ya[sa_], yb[sb_]],
                 }
             )
-            (est,) = ratio_estimates(sample, methods=["linearization"])
+            (est,) = ratio_estimates(sample, methods=["linearization"], variance_floor="none")
             r_hat.append(est.estimate)
             v_hat.append(est.std_error**2)
     assert len(ht_e) == 10 * 4
@@ -90,7 +90,7 @@ def test_linearization_against_r(tmp_path: Path) -> None:
     sample = pd.DataFrame(
         rows, columns=["stratum", "stratum_size", "weight", "decoders", "reference"]
     )
-    (lin,) = ratio_estimates(sample, methods=["linearization"])
+    (lin,) = ratio_estimates(sample, methods=["linearization"], variance_floor="none")
     data = "\\n".join(",".join(map(str, r)) for r in rows)
     script = f"""
 d <- read.table(text = "{data}", sep = ",", col.names = c("h", "N", "w", "x", "y"))
@@ -182,7 +182,7 @@ def test_model_assisted_by_hand() -> None:
     # HAND with predictions mu = (1, 1, 2, 2); sum of the predictions over the population M = 30.
     s = HAND.assign(prediction=[1.0, 1.0, 2.0, 2.0])
     (ma,) = ratio_estimates(
-        s, methods=["model_assisted"], population_prediction=30.0, variance_floor=False
+        s, methods=["model_assisted"], population_prediction=30.0, variance_floor="none"
     )
     # e = y - mu: A (0, 1), B (0, 1); Y = 30 + 5*1 + 2*1 = 37; X = sum w x = 13
     r = 13 / 37
@@ -203,7 +203,7 @@ def test_model_assisted_by_hand() -> None:
         methods=["model_assisted"],
         population_prediction=30.0,
         population_x={"A": 5.0, "B": 8.0},
-        variance_floor=False,
+        variance_floor="none",
     )
     # s2_A = R^2 / 2, s2_B = R^2 / 2
     var_k = (100 * 0.8 * r**2 / 2 / 2 + 16 * 0.5 * r**2 / 2 / 2) / 37**2
@@ -217,7 +217,7 @@ def test_model_assisted_perfect_and_zero_predictions() -> None:
     # the true total, so the variance is 0 and the interval is the point.
     perfect = s.assign(prediction=s["reference"].astype(float))
     (p,) = ratio_estimates(
-        perfect, methods=["model_assisted"], population_prediction=40.0, variance_floor=False
+        perfect, methods=["model_assisted"], population_prediction=40.0, variance_floor="none"
     )
     x_total = 5 * 1 * 2 + 2 * 2 * 2  # 18
     assert p.estimate == pytest.approx(x_total / 40.0)
@@ -228,6 +228,7 @@ def test_model_assisted_perfect_and_zero_predictions() -> None:
     ma, lin = ratio_estimates(
         zero, methods=["model_assisted", "linearization"], population_prediction=0.0
     )
+    assert lin.details["floored_strata"] == ma.details["floored_strata"]
     assert ma.details["reference_total"] == pytest.approx(25.0)  # 5 (1 + 2) + 2 (2 + 3)
     assert ma.estimate == pytest.approx(lin.estimate, rel=1e-14)
     assert ma.std_error == pytest.approx(lin.std_error, rel=1e-12)
@@ -240,14 +241,18 @@ def test_model_assisted_ratio_slope_and_floor() -> None:
         methods=["model_assisted"],
         population_prediction=60.0,
         assisted="ratio",
-        variance_floor=False,
+        variance_floor="none",
     )
     # b = sum w y / sum w mu = 25 / (5*4 + 2*8) = 25/36; Y = b M (the residuals sum to 0)
     b = 25 / 36
     assert ma.details["slope"] == pytest.approx(b)
     assert ma.details["reference_total"] == pytest.approx(b * 60.0)
     (fl,) = ratio_estimates(
-        s, methods=["model_assisted"], population_prediction=60.0, assisted="ratio"
+        s,
+        methods=["model_assisted"],
+        population_prediction=60.0,
+        assisted="ratio",
+        variance_floor="model",
     )
     # Stratum B's floor (R b 3)^2 exceeds its residual variance: used, and the interval widens.
     assert fl.details["floored_strata"] == 1
@@ -338,3 +343,31 @@ def test_latent_predictions_leave_own_out() -> None:
     assert p.at[pid, "prediction"] == pytest.approx(float(post @ grid), rel=1e-12)
     with pytest.raises(OptionError, match="reference"):
         latent_predictions(st.submissions, how="crossfit")
+
+
+def test_jeffreys_variance_floor_by_hand() -> None:
+    # Stratum A (N = 100, n = 4): every review agrees with the decoders (0 = 0): s2 = 0.
+    # Stratum B (N = 10, n = 2): (x, y) = (1, 1), (1, 2).
+    s = pd.DataFrame(
+        {
+            "stratum": ["A"] * 4 + ["B"] * 2,
+            "stratum_size": [100] * 4 + [10] * 2,
+            "weight": [25.0] * 4 + [5.0] * 2,
+            "decoders": [0, 0, 0, 0, 1, 1],
+            "reference": [0, 0, 0, 0, 1, 2],
+        }
+    )
+    bare, floored = (
+        ratio_estimates(s, methods=["linearization"], variance_floor=f)[0]
+        for f in ("none", "jeffreys")
+    )
+    r = 10 / 15  # X = 5 + 5, Y = 5 * 3
+    # B: e = (1 - R, 1 - 2R), s2 = R^2 / 2; its floor: k = 1 of 2, p = 1.5 / 3, R^2 / 4 < s2
+    v_b = 10**2 * (1 - 2 / 10) * (r**2 / 2) / 2
+    assert bare.std_error**2 == pytest.approx(v_b / 15**2, rel=1e-12)
+    # A: k = 0 of 4, p = 0.5 / 5 = 0.1, floor R^2 0.09
+    v_a = 100**2 * (1 - 4 / 100) * r**2 * 0.09 / 4
+    assert floored.std_error**2 == pytest.approx((v_a + v_b) / 15**2, rel=1e-12)
+    assert floored.details["floored_strata"] == 1
+    with pytest.raises(OptionError, match="variance_floor"):
+        ratio_estimates(s, methods=["linearization"], variance_floor="yes")  # type: ignore[arg-type]

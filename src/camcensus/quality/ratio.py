@@ -24,7 +24,11 @@ Horvitz-Thompson ratio ``R = sum(w x) / sum(w y)``):
     ``s_eh^2`` the sample variance (``ddof = 1``) of ``e`` in stratum ``h`` and ``Y`` the
     weighted total of ``y``; interval ``R +- t_{n - H} sqrt(V)`` (clipped at 0), ``H`` the
     number of strata. A stratum with a single review contributes 0 unless it is the whole
-    stratum (counted in ``details["single_review_strata"]``).
+    stratum (counted in ``details["single_review_strata"]``). By default each stratum's
+    ``s_eh^2`` is at least ``R^2 p (1 - p)``, ``p`` the Jeffreys posterior mean of the share of
+    its reviews where the reference differs from the decoders' value (``variance_floor``;
+    counted in ``details["floored_strata"]``): a stratum of rare misses whose reviews saw none
+    would otherwise claim no variance.
 ``"bayes"`` -- a Bayesian ratio: in each stratum the reference counts of the panoramas not
     reviewed are Poisson with mean ``lambda_h``, Jeffreys prior ``Gamma(1/2, 0)``, so
     ``lambda_h | data ~ Gamma(1/2 + sum y, n_h)``; each draw adds the reviewed counts and a
@@ -44,10 +48,8 @@ Horvitz-Thompson ratio ``R = sum(w x) / sum(w y)``):
     ``"linearization"``); the interval ``[R / (1 + t cv), R / (1 - t cv)]`` (``cv = se / R``)
     is the inverse of the symmetric interval on ``Y`` (exact when ``X`` is known, as in
     Amnesty's strata where ``x`` is constant within a stratum; ``high = inf`` when ``t cv >=
-    1``). With ``variance_floor=True`` and a ``prediction_sd`` column, a stratum's residual
-    variance is at least the mean of ``(b sd_i)^2`` over its reviews: a stratum whose reviews
-    all agree with the predictions (a rare event, e.g. a camera that all three volunteers
-    missed) does not claim a variance of zero.
+    1``). A stratum's residual variance is floored (``variance_floor``) as for
+    ``"linearization"``, or at the predictions' variance.
 """
 
 from __future__ import annotations
@@ -244,6 +246,13 @@ def _bootstrap(
     )
 
 
+def _jeffreys_floor(xv: np.ndarray, yv: np.ndarray, m: np.ndarray, ratio: float) -> float:
+    """Smallest residual variance a stratum's reviews may claim (see ``variance_floor``)."""
+    k = int((yv[m] != xv[m]).sum())
+    rate = (k + 0.5) / (int(m.sum()) + 1.0)
+    return ratio**2 * rate * (1.0 - rate)
+
+
 def _linearization(
     xv: np.ndarray,
     yv: np.ndarray,
@@ -252,11 +261,12 @@ def _linearization(
     size: np.ndarray,
     ratio: float,
     level: float,
+    floor: str = "none",
 ) -> tuple[float, float, float, dict[str, object]]:
     e = xv - ratio * yv
     big_y = float((w * yv).sum())
     var = 0.0
-    single = 0
+    single, floored = 0, 0
     labels = pd.unique(h)
     for lab in labels:
         m = h == lab
@@ -267,6 +277,10 @@ def _linearization(
                 single += 1
             continue
         s2 = float(np.var(e[m], ddof=1))
+        if floor != "none" and n_h < big_n:
+            low = _jeffreys_floor(xv, yv, m, ratio)
+            if low > s2:
+                s2, floored = low, floored + 1
         var += big_n**2 * (1 - n_h / big_n) * s2 / n_h
     var /= big_y**2
     se = float(np.sqrt(var))
@@ -279,6 +293,7 @@ def _linearization(
         {
             "df": df,
             "single_review_strata": single,
+            "floored_strata": floored,
             "strata": len(labels),
         },
     )
@@ -329,6 +344,7 @@ def _model_assisted(
     yv: np.ndarray,
     mu: np.ndarray,
     sd_mu: np.ndarray | None,
+    floor_kind: str,
     w: np.ndarray,
     h: np.ndarray,
     size: np.ndarray,
@@ -364,8 +380,11 @@ def _model_assisted(
                 single += 1
             continue
         s2 = float(np.var(z[m], ddof=1))
-        if sd_mu is not None:
-            floor = float(np.mean((ratio * b * sd_mu[m]) ** 2))
+        if floor_kind != "none" and n_h < big_n:
+            if floor_kind == "model" and sd_mu is not None:
+                floor = float(np.mean((ratio * b * sd_mu[m]) ** 2))
+            else:
+                floor = _jeffreys_floor(xv, yv, m, ratio)
             if floor > s2:
                 s2, floored = floor, floored + 1
         var += big_n**2 * (1 - n_h / big_n) * s2 / n_h
@@ -410,7 +429,7 @@ def ratio_estimates(
     prediction_sd: str = "prediction_sd",
     population_prediction: float | None = None,
     assisted: Literal["difference", "ratio"] = "difference",
-    variance_floor: bool = True,
+    variance_floor: Literal["jeffreys", "model", "none"] = "jeffreys",
     seed: int = 0,
 ) -> list[RatioEstimate]:
     """Return the weighted ratio ``sum(w x) / sum(w y)`` with one interval per method.
@@ -442,8 +461,13 @@ def ratio_estimates(
         ``"difference"`` (the predictions as they are) or ``"ratio"`` (their scale fitted on
         the sample) for ``"model_assisted"``.
     variance_floor
-        ``"model_assisted"``: floor each stratum's residual variance at the predictions'
-        mean variance (needs ``prediction_sd``; see the module's docstring).
+        Smallest residual variance a stratum of ``"linearization"`` and ``"model_assisted"``
+        may claim (a stratum reviewed in full has none). ``"jeffreys"`` (default): ``R^2 p
+        (1 - p)`` with ``p = (k + 1/2) / (n_h + 1)`` the Jeffreys posterior mean of the share
+        of its ``n_h`` reviews where the reference differs from the decoders' value (``k``):
+        a stratum whose reviews saw no rare miss does not claim a variance of 0. ``"model"``
+        (``"model_assisted"`` with ``prediction_sd``): the predictions' mean variance
+        ``(R b sd_i)^2`` (else Jeffreys). ``"none"``: the sample variance as it is.
     seed
         Seed of the bootstrap and of the posterior draws.
     """
@@ -453,6 +477,8 @@ def ratio_estimates(
         raise OptionError(f"methods {unknown} unknown; choose among {', '.join(METHODS)}")
     if not 0 < level < 1:
         raise OptionError(f"level={level}: pass a level in (0, 1), e.g. 0.95")
+    if variance_floor not in ("jeffreys", "model", "none"):
+        raise OptionError(f"variance_floor={variance_floor!r} is not 'jeffreys', 'model' or 'none'")
     if assisted not in ("difference", "ratio"):
         raise OptionError(f"assisted={assisted!r} is not 'difference' or 'ratio'")
     if "model_assisted" in methods:
@@ -506,7 +532,7 @@ def ratio_estimates(
                     )
                 )
                 continue
-            se, lo, hi, det = _linearization(xv, yv, w, h, size, ratio, level)
+            se, lo, hi, det = _linearization(xv, yv, w, h, size, ratio, level, variance_floor)
             out.append(RatioEstimate(ratio, lo, hi, level, method, n, std_error=se, details=det))
         elif method == "bayes":
             lo, hi, det = _bayes(xv, yv, h, size, level, n_boot, seed, population_x)
@@ -519,7 +545,7 @@ def ratio_estimates(
                     "reviewed panorama needs a prediction"
                 )
             sd_mu = None
-            if variance_floor and prediction_sd in sample.columns:
+            if variance_floor == "model" and prediction_sd in sample.columns:
                 sd_mu = pd.to_numeric(sample[prediction_sd], errors="coerce").to_numpy(
                     dtype="float64"
                 )
@@ -535,6 +561,7 @@ def ratio_estimates(
                 yv,
                 mu,
                 sd_mu,
+                variance_floor,
                 w,
                 h,
                 size,
