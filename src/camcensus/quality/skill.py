@@ -213,11 +213,12 @@ def weighted_consensus(
     loglik = np.add.reduceat(_answer_loglik(y, p_arr, f_arr, n_max), starts, axis=0)
     prior = np.full(n_max + 1, 1.0 / (n_max + 1))
     post = np.zeros_like(loglik)
-    for _ in range(max(em_iter, 1)):
+    for k in range(max(em_iter, 1) + 1):
         lp = loglik + np.log(np.maximum(prior, 1e-300))[None, :]
         w = np.exp(lp - lp.max(axis=1, keepdims=True))
         post = w / w.sum(axis=1, keepdims=True)
-        prior = post.mean(axis=0)
+        if k < max(em_iter, 1):
+            prior = post.mean(axis=0)
     grid = np.arange(n_max + 1)
     med = sub.groupby("PanoramaId", sort=True)[category].median().to_numpy(float)
     out = pd.DataFrame(
