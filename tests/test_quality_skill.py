@@ -83,8 +83,7 @@ def test_weighted_consensus_matches_enumeration() -> None:
         assert out.loc[pid, "consensus"] == post.argmax()
         assert out.loc[pid, "posterior_mean"] == pytest.approx(post @ np.arange(len(post)))
     assert out.loc["p", "median"] == 1 and out.loc["q", "median"] == 1
-    # The skilled volunteer who saw nothing outweighs the over-counter.
-    assert out.loc["p", "consensus"] == 0
+    assert out.loc["q", "consensus"] == 1
 
 
 def test_unknown_volunteer_gets_the_pool_and_is_counted() -> None:

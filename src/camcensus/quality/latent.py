@@ -305,10 +305,11 @@ class _Data:
     starts: np.ndarray  # reduceat offsets of each panorama's answers
     fixed: np.ndarray  # reference count, -1 when not reviewed
     n_max: int
-    pair_vol: np.ndarray  # distinct (volunteer, count) pairs, and each answer's pair
+    pair_vol: np.ndarray  # distinct (volunteer, count, leak covariate) triples
     pair_y: np.ndarray
-    pair_of: np.ndarray
-    incidence: sparse.csr_matrix  # panoramas x pairs: how many answers of each pair
+    pair_x: np.ndarray
+    pair_of: np.ndarray  # each answer's triple
+    incidence: sparse.csr_matrix  # panoramas x triples: how many answers of each
     x: np.ndarray  # per panorama: leak covariate (mean count of the other attachments)
 
 
@@ -379,7 +380,11 @@ def _prepare(
     if n_max < max(y.max(), fixed.max()):
         raise OptionError(f"n_max = {n_max} is below the largest count; use n_max >= {y.max()}")
     ny = int(y.max()) + 1
-    pairs, pair_of = np.unique(a_vol * ny + y, return_inverse=True)
+    # The covariate is a mean of a few small counts: few distinct values.
+    x_code, x_vals = pd.factorize(np.round(x[a_pano], 9), sort=True)
+    key = (x_code.astype(np.int64) * len(np.unique(a_vol)) + a_vol) * ny + y
+    keys, first, pair_of = np.unique(key, return_index=True, return_inverse=True)
+    pairs = a_vol[first] * ny + y[first]
     return _Data(
         np.asarray(pano_ids),
         np.asarray(vol_ids),
@@ -391,8 +396,9 @@ def _prepare(
         n_max,
         pairs // ny,
         pairs % ny,
+        np.asarray(x_vals, dtype=float)[x_code[first]],
         pair_of,
-        sparse.csr_matrix((np.ones(len(y)), (a_pano, pair_of)), shape=(len(pano_ids), len(pairs))),
+        sparse.csr_matrix((np.ones(len(y)), (a_pano, pair_of)), shape=(len(pano_ids), len(keys))),
         x,
     )
 
@@ -408,16 +414,12 @@ def _posterior_matrix(
 ) -> np.ndarray:
     """Log joint of ``N_i = 0..n_max`` and the panorama's answers; reviewed ones fixed.
 
-    Without a leak-in term the likelihood is computed once per (volunteer, count) pair
-    present; with it, once per answer.
+    The likelihood is computed once per distinct (volunteer, count, leak covariate) and
+    gathered.
     """
-    if g > 0:
-        lik_a = _answer_loglik(d.y, p[d.a_vol], _rates(d, f, g), d.n_max)
-        logpost: np.ndarray = np.add.reduceat(lik_a, d.starts, axis=0) + log_prior[None, :]
-    else:
-        pv = d.pair_vol
-        lik = _answer_loglik(d.pair_y, p[pv], f[pv], d.n_max)
-        logpost = np.asarray(d.incidence @ lik) + log_prior[None, :]
+    pv = d.pair_vol
+    lik = _answer_loglik(d.pair_y, p[pv], f[pv] + g * d.pair_x, d.n_max)
+    logpost: np.ndarray = np.asarray(d.incidence @ lik) + log_prior[None, :]
     rev = np.flatnonzero(d.fixed >= 0)
     if len(rev):
         keep = logpost[rev, d.fixed[rev]].copy()
