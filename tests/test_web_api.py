@@ -1246,3 +1246,54 @@ def test_admin_export_decode_zip(app: FastAPI) -> None:
     by_decoder = dict(zip(counts["DecoderId"], counts["n_cameras"], strict=True))
     assert by_decoder == {public[p]: len(t) for p, t in sent.items()}
     assert sorted(cameras["Pov.heading"]) == [10.0, 20.0, 30.0]
+
+
+def test_identity_cache_expires_and_is_dropped() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from camcensus.db.accounts import SessionIdentity
+    from camcensus.web.security import IdentityCache
+
+    clock = [100.0]
+    cache = IdentityCache(ttl_s=5.0, clock=lambda: clock[0])
+
+    def identity(vid: int, minutes: float) -> SessionIdentity:
+        return SessionIdentity(
+            volunteer_id=vid,
+            public_id=f"p{vid}",
+            pseudonym=f"v{vid}",
+            role="volunteer",
+            csrf_token="c" * 20,
+            expires_at=datetime.now(UTC) + timedelta(minutes=minutes),
+            tutorial_done=False,
+        )
+
+    cache.put("a" * 20, identity(1, 60))
+    cache.put("b" * 20, identity(1, 60))
+    cache.put("c" * 20, identity(2, 60))
+    cache.put("d" * 20, identity(3, -1))  # the session itself has expired
+    found = cache.get("a" * 20)
+    assert found is not None and (found.volunteer_id, found.public_id) == (1, "p1")
+    assert cache.get("d" * 20) is None
+    cache.drop_volunteer(1)
+    assert cache.get("a" * 20) is None and cache.get("b" * 20) is None
+    assert cache.get("c" * 20) is not None
+    clock[0] += 5.01  # past the time to live: asked again from the database
+    assert cache.get("c" * 20) is None
+
+
+def test_cached_identity_still_checks_csrf_and_sees_log_out(app: FastAPI) -> None:
+    b = logged_in(app, "lynx")
+    assert b.get("/api/me").status_code == 200  # the identity is cached now
+    token = b.client.cookies.get("camcensus_session")
+    assert token and app.state.identity_cache.get(token) is not None
+    # Another browser replaying the session cookie with its own (valid double-submit) CSRF
+    # pair is refused: the token must be the session's, cached identity or not.
+    other = Browser(app)
+    other.client.cookies.set("camcensus_session", token)
+    assert_error_shape(other.post("/api/tutorial/done"), 403)
+    assert rows(app, "SELECT tutorial_done_at FROM volunteers")[0]["tutorial_done_at"] is None
+    assert b.post("/api/logout").json() == {"ok": True}
+    assert app.state.identity_cache.get(token) is None
+    # The old cookie, replayed after log-out, opens nothing.
+    assert_error_shape(other.get("/api/me"), 401)
