@@ -1,0 +1,257 @@
+"""Command line: the camera detector (``camcensus detect train|run|evaluate``).
+
+Registered on :data:`camcensus.cli.app` when imported; the commands parse options and call
+:mod:`camcensus.detect`. ``train`` needs ``camcensus[train]`` (JAX, onnx); ``run`` and
+``evaluate`` need only onnxruntime (``camcensus[cv]``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from camcensus._errors import OptionError
+from camcensus.cli import _friendly_errors, _progress
+from camcensus.cli import app as app
+
+__all__ = ["app", "detect_app", "evaluate", "run", "train"]
+
+detect_app = typer.Typer(
+    help="Camera detector: train on synthetic panoramas, pre-tag panoramas, audit recall.",
+    no_args_is_help=True,
+)
+app.add_typer(detect_app, name="detect")
+
+ModelDir = Annotated[Path, typer.Option("--model", help="Model folder (detect train --out).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the synthetic city and training.")]
+Threads = Annotated[
+    int | None, typer.Option("--threads", help="onnxruntime threads (default: all cores).")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace files already in --out.")]
+
+
+def _missing_extra(exc: ImportError, extra: str) -> OptionError:
+    return OptionError(f"{exc.name or exc}: not installed. Fix: pip install 'camcensus[{extra}]'")
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise OptionError(f"{path} exists. Fix: choose another --out or pass --force")
+
+
+@detect_app.command(
+    epilog="Example: camcensus detect train --synthetic 200 --epochs 30 --seed 0 --out models/cam"
+)
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
+    synthetic: Annotated[
+        int, typer.Option("--synthetic", help="Synthetic panoramas to train on.")
+    ] = 200,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the patches.")] = 30,
+    channels: Annotated[int, typer.Option("--channels", help="Backbone channels.")] = 24,
+    holdout: Annotated[
+        int,
+        typer.Option(
+            "--holdout", help="Held-out synthetic panoramas (city seed + 1) for the model card."
+        ),
+    ] = 20,
+    seed: SeedOpt = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Train the detector on synthetic panoramas and write model.onnx, config.json and
+    model_card.md (with held-out metrics)."""
+    update, status = _progress()
+    with _friendly_errors(), status:
+        if synthetic < 1 or epochs < 1 or holdout < 0:
+            raise OptionError(
+                f"--synthetic {synthetic}, --epochs {epochs}, --holdout {holdout}: expected "
+                "positive counts (holdout may be 0)"
+            )
+        _refuse_overwrite(out / "model.onnx", force)
+        try:
+            import jax  # noqa: F401
+            import onnx  # noqa: F401
+        except ImportError as exc:
+            raise _missing_extra(exc, "train") from exc
+        from camcensus.detect.evaluate import evaluate_synthetic
+        from camcensus.detect.infer import load_detector
+        from camcensus.detect.train import synthetic_patches, train_detector, write_model_dir
+
+        patches = synthetic_patches(synthetic, seed=seed, progress=update)
+        result = train_detector(
+            patches, epochs=epochs, channels=channels, seed=seed, progress=update
+        )
+        data = {"synthetic_panoramas": synthetic, "seed": seed}
+        write_model_dir(out, result, data=data)
+        metrics = None
+        if holdout:
+            detector = load_detector(out)
+            metrics, _d, _t = evaluate_synthetic(detector, holdout, seed=seed + 1, progress=update)
+            write_model_dir(out, result, data=data, metrics=metrics)
+    Console().print(
+        Text(
+            f"Model: {out} ({len(patches.images):,} patches, {result.seconds:.0f} s training, "
+            f"final loss {result.history[-1]['loss']:.3f})"
+        )
+    )
+    if metrics:
+        _print_metrics(metrics)
+
+
+@detect_app.command(
+    epilog="Example: camcensus detect run --model models/cam --panoramas panoramas/ "
+    "--out detections.csv"
+)
+def run(
+    model: ModelDir,
+    panoramas: Annotated[
+        Path,
+        typer.Option(
+            "--panoramas",
+            help="Folder of equirectangular images (stem = panorama id) or a CSV with "
+            "panorama_id, path[, heading_deg].",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Detections CSV to write (machine tags).")],
+    score_min: Annotated[float, typer.Option("--score-min", help="Lowest score written.")] = 0.3,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per batch.")] = 8,
+    threads: Threads = None,
+    force: ForceOpt = False,
+) -> None:
+    """Detect cameras in panoramas; write one machine tag per detection (heading, pitch, fov,
+    score, type). Machine tags never settle a camera on their own."""
+    update, status = _progress()
+    with _friendly_errors(), status:
+        if not 0 <= score_min <= 1:
+            raise OptionError(f"--score-min {score_min}: expected a score in [0, 1]")
+        _refuse_overwrite(out, force)
+        try:
+            from camcensus.detect.infer import detect_panoramas, load_detector, read_panorama_list
+        except ImportError as exc:
+            raise _missing_extra(exc, "cv") from exc
+        table = read_panorama_list(panoramas)
+        detector = load_detector(model, threads=threads)
+        dets = detect_panoramas(
+            detector, table, batch_size=batch_size, score_min=score_min, progress=update
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        dets.to_csv(tmp, index=False)
+        tmp.replace(out)
+    Console().print(
+        Text(f"Detections: {out} ({len(dets):,} machine tags on {len(table):,} panoramas)")
+    )
+
+
+@detect_app.command(
+    epilog="Example: camcensus detect evaluate --model models/cam --synthetic 50 --seed 1 "
+    "--out metrics.json"
+)
+def evaluate(
+    model: ModelDir,
+    out: Annotated[Path, typer.Option("--out", help="metrics.json to write.")],
+    synthetic: Annotated[
+        int, typer.Option("--synthetic", help="Held-out synthetic panoramas.")
+    ] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out synthetic city.")] = 1,
+    groups: Annotated[
+        Path | None,
+        typer.Option(
+            "--groups",
+            help="CSV PanoramaId,group (neighbourhood group per panorama); default: the "
+            "synthetic city's tracts.",
+        ),
+    ] = None,
+    score_threshold: Annotated[
+        float, typer.Option("--score-threshold", help="Threshold of precision and recall.")
+    ] = 0.5,
+    threads: Threads = None,
+    force: ForceOpt = False,
+) -> None:
+    """Precision, recall and AP on held-out synthetic panoramas, by camera size band, score
+    reliability and recall by neighbourhood group (a single correction refused when the spread
+    is large)."""
+    import pandas as pd
+
+    update, status = _progress()
+    with _friendly_errors(), status:
+        if synthetic < 1:
+            raise OptionError(f"--synthetic {synthetic}: expected at least 1 panorama")
+        _refuse_overwrite(out, force)
+        from camcensus.detect.evaluate import evaluate_synthetic
+        from camcensus.detect.infer import load_detector
+
+        mapping: Any = "tract"
+        if groups is not None:
+            table = pd.read_csv(groups, dtype=str)
+            if not {"PanoramaId", "group"} <= set(table.columns):
+                raise OptionError(
+                    f"{groups}: expected columns PanoramaId, group (found "
+                    f"{', '.join(table.columns)})"
+                )
+            mapping = dict(zip(table["PanoramaId"], table["group"], strict=True))
+        detector = load_detector(model, threads=threads)
+        trained_seed = detector.config.get("data", {}).get("seed")
+        metrics, _d, _t = evaluate_synthetic(
+            detector,
+            synthetic,
+            seed=seed,
+            groups=mapping,
+            score_threshold=score_threshold,
+            progress=update,
+        )
+        metrics["held_out"] = trained_seed is None or int(trained_seed) != seed
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(metrics, indent=1, default=_json), encoding="utf-8")
+        tmp.replace(out)
+    if not metrics["held_out"]:
+        Console().print(
+            Text(f"Warning: --seed {seed} is the training city's seed: not held out.", style="red")
+        )
+    _print_metrics(metrics)
+    Console().print(Text(f"Metrics: {out}"))
+
+
+def _json(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) and math.isfinite(value) else "n/a"
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Held-out synthetic panoramas ({metrics['panoramas']})")
+    for col in ("cameras", "n", "precision", "recall", "AP", "recall at P >= 0.8"):
+        table.add_column(col)
+    for name, b in [("all", metrics["overall"]), *metrics["by_size"].items()]:
+        op = b.get("at_precision_0.8", {})
+        table.add_row(
+            name,
+            str(b["cameras"]),
+            _num(b["precision"]),
+            _num(b["recall"]),
+            _num(b["ap"]),
+            _num(op.get("recall")),
+        )
+    Console().print(table)
+    group = metrics.get("by_group")
+    if group:
+        Console().print(
+            Text(
+                f"Recall by group: spread {_num(group['spread'])} "
+                f"(limit {group['max_spread']:.2f}); single correction: "
+                f"{group['single_correction']}"
+            )
+        )
