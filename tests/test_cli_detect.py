@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("detect") / "model"
     args = ["detect", "train", "--synthetic", "3", "--epochs", "1", "--channels", "8"]
-    args += ["--holdout", "1", "--seed", "2", "--out", str(out)]
+    args += ["--holdout", "1", "--seed", "2", "--no-mining", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out

@@ -18,6 +18,7 @@ from camcensus.detect.model import STRIDE, focal_loss, forward, init_params, lay
 from camcensus.detect.onnx_export import OUTPUTS, onnx_model  # noqa: E402
 from camcensus.detect.train import (  # noqa: E402
     make_targets,
+    mine_hard_negatives,
     synthetic_patches,
     train_detector,
 )
@@ -114,3 +115,8 @@ def test_smoke_training_beats_the_mean_heatmap() -> None:
     baseline = float(focal_loss(const, t_test["heatmap"], t_test["weight"]))
     trained = _heat_loss(result.params, test.images, t_test)
     assert trained < 0.8 * baseline, (trained, baseline)
+    # One round of hard-negative mining on two training panoramas: patches around false
+    # positives only (none is centred on a drawn camera's box by construction of the match).
+    hard = mine_hard_negatives(result.params, 2, seed=5, patch=64, score_min=0.05)
+    assert len(hard.images) == len(hard.kinds) and set(hard.kinds) <= {"hard_negative"}
+    assert hard.images.shape[1:] == (64, 64, 3)

@@ -61,6 +61,13 @@ def train(
             "--holdout", help="Held-out synthetic panoramas (city seed + 1) for the model card."
         ),
     ] = 20,
+    mining: Annotated[
+        bool,
+        typer.Option(
+            "--mining/--no-mining",
+            help="A second round on the first model's false positives (hard negatives).",
+        ),
+    ] = True,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
 ) -> None:
@@ -81,11 +88,10 @@ def train(
             raise _missing_extra(exc, "train") from exc
         from camcensus.detect.evaluate import evaluate_synthetic
         from camcensus.detect.infer import load_detector
-        from camcensus.detect.train import synthetic_patches, train_detector, write_model_dir
+        from camcensus.detect.train import train_synthetic, write_model_dir
 
-        patches = synthetic_patches(synthetic, seed=seed, progress=update)
-        result = train_detector(
-            patches, epochs=epochs, channels=channels, seed=seed, progress=update
+        result, patches = train_synthetic(
+            synthetic, epochs=epochs, channels=channels, seed=seed, mine=mining, progress=update
         )
         data = {"synthetic_panoramas": synthetic, "seed": seed}
         write_model_dir(out, result, data=data)

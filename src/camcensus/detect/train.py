@@ -44,10 +44,12 @@ __all__ = [
     "Patches",
     "TrainResult",
     "make_targets",
+    "mine_hard_negatives",
     "model_card",
     "synthetic_panoramas",
     "synthetic_patches",
     "train_detector",
+    "train_synthetic",
     "write_model_dir",
 ]
 
@@ -152,7 +154,7 @@ def synthetic_patches(
     per_camera: int = 3,
     per_lookalike: int = 1,
     max_lookalikes: int = 6,
-    n_random: int = 2,
+    n_random: int = 8,
     progress: Progress | None = None,
 ) -> Patches:
     """Cut training patches from ``n_panoramas`` synthetic panoramas (see the module text).
@@ -174,7 +176,6 @@ def synthetic_patches(
     if patch % STRIDE or patch < 32:
         raise OptionError(f"patch = {patch}: expected a multiple of {STRIDE}, at least 32")
     rng = np.random.default_rng([seed, 29])
-    f_crop = focal_px(CROP_FOV_DEG, CROP_SIZE)
     images: list[np.ndarray] = []
     anns: list[pd.DataFrame] = []
     kinds: list[str] = []
@@ -197,51 +198,7 @@ def synthetic_patches(
             (float(rng.uniform(0, 360)), float(rng.uniform(*_PITCH_BAND)), "random")
             for _ in range(n_random)
         ]
-        rows = []
-        for h, p, kind in centres:
-            f = f_crop * math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
-            fov = math.degrees(2 * math.atan(patch / 2 / f))
-            if kind != "random":
-                # Jitter up to 40% of the patch (in degrees at this focal length).
-                j = 0.4 * patch / 2 / f * 180 / math.pi
-                h += rng.uniform(-j, j) / max(math.cos(math.radians(p)), 0.2)
-                p = float(np.clip(p + rng.uniform(-j, j), -89, 89))
-            rows.append((pid, h % 360.0, p, fov, patch, patch, kind))
-        crops = pd.DataFrame(rows, columns=[*CROP_COLUMNS, "kind"])
-        labels = label_crops(cams, crops[list(CROP_COLUMNS)])
-        base = len(images)
-        for hd, pt, fv, kind in zip(
-            crops["heading_deg"].to_numpy(float),
-            crops["pitch_deg"].to_numpy(float),
-            crops["fov_deg"].to_numpy(float),
-            crops["kind"].astype(str),
-            strict=True,
-        ):
-            img = perspective_crop(
-                rendered.image,
-                heading_deg=float(hd),
-                pitch_deg=float(pt),
-                fov_deg=float(fv),
-                size=patch,
-                panorama_heading_deg=rendered.heading_deg,
-            )
-            images.append(_photometric(img, rng))
-            kinds.append(kind)
-        a = labels.annotations
-        if len(a):
-            anns.append(
-                pd.DataFrame(
-                    {
-                        "patch": a["image_id"].to_numpy(int) - 1 + base,
-                        "x": a["x"].to_numpy(float),
-                        "y": a["y"].to_numpy(float),
-                        "w": a["w"].to_numpy(float),
-                        "h": a["h"].to_numpy(float),
-                        "category": a["category"].astype(str).to_numpy(),
-                        "iscrowd": a["iscrowd"].to_numpy(int),
-                    }
-                )
-            )
+        _cut(pid, rendered, cams, centres, patch, rng, images, anns, kinds)
     cols = ["patch", "x", "y", "w", "h", "category", "iscrowd"]
     return Patches(
         images=np.stack(images) if images else np.zeros((0, patch, patch, 3), np.uint8),
@@ -249,6 +206,66 @@ def synthetic_patches(
         kinds=np.array(kinds),
         panoramas=tuple(used),
     )
+
+
+def _cut(
+    pid: str,
+    rendered: Any,
+    cams: pd.DataFrame,
+    centres: list[tuple[float, float, str]],
+    patch: int,
+    rng: np.random.Generator,
+    images: list[np.ndarray],
+    anns: list[pd.DataFrame],
+    kinds: list[str],
+) -> None:
+    """Cut jittered, zoomed patches around ``centres`` and label them (appends in place)."""
+    f_crop = focal_px(CROP_FOV_DEG, CROP_SIZE)
+    rows = []
+    for h, p, kind in centres:
+        f = f_crop * math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
+        fov = math.degrees(2 * math.atan(patch / 2 / f))
+        if kind != "random":
+            # Jitter up to 40% of the patch (in degrees at this focal length).
+            j = 0.4 * patch / 2 / f * 180 / math.pi
+            h += rng.uniform(-j, j) / max(math.cos(math.radians(p)), 0.2)
+            p = float(np.clip(p + rng.uniform(-j, j), -89, 89))
+        rows.append((pid, h % 360.0, p, fov, patch, patch, kind))
+    crops = pd.DataFrame(rows, columns=[*CROP_COLUMNS, "kind"])
+    labels = label_crops(cams, crops[list(CROP_COLUMNS)])
+    base = len(images)
+    for hd, pt, fv, kind in zip(
+        crops["heading_deg"].to_numpy(float),
+        crops["pitch_deg"].to_numpy(float),
+        crops["fov_deg"].to_numpy(float),
+        crops["kind"].astype(str),
+        strict=True,
+    ):
+        img = perspective_crop(
+            rendered.image,
+            heading_deg=float(hd),
+            pitch_deg=float(pt),
+            fov_deg=float(fv),
+            size=patch,
+            panorama_heading_deg=rendered.heading_deg,
+        )
+        images.append(_photometric(img, rng))
+        kinds.append(kind)
+    a = labels.annotations
+    if len(a):
+        anns.append(
+            pd.DataFrame(
+                {
+                    "patch": a["image_id"].to_numpy(int) - 1 + base,
+                    "x": a["x"].to_numpy(float),
+                    "y": a["y"].to_numpy(float),
+                    "w": a["w"].to_numpy(float),
+                    "h": a["h"].to_numpy(float),
+                    "category": a["category"].astype(str).to_numpy(),
+                    "iscrowd": a["iscrowd"].to_numpy(int),
+                }
+            )
+        )
 
 
 def make_targets(annotations: pd.DataFrame, n: int, size: int) -> dict[str, np.ndarray]:
@@ -399,6 +416,126 @@ def train_detector(
         "patch_px": size,
     }
     return TrainResult(params=out, history=history, seconds=seconds, config=config)
+
+
+def _concat(a: Patches, b: Patches) -> Patches:
+    ann_b = b.annotations.copy()
+    ann_b["patch"] = ann_b["patch"].to_numpy(int) + len(a.images)
+    return Patches(
+        images=np.concatenate([a.images, b.images]),
+        annotations=pd.concat([a.annotations, ann_b], ignore_index=True),
+        kinds=np.concatenate([a.kinds, b.kinds]),
+        panoramas=a.panoramas,
+    )
+
+
+def mine_hard_negatives(
+    params: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    n_panoramas: int,
+    *,
+    seed: int,
+    patch: int = 128,
+    score_min: float = 0.2,
+    per_panorama: int = 12,
+    progress: Progress | None = None,
+) -> Patches:
+    """Cut patches around the model's false positives on the training panoramas.
+
+    Runs the current weights (as ONNX, onnxruntime) over each panorama's 640 px tiling,
+    matches the detections to the drawn cameras (:func:`camcensus.detect.evaluate.
+    match_detections`) and cuts two jittered patches around each of the ``per_panorama``
+    highest-scoring unmatched detections (score >= ``score_min``); any camera inside such a
+    patch is labelled as usual.
+    """
+    import tempfile
+
+    from camcensus.detect.evaluate import match_detections, truth_cameras
+    from camcensus.detect.infer import detect_panorama, load_detector
+    from camcensus.detect.onnx_export import write_onnx
+
+    rng = np.random.default_rng([seed, 37])
+    images: list[np.ndarray] = []
+    anns: list[pd.DataFrame] = []
+    kinds: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="camcensus-mine-") as tmp:
+        write_onnx(params, Path(tmp) / "model.onnx")
+        detector = load_detector(Path(tmp) / "model.onnx")
+        for i, (pid, rendered) in enumerate(synthetic_panoramas(n_panoramas, seed=seed)):
+            if progress is not None:
+                progress(f"hard negatives: panorama {i + 1}/{n_panoramas}")
+            dets = detect_panorama(
+                detector,
+                rendered.image,
+                panorama_id=pid,
+                panorama_heading_deg=rendered.heading_deg,
+                score_min=score_min,
+            )
+            if dets.empty:
+                continue
+            det_truth, _ = match_detections(dets, truth_cameras(pid, rendered))
+            false = dets[det_truth < 0].sort_values("score", ascending=False)
+            false = false.iloc[:per_panorama]
+            centres = [
+                (float(h), float(p), "hard_negative")
+                for h, p in zip(false["heading_deg"], false["pitch_deg"], strict=True)
+                for _ in range(2)
+            ]
+            if centres:
+                cams = _drawn_cameras(pid, rendered)
+                _cut(pid, rendered, cams, centres, patch, rng, images, anns, kinds)
+    cols = ["patch", "x", "y", "w", "h", "category", "iscrowd"]
+    return Patches(
+        images=np.stack(images) if images else np.zeros((0, patch, patch, 3), np.uint8),
+        annotations=pd.concat(anns, ignore_index=True) if anns else pd.DataFrame(columns=cols),
+        kinds=np.array(kinds),
+        panoramas=(),
+    )
+
+
+def train_synthetic(
+    n_panoramas: int,
+    *,
+    epochs: int = 30,
+    seed: int = 0,
+    channels: int = 24,
+    mine: bool = True,
+    progress: Progress | None = None,
+) -> tuple[TrainResult, Patches]:
+    """Train on synthetic panoramas: patches, ``epochs`` of training, then (``mine``) one round
+    of hard-negative mining and ``max(1, epochs // 2)`` more epochs on all patches.
+
+    Returns the result (``seconds`` counts both rounds and the mining) and the patches used.
+    """
+    patches = synthetic_patches(n_panoramas, seed=seed, progress=progress)
+    result = train_detector(patches, epochs=epochs, channels=channels, seed=seed, progress=progress)
+    if not mine:
+        return result, patches
+    start = time.perf_counter()
+    hard = mine_hard_negatives(result.params, n_panoramas, seed=seed, progress=progress)
+    mined = time.perf_counter() - start
+    if len(hard.images) == 0:
+        return result, patches
+    both = _concat(patches, hard)
+    more = max(1, epochs // 2)
+    second = train_detector(
+        both,
+        epochs=more,
+        learning_rate=1e-3,
+        seed=seed + 1,
+        init=result.params,
+        progress=progress,
+    )
+    config = dict(result.config)
+    config.update(
+        {
+            "hard_negative_patches": len(hard.images),
+            "second_round_epochs": more,
+            "patches": len(both.images),
+            "mining_seconds": round(mined, 1),
+        }
+    )
+    total = result.seconds + mined + second.seconds
+    return TrainResult(second.params, result.history + second.history, total, config), both
 
 
 def write_model_dir(
