@@ -14,7 +14,7 @@ $(VENV)/.core: pyproject.toml
 	touch $@
 
 $(VENV)/.test: $(VENV)/.core
-	$(PIP) install -q --disable-pip-version-check -e '.[test,dev,scale]'
+	$(PIP) install -q --disable-pip-version-check -e '.[test,dev,scale,cv,train]'
 	touch $@
 
 ## demo: install, simulate a seeded synthetic city, store it in SQLite and write the report to $(OUT)

@@ -865,7 +865,7 @@ def main() -> None:
 
 
 # Commands defined in their own modules register themselves on `app` / `export_app`.
-from camcensus import cli_audit, cli_cameras, cli_fetch, cli_quality  # noqa: E402, F401
+from camcensus import cli_audit, cli_cameras, cli_detect, cli_fetch, cli_quality  # noqa: E402, F401
 
 
 def _lat_lon(value: str, option: str) -> tuple[float, float]:
