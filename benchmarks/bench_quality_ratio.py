@@ -9,19 +9,21 @@ Target (the quantity every interval is judged on): ``R = sum of the decoders' me
 the true counts`` over the panoramas of the 8 sampled strata (median 0, 1, 2; the median-3+
 panoramas are outside the design, as in Amnesty's review).
 
-Designs + estimators, all with n = 104 reviews:
+Designs + estimators, all with n = 104 reviews (``lin``: stratified linearisation with the
+Jeffreys floor on the variance of a stratum whose reviews saw no error, the default; ``greg``:
+the model-assisted ratio, its floor the predictions' variance, ``variance_floor="model"``):
 
 - ``amnesty``: equal allocation 8 x 13 + Amnesty's weighted bootstrap (the baseline);
-- ``equal+lin`` / ``equal+greg``: the same sample; stratified linearisation / the
-  model-assisted (GREG) ratio;
-- ``neyman0+lin``: Neyman allocation from a pilot, the pilot's sd as it is (the previous
-  version: rare-event strata starve);
-- ``neyman+lin`` / ``neyman+greg``: Neyman from the pilot with the Jeffreys floor
-  (``plan_review(pilot_floor="jeffreys")``); the pilot is the previous city's Amnesty-design
+- ``equal+...``: the same sample with the other estimators (``no floor``: the previous
+  linearisation);
+- ``neyman0+lin (no floors)``: Neyman allocation from a pilot, the pilot's sd as it is and no
+  variance floor (the previous version: rare-event strata starve);
+- ``neyman+lin`` / ``neyman+greg``: Neyman from the pilot with the Jeffreys floor on the pilot's
+  sd (``plan_review(pilot_floor="jeffreys")``); the pilot is the previous city's Amnesty-design
   review (its reviews are not counted in the 104);
-- ``neyman_model+lin`` / ``neyman_model+greg``: Neyman with each stratum's sd anticipated by
-  the latent-count model fitted on the volunteers' answers alone (no pilot, no review):
-  ``sqrt(mean sd_i^2 + var mu_i)`` of its panoramas' predictions;
+- ``neyman_model+...``: Neyman with each stratum's sd anticipated by the latent-count model
+  fitted on the volunteers' answers alone (no pilot, no review): ``sqrt(mean sd_i^2 + var
+  mu_i)`` of its panoramas' predictions;
 - ``latent``: the latent-count model's own posterior, ``X / T`` with ``T`` the posterior draws
   of the total of the 8 strata (the model fitted on those panoramas' answers with the 104
   reviews of the Amnesty sample); model-based, not design-based. It costs one fit per
@@ -30,9 +32,10 @@ Designs + estimators, all with n = 104 reviews:
 GREG predictions: the latent-count model (``fit_latent``, ``draws=300``, ``burn_in=100``)
 fitted once per city on the volunteers' answers *without* reviews
 (``latent_predictions(how="no_reference")``): they use no review at all, so the estimator stays
-design-consistent, and ``assisted="ratio"`` takes their scale from the sample; the variance is
-floored in each stratum at the predictions' variance. ``--compare-predictions`` compares them
-with the leave-own-out and 2-fold cross-fitted predictions on the Amnesty sample.
+design-consistent, and ``assisted="ratio"`` takes their scale from the sample.
+``--compare-predictions`` compares them with the leave-own-out and 2-fold cross-fitted
+predictions (and with the fit's own posterior means, wrong on reviewed panoramas) on the
+Amnesty sample.
 
 A replicate is one city (seed) and one review sample; ``--samples`` draws several samples per
 city (independent review designs on the same population) to spend less time simulating.
@@ -182,7 +185,7 @@ def run_model(
         for s in range(samples if k >= 0 else 1):
             sseed = c.seed * 100 + s
             got: dict[str, tuple[float, float]] = {}
-            all_eq = ("bootstrap", "lin:none", "lin:jeffreys", "greg:jeffreys", "greg:model")
+            all_eq = ("bootstrap", "lin:none", "lin:jeffreys", "greg:model")
             eq, pilot_next = one_design(c, "equal", sseed, None, all_eq if k >= 0 else (), n_boot)
             if first_pilot is None:
                 first_pilot = pilot_next
@@ -191,27 +194,20 @@ def run_model(
             got["amnesty"] = eq["bootstrap"]
             got["equal+lin (no floor)"] = eq["lin:none"]
             got["equal+lin"] = eq["lin:jeffreys"]
-            got["equal+greg"] = eq["greg:jeffreys"]
-            got["equal+greg (model floor)"] = eq["greg:model"]
+            got["equal+greg"] = eq["greg:model"]
             if pilot is not None:
                 ny0, _ = one_design(c, "neyman", sseed, pilot, ("lin:none",), n_boot, "none")
                 got["neyman0+lin (no floors)"] = ny0["lin:none"]
                 ny, _ = one_design(
-                    c, "neyman", sseed, pilot, ("lin:jeffreys", "greg:jeffreys"), n_boot
+                    c, "neyman", sseed, pilot, ("lin:jeffreys", "greg:model"), n_boot
                 )
-                got["neyman+lin"], got["neyman+greg"] = ny["lin:jeffreys"], ny["greg:jeffreys"]
+                got["neyman+lin"], got["neyman+greg"] = ny["lin:jeffreys"], ny["greg:model"]
             nm, _ = one_design(
-                c,
-                "neyman",
-                sseed,
-                c.model_sd(),
-                ("lin:none", "lin:jeffreys", "greg:jeffreys", "greg:model"),
-                n_boot,
+                c, "neyman", sseed, c.model_sd(), ("lin:none", "lin:jeffreys", "greg:model"), n_boot
             )
             got["neyman_model+lin (no floor)"] = nm["lin:none"]
             got["neyman_model+lin"] = nm["lin:jeffreys"]
-            got["neyman_model+greg"] = nm["greg:jeffreys"]
-            got["neyman_model+greg (model floor)"] = nm["greg:model"]
+            got["neyman_model+greg"] = nm["greg:model"]
             if s < latent_samples:
                 reviews = pilot_next[["PanoramaId", CAT]]
                 got["latent"] = latent_interval(c, reviews, sseed)

@@ -247,16 +247,31 @@ def test_model_assisted_ratio_slope_and_floor() -> None:
     b = 25 / 36
     assert ma.details["slope"] == pytest.approx(b)
     assert ma.details["reference_total"] == pytest.approx(b * 60.0)
-    (fl,) = ratio_estimates(
-        s,
-        methods=["model_assisted"],
-        population_prediction=60.0,
-        assisted="ratio",
-        variance_floor="model",
+    # Stratum B's reviews all agree with the decoders (x = y = 2): its variance is floored at
+    # the predictions' (R b 3)^2; stratum A has a disagreement and keeps its own.
+    agree = s.assign(reference=[1, 2, 2, 2])
+    bare, fl = (
+        ratio_estimates(
+            agree,
+            methods=["model_assisted"],
+            population_prediction=60.0,
+            assisted="ratio",
+            variance_floor=f,
+        )[0]
+        for f in ("none", "model")
     )
-    # Stratum B's floor (R b 3)^2 exceeds its residual variance: used, and the interval widens.
+    b2 = (5 * 3 + 2 * 4) / 36  # 23/36
+    r = fl.estimate
+    assert r == pytest.approx(13 / (b2 * 60.0))
+    e_a = np.array([1 - b2 * 2, 2 - b2 * 2])
+    e_b = np.array([2 - b2 * 4, 2 - b2 * 4])  # constant: s2 = 0
+    z_a = np.array([1, 0]) - r * e_a  # x is not constant in A: z = x - R e
+    assert np.var(-r * e_b, ddof=1) == pytest.approx(0.0, abs=1e-12)
+    var_a = 100 * 0.8 * np.var(z_a, ddof=1) / 2
+    var_b = 16 * 0.5 * (r * b2 * 3) ** 2 / 2
+    assert bare.std_error**2 == pytest.approx(var_a / (b2 * 60) ** 2, rel=1e-10)
+    assert fl.std_error**2 == pytest.approx((var_a + var_b) / (b2 * 60) ** 2, rel=1e-10)
     assert fl.details["floored_strata"] == 1
-    assert fl.std_error > ma.std_error
 
 
 def test_model_assisted_needs_predictions() -> None:

@@ -24,11 +24,11 @@ Horvitz-Thompson ratio ``R = sum(w x) / sum(w y)``):
     ``s_eh^2`` the sample variance (``ddof = 1``) of ``e`` in stratum ``h`` and ``Y`` the
     weighted total of ``y``; interval ``R +- t_{n - H} sqrt(V)`` (clipped at 0), ``H`` the
     number of strata. A stratum with a single review contributes 0 unless it is the whole
-    stratum (counted in ``details["single_review_strata"]``). By default each stratum's
-    ``s_eh^2`` is at least ``R^2 p (1 - p)``, ``p`` the Jeffreys posterior mean of the share of
-    its reviews where the reference differs from the decoders' value (``variance_floor``;
-    counted in ``details["floored_strata"]``): a stratum of rare misses whose reviews saw none
-    would otherwise claim no variance.
+    stratum (counted in ``details["single_review_strata"]``). By default a stratum none of
+    whose reviews differs from the decoders' value has ``s_eh^2`` at least ``R^2 p (1 - p)``,
+    ``p = (1/2) / (n_h + 1)`` the Jeffreys posterior mean of the share of such differences
+    (``variance_floor``; counted in ``details["floored_strata"]``): a stratum of rare misses
+    whose reviews saw none would otherwise claim no variance.
 ``"bayes"`` -- a Bayesian ratio: in each stratum the reference counts of the panoramas not
     reviewed are Poisson with mean ``lambda_h``, Jeffreys prior ``Gamma(1/2, 0)``, so
     ``lambda_h | data ~ Gamma(1/2 + sum y, n_h)``; each draw adds the reviewed counts and a
@@ -277,7 +277,7 @@ def _linearization(
                 single += 1
             continue
         s2 = float(np.var(e[m], ddof=1))
-        if floor != "none" and n_h < big_n:
+        if floor != "none" and n_h < big_n and not (yv[m] != xv[m]).any():
             low = _jeffreys_floor(xv, yv, m, ratio)
             if low > s2:
                 s2, floored = low, floored + 1
@@ -380,7 +380,7 @@ def _model_assisted(
                 single += 1
             continue
         s2 = float(np.var(z[m], ddof=1))
-        if floor_kind != "none" and n_h < big_n:
+        if floor_kind != "none" and n_h < big_n and not (yv[m] != xv[m]).any():
             if floor_kind == "model" and sd_mu is not None:
                 floor = float(np.mean((ratio * b * sd_mu[m]) ** 2))
             else:
@@ -462,12 +462,15 @@ def ratio_estimates(
         the sample) for ``"model_assisted"``.
     variance_floor
         Smallest residual variance a stratum of ``"linearization"`` and ``"model_assisted"``
-        may claim (a stratum reviewed in full has none). ``"jeffreys"`` (default): ``R^2 p
-        (1 - p)`` with ``p = (k + 1/2) / (n_h + 1)`` the Jeffreys posterior mean of the share
-        of its ``n_h`` reviews where the reference differs from the decoders' value (``k``):
-        a stratum whose reviews saw no rare miss does not claim a variance of 0. ``"model"``
-        (``"model_assisted"`` with ``prediction_sd``): the predictions' mean variance
-        ``(R b sd_i)^2`` (else Jeffreys). ``"none"``: the sample variance as it is.
+        may claim when none of its reviews differs from the decoders' value (a stratum of rare
+        misses whose reviews saw none would otherwise claim a variance of 0; a stratum
+        reviewed in full has none). ``"jeffreys"`` (default): ``R^2 p (1 - p)`` with ``p = (1/2)
+        / (n_h + 1)`` the Jeffreys posterior mean of the share of reviews where the reference
+        differs (none of ``n_h``): conservative when that share is well below ``1 / n_h``.
+        ``"model"`` (``"model_assisted"`` with ``prediction_sd``): the predictions' mean
+        variance ``(R b sd_i)^2`` over the stratum's reviews (else Jeffreys); it uses every
+        volunteer answer, and was the better floor on the synthetic city
+        (``benchmarks/bench_quality_ratio.py``). ``"none"``: the sample variance as it is.
     seed
         Seed of the bootstrap and of the posterior draws.
     """
