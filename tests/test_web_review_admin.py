@@ -3,9 +3,8 @@ API, three experts answering through the normal review task and submit routes, t
 disagreements waiting for a meta-expert, the meta-expert's reference, ``reviews.csv``, the
 admin review page (escaping, only disagreeing categories editable) and the gold skill table.
 
-Every status is read through the admin routes, which record expert answers stored without the
-review hook first (:func:`camcensus.db.review.sync_reviews`), so these tests hold whether or
-not the submit path calls :func:`camcensus.db.review.record_review_answer` itself.
+Every status is read through the admin routes, which only read: the submit route records each
+expert answer as it is stored (:func:`camcensus.db.review.record_review_answer`).
 """
 
 from __future__ import annotations

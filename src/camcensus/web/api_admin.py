@@ -316,18 +316,20 @@ def queue_review_plan(
 @router.get(
     "/projects/{name}/reviews", summary="Review progress and reviews awaiting a meta-expert"
 )
-def review_status(*, name: ProjectName, identity: AdminVolunteer, db: DbSession) -> dict[str, Any]:
+def review_status(
+    *, name: ProjectName, identity: AdminVolunteer, db: ReadSession
+) -> dict[str, Any]:
     """Counts by status, and each review awaiting a meta-expert with its experts' answers."""
-    out = review_overview(db, project=name)
-    db.commit()
-    return out
+    return review_overview(db, project=name)
 
 
 def review_overview(session: Session, *, project: str) -> dict[str, Any]:
-    """Bring the project's reviews up to date and return what the admin pages show.
+    """Return what the admin pages show about the project's reviews; reads only.
 
-    Expert answers stored without the review hook are recorded first
-    (:func:`camcensus.db.review.sync_reviews`); the caller commits.
+    Expert answers are recorded as they are submitted (:func:`camcensus.db.tasks.submit`
+    calls :func:`camcensus.db.review.record_review_answer`); answers stored without that
+    hook are recorded by :func:`camcensus.db.review.sync_reviews`, which the next review
+    task (a write) runs, never a read.
 
     Returns
     -------
@@ -347,7 +349,6 @@ def review_overview(session: Session, *, project: str) -> dict[str, Any]:
     from camcensus.db import review
     from camcensus.db.models import Project, Review
 
-    review.sync_reviews(session, project=project)
     progress = review.review_progress(session, project=project)
     counts = session.execute(
         select(Review.stratum, Review.status, func.count())

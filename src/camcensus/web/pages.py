@@ -306,11 +306,8 @@ def admin_review_page(request: Request, name: str, me: Identity) -> Response:
     project = _project(request, name[:64])
     if project is None:
         return _message(request, me, "No such project", f"There is no project {name}.", 404)
-    factory: sessionmaker[Session] = request.app.state.write_sessions
-    with factory() as session:
-        overview = review_overview(session, project=project.name)
-        session.commit()
     with _read_session(request) as session:
+        overview = review_overview(session, project=project.name)
         skill = [_skill_cells(row) for row in skill_rows(session, project=project.name)]
     me_name = me.pseudonym.casefold()
     awaiting = [
