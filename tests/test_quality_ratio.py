@@ -311,11 +311,23 @@ def test_ratio_table_with_predictions() -> None:
         methods=["linearization"],
         predictions={"attached_street": mu},
         strata=strata,
+        assisted="difference",
     )
     assert t["method"].tolist() == ["linearization", "model_assisted"]
     # M = 0.2 + 0.5 + 0.3 + 1.2 + 1.1 = 3.3; Y = 3.3 + 1.5 (0 - 0.2 + 1 - 0.5) + (1 - 1.2 + 2 - 1.1)
     y = 3.3 + 1.5 * 0.3 + 0.7
     assert t["estimate"].iloc[1] == pytest.approx((1.0 + 1.0) / y)
+    # The default, assisted="ratio": b = sum w y / sum w mu, Y = b M
+    t2 = ratio_table(
+        plan,
+        reviews,
+        categories=["attached_street"],
+        methods=["model_assisted"],
+        predictions={"attached_street": mu},
+        strata=strata,
+    )
+    b = (1.5 * (0 + 1) + (1 + 2)) / (1.5 * (0.2 + 0.5) + (1.2 + 1.1))
+    assert t2["estimate"].iloc[0] == pytest.approx(2.0 / (b * 3.3))
     # Without strata= the 6 predictions do not match the design's 5 panoramas
     with pytest.raises(ContractError, match="predictions cover"):
         ratio_table(

@@ -738,6 +738,8 @@ def ratio_table(
     predictions: Mapping[str, pd.Series] | None = None,
     prediction_sd: Mapping[str, pd.Series] | None = None,
     strata: pd.Series | None = None,
+    assisted: Literal["difference", "ratio"] = "ratio",
+    variance_floor: Literal["jeffreys", "model", "none"] | None = None,
 ) -> pd.DataFrame:
     """Return every category's ratio (sum of medians, and of means when ``submissions`` is
     given: Amnesty's check) by every method, one row each.
@@ -754,6 +756,12 @@ def ratio_table(
         Stratum label by ``PanoramaId`` of the population: the predictions are summed over
         the panoramas of the plan's strata only. Without it, the predictions must cover
         exactly the design's population (as many panoramas as the plan's stratum sizes).
+    assisted
+        The model-assisted form (:func:`ratio_estimates`); ``"ratio"`` by default, which
+        takes the predictions' scale from the sample.
+    variance_floor
+        As in :func:`ratio_estimates`; by default ``"model"`` for a category with
+        ``prediction_sd`` and ``"jeffreys"`` otherwise.
 
     Returns
     -------
@@ -773,7 +781,11 @@ def ratio_table(
         kinds: list[tuple[str, pd.Series | None]] = [("median", None)]
         if means is not None and f"{cat}_mean" in means.columns:
             kinds.append(("mean", means[f"{cat}_mean"]))
-        extra: dict[str, object] = {}
+        has_sd = prediction_sd is not None and cat in prediction_sd
+        extra: dict[str, object] = {
+            "assisted": assisted,
+            "variance_floor": variance_floor or ("model" if has_sd else "jeffreys"),
+        }
         cat_methods = list(methods)
         if predictions is not None and cat in predictions:
             mu = predictions[cat].set_axis(predictions[cat].index.astype(str))
@@ -786,7 +798,8 @@ def ratio_table(
             sample = review_sample(plan, reviews, category=cat, decoders=dec)
             if "population_prediction" in extra:
                 sample["prediction"] = sample["PanoramaId"].map(mu)
-                if prediction_sd is not None and cat in prediction_sd:
+                if has_sd:
+                    assert prediction_sd is not None
                     sd = prediction_sd[cat]
                     sample["prediction_sd"] = sample["PanoramaId"].map(
                         sd.set_axis(sd.index.astype(str))
