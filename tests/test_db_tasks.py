@@ -1295,3 +1295,70 @@ def test_fixed_rule_submit_runs_no_adaptive_statement(db: Db) -> None:
     assert statements, "the listener saw the submit"
     assert not [s for s in statements if "k_target" in s]
     assert _pano_row(db, pid).k_target is None
+
+
+def _status_of(db: Db, pid: str) -> tuple[str, int]:
+    """The progress map's status and k of a panorama, checked against the SQL status filter."""
+    from camcensus.db.models import Project
+    from camcensus.db.progress import PANORAMA_STATUSES, status_clause
+
+    features = db.call(db_projects.progress_geojson, "city")["features"]
+    props = next(f["properties"] for f in features if f["properties"]["panorama_id"] == pid)
+    with db.sessions() as session:
+        in_sql = [
+            s
+            for s in PANORAMA_STATUSES
+            if session.scalar(
+                select(Panorama.panorama_id)
+                .join(Project, Project.project_id == Panorama.project_id)
+                .where(Panorama.panorama_id == pid, status_clause(s, Project.k))
+            )
+        ]
+    assert in_sql == [props["status"]]
+    return str(props["status"]), int(props["k"])
+
+
+def test_a_panorama_the_rule_stopped_at_two_is_complete_and_validatable(db: Db) -> None:
+    (pid,) = make_project(db, n=1, k=3)
+    _set_rule(db, "stop_unanimous")
+    v1, v2, v3 = db.volunteers(3)
+    _answer(db, v1, 1)
+    assert _status_of(db, pid) == ("in_progress", 3)
+    assert db.call(db_tasks.next_validation, project="city", volunteer_id=v3) is None
+    _answer(db, v2, 1)
+    assert _pano_row(db, pid).k_target == 2
+    assert _status_of(db, pid) == ("done", 2)
+    progress = db.call(db_projects.project_progress, "city")
+    assert (progress["done"], progress["in_progress"], progress["todo"], progress["k"]) == (
+        1,
+        0,
+        0,
+        3,
+    )
+    features = db.call(db_projects.progress_geojson, "city")["features"]
+    assert features[0]["properties"]["agreement"] == "agree"
+    # Complete with two answers: a third volunteer may validate its tags.
+    t = db.call(db_tasks.next_validation, project="city", volunteer_id=v3)
+    assert t is not None
+    v = db.call(db_tasks.validate, tag_id=t.tag_id, volunteer_id=v3, answer="agree", now=T0)
+    assert v.answer == "agree"
+
+
+def test_a_panorama_the_rule_extended_to_five_is_in_progress_until_five(db: Db) -> None:
+    (pid,) = make_project(db, n=1, k=3)
+    _set_rule(db, "extend_disagreement")
+    vids = db.volunteers(7)
+    for vid, n in zip(vids[:3], (0, 1, 2), strict=True):
+        _answer(db, vid, n)
+    assert _status_of(db, pid) == ("in_progress", 4)  # three answers, a fourth needed
+    assert db.call(db_projects.project_progress, "city")["done"] == 0
+    assert db.call(db_tasks.next_validation, project="city", volunteer_id=vids[6]) is None
+    _answer(db, vids[3], 3)
+    assert _status_of(db, pid) == ("in_progress", 5)
+    a5 = take(db, vids[4])
+    assert a5 is not None and a5.slot == 5
+    assert db.call(db_tasks.next_validation, project="city", volunteer_id=vids[6]) is None
+    submit(db, a5, [tag(f"t{j}", heading=40.0 * j) for j in range(4)])
+    assert _status_of(db, pid) == ("done", 5)
+    assert db.call(db_projects.project_progress, "city")["done"] == 1
+    assert db.call(db_tasks.next_validation, project="city", volunteer_id=vids[6]) is not None

@@ -710,3 +710,78 @@ def test_a_problem_panorama_is_retired_and_its_answers_left_out(tmp_path: Path) 
     assert "retired as a problem panorama (2 of its 3" in excluded[bad_answer]
     assert "retired as a problem panorama" in paths["readme"].read_text()
     engine.dispose()
+
+
+def test_a_panorama_the_adaptive_rule_completed_is_not_retired(tmp_path: Path) -> None:
+    """k = 3, rule stop_unanimous: two volunteers agree (target 2, done), then two tasks taken
+    before the rule stopped come back as problem reports. With the project's k the panorama
+    would read as retired (2 of 3 reported a problem) and its answers left out; it is done
+    with its two answers, and both are exported."""
+    from sqlalchemy import update
+
+    from camcensus.db.projects import create_project, project_progress
+    from camcensus.db.tasks import TagIn, next_task, submit
+
+    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    panoramas = pd.DataFrame(
+        {
+            "panorama_id": ["only"],
+            "lon": [-73.95],
+            "lat": [40.7],
+            "heading_deg": 0.0,
+            "captured": "2022-03",
+            "source": "folder",
+            "image_uri": ["img/only.jpg"],
+            "width_px": 4096,
+            "height_px": 2048,
+            "licence": "CC0",
+        }
+    )
+    with Session(engine) as s, s.begin():
+        create_project(s, name="p", title="P", panoramas=panoramas, licence="CC0", now=T0)
+        s.execute(update(Project).where(Project.name == "p").values(adaptive_rule="stop_unanimous"))
+        people = [
+            Volunteer(public_id=f"pub-{j}", pseudonym=f"vol{j}", password_hash="x" * 40,
+                      role="volunteer", created_at=T0)
+            for j in range(4)
+        ]  # fmt: skip
+        s.add_all(people)
+        s.flush()
+        vids = [v.volunteer_id for v in people]
+    tag = TagIn(client_id="c", heading_deg=10.0, pitch_deg=5.0, fov_deg=60.0,
+                attachment="street", camera_type="dome")  # fmt: skip
+    tasks = {}
+    for j, vid in enumerate(vids[:3]):
+        with Session(engine) as s, s.begin():
+            task = next_task(s, project="p", volunteer_id=vid, now=T0 + timedelta(minutes=j))
+            assert task is not None
+            tasks[vid] = task.assignment_id
+
+    def answer(vid: int, minute: int, *, problem: bool) -> str:
+        with Session(engine) as s, s.begin():
+            result = submit(s, assignment_id=tasks[vid], volunteer_id=vid,
+                            tags=[] if problem else [tag], no_camera=problem,
+                            problem="no_image" if problem else None,
+                            now=T0 + timedelta(minutes=minute))  # fmt: skip
+            return str(result.submission_id)
+
+    answer(vids[2], 5, problem=True)  # frees a slot: the fourth volunteer takes it
+    with Session(engine) as s, s.begin():
+        task = next_task(s, project="p", volunteer_id=vids[3], now=T0 + timedelta(minutes=6))
+        assert task is not None
+        tasks[vids[3]] = task.assignment_id
+    agreed = {answer(vids[0], 7, problem=False), answer(vids[1], 8, problem=False)}
+    answer(vids[3], 9, problem=True)
+    with Session(engine) as s:
+        row = s.get(Panorama, "only")
+        assert row is not None and (row.k_target, row.n_done, row.n_problem) == (2, 2, 2)
+        progress = project_progress(s, "p")
+    assert (progress["done"], progress["problem"]) == (1, 0)
+    paths = export_decode(engine, project="p", out=tmp_path / "ex")
+    subs = submissions_from_csv(paths["counts"])
+    assert set(subs["SubmissionId"]) == agreed
+    excluded = read_csv(paths["excluded"], dtype=str)
+    assert not excluded["reason"].str.contains("retired").any()
+    engine.dispose()

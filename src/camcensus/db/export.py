@@ -184,7 +184,7 @@ def _load(engine: Engine, project: str | None) -> _Tables:
 
     p_cols = ["panorama_id", "project_id", "lon", "lat", "heading_deg", "captured", "source",
               "source_ref", "licence", "republishable", "intersection_id", "gold", "n_done",
-              "n_problem"]  # fmt: skip
+              "n_problem", "k_target"]  # fmt: skip
     i_cols = ["intersection_id", "project_id", "lon", "lat", "panorama_id", "area",
               "traffic_signal"]  # fmt: skip
     s_cols = ["submission_id", "panorama_id", "decoder_id", "kind", "started_at",
@@ -460,15 +460,18 @@ def _retired(panoramas: pd.DataFrame, projects: pd.DataFrame) -> dict[str, str]:
 
     k_of = dict(zip(projects["project_id"].tolist(), projects["k"].tolist(), strict=True))
     out: dict[str, str] = {}
-    for pid, project_id, n_done, n_problem in zip(
+    for pid, project_id, n_done, n_problem, k_target in zip(
         panoramas["panorama_id"].tolist(),
         panoramas["project_id"].tolist(),
         panoramas["n_done"].tolist(),
         panoramas["n_problem"].tolist(),
+        panoramas["k_target"].tolist(),
         strict=True,
     ):
         k = int(k_of[project_id])
-        if panorama_status(int(n_done), 0, int(n_problem), k) == "problem":
+        # A panorama the adaptive rule completed (k_target answers) is done, not retired.
+        target = None if k_target is None or pd.isna(k_target) else int(k_target)
+        if panorama_status(int(n_done), 0, int(n_problem), k, target) == "problem":
             out[str(pid)] = (
                 f"its panorama was retired as a problem panorama ({int(n_problem)} of its "
                 f"{k} volunteers reported a problem)"
@@ -617,8 +620,10 @@ def _readme(projects: pd.DataFrame, files: dict[str, pd.DataFrame], excluded: pd
         "- Pov.zoom is derived from the viewer's field of view: log2(180 / fov_deg).",
         "- A problem report (no image, wrong place, indoor, other) completes a volunteer's task "
         "but is never counted: its slot goes to another volunteer, so a done panorama has "
-        "exactly k counted submissions. A panorama where more than half of its k volunteers "
-        "reported a problem before k answers were in is retired as a problem panorama, and "
+        "exactly the counted submissions it needs (k, or the target the project's adaptive "
+        "rule set: fewer when the first answers agree, more when they disagree). A panorama "
+        "where more than half of its k volunteers reported a problem before its answers were "
+        "in is retired as a problem panorama, and "
         "its submissions are left out.",
         "",
         f"Left out ({len(excluded):,} in all; every one listed in excluded.csv):",

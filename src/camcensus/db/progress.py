@@ -1,10 +1,12 @@
 """Progress of a project: each panorama's status, the numbers and the live progress map.
 
-A panorama's status (:func:`panorama_status`, :func:`status_clause` in SQL) is ``done`` with k
-counted answers (``n_done >= k``), else ``problem`` when more than half of k volunteers reported
-a problem (``2 * n_problem > k``: retired, given to nobody else), else ``in_progress`` while a
-slot is live, else ``todo``. Gold panoramas are left out (they never count toward completion).
-:mod:`camcensus.db.projects` re-exports these functions.
+A panorama's status (:func:`panorama_status`, :func:`status_clause` in SQL) is ``done`` with
+the counted answers it needs (``n_done >= coalesce(k_target, k)``: the adaptive rule's target
+``panoramas.k_target`` when :func:`camcensus.db.tasks.submit` set one, else the project's k),
+else ``problem`` when more than half of the project's k volunteers reported a problem
+(``2 * n_problem > k``: retired, given to nobody else, as :mod:`camcensus.db.tasks` decides),
+else ``in_progress`` while a slot is live, else ``todo``. Gold panoramas are left out (they
+never count toward completion). :mod:`camcensus.db.projects` re-exports these functions.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from camcensus.db.models import Panorama, Project, Submission, Tag
 
 __all__ = [
     "PANORAMA_STATUSES",
+    "answers_needed",
     "panorama_status",
     "progress_geojson",
     "project_progress",
@@ -31,9 +34,22 @@ __all__ = [
 PANORAMA_STATUSES = ("todo", "in_progress", "done", "problem")
 
 
-def panorama_status(n_done: int, n_live: int, n_problem: int, k: int) -> str:
-    """Return a panorama's status from its counters (module docstring)."""
-    if n_done >= k:
+def answers_needed(k: Any) -> ColumnElement[int]:
+    """Return the SQL count of answers a panorama needs: ``coalesce(k_target, k)``.
+
+    ``k`` is a number or a column (``Project.k`` in a query joined to ``projects``).
+    """
+    return func.coalesce(Panorama.k_target, k)
+
+
+def panorama_status(
+    n_done: int, n_live: int, n_problem: int, k: int, k_target: int | None = None
+) -> str:
+    """Return a panorama's status from its counters (module docstring).
+
+    ``k`` is the project's k; ``k_target`` the panorama's adaptive target (None: k).
+    """
+    if n_done >= (k if k_target is None else k_target):
         return "done"
     if 2 * n_problem > k:
         return "problem"
@@ -51,7 +67,7 @@ def status_clause(status: str, k: Any) -> ColumnElement[bool]:
         A status not in :data:`PANORAMA_STATUSES`.
     """
     p = Panorama
-    done: ColumnElement[bool] = p.n_done >= k
+    done: ColumnElement[bool] = p.n_done >= answers_needed(k)
     problem = ~done & (2 * p.n_problem > k)
     rest = ~done & (2 * p.n_problem <= k)
     clauses: dict[str, ColumnElement[bool]] = {
@@ -78,11 +94,11 @@ def _project_row(session: Session, name: str) -> Project:
 def project_progress(session: Session, name: str) -> dict[str, int]:
     """Return a project's progress numbers.
 
-    Keys: ``panoramas`` (not gold), ``done`` (k counted answers), ``problem`` (retired as a
-    problem panorama), ``in_progress``, ``todo`` (the four statuses of
+    Keys: ``panoramas`` (not gold), ``done`` (the counted answers each needs), ``problem``
+    (retired as a problem panorama), ``in_progress``, ``todo`` (the four statuses of
     :func:`panorama_status`), ``submissions`` (volunteer submissions on non-gold panoramas),
     ``problems`` (of them, problem reports), ``volunteers`` (distinct), ``gold`` (gold
-    panoramas), ``k``.
+    panoramas), ``k`` (the project's).
     """
     project = _project_row(session, name)
     k = project.k
@@ -137,8 +153,9 @@ def progress_geojson(session: Session, name: str, *, live_problems: bool = True)
     """Return the progress map: a FeatureCollection with one Point per (non-gold) panorama.
 
     Properties: ``panorama_id``, ``status`` (``todo`` | ``in_progress`` | ``done`` |
-    ``problem``, :func:`panorama_status`), ``n_done``, ``k``, ``agreement`` (for done
-    panoramas, from the number of standing tags in each of the k counted answers: ``agree`` |
+    ``problem``, :func:`panorama_status`), ``n_done``, ``k`` (the answers this panorama
+    needs: its adaptive target, else the project's k), ``agreement`` (for done panoramas,
+    from the number of standing tags in each of its counted answers: ``agree`` |
     ``within_one`` | ``disagree``; else null) and ``problems`` (problem reports).
 
     With ``live_problems=False`` (the public map) ``problems`` is null until a panorama is
@@ -154,6 +171,7 @@ def progress_geojson(session: Session, name: str, *, live_problems: bool = True)
             Panorama.n_done,
             Panorama.n_live,
             Panorama.n_problem,
+            Panorama.k_target,
         )
         .where(Panorama.project_id == project.project_id, Panorama.gold.is_(False))
         .order_by(Panorama.panorama_id)
@@ -187,8 +205,9 @@ def progress_geojson(session: Session, name: str, *, live_problems: bool = True)
         else:
             tag_counts.setdefault(pid, []).append(int(n))
     features = []
-    for pid, lon, lat, n_done, n_live, n_problem in rows:
-        status = panorama_status(int(n_done), int(n_live), int(n_problem), int(k))
+    for pid, lon, lat, n_done, n_live, n_problem, k_target in rows:
+        needed = int(k) if k_target is None else int(k_target)
+        status = panorama_status(int(n_done), int(n_live), int(n_problem), int(k), needed)
         counts = tag_counts.get(pid, [])
         agreement = _agreement(counts) if status == "done" and counts else None
         features.append(
@@ -199,7 +218,7 @@ def progress_geojson(session: Session, name: str, *, live_problems: bool = True)
                     "panorama_id": pid,
                     "status": status,
                     "n_done": int(n_done),
-                    "k": int(k),
+                    "k": needed,
                     "agreement": agreement,
                     "problems": problems.get(pid, 0)
                     if live_problems or status in ("done", "problem")

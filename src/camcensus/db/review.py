@@ -1,11 +1,11 @@
 """Validation tasks and the expert review queue.
 
 - :func:`next_validation` shows a volunteer another volunteer's standing tag, only on a
-  **complete** panorama (``n_done >= k``, not gold) and never on a panorama the volunteer was
-  given as a task: a validator who has seen someone's answer on a panorama can then never be
-  one of its k taggers (:func:`camcensus.db.tasks.next_task` also refuses panoramas whose tags
-  the volunteer validated). :func:`validate` refuses the tags :func:`next_validation` would not
-  show.
+  **complete** panorama (``n_done >= coalesce(k_target, k)``: the adaptive rule's target, else
+  the project's k; not gold) and never on a panorama the volunteer was given as a task: a
+  validator who has seen someone's answer on a panorama can then never be one of its taggers
+  (:func:`camcensus.db.tasks.next_task` also refuses panoramas whose tags the volunteer
+  validated). :func:`validate` refuses the tags :func:`next_validation` would not show.
 - :func:`queue_review` (a list of panoramas) and :func:`queue_plan` (a review plan: panoramas
   with their inclusion probabilities, as :func:`camcensus.quality.design.plan_review` returns)
   put panoramas in the expert queue, at most one unfinished review per panorama (a partial
@@ -62,6 +62,7 @@ from camcensus.db.models import (
     Validation,
     Volunteer,
 )
+from camcensus.db.progress import answers_needed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,8 +95,8 @@ _UNFINISHED = ("open", "awaiting_meta")
 
 
 def _complete(k: Any) -> Any:
-    """The panorama holds k counted answers and is not gold."""
-    return (Panorama.n_done >= k) & Panorama.gold.is_(False)
+    """The panorama holds the counted answers it needs (``coalesce(k_target, k)``), not gold."""
+    return (Panorama.n_done >= answers_needed(k)) & Panorama.gold.is_(False)
 
 
 def _not_given_to(volunteer_id: int) -> Any:
@@ -111,8 +112,8 @@ def next_validation(
     """Return a standing tag of another volunteer that this volunteer has not validated.
 
     Tags come from counted volunteer submissions (no problem report, not gold) on complete
-    panoramas (``n_done >= k``) that were never given to this volunteer (so never their own
-    tags); the starting point in the random tag-id order is drawn afresh each call, so
+    panoramas (``n_done >= coalesce(k_target, k)``) that were never given to this volunteer
+    (so never their own tags); the starting point in the random tag-id order is drawn afresh each call, so
     validations spread over the tags instead of piling on the first ones. None when nothing
     is left.
 
