@@ -113,9 +113,9 @@ def next_validation(
 
     Tags come from counted volunteer submissions (no problem report, not gold) on complete
     panoramas (``n_done >= coalesce(k_target, k)``) that were never given to this volunteer
-    (so never their own tags); the starting point in the random tag-id order is drawn afresh each call, so
-    validations spread over the tags instead of piling on the first ones. None when nothing
-    is left.
+    (so never their own tags); the starting point in the random tag-id order is drawn afresh
+    each call, so validations spread over the tags instead of piling on the first ones. None
+    when nothing is left.
 
     Raises
     ------
