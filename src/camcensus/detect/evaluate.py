@@ -441,5 +441,6 @@ def evaluate_synthetic(
     else:
         mapping = groups
     metrics = detection_metrics(det, truth, groups=mapping, score_threshold=score_threshold)
+    metrics["panoramas"] = n_panoramas
     metrics["data"] = {"synthetic_panoramas": n_panoramas, "seed": seed}
     return metrics, det, truth
