@@ -25,7 +25,9 @@ from camcensus.web.security import (
     ExpertVolunteer,
     OptionalVolunteer,
     ReadSession,
+    json_response,
     rate_limit,
+    run_write,
 )
 
 if TYPE_CHECKING:
@@ -129,31 +131,33 @@ def progress_geojson(*, name: ProjectName, db: ReadSession, identity: OptionalVo
     responses=_NOTHING,
     summary="Take the next task (204: nothing left)",
 )
-def next_task(
+async def next_task(
     *,
     request: Request,
     body: TaskRequest | None = None,
     name: ProjectName,
     identity: CurrentVolunteer,
-    db: DbSession,
 ) -> Any:
     """Assign the next panorama to tag (optionally inside ``bbox``), or 204."""
     from camcensus.db import accounts, tasks
 
     rate_limit(request, "write", key=f"v{identity.volunteer_id}")
     bbox = tuple(body.bbox) if body is not None and body.bbox is not None else None
-    assignment = tasks.next_task(
-        db,
-        project=name,
-        volunteer_id=identity.volunteer_id,
-        bbox=bbox,  # type: ignore[arg-type]
-    )
-    if assignment is None:
-        db.commit()
-        return Response(status_code=204)
-    out = task_out(db, request, assignment, accounts.tasks_done(db, identity.public_id))
-    db.commit()
-    return out
+    volunteer_id, public_id = identity.volunteer_id, identity.public_id
+
+    def job(db: Session) -> TaskOut | None:
+        assignment = tasks.next_task(
+            db,
+            project=name,
+            volunteer_id=volunteer_id,
+            bbox=bbox,  # type: ignore[arg-type]
+        )
+        if assignment is None:
+            return None
+        return task_out(db, request, assignment, accounts.tasks_done(db, public_id))
+
+    out = await run_write(request, job)
+    return Response(status_code=204) if out is None else json_response(out)
 
 
 @router.post(

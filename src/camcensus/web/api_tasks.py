@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy.orm import Session
 
 from camcensus.web.api_auth import ERRORS
 from camcensus.web.schemas import (
@@ -24,7 +25,9 @@ from camcensus.web.security import (
     CurrentVolunteer,
     DbSession,
     forget_identity,
+    json_response,
     rate_limit,
+    run_write,
 )
 
 __all__ = ["TUTORIAL_TOLERANCE_DEG", "router", "tag_in"]
@@ -62,14 +65,13 @@ def _submit_out(result: Any) -> SubmitOut:
 
 
 @router.post("/tasks/{task_id}/submit", response_model=SubmitOut, summary="Submit a task's tags")
-def submit(
+async def submit(
     *,
     body: SubmitIn,
     request: Request,
     task_id: TaskId,
     identity: CurrentVolunteer,
-    db: DbSession,
-) -> SubmitOut:
+) -> Response:
     """Store every tag version exactly as sent; acknowledged only once committed.
 
     A retry of the same task returns the same submission.
@@ -77,18 +79,22 @@ def submit(
     from camcensus.db import tasks
 
     rate_limit(request, "submit", key=f"v{identity.volunteer_id}")
-    result = tasks.submit(
-        db,
-        assignment_id=task_id,
-        volunteer_id=identity.volunteer_id,
-        tags=[tag_in(t) for t in body.tags],
-        no_camera=body.no_camera,
-        client_build=body.client_build,
-        started_at=body.started_at,
-    )
-    out = _submit_out(result)
-    db.commit()
-    return out
+    volunteer_id = identity.volunteer_id
+    tags = [tag_in(t) for t in body.tags]
+
+    def job(db: Session) -> SubmitOut:
+        result = tasks.submit(
+            db,
+            assignment_id=task_id,
+            volunteer_id=volunteer_id,
+            tags=tags,
+            no_camera=body.no_camera,
+            client_build=body.client_build,
+            started_at=body.started_at,
+        )
+        return _submit_out(result)
+
+    return json_response(await run_write(request, job))
 
 
 @router.post(

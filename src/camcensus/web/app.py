@@ -24,7 +24,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from camcensus.db.engine import session_factory
+from camcensus.db.engine import GroupCommit, session_factory
 from camcensus.web.ratelimit import Limit, RateLimiter
 from camcensus.web.security import IdentityCache, SecurityMiddleware, error_response
 
@@ -241,6 +241,11 @@ def create_app(
     app.state.write_sessions = session_factory(engine)
     app.state.read_sessions = session_factory(engine, readonly=True)
     event.listen(app.state.read_sessions, "before_flush", _refuse_writes)
+    # The hot write routes (take a task, submit) go through one writer thread on SQLite:
+    # group commit, one fsync for the requests that queued meanwhile (security.run_write).
+    app.state.write_queue = (
+        GroupCommit(app.state.write_sessions) if engine.dialect.name == "sqlite" else None
+    )
     app.state.settings = settings
     app.state.media_root = Path(media_root)
     app.state.limiter = settings.limiter()

@@ -27,11 +27,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
@@ -67,10 +68,12 @@ __all__ = [
     "db_session",
     "error_response",
     "forget_identity",
+    "json_response",
     "optional_volunteer",
     "rate_limit",
     "read_session",
     "require_role",
+    "run_write",
     "set_csrf_cookie",
     "set_session_cookie",
 ]
@@ -341,6 +344,41 @@ async def read_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         await _close(session)
+
+
+_T = TypeVar("_T")
+
+
+async def run_write(request: Request, job: Callable[[Session], _T]) -> _T:
+    """Run ``job`` (a function of a write session that does not commit) and commit it.
+
+    On SQLite the app's :class:`camcensus.db.engine.GroupCommit` runs it on the writer thread
+    with the other jobs waiting at the same time and one commit (one fsync) for all; elsewhere
+    (PostgreSQL, whose row locks let writers run side by side) it runs in a worker thread in
+    its own transaction. Either way it returns only after the commit that holds the job: an
+    answer is acknowledged only once durable. The job's errors are raised here.
+    """
+    import asyncio
+
+    queue = request.app.state.write_queue
+    if queue is not None:
+        return await asyncio.wrap_future(queue.submit(job))
+    return await run_in_threadpool(_write_once, request.app.state.write_sessions, job)
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """Answer ``model`` as JSON without FastAPI validating it again against the route's
+    ``response_model`` (it was built as that model; the schema still documents the route)."""
+    return Response(
+        model.model_dump_json().encode(), status_code=status_code, media_type="application/json"
+    )
+
+
+def _write_once(sessions: Callable[[], Session], job: Callable[[Session], _T]) -> _T:
+    with sessions() as session:
+        out = job(session)
+        session.commit()
+        return out
 
 
 async def _close(session: Session) -> None:
