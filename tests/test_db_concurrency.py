@@ -440,3 +440,101 @@ def test_double_clicks_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgis
 def test_double_clicks_on_postgis(postgis_fresh_url: str) -> None:
     _double_clicks(postgis_fresh_url)
+
+
+# --------------------------------------------------------------------------- group commit
+def _volunteer(name: str) -> Volunteer:
+    return Volunteer(
+        public_id=f"pub-{name}",
+        pseudonym=f"person{name}",
+        password_hash="x" * 40,
+        role="volunteer",
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+
+
+def test_group_commit_batches_rolls_back_a_failing_job_alone_and_acks_after_commit(
+    tmp_path: Path,
+) -> None:
+    from camcensus.db.engine import GroupCommit
+
+    url = f"sqlite:///{tmp_path / 'g.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    queue = GroupCommit(session_factory(engine))
+    gate = threading.Event()
+
+    def first(session: Session) -> str:
+        gate.wait(timeout=20)  # the writer is busy: the next jobs queue up meanwhile
+        session.add(_volunteer("first"))
+        return "first"
+
+    def add(name: str) -> Callable[[Session], str]:
+        def job(session: Session) -> str:
+            session.add(_volunteer(name))
+            session.flush()
+            if name.startswith("bad"):
+                raise PlatformError(409, f"{name} refused")
+            return name
+
+        return job
+
+    seen_on_ack: dict[str, bool] = {}
+
+    def check_durable(name: str) -> Callable[[Any], None]:
+        def callback(future: Any) -> None:
+            if future.exception() is None:
+                # Another connection sees the row the moment the job is acknowledged.
+                with engine.connect() as conn:
+                    n = conn.execute(
+                        select(func.count()).where(Volunteer.public_id == f"pub-{name}")
+                    ).scalar_one()
+                seen_on_ack[name] = n == 1
+
+        return callback
+
+    futures = {"first": queue.submit(first)}
+    names = [f"v{i}" for i in range(10)] + ["bad1"] + [f"w{i}" for i in range(10)]
+    for name in names:
+        futures[name] = queue.submit(add(name))
+        futures[name].add_done_callback(check_durable(name))
+    gate.set()
+    for name, future in futures.items():
+        if name.startswith("bad"):
+            with pytest.raises(PlatformError):
+                future.result(timeout=30)
+        else:
+            assert future.result(timeout=30) == name
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(Volunteer.public_id)).scalars())
+    assert stored == {f"pub-{n}" for n in futures if not n.startswith("bad")}
+    assert all(seen_on_ack.values()) and len(seen_on_ack) == 20
+    # The 21 jobs queued behind the first went in one or a few commits, not 21.
+    assert queue.committed == 21 and queue.commits <= 3
+    engine.dispose()
+
+
+def test_group_commit_a_failed_commit_fails_every_job_of_the_batch(tmp_path: Path) -> None:
+    from camcensus.db.engine import GroupCommit
+
+    url = f"sqlite:///{tmp_path / 'f.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    sessions = session_factory(engine)
+
+    def failing_commit(session: Session, *args: Any) -> None:
+        raise RuntimeError("disk full")
+
+    queue = GroupCommit(sessions)
+    event.listen(sessions, "before_commit", failing_commit)
+    try:
+        future = queue.submit(lambda session: session.add(_volunteer("lost")) or "ok")
+        with pytest.raises(RuntimeError, match="disk full"):
+            future.result(timeout=30)
+    finally:
+        event.remove(sessions, "before_commit", failing_commit)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Volunteer)).scalar_one() == 0
+    # The writer survives: the next job commits.
+    assert queue.submit(lambda session: session.add(_volunteer("kept")) or "ok").result(30) == "ok"
+    engine.dispose()
