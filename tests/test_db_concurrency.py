@@ -525,10 +525,17 @@ def test_group_commit_a_failed_commit_fails_every_job_of_the_batch(tmp_path: Pat
     def failing_commit(session: Session, *args: Any) -> None:
         raise RuntimeError("disk full")
 
+    def adding(name: str) -> Callable[[Session], str]:
+        def job(session: Session) -> str:
+            session.add(_volunteer(name))
+            return "ok"
+
+        return job
+
     queue = GroupCommit(sessions)
     event.listen(sessions, "before_commit", failing_commit)
     try:
-        future = queue.submit(lambda session: session.add(_volunteer("lost")) or "ok")
+        future = queue.submit(adding("lost"))
         with pytest.raises(RuntimeError, match="disk full"):
             future.result(timeout=30)
     finally:
@@ -536,5 +543,5 @@ def test_group_commit_a_failed_commit_fails_every_job_of_the_batch(tmp_path: Pat
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Volunteer)).scalar_one() == 0
     # The writer survives: the next job commits.
-    assert queue.submit(lambda session: session.add(_volunteer("kept")) or "ok").result(30) == "ok"
+    assert queue.submit(adding("kept")).result(30) == "ok"
     engine.dispose()
