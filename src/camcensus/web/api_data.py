@@ -274,9 +274,13 @@ def public_panoramas(
                 "republishable": bool(p.republishable),
                 "intersection_id": p.intersection_id,
                 "n_done": int(p.n_done or 0),
-                "k": int(k),
+                "k": int(p.k_target or k),
                 "status": panorama_status(
-                    int(p.n_done or 0), int(p.n_live or 0), int(p.n_problem or 0), int(k)
+                    int(p.n_done or 0),
+                    int(p.n_live or 0),
+                    int(p.n_problem or 0),
+                    int(k),
+                    p.k_target,
                 ),
             },
         )
