@@ -482,8 +482,7 @@ def write_quality_report(
     report (and that only with ``force``).
     """
     from camcensus.io.formats import write_csv
-    from camcensus.report import check_output, replace_folder
-    from camcensus.report import _version
+    from camcensus.report import _version, check_output, replace_folder
     from camcensus.report.html import write_sections_page
 
     out = Path(out)
