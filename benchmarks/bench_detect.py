@@ -7,6 +7,11 @@ forward pass of the same weights, jit-compiled, same threads); training time on 
     .venv/bin/python benchmarks/bench_detect.py            # 60 panoramas, 10 epochs, 20 held out
     .venv/bin/python benchmarks/bench_detect.py --full     # 200 panoramas, 30 epochs, 50 held out
     .venv/bin/python benchmarks/bench_detect.py --model DIR  # evaluate an existing model only
+    .venv/bin/python benchmarks/bench_detect.py --channels 16,24  # both widths, same run
+
+With several ``--channels`` each width is trained and evaluated on the same data and seeds,
+and the crops/s of all models are measured in interleaved rounds (so the machine's load hits
+them alike).
 """
 
 from __future__ import annotations
@@ -52,13 +57,54 @@ def _throughput(
     return out
 
 
+def _train_one(
+    args: argparse.Namespace, width: int, n_train: int, epochs: int, results: dict[str, Any]
+) -> tuple[Path, Any]:
+    """Train one width (or take ``--model``); return its folder and parameters (or None)."""
+    if args.model is not None:
+        return args.model, None
+    from camcensus.detect.train import train_synthetic, write_model_dir
+
+    model_dir = (
+        args.out / f"c{width}" if args.out else Path(tempfile.mkdtemp(prefix="bench_detect_"))
+    )
+    t = time.perf_counter()
+    result, patches = train_synthetic(
+        n_train,
+        epochs=epochs,
+        channels=width,
+        seed=args.seed,
+        mine=not args.no_mining,
+        progress=lambda s: print(f"[{width}] {s}", flush=True),
+    )
+    t_all = time.perf_counter() - t
+    write_model_dir(model_dir, result, data={"synthetic_panoramas": n_train, "seed": args.seed})
+    results[f"c{width}"] = {
+        "model_dir": str(model_dir),
+        "training": {
+            "panoramas": n_train,
+            "patches": len(patches.images),
+            "epochs": epochs,
+            "channels": width,
+            "wall_seconds": round(t_all, 1),
+            "train_seconds": round(result.seconds, 1),
+            "config": result.config,
+            "final_loss": round(result.history[-1]["loss"], 4),
+        },
+    }
+    print(json.dumps(results[f"c{width}"]["training"], default=str), flush=True)
+    return model_dir, result.params
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="the issue's sizes")
     ap.add_argument("--synthetic", type=int, help="training panoramas (default 60; full 200)")
     ap.add_argument("--epochs", type=int, help="epochs (default 10; full 30)")
     ap.add_argument("--holdout", type=int, help="held-out panoramas (default 20; full 50)")
-    ap.add_argument("--channels", type=int, default=24)
+    ap.add_argument(
+        "--channels", default="24", help="backbone channels; a comma list compares widths"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--crops", type=int, default=48, help="crops for the throughput test")
@@ -66,6 +112,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="skip training: evaluate this model folder")
     ap.add_argument("--out", type=Path, help="keep the trained model folder here")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
+    ap.add_argument("--rounds", type=int, default=3, help="throughput rounds per model")
     args = ap.parse_args()
     n_train = args.synthetic or (200 if args.full else 60)
     epochs = args.epochs or (30 if args.full else 10)
@@ -75,64 +122,54 @@ def main() -> None:
     from camcensus.detect.evaluate import evaluate_synthetic
     from camcensus.detect.infer import load_detector
 
-    results: dict[str, Any] = {"threads": args.threads}
-    params = None
-    if args.model is None:
-        from camcensus.detect.train import train_synthetic, write_model_dir
-
-        model_dir = args.out or Path(tempfile.mkdtemp(prefix="bench_detect_"))
+    widths = [int(c) for c in str(args.channels).split(",") if c.strip()]
+    if args.model is not None:
+        widths = widths[:1]
+    results: dict[str, Any] = {"threads": args.threads, "load_before": os.getloadavg()}
+    models: dict[int, tuple[Path, Any]] = {}
+    for width in widths:
+        models[width] = _train_one(args, width, n_train, epochs, results)
+    for width, (model_dir, _params) in models.items():
+        detector = load_detector(model_dir, threads=args.threads)
         t = time.perf_counter()
-        result, patches = train_synthetic(
-            n_train,
-            epochs=epochs,
-            channels=args.channels,
-            seed=args.seed,
-            mine=not args.no_mining,
-            progress=lambda s: print(s, flush=True),
+        metrics, _d, _t = evaluate_synthetic(detector, holdout, seed=args.seed + 1)
+        r = results.setdefault(f"c{width}", {})
+        r["evaluate_seconds"] = round(time.perf_counter() - t, 1)
+        r["metrics"] = {k: metrics[k] for k in ("panoramas", "overall", "by_size")}
+        r["ece"] = metrics["calibration"]["ece"]
+        r["by_group"] = {k: metrics["by_group"][k] for k in ("spread", "single_correction")}
+        big = metrics["by_size"][">= 8 px"]
+        op = big["at_precision_0.8"]
+        o = metrics["overall"]
+        print(
+            f"[{width} channels] cameras >= 8 px: {big['cameras']}, AP {big['ap']:.3f}, recall "
+            f"at precision >= 0.8: {op['recall']:.3f} (target 0.8) at score >= "
+            f"{op['threshold']}; all cameras: {o['cameras']}, AP {o['ap']:.3f}; ECE "
+            f"{r['ece']:.3f}",
+            flush=True,
         )
-        t_all = time.perf_counter() - t
-        params = result.params
-        write_model_dir(model_dir, result, data={"synthetic_panoramas": n_train, "seed": args.seed})
-        results["training"] = {
-            "panoramas": n_train,
-            "patches": len(patches.images),
-            "epochs": epochs,
-            "channels": args.channels,
-            "wall_seconds": round(t_all, 1),
-            "train_seconds": round(result.seconds, 1),
-            "config": result.config,
-            "final_loss": round(result.history[-1]["loss"], 4),
-        }
-        print(json.dumps(results["training"]), flush=True)
-    else:
-        model_dir = args.model
-    detector = load_detector(model_dir, threads=args.threads)
-    t = time.perf_counter()
-    metrics, _d, _t = evaluate_synthetic(detector, holdout, seed=args.seed + 1)
-    results["evaluate_seconds"] = round(time.perf_counter() - t, 1)
-    results["metrics"] = {k: metrics[k] for k in ("panoramas", "overall", "by_size")}
-    results["ece"] = metrics["calibration"]["ece"]
-    results["by_group"] = {k: metrics["by_group"][k] for k in ("spread", "single_correction")}
-    results["throughput"] = _throughput(model_dir, params, threads=args.threads, n=args.crops)
-    big = metrics["by_size"][">= 8 px"]
-    op = big["at_precision_0.8"]
-    print(
-        f"cameras >= 8 px: {big['cameras']}, AP {big['ap']:.3f}, recall at precision >= 0.8: "
-        f"{op['recall']:.3f} (target 0.8) at score >= {op['threshold']}"
-    )
-    o = metrics["overall"]
-    print(f"all cameras: {o['cameras']}, AP {o['ap']:.3f}; ECE {results['ece']:.3f}")
-    tp: dict[str, float] = results["throughput"]
-    print(
-        f"onnxruntime {tp['onnxruntime_crops_per_s']:.1f} crops/s on {args.threads} threads "
-        "(target 20)"
-        + (
-            f"; JAX forward {tp['jax_crops_per_s']:.1f} crops/s, ratio "
-            f"{tp['ratio_onnxruntime_over_jax']:.2f}"
-            if "jax_crops_per_s" in tp
-            else ""
+    # Throughput: interleaved rounds, so the machine's load falls on every width alike.
+    rates: dict[int, list[dict[str, float]]] = {w: [] for w in models}
+    for _round in range(args.rounds):
+        for width, (model_dir, params) in models.items():
+            rates[width].append(_throughput(model_dir, params, threads=args.threads, n=args.crops))
+    results["load_after"] = os.getloadavg()
+    for width, runs in rates.items():
+        tp = {k: float(sorted(r[k] for r in runs)[len(runs) // 2]) for k in runs[0]}
+        tp["rounds"] = len(runs)
+        results[f"c{width}"]["throughput"] = tp
+        print(
+            f"[{width} channels] onnxruntime {tp['onnxruntime_crops_per_s']:.1f} crops/s on "
+            f"{args.threads} threads (median of {len(runs)} rounds; target 20)"
+            + (
+                f"; JAX forward {tp['jax_crops_per_s']:.1f} crops/s, ratio "
+                f"{tp['ratio_onnxruntime_over_jax']:.2f}"
+                if "jax_crops_per_s" in tp
+                else ""
+            ),
+            flush=True,
         )
-    )
+    print(f"load average before {results['load_before']}, after {results['load_after']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     print(json.dumps(results, default=str))

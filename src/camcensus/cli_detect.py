@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from camcensus._errors import OptionError
+from camcensus._errors import Ledger, OptionError
 from camcensus.cli import _friendly_errors, _progress
 from camcensus.cli import app as app
 
@@ -46,13 +46,32 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 @detect_app.command(
-    epilog="Example: camcensus detect train --synthetic 200 --epochs 30 --seed 0 --out models/cam"
+    epilog="Examples: camcensus detect train --synthetic 200 --epochs 30 --seed 0 --out "
+    "models/cam; camcensus detect train --tags-from sqlite:///camcensus.db --project demo "
+    "--media media --out models/demo"
 )
 def train(
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
     synthetic: Annotated[
         int, typer.Option("--synthetic", help="Synthetic panoramas to train on.")
     ] = 200,
+    tags_from: Annotated[
+        str | None,
+        typer.Option(
+            "--tags-from",
+            help="Train on a platform project's agreed tags instead: the database URL "
+            "(sqlite:///camcensus.db, postgresql+psycopg://...) or a SQLite file.",
+            show_default=False,
+        ),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option("--project", help="The project of --tags-from (default: every project)."),
+    ] = None,
+    media: Annotated[
+        Path,
+        typer.Option("--media", help="The platform's media root (panorama images of --tags-from)."),
+    ] = Path("media"),
     epochs: Annotated[int, typer.Option("--epochs", help="Passes over the patches.")] = 30,
     channels: Annotated[int, typer.Option("--channels", help="Backbone channels.")] = 24,
     holdout: Annotated[
@@ -90,13 +109,20 @@ def train(
         from camcensus.detect.infer import load_detector
         from camcensus.detect.train import train_synthetic, write_model_dir
 
-        result, patches = train_synthetic(
-            synthetic, epochs=epochs, channels=channels, seed=seed, mine=mining, progress=update
-        )
-        data = {"synthetic_panoramas": synthetic, "seed": seed}
+        ledger = Ledger()
+        data: dict[str, Any]
+        if tags_from is not None:
+            result, patches, data = _train_from_tags(  # seed: data["seed"]
+                tags_from, project, media, epochs, channels, seed, mining, ledger, update
+            )
+        else:
+            result, patches = train_synthetic(
+                synthetic, epochs=epochs, channels=channels, seed=seed, mine=mining, progress=update
+            )
+            data = {"synthetic_panoramas": synthetic, "seed": seed}
         write_model_dir(out, result, data=data)
         metrics = None
-        if holdout:
+        if holdout and tags_from is None:
             detector = load_detector(out)
             metrics, _d, _t = evaluate_synthetic(detector, holdout, seed=seed + 1, progress=update)
             write_model_dir(out, result, data=data, metrics=metrics)
@@ -106,8 +132,57 @@ def train(
             f"final loss {result.history[-1]['loss']:.3f})"
         )
     )
+    if tags_from is not None:
+        Console().print(
+            Text(
+                f"Data: project {data['project'] or '(all)'}: {data['panoramas']:,} panoramas, "
+                f"{data['agreed_cameras']:,} agreed cameras, {data['unagreed_candidates']:,} "
+                "unagreed candidates (ignore regions)"
+            )
+        )
+        for e in ledger:
+            Console().print(Text(f"Left out ({e.stage}): {e.count:,} {e.reason}"))
     if metrics:
         _print_metrics(metrics)
+
+
+def _train_from_tags(
+    database: str,
+    project: str | None,
+    media: Path,
+    epochs: int,
+    channels: int,
+    seed: int,
+    mining: bool,
+    ledger: Ledger,
+    update: Any,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Read a platform project's agreed tags and panoramas, and train on them."""
+    from camcensus.cli import _existing_database
+    from camcensus.db import connect
+    from camcensus.detect.tagdata import image_loader, project_training_data, train_from_tags
+
+    url = database if "://" in database else f"sqlite:///{database}"
+    if media.exists() and not media.is_dir():
+        raise OptionError(f"--media {media}: not a folder. Fix: pass the platform's media root")
+    engine = connect(_existing_database(url))
+    try:
+        update("reading the project's tags")
+        data = project_training_data(engine, project=project, ledger=ledger)
+    finally:
+        engine.dispose()
+    result, patches, info = train_from_tags(
+        data,
+        image_loader(media),
+        epochs=epochs,
+        channels=channels,
+        seed=seed,
+        mine=mining,
+        ledger=ledger,
+        progress=update,
+    )
+    info["database"] = url.split("://", 1)[0] + "://..."
+    return result, patches, info
 
 
 @detect_app.command(

@@ -596,6 +596,29 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) and math.isfinite(value) else "n/a"
 
 
+def _data_lines(data: Mapping[str, Any], train: Mapping[str, Any]) -> list[str]:
+    """The model card's data line: a platform project's agreed tags or synthetic panoramas."""
+    if data.get("tags_from"):
+        return [
+            f"- Trained on the agreed tags of the platform project `{data.get('project')}`: "
+            f"{data.get('panoramas')} panoramas answered by >= {data.get('min_support')} "
+            f"volunteers ({data.get('panoramas_left_out')} others left out), "
+            f"{data.get('agreed_cameras')} cameras tagged by >= {data.get('min_support')} "
+            f"volunteers as box labels (size prior), {data.get('unagreed_candidates')} "
+            f"unagreed candidates as ignore regions, cut into {train.get('patches')} patches of "
+            f"{train.get('patch_px')} px. Cameras every volunteer missed remain in the "
+            "negatives (label noise).",
+        ]
+    return [
+        f"- Trained on synthetic panoramas only: {data.get('synthetic_panoramas')} panoramas of "
+        f"`camcensus.simulate.simulate_city(seed={data.get('seed')})` rendered by "
+        "`camcensus.simulate.render` (flat-shaded streets with cameras and look-alikes: street "
+        "and wall lamps, signal heads, cell boxes), cut into "
+        f"{train.get('patches')} patches of {train.get('patch_px')} px (cameras, look-alikes "
+        "as hard negatives, random views) with brightness, contrast, noise and blur jitter.",
+    ]
+
+
 def model_card(config: Mapping[str, Any]) -> str:
     """Return the model card (Markdown) of a model folder's ``config.json`` contents."""
     train = config.get("train", {})
@@ -608,12 +631,7 @@ def model_card(config: Mapping[str, Any]) -> str:
         "view, tiled over equirectangular panoramas (`camcensus detect run`).",
         "",
         "## Data",
-        f"- Trained on synthetic panoramas only: {data.get('synthetic_panoramas')} panoramas of "
-        f"`camcensus.simulate.simulate_city(seed={data.get('seed')})` rendered by "
-        "`camcensus.simulate.render` (flat-shaded streets with cameras and look-alikes: street "
-        "and wall lamps, signal heads, cell boxes), cut into "
-        f"{train.get('patches')} patches of {train.get('patch_px')} px (cameras, look-alikes "
-        "as hard negatives, random views) with brightness, contrast, noise and blur jitter.",
+        *_data_lines(data, train),
         f"- Training: {train.get('epochs')} epochs, batch {train.get('batch_size')}, Adam "
         f"{train.get('learning_rate')}, {train.get('channels')} channels, seed "
         f"{train.get('seed')}; {config.get('train_seconds')} s on CPU (JAX).",
@@ -654,7 +672,7 @@ def model_card(config: Mapping[str, Any]) -> str:
         "precision and recall are unknown until measured on panoramas your volunteers tagged "
         "(`camcensus detect evaluate --panoramas`), and they should be retrained on your "
         "project's agreed tags (`camcensus.detect.labels.agreed_cameras` -> `label_crops` -> "
-        "COCO export; `camcensus detect train --tags-from` is not written yet).",
+        "COCO export, or `camcensus detect train --tags-from DATABASE --project P`).",
         "- Cameras under 8 px (at the 60 degree crop scale) are found less often (see the size "
         "bands).",
         "- A machine tag alone never settles a camera: detections are tags with "
