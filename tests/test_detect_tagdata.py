@@ -141,11 +141,15 @@ def test_project_data_counts_answers_and_finds_images(platform: dict[str, Any]) 
     assert served.shape == rendered.image.shape
     assert rendered.heading_deg == pytest.approx(float(row["heading_deg"]))
     cam = platform["truth"][pid].iloc[0]
-    kw = {"heading_deg": float(cam["heading_deg"]), "pitch_deg": float(cam["pitch_deg"])}
-    a = perspective_crop(served, **kw, fov_deg=10.0, size=64, panorama_heading_deg=row.heading_deg)
+    h, p = float(cam["heading_deg"]), float(cam["pitch_deg"])
+    a = perspective_crop(
+        served, heading_deg=h, pitch_deg=p, fov_deg=10.0, size=64,
+        panorama_heading_deg=float(row["heading_deg"]),
+    )  # fmt: skip
     b = perspective_crop(
-        rendered.image, **kw, fov_deg=10.0, size=64, panorama_heading_deg=rendered.heading_deg
-    )
+        rendered.image, heading_deg=h, pitch_deg=p, fov_deg=10.0, size=64,
+        panorama_heading_deg=rendered.heading_deg,
+    )  # fmt: skip
     assert np.abs(a.astype(float) - b.astype(float)).mean() < 6.0
 
 
@@ -181,7 +185,8 @@ def test_tag_patches_label_the_agreed_cameras(platform: dict[str, Any]) -> None:
     assert (boxes["w"] > 0).all() and (boxes["w"] < 128).all()
 
 
-def test_cli_trains_from_a_platform_project(platform: dict[str, Any], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tag_model(platform: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
     pytest.importorskip("jax", reason="the train extra (jax) is not installed")
     pytest.importorskip("onnxruntime", reason="the cv extra (onnxruntime) is not installed")
     from typer.testing import CliRunner
@@ -189,10 +194,21 @@ def test_cli_trains_from_a_platform_project(platform: dict[str, Any], tmp_path: 
     import camcensus.cli_detect  # noqa: F401
     from camcensus.cli import app
 
-    out = tmp_path / "model"
+    out = tmp_path_factory.mktemp("tagmodel") / "model"
     args = ["detect", "train", "--tags-from", platform["url"], "--project", "tiny"]
     args += ["--media", str(platform["media"]), "--epochs", "1", "--channels", "8"]
     result = CliRunner().invoke(app, [*args, "--no-mining", "--out", str(out)])
+    return out, args, result
+
+
+def test_cli_trains_from_a_platform_project(
+    platform: dict[str, Any], tag_model: Any, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from camcensus.cli import app
+
+    out, args, result = tag_model
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     n_cam = sum(len(platform["truth"][p]) for p, n in platform["chosen"].items() if n >= 2)
@@ -209,3 +225,82 @@ def test_cli_trains_from_a_platform_project(platform: dict[str, Any], tmp_path: 
     )
     text = " ".join(bad.output.replace("│", " ").split())
     assert bad.exit_code == 2 and "not a folder" in text
+
+
+def test_evaluate_on_panoramas_with_tags_or_cameras_truth(
+    platform: dict[str, Any], tag_model: Any, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from camcensus.cli import app
+    from camcensus.db import connect
+    from camcensus.db.export import export_tags
+    from camcensus.imagery.store import ImageStore
+
+    model = tag_model[0]
+    answered = [p for p, n in platform["chosen"].items() if n >= 2]
+    frame = platform["frame"].set_index("panorama_id")
+    store = ImageStore(platform["media"])
+    pd.DataFrame(
+        {
+            "panorama_id": answered,
+            "path": [str(store.materialize(str(frame.loc[p, "image_uri"]))) for p in answered],
+            "heading_deg": [float(frame.loc[p, "heading_deg"]) for p in answered],
+        }
+    ).to_csv(tmp_path / "panoramas.csv", index=False)
+    truth = pd.concat([platform["truth"][p].assign(panorama_id=p) for p in answered])
+    truth[["panorama_id", "heading_deg", "pitch_deg"]].to_csv(tmp_path / "cams.csv", index=False)
+    engine = connect(platform["url"])
+    export_tags(engine, project="tiny", out=tmp_path / "tags.csv", format="csv")
+    engine.dispose()
+    base = ["detect", "evaluate", "--model", str(model), "--panoramas", str(tmp_path)]
+    for name, fmt in (("cams.csv", "cameras"), ("tags.csv", "tags")):
+        out = tmp_path / f"{fmt}.json"
+        result = CliRunner().invoke(
+            app, [*base, "--truth", str(tmp_path / name), "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        m = json.loads(out.read_text())
+        assert m["truth"]["format"] == fmt and m["panoramas"] == len(answered)
+        # Perfect volunteers: the agreed tags are the visible cameras; the only unagreed
+        # candidates are the lone volunteer's (on a panorama not evaluated).
+        assert m["overall"]["cameras"] == len(truth)
+        lone_cams = sum(len(platform["truth"][p]) for p, n in platform["chosen"].items() if n < 2)
+        assert m["truth"]["ignore_candidates"] == (lone_cams if fmt == "tags" else 0)
+        assert m["held_out"] is False and "not held out" in result.output
+        assert sum(b["cameras"] for b in m["by_size"].values()) == len(truth)
+    lone = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "x.json")])
+    assert lone.exit_code == 2 and "--truth" in lone.output
+
+
+def test_read_truth_formats_and_errors(tmp_path: Path) -> None:
+    from camcensus._errors import InputError
+    from camcensus.detect.evaluate import PX_PER_DEG, read_truth
+    from camcensus.detect.labels import prior_box_deg
+
+    pd.DataFrame(
+        {"panorama_id": ["a", "b"], "heading_deg": [370.0, 10.0], "pitch_deg": [20.0, 5.0]}
+    ).to_csv(tmp_path / "c.csv", index=False)
+    truth, ignore, fmt = read_truth(tmp_path / "c.csv")
+    assert fmt == "cameras" and ignore.empty and list(truth["heading_deg"]) == [10.0, 10.0]
+    span, tall = prior_box_deg(np.array([20.0]), "unknown", "unknown")
+    want = math.sqrt(span[0] * math.cos(math.radians(20.0)) * tall[0])
+    assert truth["size_deg"].iloc[0] == pytest.approx(want)
+    assert truth["size_px"].iloc[0] == pytest.approx(want * PX_PER_DEG)
+    # Tags: two volunteers agree on one camera, a third's lone tag is an ignore candidate.
+    rows = [
+        ("t1", "a", "v1", 100.0, 10.0),
+        ("t2", "a", "v2", 100.5, 10.2),
+        ("t3", "a", "v3", 200.0, 15.0),
+    ]
+    tags = pd.DataFrame(rows, columns=["tag_id", "panorama_id", "decoder_id", "heading_deg",
+                                       "pitch_deg"])  # fmt: skip
+    tags["attachment"], tags["camera_type"] = "street", "dome"
+    tags.to_csv(tmp_path / "t.csv", index=False)
+    truth, ignore, fmt = read_truth(tmp_path / "t.csv")
+    assert fmt == "tags" and len(truth) == 1 and len(ignore) == 1
+    assert truth["heading_deg"].iloc[0] == pytest.approx(100.25, abs=0.01)
+    assert ignore["heading_deg"].iloc[0] == pytest.approx(200.0)
+    tags.drop(columns="camera_type").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(InputError, match="camera_type"):
+        read_truth(tmp_path / "bad.csv")

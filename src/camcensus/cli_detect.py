@@ -241,6 +241,25 @@ def evaluate(
         int, typer.Option("--synthetic", help="Held-out synthetic panoramas.")
     ] = 50,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out synthetic city.")] = 1,
+    panoramas: Annotated[
+        Path | None,
+        typer.Option(
+            "--panoramas",
+            help="Evaluate on these panoramas instead (a folder or CSV as for detect run); "
+            "needs --truth.",
+            show_default=False,
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Ground truth of --panoramas: a tags CSV (camcensus export tags --format csv: "
+            "cameras agreed by 2 volunteers are the truth, other tags are ignored) or a cameras "
+            "CSV (panorama_id, heading_deg, pitch_deg[, size_deg, category]).",
+            show_default=False,
+        ),
+    ] = None,
     groups: Annotated[
         Path | None,
         typer.Option(
@@ -277,25 +296,59 @@ def evaluate(
                     f"{', '.join(table.columns)})"
                 )
             mapping = dict(zip(table["PanoramaId"], table["group"], strict=True))
+        if (panoramas is None) != (truth is None):
+            raise OptionError(
+                "--panoramas and --truth go together: the panoramas to run and their ground truth"
+            )
         detector = load_detector(model, threads=threads)
-        trained_seed = detector.config.get("data", {}).get("seed")
-        metrics, _d, _t = evaluate_synthetic(
-            detector,
-            synthetic,
-            seed=seed,
-            groups=mapping,
-            score_threshold=score_threshold,
-            progress=update,
-        )
-        metrics["held_out"] = trained_seed is None or int(trained_seed) != seed
+        if panoramas is not None and truth is not None:
+            from camcensus.detect.evaluate import evaluate_panoramas, read_truth
+            from camcensus.detect.infer import read_panorama_list
+
+            if mapping == "tract":
+                mapping = None
+            ledger = Ledger()
+            truth_table, ignore, fmt = read_truth(truth, ledger=ledger)
+            metrics, _d, _t = evaluate_panoramas(
+                detector,
+                read_panorama_list(panoramas),
+                truth_table,
+                ignore=ignore,
+                groups=mapping,
+                score_threshold=score_threshold,
+                ledger=ledger,
+                progress=update,
+            )
+            metrics["truth"] = {"file": str(truth), "format": fmt, "ignore_candidates": len(ignore)}
+            metrics["excluded"] = ledger.records()
+            trained_on = {str(p) for p in detector.config.get("data", {}).get("panorama_ids", [])}
+            metrics["held_out"] = not (trained_on & set(_t["panorama_id"].astype(str)))
+        else:
+            trained_seed = detector.config.get("data", {}).get("seed")
+            metrics, _d, _t = evaluate_synthetic(
+                detector,
+                synthetic,
+                seed=seed,
+                groups=mapping,
+                score_threshold=score_threshold,
+                progress=update,
+            )
+            metrics["held_out"] = (
+                trained_seed is None
+                or "synthetic_panoramas" not in detector.config.get("data", {})
+                or int(trained_seed) != seed
+            )
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_text(json.dumps(metrics, indent=1, default=_json), encoding="utf-8")
         tmp.replace(out)
     if not metrics["held_out"]:
-        Console().print(
-            Text(f"Warning: --seed {seed} is the training city's seed: not held out.", style="red")
+        what = (
+            "the panoramas include ones the model was trained on"
+            if panoramas is not None
+            else f"--seed {seed} is the training city's seed"
         )
+        Console().print(Text(f"Warning: {what}: not held out.", style="red"))
     _print_metrics(metrics)
     Console().print(Text(f"Metrics: {out}"))
 
@@ -313,7 +366,8 @@ def _num(value: Any) -> str:
 def _print_metrics(metrics: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Held-out synthetic panoramas ({metrics['panoramas']})")
+    kind = "panoramas" if "truth" in metrics else "synthetic panoramas"
+    table = Table(title=f"Held-out {kind} ({metrics['panoramas']})")
     for col in ("cameras", "n", "precision", "recall", "AP", "recall at P >= 0.8"):
         table.add_column(col)
     for name, b in [("all", metrics["overall"]), *metrics["by_size"].items()]:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from camcensus._errors import ContractError, OptionError
+from camcensus._errors import ContractError, InputError, Ledger, OptionError, Problem
 from camcensus.detect.crops import focal_px
 
 __all__ = [
@@ -37,8 +37,10 @@ __all__ = [
     "average_precision",
     "calibration_bins",
     "detection_metrics",
+    "evaluate_panoramas",
     "evaluate_synthetic",
     "match_detections",
+    "read_truth",
     "recall_by_group",
     "truth_cameras",
 ]
@@ -443,4 +445,188 @@ def evaluate_synthetic(
     metrics = detection_metrics(det, truth, groups=mapping, score_threshold=score_threshold)
     metrics["panoramas"] = n_panoramas
     metrics["data"] = {"synthetic_panoramas": n_panoramas, "seed": seed}
+    return metrics, det, truth
+
+
+def _prior_truth(cams: pd.DataFrame) -> pd.DataFrame:
+    """Cameras with angular rectangles (:data:`camcensus.detect.labels.CAMERA_COLUMNS`) as a
+    truth table (size from the rectangle)."""
+    wide = cams["span_deg"].to_numpy(float) * np.cos(np.radians(cams["pitch_deg"].to_numpy(float)))
+    tall = cams["top_deg"].to_numpy(float) - cams["bottom_deg"].to_numpy(float)
+    size = np.sqrt(np.maximum(wide * tall, 0.0))
+    return pd.DataFrame(
+        {
+            "panorama_id": cams["panorama_id"].astype(str).to_numpy(),
+            "camera_id": cams["camera_id"].astype(str).to_numpy(),
+            "heading_deg": cams["heading_deg"].to_numpy(float),
+            "pitch_deg": cams["pitch_deg"].to_numpy(float),
+            "category": cams["category"].astype(str).to_numpy(),
+            "size_deg": size,
+            "size_px": size * PX_PER_DEG,
+        },
+        columns=list(TRUTH_COLUMNS),
+    )
+
+
+def read_truth(
+    path: str | Any, *, min_support: int = 2, ledger: Ledger | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Read the ground truth of real panoramas for :func:`evaluate_panoramas`.
+
+    Two CSV formats, told apart by the ``decoder_id`` column:
+
+    - **tags** (``camcensus export tags --format csv``, or any table with ``tag_id``,
+      ``panorama_id``, ``decoder_id``, ``heading_deg``, ``pitch_deg``, ``attachment``,
+      ``camera_type``): candidates of :func:`camcensus.detect.labels.agreed_cameras`; those
+      agreed by ``min_support`` volunteers are the truth, the others are *ignore* candidates (a
+      detection there is neither a hit nor a false positive). Machine tags and submissions of
+      kind ``model`` / ``tutorial`` or ``gold`` are left out (counted).
+    - **cameras** (reference cameras, e.g. checked by experts): ``panorama_id``,
+      ``heading_deg``, ``pitch_deg`` and optionally ``size_deg`` (apparent size, degrees;
+      default: the size prior of :func:`camcensus.detect.labels.prior_box_deg` for an
+      ``attachment`` / ``camera_type`` column or unknown ones), ``category``, ``camera_id``.
+
+    Returns
+    -------
+    tuple
+        ``(truth, ignore, format)``: two :data:`TRUTH_COLUMNS` tables and ``"tags"`` or
+        ``"cameras"``.
+    """
+    from pathlib import Path
+
+    from camcensus.detect.labels import agreed_cameras, prior_box_deg
+
+    src = Path(path)
+    if not src.is_file():
+        raise OptionError(f"{src}: no such truth file (a tags or cameras CSV)")
+    table = pd.read_csv(src, dtype={"panorama_id": str, "decoder_id": str, "tag_id": str})
+    need = ["panorama_id", "heading_deg", "pitch_deg"]
+    if "decoder_id" in table.columns:
+        need += ["tag_id", "attachment", "camera_type"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InputError(
+            [
+                Problem(str(src), None, c, "no such column", ", ".join(need), "add the column")
+                for c in missing
+            ]
+        )
+    bad = ~(table["heading_deg"].apply(_finite_number) & table["pitch_deg"].apply(_finite_number))
+    if bad.any():
+        raise InputError(
+            [
+                Problem(
+                    str(src),
+                    int(i) + 2,
+                    "heading_deg/pitch_deg",
+                    "not a number",
+                    "degrees",
+                    "fix or delete the row",
+                )
+                for i in np.flatnonzero(bad.to_numpy())[:20]
+            ]
+        )
+    empty = pd.DataFrame(columns=list(TRUTH_COLUMNS))
+    if "decoder_id" not in table.columns:
+        cams = table.copy()
+        if "size_deg" not in cams.columns:
+            n = len(cams)
+            att = cams["attachment"].astype(str).to_numpy() if "attachment" in cams else "unknown"
+            typ = cams["camera_type"].astype(str).to_numpy() if "camera_type" in cams else "unknown"
+            att = np.broadcast_to(np.asarray(att, dtype=object), (n,))
+            typ = np.broadcast_to(np.asarray(typ, dtype=object), (n,))
+            span, tall = prior_box_deg(cams["pitch_deg"].to_numpy(float), att, typ)
+            cosp = np.cos(np.radians(cams["pitch_deg"].to_numpy(float)))
+            cams["size_deg"] = np.sqrt(np.maximum(span * cosp * tall, 0.0))
+        size = cams["size_deg"].to_numpy(float)
+        truth = pd.DataFrame(
+            {
+                "panorama_id": cams["panorama_id"].astype(str).to_numpy(),
+                "camera_id": (
+                    cams["camera_id"].astype(str).to_numpy()
+                    if "camera_id" in cams
+                    else [f"row{i + 2}" for i in range(len(cams))]
+                ),
+                "heading_deg": cams["heading_deg"].to_numpy(float) % 360.0,
+                "pitch_deg": cams["pitch_deg"].to_numpy(float),
+                "category": (
+                    cams["category"].astype(str).to_numpy() if "category" in cams else "unknown"
+                ),
+                "size_deg": size,
+                "size_px": size * PX_PER_DEG,
+            },
+            columns=list(TRUTH_COLUMNS),
+        )
+        return truth, empty, "cameras"
+    keep = np.ones(len(table), dtype=bool)
+    if "submission_kind" in table.columns:
+        kind = table["submission_kind"].astype(str)
+        other = ~kind.isin(["volunteer", "expert"])
+        keep &= ~other.to_numpy()
+        if ledger is not None:
+            ledger.exclude(
+                "detect evaluate", "tags of model/tutorial submissions", int(other.sum())
+            )
+    if "gold" in table.columns:
+        gold = table["gold"].astype(str).str.lower().isin(["true", "1"]).to_numpy() & keep
+        keep &= ~gold
+        if ledger is not None:
+            ledger.exclude("detect evaluate", "tags of gold submissions", int(gold.sum()))
+    if "machine" in table.columns:
+        table["machine"] = table["machine"].astype(str).str.lower().isin(["true", "1"])
+    cams = agreed_cameras(table.loc[keep], min_support=min_support, ledger=ledger)
+    agreed = cams["agreed"].astype(bool).to_numpy()
+    return _prior_truth(cams[agreed]), _prior_truth(cams[~agreed]), "tags"
+
+
+def _finite_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def evaluate_panoramas(
+    detector: Any,
+    panoramas: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    ignore: pd.DataFrame | None = None,
+    groups: Mapping[str, str] | None = None,
+    score_threshold: float = 0.5,
+    batch_size: int = 8,
+    ledger: Ledger | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Run the detector on real panoramas and audit it against ``truth`` (:func:`read_truth`).
+
+    ``panoramas``: :func:`camcensus.detect.infer.read_panorama_list` rows; every one is
+    evaluated (a panorama with no truth row has no camera). Truth rows of other panoramas are
+    left out (counted). Detections matching an ``ignore`` candidate (tags not agreed) are
+    dropped before the metrics (``ignored_detections``).
+    """
+    from camcensus.detect.infer import detect_panoramas
+
+    ids = set(panoramas["panorama_id"].astype(str))
+    inside = truth["panorama_id"].astype(str).isin(ids).to_numpy()
+    if ledger is not None:
+        ledger.exclude(
+            "detect evaluate", "truth cameras of panoramas not in --panoramas", int((~inside).sum())
+        )
+    truth = truth.loc[inside].reset_index(drop=True)
+    det = detect_panoramas(
+        detector, panoramas, batch_size=batch_size, score_min=0.05, progress=progress
+    )
+    dropped = 0
+    if ignore is not None and len(ignore) and len(det):
+        # Ignore candidates only where no agreed camera claims the detection first.
+        d_truth, _ = match_detections(det, truth)
+        d_ign, _ = match_detections(det, ignore.reset_index(drop=True))
+        drop = (d_truth < 0) & (d_ign >= 0)
+        dropped = int(drop.sum())
+        det = det.loc[~drop].reset_index(drop=True)
+    metrics = detection_metrics(det, truth, groups=groups, score_threshold=score_threshold)
+    metrics["panoramas"] = len(ids)
+    metrics["ignored_detections"] = dropped
+    metrics["data"] = {"panoramas": len(ids)}
     return metrics, det, truth

@@ -333,6 +333,7 @@ def train_from_tags(
         "unagreed_candidates": int(len(cams) - agreed),
         "min_support": min_support,
         "seed": seed,
+        "panorama_ids": list(patches.panoramas),
     }
     result = train_detector(patches, epochs=epochs, channels=channels, seed=seed, progress=progress)
     if not mine:
