@@ -13,11 +13,15 @@ Usage: python benchmarks/bench_quality_intervals.py [--seeds 20] [--full] [--jso
 (--full: 200 seeds per error model. A fit takes ~5 s on an idle core with the defaults,
 draws=1000 burn-in=300; the shared 2-core machine made it 20-50 s.)
 
-Measured 2026-12-05 (loaded shared machine; draws 400, burn-in 150, seeds 0-19; 95% intervals):
-  default        coverage 18/20 = 0.90, mean width 30.4 (8.6% of the total), bias +1.2
-  miss_prone     coverage 20/20 = 1.00, mean width 52.6 (14.9%), bias +1.6
-  over_counting  coverage 18/20 = 0.90, mean width 36.3 (10.3%), bias +4.7
-  Amnesty's decoder bootstrap (baseline): coverage 0.05 / 0.00 / 0.00.
+Measured 2026-12-05 (loaded shared machine; draws 400, burn-in 150; 95% intervals; runs cut
+by time, seeds 0-52 / 0-57 / 0-42):
+  default        coverage 48/53 = 0.906 (Wilson [0.80, 0.96]), mean width 30.1 (8.4% of the
+                 total), bias -0.1, RMSE 8.0; sum of medians -38.9
+  miss_prone     coverage 57/58 = 0.983 ([0.91, 1.00]), width 51.3 (14.3%), bias -1.2, RMSE 12.5;
+                 sum of medians -124.2
+  over_counting  coverage 38/43 = 0.884 ([0.76, 0.95]), width 37.0 (10.4%), bias +4.7, RMSE
+                 10.9; sum of medians +4.3
+  Amnesty's decoder bootstrap (baseline, seeds 0-19): coverage 0.05 / 0.00 / 0.00.
 Without the leak-in term (--leak none, draws 500, seeds 0-29): 0.867 / 0.967 / 0.833.
 The 200-seed run (goal: 0.93-0.97) is still to be made.
 """
