@@ -8,6 +8,7 @@ forward pass of the same weights, jit-compiled, same threads); training time on 
     .venv/bin/python benchmarks/bench_detect.py --full     # 200 panoramas, 30 epochs, 50 held out
     .venv/bin/python benchmarks/bench_detect.py --model DIR  # evaluate an existing model only
     .venv/bin/python benchmarks/bench_detect.py --channels 16,24  # both widths, same run
+    .venv/bin/python benchmarks/bench_detect.py --effort-from results.json  # effort only
 
 With several ``--channels`` each width is trained and evaluated on the same data and seeds,
 and the crops/s of all models are measured in interleaved rounds (so the machine's load hits
@@ -54,6 +55,150 @@ def _throughput(
             f(x[s : s + 8]).block_until_ready()
         out["jax_crops_per_s"] = n / (time.perf_counter() - t)
         out["ratio_onnxruntime_over_jax"] = ort_rate / out["jax_crops_per_s"]
+    return out
+
+
+def detector_rates(metrics: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
+    """The detector's measured rates for the effort simulation (at its 0.5 score threshold).
+
+    ``recall_small`` / ``recall_big``: recall of cameras < 8 px / >= 8 px; ``share_small``: the
+    held-out cameras' share under 8 px; ``false_per_panorama``: unmatched detections per
+    panorama (the false machine tags a volunteer must reject).
+    """
+    small, big, o = metrics["by_size"]["< 8 px"], metrics["by_size"][">= 8 px"], metrics["overall"]
+    return {
+        "threshold": threshold,
+        "recall_small": float(small["recall"]),
+        "recall_big": float(big["recall"]),
+        "share_small": small["cameras"] / max(1, small["cameras"] + big["cameras"]),
+        "false_per_panorama": (o["detections"] - o["true_positives"]) / metrics["panoramas"],
+        "cameras": int(o["cameras"]),
+    }
+
+
+def effort_simulation(
+    rates: dict[str, float],
+    *,
+    errors: Any = None,
+    seeds: int = 20,
+    p_confirm: float = 0.95,
+    p_accept_false: float = 0.10,
+    k_max: int = 5,
+    volunteers: int = 80,
+) -> dict[str, Any]:
+    """Volunteer answers needed per panorama with and without the detector's pre-tags.
+
+    On ``simulate_city(seed)`` (truth: cameras per panorama), ``seeds`` times:
+
+    - **unaided** (Amnesty's task): each answer is by a volunteer drawn from a pool of
+      :func:`camcensus.simulate.volunteers.draw_volunteer_models` (``errors``): each camera
+      found with probability ``1 - miss`` plus Poisson(``false_positive_rate``) look-alikes;
+    - **pre-tagged** ("verify" task): the detector tags each camera with its measured recall
+      for the camera's size band (a camera is < 8 px with the measured share) plus
+      Poisson(``false_per_panorama``) false machine tags; a volunteer confirms a true machine
+      tag with ``p_confirm``, accepts a false one with ``p_accept_false``, finds each camera
+      the detector missed as an unaided volunteer would (``1 - miss``) and adds their own
+      look-alikes as unaided;
+    - the count of a panorama is the median of its answers (Amnesty's rule); errors are the
+      mean absolute error per panorama and the error of the city's total, against the truth.
+
+    Returns the errors for 1..``k_max`` unaided answers and 1..3 pre-tagged answers (and the
+    machine alone), the smallest number of pre-tagged answers whose error is at most that of 3
+    unaided ones, and the assumptions.
+    """
+    import numpy as np
+
+    from camcensus.simulate import ErrorModel, simulate_city
+    from camcensus.simulate.volunteers import draw_volunteer_models
+
+    errors = errors or ErrorModel()
+    acc: dict[str, list[tuple[float, float]]] = {}
+
+    def add(key: str, count: np.ndarray, truth: np.ndarray) -> None:
+        mae = float(np.abs(count - truth).mean())
+        total = float(abs(count.sum() - truth.sum()) / truth.sum())
+        acc.setdefault(key, []).append((mae, total))
+
+    for seed in range(seeds):
+        truth = simulate_city(seed).truth["n_cameras"].to_numpy(int)
+        rng = np.random.default_rng([seed, 97])
+        pool = draw_volunteer_models(volunteers, seed=seed, errors=errors)
+        miss = np.array([v.miss for v in pool])
+        fp = np.array([v.false_positive_rate for v in pool])
+        n = len(truth)
+        # Detector: per camera, small with the measured share, detected with its band's recall.
+        small = rng.binomial(truth, rates["share_small"])
+        hit = rng.binomial(small, rates["recall_small"]) + rng.binomial(
+            truth - small, rates["recall_big"]
+        )
+        false = rng.poisson(rates["false_per_panorama"], n)
+        add("machine alone", (hit + false).astype(float), truth)
+        unaided, verified = [], []
+        for _ in range(max(k_max, 3)):
+            who = rng.integers(0, volunteers, n)
+            unaided.append(rng.binomial(truth, 1 - miss[who]) + rng.poisson(fp[who]))
+            who = rng.integers(0, volunteers, n)
+            verified.append(
+                rng.binomial(hit, p_confirm)
+                + rng.binomial(false, p_accept_false)
+                + rng.binomial(truth - hit, 1 - miss[who])
+                + rng.poisson(fp[who])
+            )
+        for k in range(1, k_max + 1):
+            add(f"unaided x{k}", np.median(np.stack(unaided[:k]), axis=0), truth)
+        for m in range(1, 4):
+            add(f"pre-tagged x{m}", np.median(np.stack(verified[:m]), axis=0), truth)
+    table = {
+        key: {
+            "mae_per_panorama": float(np.mean([a for a, _ in v])),
+            "total_error": float(np.mean([b for _, b in v])),
+        }
+        for key, v in acc.items()
+    }
+    target = table["unaided x3"]["mae_per_panorama"]
+    enough = [m for m in range(1, 4) if table[f"pre-tagged x{m}"]["mae_per_panorama"] <= target]
+    return {
+        "rates": rates,
+        "errors": {k: getattr(errors, k) for k in ("miss_mean", "false_positive_rate")},
+        "seeds": seeds,
+        "assumptions": {
+            "p_confirm_true_machine_tag": p_confirm,
+            "p_accept_false_machine_tag": p_accept_false,
+            "missed_cameras_found_as_unaided": True,
+            "volunteer_miss_independent_of_size": True,
+            "aggregate": "median of the answers",
+        },
+        "table": table,
+        "pre_tagged_answers_for_unaided_x3_error": enough[0] if enough else None,
+    }
+
+
+def _print_effort(res: dict[str, Any]) -> None:
+    print(
+        f"effort (errors {res['errors']}, {res['seeds']} cities; detector {res['rates']}; "
+        f"assumptions {res['assumptions']})"
+    )
+    for key, v in res["table"].items():
+        print(
+            f"  {key:16s} MAE/panorama {v['mae_per_panorama']:.3f}  total error "
+            f"{100 * v['total_error']:.1f}%"
+        )
+    print(
+        "  pre-tagged answers per panorama for the error of 3 unaided: "
+        f"{res['pre_tagged_answers_for_unaided_x3_error']}"
+    )
+
+
+def _effort_all(rates: dict[str, float], seeds: int) -> dict[str, Any]:
+    from camcensus.quality._sim import ERROR_MODELS
+
+    out = {}
+    variants = {"": {}, " optimistic": {"p_confirm": 0.99, "p_accept_false": 0.02}}
+    for name, errors in ERROR_MODELS.items():
+        for label, kw in variants.items():
+            out[name + label] = effort_simulation(rates, errors=errors, seeds=seeds, **kw)
+            print(f"[{name}{label}]", end=" ")
+            _print_effort(out[name + label])
     return out
 
 
@@ -113,7 +258,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="keep the trained model folder here")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     ap.add_argument("--rounds", type=int, default=3, help="throughput rounds per model")
+    ap.add_argument(
+        "--effort-from",
+        type=Path,
+        help="only the volunteer-effort simulation, with the detector rates of this JSON",
+    )
+    ap.add_argument("--effort-width", type=int, help="channels whose rates to use (effort)")
+    ap.add_argument("--effort-seeds", type=int, default=20, help="cities of the simulation")
     args = ap.parse_args()
+    if args.effort_from is not None:
+        saved = json.loads(args.effort_from.read_text(encoding="utf-8"))
+        width = args.effort_width or max(int(k[1:]) for k in saved if k[:1] == "c")
+        det_rates = detector_rates(saved[f"c{width}"]["metrics"])
+        det_rates["channels"] = width
+        res = _effort_all(det_rates, args.effort_seeds)
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1, default=str), encoding="utf-8")
+        return
     n_train = args.synthetic or (200 if args.full else 60)
     epochs = args.epochs or (30 if args.full else 10)
     holdout = args.holdout or (50 if args.full else 20)
@@ -170,6 +331,10 @@ def main() -> None:
             flush=True,
         )
     print(f"load average before {results['load_before']}, after {results['load_after']}")
+    width = args.effort_width or widths[-1]
+    det_rates = detector_rates(results[f"c{width}"]["metrics"])
+    det_rates["channels"] = width
+    results["effort"] = _effort_all(det_rates, args.effort_seeds)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     print(json.dumps(results, default=str))
