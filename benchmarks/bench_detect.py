@@ -193,10 +193,12 @@ def _effort_all(rates: dict[str, float], seeds: int) -> dict[str, Any]:
     from camcensus.quality._sim import ERROR_MODELS
 
     out = {}
-    variants = {"": {}, " optimistic": {"p_confirm": 0.99, "p_accept_false": 0.02}}
+    variants = {"": (0.95, 0.10), " optimistic": (0.99, 0.02)}
     for name, errors in ERROR_MODELS.items():
-        for label, kw in variants.items():
-            out[name + label] = effort_simulation(rates, errors=errors, seeds=seeds, **kw)
+        for label, (conf, acc) in variants.items():
+            out[name + label] = effort_simulation(
+                rates, errors=errors, seeds=seeds, p_confirm=conf, p_accept_false=acc
+            )
             print(f"[{name}{label}]", end=" ")
             _print_effort(out[name + label])
     return out
