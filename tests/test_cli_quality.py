@@ -60,8 +60,12 @@ def test_ratio_is_the_weighted_sum_of_medians_over_the_weighted_reference(
     results = json.loads((report / "results.json").read_text())
     ratios = pd.DataFrame(results["quality"]["ratios"])
     street = ratios[(ratios["category"] == "attached_street") & (ratios["decoders"] == "median")]
-    assert set(street["method"]) >= {"bootstrap", "linearization"}
-    assert np.allclose(street["estimate"], expected)
+    assert set(street["method"]) == {"bootstrap", "linearization", "bayes", "model_assisted"}
+    ht = street[street["method"] != "model_assisted"]
+    assert np.allclose(ht["estimate"], expected)
+    # the model-assisted (GREG) ratio uses every panorama's prediction: its own estimate
+    greg = street[street["method"] == "model_assisted"].iloc[0]
+    assert 0.5 < greg["estimate"] < 1.5 and greg["estimate"] != pytest.approx(expected)
     assert (street["low"] <= street["estimate"]).all()
     assert (street["estimate"] <= street["high"]).all()
     table = pd.read_csv(report / "tables" / "quality_ratios.csv")
@@ -132,3 +136,6 @@ def test_hostile_ids_reach_the_page_as_text(study: Path, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r" / "index.html").read_text()
     assert evil not in html
+    # the hostile ids merged answers, so the strata moved: the GREG ratio is left out, said so
+    notes = json.loads((tmp_path / "r" / "results.json").read_text())["quality"]["notes"]
+    assert any("model-assisted ratio" in n and "left out" in n for n in notes)

@@ -104,9 +104,9 @@ def plan(
                 "--allocation neyman needs --pilot REVIEWS.csv (the per-stratum spread comes "
                 "from a pilot review)"
             )
-        q = read_counts(
-            counts, intersections=intersections, decoders=_decoders(decoders), seed=seed
-        )
+        # The answers a panorama keeps are picked with seed 0 in plan and estimate alike, so
+        # the estimate's strata are those the plan was drawn on (--seed is for the draws).
+        q = read_counts(counts, intersections=intersections, decoders=_decoders(decoders))
         pilot_frame = read_reviews(pilot) if pilot is not None else None
         the_plan = plan_review(
             q.counts,
@@ -181,9 +181,9 @@ def estimate(
             raise OptionError(f"--n-boot {n_boot}: use at least 100, e.g. --n-boot 2000")
         if draws < 100:
             raise OptionError(f"--draws {draws}: use at least 100, e.g. --draws 1000")
-        q = read_counts(
-            counts, intersections=intersections, decoders=_decoders(decoders), seed=seed
-        )
+        # The answers a panorama keeps are picked with seed 0 in plan and estimate alike, so
+        # the estimate's strata are those the plan was drawn on (--seed is for the draws).
+        q = read_counts(counts, intersections=intersections, decoders=_decoders(decoders))
         revs = read_reviews(reviews)
         plan_frame = read_plan(review_plan) if review_plan is not None else None
         paths = {"counts": counts, "reviews": reviews}

@@ -194,8 +194,9 @@ def estimate_quality(
     """
     from camcensus.quality.adaptive import savings_on_agreements
     from camcensus.quality.agreement import alpha_table
+    from camcensus.quality.design import amnesty_strata
     from camcensus.quality.latent import corrected_total, fit_latent
-    from camcensus.quality.ratio import ratio_table
+    from camcensus.quality.ratio import latent_predictions, ratio_table
     from camcensus.quality.skill import skill_from_latent
 
     ledger = Ledger()
@@ -218,18 +219,11 @@ def estimate_quality(
     reviewed = set(reviews["PanoramaId"].astype(str))
     not_counted = len(reviewed - set(counts["PanoramaId"].astype(str)))
     ledger.exclude("reviews", "reviewed panorama not in the counts", not_counted)
-    ratios = ratio_table(
-        the_plan,
-        reviews,
-        submissions=inputs.submissions,
-        categories=cats,
-        level=level,
-        n_boot=n_boot,
-        seed=seed,
-    )
     totals = pd.DataFrame()
     volunteers = pd.DataFrame()
     agreement = pd.DataFrame()
+    predictions: dict[str, pd.Series] = {}
+    prediction_sd: dict[str, pd.Series] = {}
     subs = inputs.submissions
     if subs is not None and len(subs):
         frames = []
@@ -251,6 +245,12 @@ def estimate_quality(
             frames.append(t)
             if cat == cats[0]:
                 volunteers = skill_from_latent(fit)
+            # each panorama's prediction from its answers alone (never its own review)
+            pred = latent_predictions(
+                subs, category=cat, reference=reviews[["PanoramaId", cat]], fit=fit
+            ).set_index("PanoramaId")
+            predictions[cat] = pred["prediction"]
+            prediction_sd[cat] = pred["prediction_sd"]
         totals = pd.concat(frames, ignore_index=True)
         borough = None
         if "BoroName" in counts.columns and counts["BoroName"].notna().any():
@@ -268,6 +268,34 @@ def estimate_quality(
             "The counts hold medians only (no individual answers): no corrected total, no "
             "volunteer skill and no Krippendorff's alpha; give the raw counts.csv for them."
         )
+    strata_by_id = amnesty_strata(counts, cats[0]).set_axis(counts["PanoramaId"].astype(str))
+    planned = the_plan.groupby("stratum")["stratum_size"].first()
+    found = strata_by_id.value_counts()
+    differ = {
+        str(h): (int(found.get(h, 0)), int(n))
+        for h, n in planned.items()
+        if int(found.get(h, 0)) != int(n)
+    }
+    if predictions and differ:
+        ledger.note(
+            "The counts' strata are not those the plan was drawn on (stratum: (in the counts, "
+            f"in the plan) = {differ}): the model-assisted ratio, which sums predictions over "
+            "the strata, is left out. Give the counts the plan was made from (same file, same "
+            "--decoders) to get it."
+        )
+        predictions, prediction_sd = {}, {}
+    ratios = ratio_table(
+        the_plan,
+        reviews,
+        submissions=inputs.submissions,
+        categories=cats,
+        level=level,
+        n_boot=n_boot,
+        seed=seed,
+        predictions=predictions or None,
+        prediction_sd=prediction_sd or None,
+        strata=strata_by_id if predictions else None,
+    )
     savings = pd.DataFrame()
     if {"n_cameras_median", "n_cameras_agreement"} <= set(counts.columns):
         savings = savings_on_agreements(counts, ledger=ledger)
@@ -311,7 +339,7 @@ def _ratio_bullets(result: QualityResult) -> list[str]:
         parts = [
             f"{m} {_num(row['low'])}–{_num(row['high'])}"
             for m, row in by.items()
-            if m in ("bootstrap", "linearization", "bayes")
+            if m in ("bootstrap", "linearization", "bayes", "model_assisted")
         ]
         text = (
             f"{CATEGORY_NAMES.get(cat, cat).capitalize()}: the volunteers' medians add up to "
@@ -363,9 +391,10 @@ def quality_sections(result: QualityResult) -> list[Section]:
             "agreement), as Amnesty did. The ratio below is the volunteers' total divided by the "
             "experts' on those panoramas, each weighted by the inverse of its chance of being "
             "drawn, so that it speaks for the whole study. Below 1 means the volunteers "
-            "undercount. Three intervals are given: Amnesty's weighted bootstrap, a design-based "
-            "(linearised) interval, and a Bayesian ratio (docs/quality.md says how each is "
-            "computed).",
+            "undercount. The intervals: Amnesty's weighted bootstrap, a design-based "
+            "(linearised) interval, a Bayesian ratio and, with every answer, a model-assisted "
+            "ratio that also uses what the volunteers' answers predict for the panoramas not "
+            "reviewed (docs/quality.md says how each is computed and how well each covers).",
             lead="How to read this.",
         )
     )
