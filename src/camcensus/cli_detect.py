@@ -73,7 +73,9 @@ def train(
         typer.Option("--media", help="The platform's media root (panorama images of --tags-from)."),
     ] = Path("media"),
     epochs: Annotated[int, typer.Option("--epochs", help="Passes over the patches.")] = 30,
-    channels: Annotated[int, typer.Option("--channels", help="Backbone channels.")] = 24,
+    channels: Annotated[
+        int, typer.Option("--channels", help="Backbone channels (16: docs/detect.md, Width).")
+    ] = 16,
     holdout: Annotated[
         int,
         typer.Option(

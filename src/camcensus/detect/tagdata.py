@@ -34,6 +34,7 @@ import pandas as pd
 
 from camcensus._errors import Ledger, OptionError
 from camcensus.detect.labels import CAMERA_COLUMNS, agreed_cameras
+from camcensus.detect.train import DEFAULT_CHANNELS
 
 __all__ = [
     "ProjectData",
@@ -298,7 +299,7 @@ def train_from_tags(
     load_image: Callable[[str], np.ndarray],
     *,
     epochs: int = 30,
-    channels: int = 24,
+    channels: int = DEFAULT_CHANNELS,
     seed: int = 0,
     mine: bool = True,
     min_support: int = 2,
