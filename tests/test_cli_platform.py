@@ -81,6 +81,7 @@ def test_export_decode_then_aggregate_end_to_end(tmp_path: Path) -> None:
         "excluded.csv",
         "intersections.csv",
         "panorama_url.csv",
+        "reviews.csv",
     ]
     # Again without --force: refused, exit 2, the files left as they were.
     before = (out / "counts.csv").read_bytes()

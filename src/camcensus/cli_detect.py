@@ -46,7 +46,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 @detect_app.command(
-    epilog="Examples: camcensus detect train --synthetic 200 --epochs 30 --seed 0 --out "
+    epilog="Example: camcensus detect train --synthetic 200 --epochs 30 --seed 0 --out "
     "models/cam; camcensus detect train --tags-from sqlite:///camcensus.db --project demo "
     "--media media --out models/demo"
 )
