@@ -72,10 +72,12 @@ __all__ = [
     "REVIEW_CATEGORIES",
     "REVIEW_EXPERTS",
     "counts_of_tags",
+    "match_gold",
     "next_review",
     "next_validation",
     "queue_plan",
     "queue_review",
+    "ray_distance_deg",
     "record_review_answer",
     "resolve_review",
     "review_progress",
@@ -1011,19 +1013,21 @@ def reviews_awaiting_meta(session: Session, *, project: str) -> list[dict[str, A
 # --------------------------------------------------------------------------- skill from gold
 
 
-def _ray_deg(h1: float, p1: float, h2: float, p2: float) -> float:
+def ray_distance_deg(h1: float, p1: float, h2: float, p2: float) -> float:
+    """Return the angle in degrees between two rays given as (heading, pitch) in degrees."""
     a1, b1, a2, b2 = map(math.radians, (h1, p1, h2, p2))
     c = math.sin(b1) * math.sin(b2) + math.cos(b1) * math.cos(b2) * math.cos(a1 - a2)
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
 
 
-def _match(
+def match_gold(
     gold: Sequence[tuple[float, float]], rays: Sequence[tuple[float, float]]
-) -> tuple[int, int, int]:
-    """(found, missed, extra): closest pairs first within :data:`GOLD_TOLERANCE_DEG`, as the
-    gold feedback volunteers see."""
+) -> tuple[set[int], set[int]]:
+    """Pair a volunteer's rays with the gold rays, closest pairs first, within
+    :data:`GOLD_TOLERANCE_DEG`; return the indices of the matched gold rays and of the matched
+    volunteer rays (the gold feedback volunteers see and the skill admins see)."""
     pairs = sorted(
-        (_ray_deg(g[0], g[1], r[0], r[1]), gi, ri)
+        (ray_distance_deg(g[0], g[1], r[0], r[1]), gi, ri)
         for gi, g in enumerate(gold)
         for ri, r in enumerate(rays)
     )
@@ -1035,6 +1039,14 @@ def _match(
         if gi not in used_g and ri not in used_r:
             used_g.add(gi)
             used_r.add(ri)
+    return used_g, used_r
+
+
+def _match(
+    gold: Sequence[tuple[float, float]], rays: Sequence[tuple[float, float]]
+) -> tuple[int, int, int]:
+    """(found, missed, extra) of :func:`match_gold`."""
+    used_g, used_r = match_gold(gold, rays)
     return len(used_g), len(gold) - len(used_g), len(rays) - len(used_r)
 
 

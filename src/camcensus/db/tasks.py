@@ -94,7 +94,15 @@ from camcensus.db.models import (
     Validation,
     Volunteer,
 )
-from camcensus.db.review import next_review, next_validation, queue_review, validate
+from camcensus.db.review import (
+    GOLD_TOLERANCE_DEG,
+    match_gold,
+    next_review,
+    next_validation,
+    queue_review,
+    ray_distance_deg,
+    validate,
+)
 
 __all__ = [
     "ADAPTIVE_K_MAX",
@@ -112,8 +120,6 @@ __all__ = [
     "validate",
 ]
 
-#: A tag within this angle of a gold ray counts as found.
-GOLD_TOLERANCE_DEG = 5.0
 #: Most counted answers an adaptive rule may ask of one panorama (``k_max`` of
 #: :func:`camcensus.quality.adaptive.adaptive_target`).
 ADAPTIVE_K_MAX = 5
@@ -479,32 +485,13 @@ def _give(
     return _take_slot(session, project, panorama_id, volunteer_id, now)
 
 
-def ray_distance_deg(h1: float, p1: float, h2: float, p2: float) -> float:
-    """Return the angle in degrees between two rays given as (heading, pitch) in degrees."""
-    a1, b1, a2, b2 = map(math.radians, (h1, p1, h2, p2))
-    c = math.sin(b1) * math.sin(b2) + math.cos(b1) * math.cos(b2) * math.cos(a1 - a2)
-    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
-
-
 def _gold_feedback(answer_json: str | None, rays: Sequence[tuple[float, float]]) -> dict[str, Any]:
     """Match the volunteer's rays to the gold rays (closest pairs first, within tolerance)."""
     import json
 
     truth = json.loads(answer_json) if answer_json else []
     gold = [(float(t["heading_deg"]), float(t["pitch_deg"])) for t in truth]
-    pairs = sorted(
-        (ray_distance_deg(g[0], g[1], r[0], r[1]), gi, ri)
-        for gi, g in enumerate(gold)
-        for ri, r in enumerate(rays)
-    )
-    used_g: set[int] = set()
-    used_r: set[int] = set()
-    for d, gi, ri in pairs:
-        if d > GOLD_TOLERANCE_DEG:
-            break
-        if gi not in used_g and ri not in used_r:
-            used_g.add(gi)
-            used_r.add(ri)
+    used_g, used_r = match_gold(gold, rays)
     return {
         "found": len(used_g),
         "missed": len(gold) - len(used_g),

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from camcensus._errors import ContractError, Ledger, OptionError
+from camcensus.io.decode import CATEGORIES
 
 __all__ = [
     "ALPHA_LEVELS",
@@ -44,15 +45,7 @@ ATTACHMENT_CLASSES: tuple[str, ...] = ("none", "street", "building", "unknown", 
 #: tentative conclusions from 0.667 <= alpha < 0.800, discard below.
 RELIABLE = 0.8
 TENTATIVE = 2 / 3
-_COUNT_COLUMNS = (
-    "n_cameras",
-    "attached_street",
-    "attached_building",
-    "attached_unknown",
-    "type_dome",
-    "type_bullet",
-    "type_unknown",
-)
+_COUNT_COLUMNS = CATEGORIES
 _ATTACH = ("attached_street", "attached_building", "attached_unknown")
 
 

@@ -48,6 +48,7 @@ from scipy import sparse
 from scipy.special import gammaln
 
 from camcensus._errors import ContractError, Ledger, OptionError
+from camcensus.io.decode import CATEGORIES
 
 __all__ = [
     "LatentFit",
@@ -58,15 +59,7 @@ __all__ = [
     "split_probabilities",
 ]
 
-_CATEGORIES = (
-    "n_cameras",
-    "attached_street",
-    "attached_building",
-    "attached_unknown",
-    "type_dome",
-    "type_bullet",
-    "type_unknown",
-)
+_CATEGORIES = CATEGORIES
 _TINY = 1e-300
 # Grids of the pooled priors' hyperparameters (drawn from their grid posteriors).
 _MU_P = np.linspace(0.005, 0.995, 199)
