@@ -54,7 +54,7 @@ Horvitz-Thompson ratio ``R = sum(w x) / sum(w y)``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -253,6 +253,40 @@ def _jeffreys_floor(xv: np.ndarray, yv: np.ndarray, m: np.ndarray, ratio: float)
     return ratio**2 * rate * (1.0 - rate)
 
 
+def _stratified_variance(
+    z: np.ndarray,
+    h: np.ndarray,
+    size: np.ndarray,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    floor: Callable[[np.ndarray], float] | None,
+) -> tuple[float, np.ndarray, int, int]:
+    """``sum_h N_h^2 (1 - n_h/N_h) s2_h / n_h`` of the residual ``z`` (without replacement).
+
+    A stratum where no review differs from the decoders' value (``x == y``) gets at least
+    ``floor(mask)`` as its ``s2_h`` when ``floor`` is given. Returns the variance, the stratum
+    labels, the strata with a single review (no ``s2``; left out) and the floored strata.
+    """
+    var = 0.0
+    single, floored = 0, 0
+    labels = pd.unique(h)
+    for lab in labels:
+        m = h == lab
+        n_h = int(m.sum())
+        big_n = float(size[m][0])
+        if n_h < 2:
+            if n_h < big_n:
+                single += 1
+            continue
+        s2 = float(np.var(z[m], ddof=1))
+        if floor is not None and n_h < big_n and not (yv[m] != xv[m]).any():
+            low = floor(m)
+            if low > s2:
+                s2, floored = low, floored + 1
+        var += big_n**2 * (1 - n_h / big_n) * s2 / n_h
+    return var, labels, single, floored
+
+
 def _linearization(
     xv: np.ndarray,
     yv: np.ndarray,
@@ -265,23 +299,14 @@ def _linearization(
 ) -> tuple[float, float, float, dict[str, object]]:
     e = xv - ratio * yv
     big_y = float((w * yv).sum())
-    var = 0.0
-    single, floored = 0, 0
-    labels = pd.unique(h)
-    for lab in labels:
-        m = h == lab
-        n_h = int(m.sum())
-        big_n = float(size[m][0])
-        if n_h < 2:
-            if n_h < big_n:
-                single += 1
-            continue
-        s2 = float(np.var(e[m], ddof=1))
-        if floor != "none" and n_h < big_n and not (yv[m] != xv[m]).any():
-            low = _jeffreys_floor(xv, yv, m, ratio)
-            if low > s2:
-                s2, floored = low, floored + 1
-        var += big_n**2 * (1 - n_h / big_n) * s2 / n_h
+    var, labels, single, floored = _stratified_variance(
+        e,
+        h,
+        size,
+        xv,
+        yv,
+        None if floor == "none" else (lambda m: _jeffreys_floor(xv, yv, m, ratio)),
+    )
     var /= big_y**2
     se = float(np.sqrt(var))
     df = max(len(xv) - len(labels), 1)
@@ -368,26 +393,15 @@ def _model_assisted(
     ratio = big_x / big_y
     # Linearised residual of the ratio; the decoders' part drops out when X is known.
     z = -ratio * e if x_known else xv - ratio * e
-    var = 0.0
-    single, floored = 0, 0
-    labels = pd.unique(h)
-    for lab in labels:
-        m = h == lab
-        n_h = int(m.sum())
-        big_n = float(size[m][0])
-        if n_h < 2:
-            if n_h < big_n:
-                single += 1
-            continue
-        s2 = float(np.var(z[m], ddof=1))
-        if floor_kind != "none" and n_h < big_n and not (yv[m] != xv[m]).any():
-            if floor_kind == "model" and sd_mu is not None:
-                floor = float(np.mean((ratio * b * sd_mu[m]) ** 2))
-            else:
-                floor = _jeffreys_floor(xv, yv, m, ratio)
-            if floor > s2:
-                s2, floored = floor, floored + 1
-        var += big_n**2 * (1 - n_h / big_n) * s2 / n_h
+
+    def model_floor(m: np.ndarray) -> float:
+        if floor_kind == "model" and sd_mu is not None:
+            return float(np.mean((ratio * b * sd_mu[m]) ** 2))
+        return _jeffreys_floor(xv, yv, m, ratio)
+
+    var, labels, single, floored = _stratified_variance(
+        z, h, size, xv, yv, None if floor_kind == "none" else model_floor
+    )
     se = float(np.sqrt(var)) / big_y
     df = max(len(xv) - len(labels), 1)
     t = float(sps.t.ppf((1 + level) / 2, df))
