@@ -4,19 +4,16 @@ PostgreSQL + PostGIS: values asserted against counts worked out by hand."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
-from camcensus.db import connect, session_factory, upgrade
+from camcensus.db import connect, upgrade
 from camcensus.db import projects as db_projects
 from camcensus.db import review as db_review
 from camcensus.db import tasks as db_tasks
@@ -24,35 +21,12 @@ from camcensus.db.errors import Conflict, Forbidden, Invalid, NotFound
 from camcensus.db.export import export_decode, export_reviews
 from camcensus.db.models import Assignment, Review, ReviewAnswer, Volunteer
 from camcensus.db.tasks import TagIn
+from test_db_tasks import T0
+from test_db_tasks import Db as TasksDb
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-T = TypeVar("T")
 
-
-class Db:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.sessions: sessionmaker[Session] = session_factory(engine)
-
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self.sessions.begin() as session:
-            return fn(session, *args, **kwargs)
-
-    def volunteers(self, n: int, role: str = "volunteer") -> list[int]:
-        with self.sessions.begin() as session:
-            rows = [
-                Volunteer(
-                    public_id=secrets.token_urlsafe(12),
-                    pseudonym=f"{role}-{secrets.token_hex(6)}",
-                    password_hash="-",
-                    role=role,
-                    created_at=T0,
-                )
-                for _ in range(n)
-            ]
-            session.add_all(rows)
-            session.flush()
-            return [v.volunteer_id for v in rows]
+class Db(TasksDb):
+    """test_db_tasks' database helper, plus the panorama's review."""
 
     def review(self, panorama_id: str) -> Review:
         with self.sessions() as session:
