@@ -13,9 +13,6 @@ the server's origin.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +24,7 @@ import pandas as pd
 import pytest
 
 from camcensus.io.decode import CATEGORIES
-from conftest import offline_page
+from conftest import offline_page, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,12 +52,6 @@ class Site:
     truth: dict[str, pd.DataFrame]
     lonlat: dict[str, tuple[float, float]]
     volunteers: dict[str, int] = field(default_factory=dict)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _angle(h1: float, p1: float, h2: float, p2: float) -> float:
@@ -144,7 +135,6 @@ def _render_project(media: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Start the real app under uvicorn on a free loopback port (a background thread)."""
-    import uvicorn
     from sqlalchemy.orm import Session
 
     from camcensus.db import accounts, connect, projects, upgrade
@@ -178,25 +168,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             volunteers[name] = int(v.volunteer_id)
         session.commit()
     app = create_app(engine, media_root=media, settings=WebSettings(rate_limits=False))
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        lifespan="off", ws="none", http="h11",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     lonlat = {r.panorama_id: (r.lon, r.lat) for r in panoramas.itertuples()}
     try:
-        yield Site(f"http://127.0.0.1:{port}", engine, truth, lonlat, volunteers)
+        with serve_in_thread(app) as url:
+            yield Site(url, engine, truth, lonlat, volunteers)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         engine.dispose()
 
 

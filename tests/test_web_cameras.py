@@ -7,9 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 import warnings
@@ -28,6 +25,7 @@ from sqlalchemy.orm import Session
 from camcensus.db import connect, upgrade
 from camcensus.db.cameras import load_cameras
 from camcensus.web import WebSettings, create_app
+from conftest import serve_in_thread
 from test_db_cameras import NOW, synthetic_cameras
 from test_web_api import assert_error_shape, make_app
 
@@ -185,38 +183,18 @@ def test_dump_with_checksum_and_date(app: FastAPI, cams: gpd.GeoDataFrame) -> No
 
 
 # --------------------------------------------------------------------------- real server, PostGIS
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def postgis_site(postgis_fresh_url: str, cams: gpd.GeoDataFrame, tmp_path: Path) -> Iterator[str]:
-    import uvicorn
-
     engine = connect(postgis_fresh_url)
     upgrade(engine)
     _load(engine, cams)
     app = create_app(engine, media_root=tmp_path, settings=WebSettings(rate_limits=False))
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        lifespan="off", ws="none", http="h11",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve_in_thread(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         engine.dispose()
 
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +26,7 @@ from sqlalchemy import Engine
 
 from camcensus.web import WebSettings, create_app
 from camcensus.web.api_exposure import BOUNDS_MARGIN_M, MAX_VIA
+from conftest import serve_in_thread
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for the httpx2 fork; the pinned httpx works the same for these tests.
@@ -439,41 +437,17 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def site(engine: Engine, index: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app under uvicorn on a free loopback port (a background thread)."""
-    import uvicorn
-
     app = create_app(
         engine,
         media_root=tmp_path_factory.mktemp("media"),
         settings=WebSettings(rate_limits=False),
         exposure=index,
     )
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        lifespan="off", ws="none", http="h11",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_in_thread(app) as url:
+        yield url
 
 
 def _percent(share: float) -> float:

@@ -10,8 +10,6 @@ test_web_browser.py).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from conftest import offline_page
+from conftest import offline_page, serve_in_thread
 from test_web_api import PASSWORD, Browser, add_account, add_project, make_app, rows
-from test_web_browser import Watch, _free_port
+from test_web_browser import Watch
 from test_web_review_admin import HOSTILE_PSEUDONYM, answer_reviews, building, street
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,27 +28,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[str, FastAPI]]:
     """The app over a fresh database under uvicorn (a background thread); its URL and app."""
-    import uvicorn
 
     app = make_app(tmp_path, rate_limits=False)
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        lifespan="off", ws="none", http="h11",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}", app
+        with serve_in_thread(app) as url:
+            yield url, app
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         app.state.engine.dispose()
 
 
