@@ -29,6 +29,7 @@ __all__ = [
     "aggregate_submissions",
     "agreement_class",
     "assign_boroughs",
+    "decoded_answers",
     "has_zero_rows",
     "median_of_k",
     "summary_tables",
@@ -76,6 +77,57 @@ def _stable_key(seed: int, parts: pd.DataFrame) -> np.ndarray:
         dtype=np.uint64,
         count=len(text),
     )
+
+
+def decoded_answers(
+    submissions: pd.DataFrame,
+    intersections: pd.DataFrame,
+    *,
+    ledger: Ledger | None = None,
+    stage: str = "aggregate",
+) -> pd.DataFrame:
+    """Return the submissions that count, one look per decoder and panorama, with ``PanoramaId``.
+
+    Left out and counted in ``ledger``: a duplicated ``SubmissionId``, a decoder's second
+    submission of an intersection, an ``IntersectionId`` not in ``intersections``, and a
+    decoder's second look at a panorama that two intersections share (first kept). The rows
+    keep their file order in ``_order``. :func:`aggregate_submissions` aggregates these.
+    """
+    ledger = ledger if ledger is not None else Ledger()
+    sub = submissions.reset_index(drop=True).copy()
+    sub["_order"] = np.arange(len(sub))
+
+    # A submission listed twice (same id), or one decoder submitting one intersection twice.
+    if "SubmissionId" in sub.columns:
+        dup = sub["SubmissionId"].notna() & sub.duplicated("SubmissionId", keep="first")
+        ledger.exclude(stage, "duplicated SubmissionId (first row kept)", int(dup.sum()))
+        sub = sub.loc[~dup]
+    if "DecoderId" in sub.columns:
+        dup = sub["DecoderId"].notna() & sub.duplicated(["DecoderId", "IntersectionId"])
+        ledger.exclude(
+            stage, "decoder submitted the same intersection twice (first kept)", int(dup.sum())
+        )
+        sub = sub.loc[~dup]
+
+    inter = intersections[["IntersectionId", "PanoramaId"]]
+    sub = sub.merge(inter, on="IntersectionId", how="left", validate="many_to_one")
+    unknown = sub["PanoramaId"].isna()
+    ledger.exclude(stage, "IntersectionId not in intersections.csv", int(unknown.sum()))
+    sub = sub.loc[~unknown]
+    # Intersections sharing a panorama show one decoder the same image twice: one look only,
+    # or the "median of 3" would count that volunteer twice.
+    if "DecoderId" in sub.columns:
+        sub = sub.sort_values("_order", kind="stable")
+        dup = sub["DecoderId"].notna() & sub.duplicated(["DecoderId", "PanoramaId"])
+        ledger.exclude(
+            stage,
+            "decoder submitted the same panorama twice, via two intersections sharing it "
+            "(first kept)",
+            int(dup.sum()),
+        )
+        sub = sub.loc[~dup]
+
+    return sub
 
 
 def aggregate_submissions(
@@ -142,38 +194,7 @@ def aggregate_submissions(
     if need < 1:
         raise ValueError("decoders must be at least 1")
     cats = [c for c in CATEGORIES if c in submissions.columns]
-    sub = submissions.reset_index(drop=True).copy()
-    sub["_order"] = np.arange(len(sub))
-
-    # A submission listed twice (same id), or one decoder submitting one intersection twice.
-    if "SubmissionId" in sub.columns:
-        dup = sub["SubmissionId"].notna() & sub.duplicated("SubmissionId", keep="first")
-        ledger.exclude(stage, "duplicated SubmissionId (first row kept)", int(dup.sum()))
-        sub = sub.loc[~dup]
-    if "DecoderId" in sub.columns:
-        dup = sub["DecoderId"].notna() & sub.duplicated(["DecoderId", "IntersectionId"])
-        ledger.exclude(
-            stage, "decoder submitted the same intersection twice (first kept)", int(dup.sum())
-        )
-        sub = sub.loc[~dup]
-
-    inter = intersections[["IntersectionId", "PanoramaId"]]
-    sub = sub.merge(inter, on="IntersectionId", how="left", validate="many_to_one")
-    unknown = sub["PanoramaId"].isna()
-    ledger.exclude(stage, "IntersectionId not in intersections.csv", int(unknown.sum()))
-    sub = sub.loc[~unknown]
-    # Intersections sharing a panorama show one decoder the same image twice: one look only,
-    # or the "median of 3" would count that volunteer twice.
-    if "DecoderId" in sub.columns:
-        sub = sub.sort_values("_order", kind="stable")
-        dup = sub["DecoderId"].notna() & sub.duplicated(["DecoderId", "PanoramaId"])
-        ledger.exclude(
-            stage,
-            "decoder submitted the same panorama twice, via two intersections sharing it "
-            "(first kept)",
-            int(dup.sum()),
-        )
-        sub = sub.loc[~dup]
+    sub = decoded_answers(submissions, intersections, ledger=ledger, stage=stage)
 
     n_per = sub.groupby("PanoramaId")["_order"].transform("size")
     few = n_per < need

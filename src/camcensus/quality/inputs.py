@@ -11,6 +11,7 @@ skill estimates and Krippendorff's alpha need them.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -48,7 +49,13 @@ class QualityInputs:
 
 
 def _is_raw(path: Path) -> bool:
-    header = read_text_table(path).columns
+    """Whether the header is a raw counts.csv's (the readers then check the whole file)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError):
+        read_text_table(path)  # raises the file's problem, with its fix
+        raise
     if any(str(c).endswith("_median") for c in header):
         return False
     return "IntersectionId" in header
@@ -82,7 +89,7 @@ def read_counts(
         The file is missing, has neither medians nor submissions, or a raw file has no
         ``intersections.csv``.
     """
-    from camcensus.aggregate import aggregate_submissions
+    from camcensus.aggregate import aggregate_submissions, decoded_answers
     from camcensus.io.decode import (
         intersections_from_csv,
         raw_intersections_from_csv,
@@ -136,26 +143,14 @@ def read_counts(
         ledger=ledger,
     )
     counts = pd.DataFrame(agg.drop(columns=["geometry"], errors="ignore"))
-    joined = subs.merge(inter[["IntersectionId", "PanoramaId"]], on="IntersectionId", how="left")
-    unknown = int(joined["PanoramaId"].isna().sum())
-    ledger.exclude(
-        "read answers", "submission on an intersection not in intersections.csv", unknown
-    )
-    joined = joined[joined["PanoramaId"].notna()]
+    # The same answers the aggregation used (its ledger already counts what they leave out).
+    joined = decoded_answers(subs, inter)
     if "DecoderId" not in joined.columns:
         joined["DecoderId"] = joined.get("SubmissionId", pd.Series(range(len(joined)))).astype(str)
         ledger.note(
             "The counts file has no DecoderId: each submission is taken as its own volunteer, "
             "so per-volunteer skill cannot be estimated."
         )
-    # One answer per volunteer and panorama (two intersections can share a panorama).
-    before = len(joined)
-    joined = joined.drop_duplicates(["PanoramaId", "DecoderId"], keep="first")
-    ledger.exclude(
-        "read answers",
-        "second answer of a volunteer on the same panorama (first kept)",
-        before - len(joined),
-    )
     keep = ["PanoramaId", "DecoderId"] + [
         c for c in joined.columns if c in _count_columns() and c in subs.columns
     ]
