@@ -69,10 +69,15 @@ def test_evaluate_writes_metrics(model_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "not held out" in result.output
-    m = json.loads(out.read_text())
+    m = json.loads(out.read_text(), parse_constant=_no_nan)
     assert m["held_out"] is False and m["panoramas"] == 1
     assert set(m["by_size"]) == {"< 8 px", ">= 8 px"}
     assert "single_correction" in m["by_group"]
     pd.DataFrame({"PanoramaId": ["x"], "grp": ["a"]}).to_csv(groups, index=False)
     bad = runner.invoke(app, [*args, "--out", str(tmp_path / "m2.json"), "--groups", str(groups)])
     assert bad.exit_code == 2 and "PanoramaId, group" in bad.output
+
+
+def _no_nan(token: str) -> float:
+    """JSON has no NaN or Infinity: a file holding them is not JSON."""
+    raise AssertionError(f"{token} in a JSON file")

@@ -260,7 +260,7 @@ def test_evaluate_on_panoramas_with_tags_or_cameras_truth(
             app, [*base, "--truth", str(tmp_path / name), "--out", str(out)]
         )
         assert result.exit_code == 0, result.output
-        m = json.loads(out.read_text())
+        m = json.loads(out.read_text(), parse_constant=_no_nan)
         assert m["truth"]["format"] == fmt and m["panoramas"] == len(answered)
         # Perfect volunteers: the agreed tags are the visible cameras; the only unagreed
         # candidates are the lone volunteer's (on a panorama not evaluated).
@@ -304,3 +304,8 @@ def test_read_truth_formats_and_errors(tmp_path: Path) -> None:
     tags.drop(columns="camera_type").to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(InputError, match="camera_type"):
         read_truth(tmp_path / "bad.csv")
+
+
+def _no_nan(token: str) -> float:
+    """JSON has no NaN or Infinity: a file holding them is not JSON."""
+    raise AssertionError(f"{token} in a JSON file")

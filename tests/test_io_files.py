@@ -238,3 +238,13 @@ def test_geopackage_without_extension_reads_without_warning(tmp_path: Path) -> N
     p.rename(bare)
     # pytest turns warnings into errors: GDAL's extension warning must not leak.
     assert len(census.tracts_from_file(bare)) == 3
+
+
+def test_json_safe_makes_arrays_and_nan_plain() -> None:
+    import json
+
+    from camcensus.io.formats import json_safe
+
+    got = json_safe({"a": np.array([[1.5, np.nan]]), "b": np.float32(np.inf), "c": np.int64(3)})
+    assert got == {"a": [[1.5, None]], "b": None, "c": 3}
+    json.dumps(got, allow_nan=False)  # valid JSON

@@ -19,6 +19,7 @@ from rich.text import Text
 from camcensus._errors import Ledger, OptionError
 from camcensus.cli import _friendly_errors, _progress
 from camcensus.cli import app as app
+from camcensus.io.formats import json_safe, write_csv
 
 __all__ = ["app", "detect_app", "evaluate", "run", "train"]
 
@@ -225,7 +226,7 @@ def run(
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
-        dets.to_csv(tmp, index=False)
+        write_csv(dets, tmp)
         tmp.replace(out)
     Console().print(
         Text(f"Detections: {out} ({len(dets):,} machine tags on {len(table):,} panoramas)")
@@ -342,7 +343,8 @@ def evaluate(
             )
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(metrics, indent=1, default=_json), encoding="utf-8")
+        text = json.dumps(json_safe(metrics), indent=1, allow_nan=False, default=str)
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)
     if not metrics["held_out"]:
         what = (
@@ -353,12 +355,6 @@ def evaluate(
         Console().print(Text(f"Warning: {what}: not held out.", style="red"))
     _print_metrics(metrics)
     Console().print(Text(f"Metrics: {out}"))
-
-
-def _json(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
 
 
 def _num(value: Any) -> str:

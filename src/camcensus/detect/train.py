@@ -36,6 +36,7 @@ from camcensus._errors import OptionError
 from camcensus.detect.crops import focal_px, perspective_crop
 from camcensus.detect.labels import CROP_COLUMNS, cameras_from_truth, label_crops
 from camcensus.detect.model import STRIDE, TYPES, init_params, loss_fn
+from camcensus.io.formats import json_safe
 
 __all__ = [
     "CROP_FOV_DEG",
@@ -580,20 +581,13 @@ def write_model_dir(
     }
     write_onnx(result.params, folder / "model.onnx", metadata={"model_id": model_id})
     tmp = folder / ".config.json.tmp"
-    tmp.write_text(json.dumps(config, indent=1, default=_jsonable), encoding="utf-8")
+    text = json.dumps(json_safe(config), indent=1, allow_nan=False, default=str)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, folder / "config.json")
     tmp = folder / ".model_card.md.tmp"
     tmp.write_text(model_card(config), encoding="utf-8")
     os.replace(tmp, folder / "model_card.md")
     return folder
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def _fmt(value: Any) -> str:

@@ -112,12 +112,15 @@ def to_geojson(
 def json_safe(obj: Any, *, digits: int | None = None) -> Any:
     """Return ``obj`` with numpy / pandas scalars made plain; NaN, inf and NA become ``None``.
 
-    Recurses into dicts, lists and tuples; ``digits`` rounds floats (compact GeoJSON).
+    Recurses into dicts, lists, tuples and numpy arrays; ``digits`` rounds floats (compact
+    GeoJSON).
     """
     if isinstance(obj, dict):
         return {str(k): json_safe(v, digits=digits) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [json_safe(v, digits=digits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist(), digits=digits)
     if isinstance(obj, bool | np.bool_):
         return bool(obj)
     if isinstance(obj, int | np.integer):

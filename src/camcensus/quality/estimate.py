@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from camcensus._errors import ContractError, InputError, Ledger, Problem
@@ -489,19 +488,6 @@ def quality_sections(result: QualityResult) -> list[Section]:
     return [Section("quality", "How good are the counts", 10, tuple(blocks), results)]
 
 
-def _clean(obj: Any) -> Any:
-    """Make ``obj`` JSON: NaN and infinities become null, numpy scalars plain numbers."""
-    if isinstance(obj, Mapping):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_quality_report(
     result: QualityResult, out: str | Path, *, force: bool = False
 ) -> dict[str, Path]:
@@ -510,7 +496,7 @@ def write_quality_report(
     Refuses an ``out`` that is or holds an input, or holds anything but an earlier camcensus
     report (and that only with ``force``).
     """
-    from camcensus.io.formats import write_csv
+    from camcensus.io.formats import json_safe, write_csv
     from camcensus.report import _version, check_output, replace_folder
     from camcensus.report.html import write_sections_page
 
@@ -526,7 +512,7 @@ def write_quality_report(
             for name, frame in s.tables.items():
                 written[name] = write_csv(frame, tmp / "tables" / f"{name}.csv")
         (tmp / "results.json").write_text(
-            json.dumps(_clean(results), indent=2, allow_nan=False), encoding="utf-8"
+            json.dumps(json_safe(results), indent=2, allow_nan=False), encoding="utf-8"
         )
         written["results"] = tmp / "results.json"
         written["html"] = write_sections_page(
