@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 
 from camcensus._errors import Ledger, OptionError
 from camcensus.fetch._http import Download, Fetcher, FetchStats
+from camcensus.io.formats import write_atomic
 
 __all__ = ["FetchResult", "fetcher_for", "finish", "out_path"]
 
@@ -70,20 +69,6 @@ def fetcher_for(fetcher: Fetcher | None) -> Iterator[Fetcher]:
         return
     with Fetcher() as own:
         yield own
-
-
-def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` through a temporary file in its folder, replaced in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def copy_atomic(src: Path, dest: Path) -> None:

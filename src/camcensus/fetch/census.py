@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from camcensus._errors import Ledger, OptionError
-from camcensus.fetch._common import FetchResult, fetcher_for, finish, out_path, write_atomic
+from camcensus.fetch._common import FetchResult, fetcher_for, finish, out_path
 from camcensus.fetch._http import InvalidBodyError, base_url, problem
+from camcensus.io.formats import write_atomic
 
 if TYPE_CHECKING:
     from camcensus.fetch._http import Fetcher

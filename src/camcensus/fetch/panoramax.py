@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from camcensus._errors import Ledger, OptionError
-from camcensus.fetch._common import FetchResult, fetcher_for, finish, out_path, write_atomic
+from camcensus.fetch._common import FetchResult, fetcher_for, finish, out_path
 from camcensus.fetch._http import InvalidBodyError, base_url, problem
 from camcensus.imagery.base import check_bbox
+from camcensus.io.formats import write_atomic
 
 if TYPE_CHECKING:
     from camcensus.fetch._http import Download, Fetcher

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ __all__ = [
     "to_geojson",
     "to_sqlite",
     "unquote_csv",
+    "write_atomic",
     "write_csv",
 ]
 
@@ -253,3 +256,17 @@ def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     """
     df: pd.DataFrame = pd.read_csv(path, **kwargs)
     return unquote_csv(df)
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` through a temporary file in its folder, replaced in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

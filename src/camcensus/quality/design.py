@@ -16,8 +16,6 @@ inclusion probabilities of the design's population sum to ``n``.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -28,6 +26,7 @@ import pandas as pd
 from camcensus._errors import ContractError, InputError, OptionError, Problem
 from camcensus.aggregate import agreement_class
 from camcensus.io.decode import CATEGORIES
+from camcensus.io.formats import read_csv, write_atomic, write_csv
 from camcensus.report._atomic import OutputError
 
 __all__ = [
@@ -406,16 +405,7 @@ def plan_review(
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        frame.to_csv(tmp, index=False, float_format="%.15g")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: write_csv(frame, tmp))
 
 
 def _check_target(path: Path, inputs: Iterable[str | Path], force: bool) -> None:
@@ -481,7 +471,7 @@ def write_reviews(
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, dtype={"PanoramaId": str, "stratum": str}, keep_default_na=True)
+        return read_csv(path, dtype={"PanoramaId": str, "stratum": str}, keep_default_na=True)
     except FileNotFoundError:
         raise InputError(
             [Problem(str(path), None, None, "no such file", f"a {what} CSV", "check the path")]
