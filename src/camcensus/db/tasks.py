@@ -94,6 +94,7 @@ from camcensus.db.models import (
     Validation,
     Volunteer,
 )
+from camcensus.db.progress import answers_needed
 from camcensus.db.review import (
     GOLD_TOLERANCE_DEG,
     match_gold,
@@ -187,7 +188,7 @@ def _open_to_tag(k: Any) -> Any:
 
 def _needed() -> ColumnElement[int]:
     """Counted answers the panorama needs: its adaptive target, else the project's k."""
-    return func.coalesce(_P.k_target, bindparam("k"))
+    return answers_needed(bindparam("k"))
 
 
 def _candidate_query(*, bbox: bool, postgres: bool) -> Select[Any]:

@@ -355,7 +355,6 @@ def detection_metrics(
         n_truth = int(t_sel.sum())
         s, ok = score[d_sel], tp[d_sel]
         at = s >= score_threshold
-        found_at = int((truth_det[t_sel] >= 0).sum()) if n_truth else 0
         found_at = int(np.sum(ok & at))
         return {
             "cameras": n_truth,
