@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from camcensus.db import connect, upgrade
 from camcensus.db import projects as db_projects
@@ -84,10 +84,8 @@ def tag(cid: str, heading: float, attachment: str = "street", kind: str = "dome"
     )
 
 
-def answer(
-    db: Db, a: Assignment, tags: list[TagIn], *, hook: bool = True, now: datetime = T0
-) -> str:
-    """Submit a task (as the web route does) and, like tasks.submit's hook, record it."""
+def answer(db: Db, a: Assignment, tags: list[TagIn], *, now: datetime = T0) -> str:
+    """Submit a task as the web route does (tasks.submit records a review answer itself)."""
     result = db.call(
         db_tasks.submit,
         assignment_id=a.assignment_id,
@@ -96,13 +94,6 @@ def answer(
         no_camera=not tags,
         now=now,
     )
-    if hook and a.kind == "review":
-        db.call(
-            db_review.record_review_answer,
-            assignment_id=a.assignment_id,
-            submission_id=result.submission_id,
-            now=now,
-        )
     return result.submission_id
 
 
@@ -268,15 +259,22 @@ def test_a_meta_expert_resolves_a_disagreement(db: Db) -> None:
 
 
 def test_answers_without_the_hook_are_synced_and_unfinished_reviews_are_left_out(db: Db) -> None:
-    """tasks.submit alone marks a review done at the first answer (single-expert path);
-    sync_reviews (run by next_review) records the answer and puts the review back in line;
-    the export lists unfinished reviews in attrs['excluded'] with the reason."""
+    """Before migration 0003, tasks.submit marked a review done at its first answer and kept
+    no review answer; sync_reviews (run by next_review) records the answer and puts the review
+    back in line; the export lists unfinished reviews in attrs['excluded'] with the reason."""
     pids = make_project(db)
     e1, e2 = db.volunteers(2, role="expert")
     db.call(db_review.queue_plan, project="city", plan=plan(pids[:2], [0.5, 0.5]), now=T0)
     t1 = take_review(db, e1)
     assert t1 is not None
-    answer(db, t1, [tag("a", 10.0)], hook=False)
+    sid = answer(db, t1, [tag("a", 10.0)])
+    with db.sessions.begin() as session:  # the state the single-expert path left
+        session.execute(delete(ReviewAnswer))
+        session.execute(
+            update(Review)
+            .where(Review.panorama_id == t1.panorama_id)
+            .values(status="done", submission_id=sid, decided_at=None)
+        )
     t2 = take_review(db, e2)  # syncs e1's answer first
     assert t2 is not None
     with db.sessions() as session:
