@@ -224,6 +224,7 @@ def create_app(
         api_images,
         api_projects,
         api_tasks,
+        api_verify,
     )
 
     settings = settings or WebSettings()
@@ -265,6 +266,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(api_cameras.router)
     app.include_router(api_exposure.router)
+    app.include_router(api_verify.router)
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
     def api_docs() -> HTMLResponse:
