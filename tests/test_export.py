@@ -421,6 +421,8 @@ def _plain(v: Any) -> Any:
         return bool(v)
     if isinstance(v, np.floating | float):
         return float(v)
+    if isinstance(v, np.integer):
+        return int(v)
     return v
 
 
@@ -431,6 +433,8 @@ def _from_text(text: str, like: pd.Series) -> Any:
         return text == "True"
     if like.dtype.kind == "f":
         return float(text)
+    if like.dtype.kind == "i":
+        return int(text)
     return text
 
 
@@ -785,3 +789,154 @@ def test_a_panorama_the_adaptive_rule_completed_is_not_retired(tmp_path: Path) -
     excluded = read_csv(paths["excluded"], dtype=str)
     assert not excluded["reason"].str.contains("retired").any()
     engine.dispose()
+
+
+# --------------------------------------------------------------------------- machine tags
+
+
+def add_model_detections(
+    engine: Engine,
+    panorama_id: str,
+    detections: list[tuple[str, float, float, float]],
+    verdicts: dict[str, list[str]],
+    *,
+    model_id: str = "model-hm-1",
+    voters: list[int] | None = None,
+) -> None:
+    """Store a detector's detections on one panorama as the shared interface says.
+
+    One submission of kind ``model`` and one machine tag per ``(tag_id, heading, pitch,
+    score)``; ``verdicts`` gives each tag's volunteers' answers (``agree`` / ``disagree`` /
+    ``unsure``), one validation row per answer, from distinct volunteers.
+    """
+    from camcensus.db.models import Validation
+
+    with Session(engine) as s, s.begin():
+        if voters is None:
+            voters = [int(v) for v in s.scalars(select_volunteers()).all()]
+        sid = f"{model_id}/{panorama_id}"
+        s.add(
+            Submission(
+                submission_id=sid,
+                panorama_id=panorama_id,
+                decoder_id=model_id,
+                kind="model",
+                submitted_at=T0 + timedelta(hours=5),
+                no_camera=not detections,
+            )
+        )
+        s.flush()
+        for tid, heading, pitch, score in detections:
+            s.add(
+                Tag(
+                    tag_id=tid,
+                    submission_id=sid,
+                    heading_deg=heading,
+                    pitch_deg=pitch,
+                    fov_deg=60.0,
+                    attachment="unknown",
+                    camera_type="unknown",
+                    machine=True,
+                    score=score,
+                    created_at=T0 + timedelta(hours=5),
+                )
+            )
+        s.flush()
+        for tid, answers in verdicts.items():
+            assert len(answers) <= len(voters), "one verdict per volunteer"
+            for k, (answer, volunteer) in enumerate(zip(answers, voters, strict=False)):
+                s.add(
+                    Validation(
+                        validation_id=f"{tid}/v{k}",
+                        tag_id=tid,
+                        volunteer_id=volunteer,
+                        answer=answer,
+                        created_at=T0 + timedelta(hours=6, minutes=k),
+                    )
+                )
+
+
+def select_volunteers() -> Any:
+    from sqlalchemy import select
+
+    return select(Volunteer.volunteer_id).order_by(Volunteer.volunteer_id)
+
+
+def test_a_model_submission_changes_none_of_the_four_decode_files(tmp_path: Path) -> None:
+    built = build_platform(tmp_path / "db", seed=11)
+    before = export_decode(built.engine, project="city", out=tmp_path / "before")
+    add_model_detections(
+        built.engine,
+        "P1",
+        [("m-1", 10.0, 5.0, 0.9), ("m-2", 200.0, 12.0, 0.4)],
+        {"m-1": ["agree", "agree"], "m-2": ["disagree", "disagree", "unsure"]},
+    )
+    after = export_decode(built.engine, project="city", out=tmp_path / "after")
+    for key in ("counts", "intersections", "panorama_url", "cameras"):
+        assert before[key].read_bytes() == after[key].read_bytes(), key
+    excluded = read_csv(after["excluded"])
+    model = excluded[excluded["id"] == "model-hm-1/P1"]
+    assert model["reason"].tolist() == [
+        "model submission (only volunteers' submissions are counted)"
+    ]
+    # The medians and agreement of the census read from it are the volunteers' only.
+    subs = submissions_from_csv(after["counts"])
+    assert "model-hm-1" not in set(subs["DecoderId"].astype(str))
+    built.engine.dispose()
+
+
+def test_machine_tags_carry_their_verdicts_in_every_tag_format(tmp_path: Path) -> None:
+    from camcensus.db.verify import verify_status
+
+    built = build_platform(tmp_path / "db", seed=12)
+    verdicts = {
+        "m-yes": ["agree", "agree", "unsure"],
+        "m-no": ["disagree", "agree", "disagree", "disagree"],
+        "m-open": ["agree", "disagree", "unsure"],
+    }
+    add_model_detections(
+        built.engine,
+        "P2",
+        [("m-yes", 10.0, 5.0, 0.91), ("m-no", 100.0, 8.0, 0.35), ("m-open", 250.0, 3.0, 0.5),
+         ("m-none", 300.0, 1.0, 0.25)],
+        verdicts,
+    )  # fmt: skip
+    frame = tags_frame(built.engine, project="city").set_index("tag_id")
+    # Brute force: the counts of each answer and the margin rule's verdict.
+    for tid in ("m-yes", "m-no", "m-open", "m-none"):
+        answers = verdicts.get(tid, [])
+        row = frame.loc[tid]
+        agree, disagree = answers.count("agree"), answers.count("disagree")
+        assert bool(row["machine"])
+        assert int(row["verify_agree"]) == agree
+        assert int(row["verify_disagree"]) == disagree
+        assert int(row["verify_unsure"]) == answers.count("unsure")
+        assert row["verify_status"] == verify_status(agree, disagree)
+    assert frame.loc["m-yes", "verify_status"] == "confirmed"
+    assert frame.loc["m-no", "verify_status"] == "rejected"
+    assert frame.loc["m-open", "verify_status"] == "open"
+    assert frame.loc["m-none", "verify_status"] == "open"
+    assert frame.loc["m-yes", "score"] == pytest.approx(0.91)
+    human = frame[~frame["machine"].astype(bool)]
+    for c in ("verify_agree", "verify_disagree", "verify_unsure", "verify_status"):
+        assert human[c].isna().all(), c
+
+    flat = export_tags(built.engine, project="city", out=tmp_path / "t.csv", format="csv")
+    got = read_csv(flat, dtype=str, keep_default_na=False).set_index("tag_id")
+    assert got.loc["m-no", ["verify_agree", "verify_disagree", "verify_unsure",
+                            "verify_status"]].tolist() == ["1", "3", "0", "rejected"]  # fmt: skip
+    assert (got.loc[human.index, "verify_status"] == "").all()
+    gj = json.loads(
+        export_tags(
+            built.engine, project="city", out=tmp_path / "t.geojson", format="geojson"
+        ).read_text(encoding="utf-8")
+    )
+    props = {f["id"]: f["properties"] for f in gj["features"]}
+    assert props["m-yes"]["verify_agree"] == 2 and props["m-yes"]["verify_status"] == "confirmed"
+    assert props[str(human.index[0])]["verify_status"] is None
+    g = gpd.read_file(
+        export_tags(built.engine, project="city", out=tmp_path / "t.gpkg", format="gpkg"),
+        layer="tags",
+    ).set_index("tag_id")
+    assert g.loc["m-open", "verify_status"] == "open" and int(g.loc["m-open", "verify_unsure"]) == 1
+    built.engine.dispose()

@@ -22,7 +22,7 @@ import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +46,7 @@ __all__ = [
     "export_reviews",
     "export_tags",
     "tags_frame",
+    "verify_columns",
 ]
 
 TagFormat = Literal["geojson", "gpkg", "csv"]
@@ -77,6 +78,10 @@ TAG_COLUMNS = (
     "camera_type",
     "machine",
     "score",
+    "verify_agree",
+    "verify_disagree",
+    "verify_unsure",
+    "verify_status",
     "clicked_at",
     "submitted_at",
     "no_camera",
@@ -130,6 +135,62 @@ class _Tables:
     intersections: pd.DataFrame
     submissions: pd.DataFrame
     tags: pd.DataFrame
+    #: Volunteers' verdicts on the current machine tags: ``tag_id``, ``agree``, ``disagree``,
+    #: ``unsure`` (counts; a machine tag without verdicts has no row).
+    verdicts: pd.DataFrame = field(default_factory=lambda: _no_verdicts())
+
+
+_VERDICT_COLUMNS = ["tag_id", "agree", "disagree", "unsure"]
+
+
+def _no_verdicts() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object if c == "tag_id" else "int64")
+                         for c in _VERDICT_COLUMNS})  # fmt: skip
+
+
+def _pivot_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Turn (tag_id, answer, n) rows into one row per tag with the three answers' counts."""
+    if rows.empty:
+        return _no_verdicts()
+    wide = rows.pivot_table(index="tag_id", columns="answer", values="n", aggfunc="sum")
+    wide = wide.reindex(columns=["agree", "disagree", "unsure"]).fillna(0).astype("int64")
+    return wide.reset_index()[_VERDICT_COLUMNS].sort_values("tag_id").reset_index(drop=True)
+
+
+def verify_columns(tags: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Return the verify-task columns of each tag: verdict counts and status (machine tags).
+
+    Parameters
+    ----------
+    tags
+        ``tag_id`` and ``machine`` (bool) per tag.
+    verdicts
+        ``tag_id``, ``agree``, ``disagree``, ``unsure``: the volunteers' verdicts per machine
+        tag (tags without a row have none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Aligned with ``tags``: ``verify_agree``, ``verify_disagree``, ``verify_unsure``
+        (nullable integers) and ``verify_status`` (:func:`camcensus.db.verify.verify_status`:
+        ``confirmed`` | ``rejected`` | ``open``); all empty (missing) for human tags.
+    """
+    from camcensus.db.verify import verify_status
+
+    machine = tags["machine"].astype(bool).to_numpy()
+    v = verdicts.set_index("tag_id") if len(verdicts) else _no_verdicts().set_index("tag_id")
+    out = pd.DataFrame(index=tags.index)
+    for answer in ("agree", "disagree", "unsure"):
+        n = tags["tag_id"].astype(str).map(v[answer]).fillna(0).astype("int64")
+        out[f"verify_{answer}"] = n.where(machine).astype("Int64")
+    status = [
+        verify_status(int(a), int(d)) if m else None
+        for a, d, m in zip(
+            out["verify_agree"].fillna(0), out["verify_disagree"].fillna(0), machine, strict=True
+        )
+    ]
+    out["verify_status"] = pd.Series(status, index=tags.index, dtype=object)
+    return out
 
 
 def _rows(session: Session, stmt: Any, columns: list[str]) -> pd.DataFrame:
@@ -178,9 +239,9 @@ def _project_ids(session: Session, project: str | None) -> pd.DataFrame:
 
 def _load(engine: Engine, project: str | None) -> _Tables:
     """Read the project's panoramas, intersections, submissions and current tags."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from camcensus.db.models import Intersection, Panorama, Submission, Tag
+    from camcensus.db.models import Intersection, Panorama, Submission, Tag, Validation
 
     p_cols = ["panorama_id", "project_id", "lon", "lat", "heading_deg", "captured", "source",
               "source_ref", "licence", "republishable", "intersection_id", "gold", "n_done",
@@ -222,7 +283,17 @@ def _load(engine: Engine, project: str | None) -> _Tables:
             .where(Submission.panorama_id.in_(in_project), Tag.current, ~Tag.deleted),
             t_cols,
         )
-    return _Tables(projects, panoramas, intersections, submissions, tags)
+        # Verdicts on the standing machine tags (the verify task), counted per answer.
+        verdicts = _rows(
+            session,
+            select(Validation.tag_id, Validation.answer, func.count())
+            .join(Tag, Tag.tag_id == Validation.tag_id)
+            .join(Submission, Submission.submission_id == Tag.submission_id)
+            .where(Submission.panorama_id.in_(in_project), Tag.machine, Tag.current, ~Tag.deleted)
+            .group_by(Validation.tag_id, Validation.answer),
+            ["tag_id", "answer", "n"],
+        )
+    return _Tables(projects, panoramas, intersections, submissions, tags, _pivot_verdicts(verdicts))
 
 
 # --------------------------------------------------------------------------- output safety
@@ -735,6 +806,11 @@ def tags_frame(engine: Engine, *, project: str | None = None) -> gpd.GeoDataFram
     ``problem`` say which were not counted). Columns: :data:`TAG_COLUMNS` (times as ISO 8601
     text in UTC), ``lon``, ``lat``, and a WGS84 point geometry (the panorama's position: a
     tag is a ray from there, never a ground point). Sorted by panorama, submission, tag.
+
+    The detector's tags (``machine`` true, ``score`` the detector's score) carry the
+    volunteers' verdicts of the verify task: ``verify_agree``, ``verify_disagree``,
+    ``verify_unsure`` and ``verify_status`` (:func:`verify_columns`); these are empty for
+    human tags.
     """
     import geopandas as gpd
 
@@ -748,6 +824,8 @@ def tags_frame(engine: Engine, *, project: str | None = None) -> gpd.GeoDataFram
         on="panorama_id",
     )  # fmt: skip
     t = t.sort_values(["panorama_id", "submitted_at", "submission_id", "created_at", "tag_id"])
+    t = t.reset_index(drop=True)
+    verify = verify_columns(t, tables.verdicts)
     frame = pd.DataFrame(
         {
             "tag_id": t["tag_id"].astype(str).to_numpy(),
@@ -762,6 +840,10 @@ def tags_frame(engine: Engine, *, project: str | None = None) -> gpd.GeoDataFram
             "camera_type": t["camera_type"].astype(str).to_numpy(),
             "machine": t["machine"].astype(bool).to_numpy(),
             "score": pd.to_numeric(t["score"], errors="coerce").astype("float64").to_numpy(),
+            "verify_agree": verify["verify_agree"].array,
+            "verify_disagree": verify["verify_disagree"].array,
+            "verify_unsure": verify["verify_unsure"].array,
+            "verify_status": verify["verify_status"].to_numpy(),
             "clicked_at": [_iso(v) for v in t["clicked_at"]],
             "submitted_at": [_iso(v) for v in t["submitted_at"]],
             "no_camera": t["no_camera"].astype(bool).to_numpy(),
