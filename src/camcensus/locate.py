@@ -20,7 +20,7 @@ horizon; docs/platform.md, "Rays"), never a ground point. Three steps (docs/loca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -40,14 +40,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANDIDATE_COLUMNS",
+    "EVIDENCE_CLASSES",
     "HEIGHT_PRIORS",
+    "HUMAN_CONFIRMED",
+    "LOCATED_FILES",
+    "MACHINE_MODE",
+    "MACHINE_MODES",
+    "MACHINE_ONLY_COLUMNS",
+    "MACHINE_TAGS_COLUMNS",
     "PANORAMA_HEIGHT_M",
     "TAGS_TABLE_COLUMNS",
     "TAG_BEARING_SD_DEG",
+    "MachineMode",
     "cluster_tags",
     "compare_with_counts",
     "count_summary",
     "locate_cameras",
+    "machine_only_table",
+    "machine_tags_table",
     "median_counts",
     "tags_table",
     "write_located",
@@ -84,7 +94,45 @@ CANDIDATE_COLUMNS = (
     "camera_type",
     "tag_ids",
     "confirmed",
+    "evidence",
+    "machine_tags",
+    "score",
+    "verify_agree",
+    "verify_disagree",
+    "verify_unsure",
+    "verify_status",
 )
+#: Columns of :func:`machine_tags_table`: :data:`TAGS_TABLE_COLUMNS` and the verify task's.
+MACHINE_TAGS_COLUMNS = (
+    *TAGS_TABLE_COLUMNS,
+    "verify_agree",
+    "verify_disagree",
+    "verify_unsure",
+    "verify_status",
+)
+MachineMode = Literal["verify", "decoder", "ignore"]
+#: How :func:`cluster_tags` treats machine tags (the detector's): ``verify`` (only volunteers,
+#: or a machine tag volunteers confirmed in the verify task, settle a camera), ``decoder`` (the
+#: detector counts as one more decoder toward ``min_support``, next to at least one
+#: volunteer), ``ignore`` (machine tags left out).
+MACHINE_MODES: tuple[MachineMode, ...] = ("verify", "decoder", "ignore")
+#: The default of ``machine=`` (would be the setting ``locate_machine``).
+MACHINE_MODE: MachineMode = "verify"
+#: A candidate's ``evidence``: ``volunteers`` (at least ``min_support`` distinct volunteers),
+#: ``volunteers+machine`` (that, and a machine tag in the cluster; in ``decoder`` mode also
+#: volunteers whom the detector brought to ``min_support``), ``verified machine`` (a machine
+#: tag volunteers confirmed, fewer volunteers than ``min_support``), ``machine only`` (machine
+#: tags without enough volunteers, not confirmed: open or rejected), ``unconfirmed``
+#: (volunteers below ``min_support``, no machine tag).
+EVIDENCE_CLASSES = (
+    "volunteers",
+    "volunteers+machine",
+    "verified machine",
+    "machine only",
+    "unconfirmed",
+)
+#: The evidence classes that make a camera (human-confirmed).
+HUMAN_CONFIRMED = EVIDENCE_CLASSES[:3]
 
 #: Mounting height above the ground (m) by mount class: (median, robust standard deviation);
 #: the sources are in :data:`camcensus.cameras.MOUNT_HEIGHT_PRIORS` and docs/locate.md.
@@ -163,6 +211,97 @@ def tags_table(
     )
 
 
+def machine_tags_table(
+    engine: Engine, *, project: str | None = None, ledger: Ledger | None = None
+) -> pd.DataFrame:
+    """Return the detector's tags of a platform database with the volunteers' verdicts.
+
+    Machine tags are the tags of ``model`` submissions (the detector's detections on a
+    panorama, ``machine`` true, ``score`` its score); a volunteer's verdict on one is a
+    ``validations`` row (``agree`` = a camera, ``disagree``, ``unsure``), and its status is
+    :func:`camcensus.db.verify.verify_status` of the counts. Machine tags never count toward
+    the volunteers' counts (:func:`tags_table`, the Decode export); they enter the clustering
+    only through :func:`cluster_tags` (``machine=``).
+
+    Left out, and counted in ``ledger`` (stage ``locate``) by reason: model submissions on
+    gold panoramas, with a problem, or on panoramas retired as problem panoramas.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`MACHINE_TAGS_COLUMNS`, sorted by panorama, submission and tag; ``decoder_id``
+        is the model id, ``n_decoders`` the volunteers with a counted answer on the panorama
+        (as in :func:`tags_table`), ``verify_agree``/``verify_disagree``/``verify_unsure``
+        the verdict counts and ``verify_status`` ``confirmed`` | ``rejected`` | ``open``.
+    """
+    from camcensus.db.export import (
+        _check_database,
+        _counted,
+        _load,
+        _retired,
+        verify_columns,
+    )
+
+    _check_database(engine)
+    tables = _load(engine, project)
+    pano = tables.panoramas
+    gold = {str(p) for p, g in zip(pano["panorama_id"], pano["gold"], strict=True) if bool(g)}
+    retired = _retired(pano, tables.projects)
+    subs_all = tables.submissions
+    humans, _ = _counted(subs_all, gold, {str(p) for p in pano["panorama_id"]}, retired)
+    n_dec = humans.groupby("panorama_id")["decoder_id"].nunique()
+    keep = []
+    reasons: list[str] = []
+    for s in subs_all.itertuples(index=False):
+        if s.kind != "model":
+            continue
+        reason = None
+        if bool(s.gold) or str(s.panorama_id) in gold:
+            reason = "gold panorama"
+        elif isinstance(s.problem, str) and s.problem:
+            reason = f"reported a problem: {s.problem}"
+        elif str(s.panorama_id) in retired:
+            reason = "its panorama was retired as a problem panorama"
+        if reason is None:
+            keep.append(s.submission_id)
+        else:
+            reasons.append(reason)
+    if ledger is not None:
+        for why, n in pd.Series(reasons, dtype=object).value_counts(sort=False).items():
+            ledger.exclude("locate", f"model submission not used: {why}", int(n))
+    subs = subs_all.loc[subs_all["submission_id"].isin(keep)]
+    t = tables.tags.merge(
+        subs[["submission_id", "panorama_id", "decoder_id", "submitted_at"]], on="submission_id"
+    ).merge(pano[["panorama_id", "lon", "lat"]], on="panorama_id")
+    t = t.loc[t["machine"].astype(bool)]
+    t = t.sort_values(["panorama_id", "submitted_at", "submission_id", "created_at", "tag_id"])
+    t = t.reset_index(drop=True)
+    verify = verify_columns(t, tables.verdicts)
+    return pd.DataFrame(
+        {
+            "tag_id": t["tag_id"].astype(str).to_numpy(),
+            "submission_id": t["submission_id"].astype(str).to_numpy(),
+            "panorama_id": t["panorama_id"].astype(str).to_numpy(),
+            "decoder_id": t["decoder_id"].astype(str).to_numpy(),
+            "heading_deg": t["heading_deg"].astype("float64").to_numpy(),
+            "pitch_deg": t["pitch_deg"].astype("float64").to_numpy(),
+            "fov_deg": t["fov_deg"].astype("float64").to_numpy(),
+            "attachment": t["attachment"].astype(str).to_numpy(),
+            "camera_type": t["camera_type"].astype(str).to_numpy(),
+            "machine": np.ones(len(t), dtype=bool),
+            "score": pd.to_numeric(t["score"], errors="coerce").astype("float64").to_numpy(),
+            "lon": t["lon"].astype("float64").to_numpy(),
+            "lat": t["lat"].astype("float64").to_numpy(),
+            "n_decoders": t["panorama_id"].map(n_dec).fillna(0).astype("int64").to_numpy(),
+            "verify_agree": verify["verify_agree"].astype("int64").to_numpy(),
+            "verify_disagree": verify["verify_disagree"].astype("int64").to_numpy(),
+            "verify_unsure": verify["verify_unsure"].astype("int64").to_numpy(),
+            "verify_status": verify["verify_status"].astype(object).to_numpy(),
+        },
+        columns=list(MACHINE_TAGS_COLUMNS),
+    )
+
+
 # --------------------------------------------------------------------------- clustering
 
 
@@ -234,40 +373,120 @@ def _mean_direction(u: np.ndarray) -> tuple[float, float]:
     return heading, pitch
 
 
+def _machine_frame(tags: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return each tag's machine flag, score and verify status (``""`` for human tags).
+
+    A machine tag's status is its ``verify_status`` column, else
+    :func:`camcensus.db.verify.verify_status` of ``verify_agree``/``verify_disagree``, else
+    ``open`` (no verdicts yet).
+    """
+    from camcensus.db.verify import VERIFY_STATUSES, verify_status
+
+    n = len(tags)
+    machine = (
+        tags["machine"].fillna(False).astype(bool).to_numpy()
+        if "machine" in tags.columns
+        else np.zeros(n, dtype=bool)
+    )
+    score = (
+        pd.to_numeric(tags["score"], errors="coerce").to_numpy(dtype="float64")
+        if "score" in tags.columns
+        else np.full(n, np.nan)
+    )
+    if "verify_status" in tags.columns:
+        status = tags["verify_status"].astype(object).to_numpy()
+    elif "verify_agree" in tags.columns and "verify_disagree" in tags.columns:
+        agree = pd.to_numeric(tags["verify_agree"]).fillna(0).astype("int64").to_numpy()
+        disagree = pd.to_numeric(tags["verify_disagree"]).fillna(0).astype("int64").to_numpy()
+        status = np.array([verify_status(int(a), int(d)) for a, d in zip(agree, disagree,
+                                                                          strict=True)],
+                          dtype=object)  # fmt: skip
+    else:
+        status = np.full(n, "open", dtype=object)
+    status = np.where(machine, status, "")
+    bad = sorted({str(x) for x in status[machine]} - set(VERIFY_STATUSES))
+    if bad:
+        raise ContractError(
+            f"the tags' verify_status holds {bad}: expected one of {list(VERIFY_STATUSES)}. "
+            "Fix: pass the table of camcensus.locate.machine_tags_table"
+        )
+    return machine, score, status
+
+
+def _verdict_counts(tags: pd.DataFrame, machine: np.ndarray) -> np.ndarray:
+    """Return the (n × 3) agree/disagree/unsure counts of the machine tags (0 elsewhere)."""
+    cols = []
+    for c in ("verify_agree", "verify_disagree", "verify_unsure"):
+        v = (
+            pd.to_numeric(tags[c], errors="coerce").fillna(0).to_numpy(dtype="int64")
+            if c in tags.columns
+            else np.zeros(len(tags), dtype="int64")
+        )
+        cols.append(np.where(machine, v, 0))
+    return np.column_stack(cols).reshape(-1, 3)
+
+
+def _candidate_status(statuses: list[str]) -> str:
+    """Return a candidate's verify status from its machine tags' (confirmed > open > rejected)."""
+    for s in ("confirmed", "open", "rejected"):
+        if s in statuses:
+            return s
+    return ""
+
+
 def cluster_tags(
     tags: pd.DataFrame,
     *,
     max_sep_deg: float | None = None,
     min_support: int | None = None,
+    machine: MachineMode = MACHINE_MODE,
 ) -> pd.DataFrame:
-    """Cluster each panorama's tags into candidate cameras.
+    """Cluster each panorama's tags into candidate cameras, volunteers' and the detector's.
 
     Rays of one panorama are merged by average linkage on their angular distance (the angle
     between the 3-D directions of heading and pitch) while the clusters' mean distance stays
     within ``max_sep_deg``; two tags of the same decoder are never merged (Project Sidewalk's
-    rule: one volunteer's two clicks are two cameras).
+    rule: one volunteer's two clicks are two cameras; one model's two detections too).
+
+    Machine tags (column ``machine`` true: the detector's, :func:`machine_tags_table`) are
+    clustered with the volunteers' and never settle a candidate alone (Project Sidewalk's
+    rule for its AI validator): with ``machine="verify"`` a candidate is confirmed by
+    ``min_support`` distinct volunteers or by a machine tag that volunteers confirmed in the
+    verify task (``verify_status == "confirmed"``); with ``machine="decoder"`` the detector
+    also counts as one more decoder toward ``min_support`` (a rejected machine tag does not),
+    but a candidate needs at least one volunteer; ``machine="ignore"`` drops machine tags.
 
     Parameters
     ----------
     tags
         :func:`tags_table` rows (``panorama_id``, ``decoder_id``, ``tag_id``, ``heading_deg``,
-        ``pitch_deg``, ``attachment``, ``camera_type``; ``n_decoders`` optional).
+        ``pitch_deg``, ``attachment``, ``camera_type``; ``n_decoders`` optional), possibly
+        with :func:`machine_tags_table` rows (``machine``, ``score``, ``verify_*``).
     max_sep_deg
         Largest average angular distance (degrees) between two merged clusters (default:
         setting ``locate_cluster_deg``).
     min_support
-        Distinct decoders needed to confirm a candidate (default: setting
+        Distinct volunteers needed to confirm a candidate (default: setting
         ``locate_min_support``).
+    machine
+        ``verify`` (default, :data:`MACHINE_MODE`), ``decoder`` or ``ignore``
+        (:data:`MACHINE_MODES`).
 
     Returns
     -------
     pandas.DataFrame
         :data:`CANDIDATE_COLUMNS`, one row per candidate, sorted by panorama then heading.
         ``heading_deg``/``pitch_deg`` are the circular mean of the rays (mean unit vector),
-        ``support`` the distinct decoders, ``n_decoders`` the decoders who answered the
-        panorama (column ``n_decoders`` of the tags when present, else those with a tag there),
-        ``attachment``/``camera_type`` the majority label (``unknown`` on a tie; the type only
-        for street cameras), ``tag_ids`` the ``;``-joined tag ids.
+        ``n_tags`` the rays (machine ones included), ``support`` the distinct volunteers,
+        ``n_decoders`` the volunteers who answered the panorama (column ``n_decoders`` of the
+        tags when present, else those with a tag there), ``attachment``/``camera_type`` the
+        volunteers' majority label (the detector's when no volunteer tagged it; ``unknown`` on
+        a tie; the type only for street cameras), ``tag_ids`` the ``;``-joined tag ids.
+        ``machine_tags``, ``score`` (the highest), ``verify_agree``/``verify_disagree``/
+        ``verify_unsure`` (summed) and ``verify_status`` describe its machine tags
+        (``confirmed`` if one is, else ``open`` if one is, else ``rejected``; empty without
+        machine tags). ``evidence`` is one of :data:`EVIDENCE_CLASSES`; ``confirmed`` is true
+        for the human-confirmed classes (:data:`HUMAN_CONFIRMED`).
     """
     max_sep = settings.get_float("locate_cluster_deg") if max_sep_deg is None else max_sep_deg
     support_min = settings.get_int("locate_min_support") if min_support is None else min_support
@@ -275,27 +494,69 @@ def cluster_tags(
         raise OptionError(f"max_sep_deg = {max_sep}: expected degrees in (0, 90], e.g. 6")
     if support_min < 1:
         raise OptionError(f"min_support = {support_min}: expected an integer >= 1, e.g. 2")
+    if machine not in MACHINE_MODES:
+        raise OptionError(
+            f"machine = {machine!r}: expected one of {', '.join(MACHINE_MODES)} "
+            "(verify: only volunteers or confirmed machine tags settle a camera)"
+        )
     need = ("tag_id", "panorama_id", "decoder_id", "heading_deg", "pitch_deg", "attachment",
             "camera_type")  # fmt: skip
     _check_columns(tags, need, "the tags", "pass the table of camcensus.locate.tags_table")
+    is_machine, scores, statuses = _machine_frame(tags)
+    verdicts = _verdict_counts(tags, is_machine)
+    tags = tags.assign(
+        _machine=is_machine,
+        _score=scores,
+        _status=statuses,
+        _agree=verdicts[:, 0],
+        _disagree=verdicts[:, 1],
+        _unsure=verdicts[:, 2],
+    )
+    if machine == "ignore":
+        tags = tags.loc[~tags["_machine"]]
     rows: list[dict[str, object]] = []
     for pid, g in tags.groupby("panorama_id", sort=True):
         g = g.sort_values("tag_id", kind="stable")
         u = _unit(g["heading_deg"].to_numpy(float), g["pitch_deg"].to_numpy(float))
-        decoders = g["decoder_id"].astype(str).to_numpy()
+        mach = g["_machine"].to_numpy(dtype=bool)
+        # A model's id never merges with a volunteer's, whatever the ids.
+        decoders = np.where(mach, "machine:", "human:") + g["decoder_id"].astype(str).to_numpy()
         labels = _cluster_one(u, decoders, max_sep)
-        n_dec = int(g["n_decoders"].max()) if "n_decoders" in g.columns else len(set(decoders))
+        n_dec = (
+            int(pd.to_numeric(g["n_decoders"]).max())
+            if "n_decoders" in g.columns
+            else len(set(decoders[~mach]))
+        )
         att = g["attachment"].astype(str).to_numpy()
         typ = g["camera_type"].astype(str).to_numpy()
         ids = g["tag_id"].astype(str).to_numpy()
+        score = g["_score"].to_numpy(dtype="float64")
+        status = g["_status"].to_numpy(dtype=object)
+        votes = g[["_agree", "_disagree", "_unsure"]].to_numpy(dtype="int64")
         found = []
         for c in range(int(labels.max()) + 1):
             m = labels == c
+            hm, mm = m & ~mach, m & mach
             heading, pitch = _mean_direction(u[m])
-            attachment = _consensus(list(att[m]))
-            street = m & (att == "street")
+            # The volunteers' labels; the detector's only where no volunteer tagged it.
+            lab = hm if hm.any() else mm
+            attachment = _consensus(list(att[lab]))
+            street = lab & (att == "street")
             ctype = _consensus(list(typ[street])) if attachment == "street" else "unknown"
-            support = len(set(decoders[m]))
+            support = len(set(decoders[hm]))
+            vstatus = _candidate_status([str(x) for x in status[mm]])
+            machine_votes = len({d for d, st in zip(decoders[mm], status[mm], strict=True)
+                                 if st != "rejected"})  # fmt: skip
+            if support >= support_min:
+                evidence = "volunteers+machine" if mm.any() else "volunteers"
+            elif vstatus == "confirmed":
+                evidence = "verified machine"
+            elif machine == "decoder" and support >= 1 and support + machine_votes >= support_min:
+                evidence = "volunteers+machine"
+            elif mm.any():
+                evidence = "machine only"
+            else:
+                evidence = "unconfirmed"
             found.append(
                 {
                     "panorama_id": str(pid),
@@ -307,7 +568,14 @@ def cluster_tags(
                     "attachment": attachment,
                     "camera_type": ctype,
                     "tag_ids": ";".join(ids[m]),
-                    "confirmed": support >= support_min,
+                    "confirmed": evidence in HUMAN_CONFIRMED,
+                    "evidence": evidence,
+                    "machine_tags": int(mm.sum()),
+                    "score": float(score[mm].max()) if mm.any() else np.nan,
+                    "verify_agree": int(votes[mm, 0].sum()),
+                    "verify_disagree": int(votes[mm, 1].sum()),
+                    "verify_unsure": int(votes[mm, 2].sum()),
+                    "verify_status": vstatus,
                 }
             )
         found.sort(key=lambda r: float(r["heading_deg"]))  # type: ignore[arg-type]
@@ -315,7 +583,10 @@ def cluster_tags(
             rows.append({"candidate_id": f"{pid}/c{k + 1}", **r})
     out = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
     return out.astype({"n_tags": "int64", "support": "int64", "n_decoders": "int64",
-                       "confirmed": bool})  # fmt: skip
+                       "confirmed": bool, "machine_tags": "int64", "score": "float64",
+                       "verify_agree": "int64", "verify_disagree": "int64",
+                       "verify_unsure": "int64", "verify_status": object,
+                       "evidence": object})  # fmt: skip
 
 
 # --------------------------------------------------------------------------- counts
@@ -337,6 +608,9 @@ def median_counts(tags: pd.DataFrame, *, submissions: pd.DataFrame | None = None
     """
     _check_columns(tags, ("panorama_id", "decoder_id", "attachment"), "the tags",
                    "pass the table of camcensus.locate.tags_table")  # fmt: skip
+    if "machine" in tags.columns:
+        # Medians are the volunteers' only: the detector never counts toward them.
+        tags = tags.loc[~tags["machine"].fillna(False).astype(bool)]
     per = pd.crosstab(
         [tags["panorama_id"].astype(str), tags["decoder_id"].astype(str)],
         tags["attachment"].astype(str),
@@ -374,9 +648,12 @@ def compare_with_counts(candidates: pd.DataFrame, counts: pd.DataFrame) -> pd.Da
     Returns
     -------
     pandas.DataFrame
-        One row per panorama of either table: ``panorama_id``, ``clustered`` (confirmed
-        candidates), ``clustered_street`` (of them on street furniture), ``unconfirmed``,
-        ``median_total``, ``median_street``, ``difference`` (clustered − median_total) and
+        One row per panorama of either table: ``panorama_id``, ``clustered`` (human-confirmed
+        candidates: :data:`HUMAN_CONFIRMED`), ``clustered_street`` (of them on street
+        furniture), ``verified_machine`` (of them confirmed through the verify task only),
+        ``unconfirmed`` (volunteers' candidates below ``min_support``), ``machine_only`` (the
+        detector's candidates no human confirmed: never cameras), ``median_total``,
+        ``median_street``, ``difference`` (clustered − median_total) and
         ``difference_street``; a panorama missing from one side has 0 candidates or NaN medians.
         Summarise with :func:`count_summary`.
     """
@@ -410,23 +687,42 @@ def compare_with_counts(candidates: pd.DataFrame, counts: pd.DataFrame) -> pd.Da
     )
     c = candidates.assign(panorama_id=candidates["panorama_id"].astype(str))
     conf = c["confirmed"].astype(bool)
+    evidence = (
+        c["evidence"].astype(str)
+        if "evidence" in c.columns
+        else pd.Series("", index=c.index, dtype=object)
+    )
+    machine_only = evidence == "machine only"
     grouped = pd.DataFrame(
         {
             "clustered": conf.groupby(c["panorama_id"]).sum(),
             "clustered_street": (conf & (c["attachment"] == "street"))
             .groupby(c["panorama_id"])
             .sum(),
-            "unconfirmed": (~conf).groupby(c["panorama_id"]).sum(),
+            "verified_machine": (evidence == "verified machine").groupby(c["panorama_id"]).sum(),
+            "unconfirmed": (~conf & ~machine_only).groupby(c["panorama_id"]).sum(),
+            "machine_only": machine_only.groupby(c["panorama_id"]).sum(),
         }
     )
     out = med.merge(grouped, left_on="panorama_id", right_index=True, how="outer")
-    for col in ("clustered", "clustered_street", "unconfirmed"):
+    for col in ("clustered", "clustered_street", "verified_machine", "unconfirmed",
+                "machine_only"):  # fmt: skip
         out[col] = out[col].fillna(0).astype("int64")
     out["difference"] = out["clustered"] - out["median_total"]
     out["difference_street"] = out["clustered_street"] - out["median_street"]
-    cols = ["panorama_id", "clustered", "clustered_street", "unconfirmed", "median_total",
-            "median_street", "difference", "difference_street"]  # fmt: skip
+    cols = ["panorama_id", "clustered", "clustered_street", "verified_machine", "unconfirmed",
+            "machine_only", "median_total", "median_street", "difference",
+            "difference_street"]  # fmt: skip
     return out[cols].sort_values("panorama_id").reset_index(drop=True)
+
+
+def _summed(comparison: pd.DataFrame, column: str, street: bool) -> float:
+    """Return the sum of a comparison column (NaN for the street row: not split by mount)."""
+    if street:
+        return np.nan
+    if column not in comparison.columns:
+        return 0.0
+    return float(comparison[column].sum())
 
 
 def count_summary(comparison: pd.DataFrame) -> pd.DataFrame:
@@ -437,7 +733,10 @@ def count_summary(comparison: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Index ``all`` and ``street``; columns ``n_panoramas`` (with both figures),
         ``clustered``, ``median`` (sums), ``ratio`` (clustered / median), ``share_equal``
-        (panoramas where both agree), ``mean_difference`` and ``mean_abs_difference``.
+        (panoramas where both agree), ``mean_difference`` and ``mean_abs_difference``
+        (all over the panoramas with a median); ``verified_machine`` (of the clustered, those
+        confirmed through the verify task only) and ``machine_only`` (the detector's
+        candidates no human confirmed, never counted as cameras), both over every panorama.
     """
     rows = {}
     for name, clus, med in (
@@ -455,6 +754,8 @@ def count_summary(comparison: pd.DataFrame) -> pd.DataFrame:
             "share_equal": float((diff == 0).mean()) if len(both) else np.nan,
             "mean_difference": float(diff.mean()) if len(both) else np.nan,
             "mean_abs_difference": float(diff.abs().mean()) if len(both) else np.nan,
+            "verified_machine": _summed(comparison, "verified_machine", name == "street"),
+            "machine_only": _summed(comparison, "machine_only", name == "street"),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -572,8 +873,9 @@ def locate_cameras(
     Parameters
     ----------
     candidates
-        :func:`cluster_tags` output; only confirmed candidates are placed (the others are
-        counted in ``ledger``).
+        :func:`cluster_tags` output; only human-confirmed candidates (``evidence`` in
+        :data:`HUMAN_CONFIRMED`) are placed; the others, machine-only ones apart, are counted
+        in ``ledger``. A machine tag alone never settles a camera.
     panoramas
         ``panorama_id`` and point geometry (any CRS); optional ``eye_height_m`` (default
         :data:`PANORAMA_HEIGHT_M`), ``captured`` (first/last seen) and ``licence``.
@@ -598,8 +900,12 @@ def locate_cameras(
         ``source = "volunteer-tags"``, ``source_ref`` the ``;``-joined panorama ids,
         ``support`` the distinct volunteers summed over panoramas, ``height_m`` the estimated
         mounting height, ``position_sd_m`` the per-axis horizontal standard deviation
-        (√((σx² + σy²)/2)); plus ``n_panoramas``, ``candidate_ids`` and ``method``
-        (``triangulated`` | ``single-view pitch`` | ``single-view capped``).
+        (√((σx² + σy²)/2)), ``tier`` the provenance (volunteers, volunteers and the
+        detector, or a detector tag confirmed in the verify task); plus ``n_panoramas``,
+        ``candidate_ids``, ``method`` (``triangulated`` | ``single-view pitch`` |
+        ``single-view capped``), ``evidence`` (``volunteers`` | ``volunteers+machine`` |
+        ``verified machine``), ``machine_tags`` and ``verify_agree``/``verify_disagree``
+        (the verdicts on its machine tags).
     """
     ledger = ledger if ledger is not None else Ledger()
     priors = dict(HEIGHT_PRIORS if height_priors is None else height_priors)
@@ -636,10 +942,21 @@ def locate_cameras(
     )
 
     cand = candidates.assign(panorama_id=candidates["panorama_id"].astype(str))
-    unconfirmed = ~cand["confirmed"].astype(bool)
+    evidence = cand["evidence"].astype(str)
+    bad = sorted(set(evidence) - set(EVIDENCE_CLASSES))
+    if bad:
+        raise ContractError(
+            f"the candidates' evidence holds {bad}: expected one of {list(EVIDENCE_CLASSES)}. "
+            "Fix: pass the table of camcensus.locate.cluster_tags"
+        )
+    # A machine tag alone never settles a camera: only the human-confirmed classes are placed.
+    human = evidence.isin(HUMAN_CONFIRMED) & cand["confirmed"].astype(bool)
+    machine_only = ~human & (evidence == "machine only")
     ledger.exclude("locate", "candidate not confirmed (support below min_support)",
-                   int(unconfirmed.sum()))  # fmt: skip
-    cand = cand.loc[~unconfirmed]
+                   int((~human & ~machine_only).sum()))  # fmt: skip
+    ledger.exclude("locate", "machine-only candidate: no human confirmed the detector's tag "
+                   "(listed in machine_only.csv)", int(machine_only.sum()))  # fmt: skip
+    cand = cand.loc[human]
     unplaced = ~cand["panorama_id"].isin(pos.index)
     ledger.exclude("locate", "candidate's panorama is not in the panoramas table",
                    int(unplaced.sum()))  # fmt: skip
@@ -655,9 +972,15 @@ def locate_cameras(
     pano_of = cand["panorama_id"].to_numpy()
     att = cand["attachment"].astype(str).to_numpy()
     support = cand["support"].to_numpy(dtype="int64")
+    # Consensus weights: a candidate the verify task confirmed (no volunteer tag) weighs one.
+    weight = np.maximum(support, 1)
+    ev = cand["evidence"].astype(str).to_numpy()
+    n_machine = cand["machine_tags"].to_numpy(dtype="int64")
+    v_agree = cand["verify_agree"].to_numpy(dtype="int64")
+    v_disagree = cand["verify_disagree"].to_numpy(dtype="int64")
 
     def prior_of(members: list[int]) -> tuple[float, float]:
-        mount = _weighted_consensus([att[m] for m in members], [int(support[m]) for m in members])
+        mount = _weighted_consensus([att[m] for m in members], [int(weight[m]) for m in members])
         return priors.get(mount, priors["unknown"])
 
     # Greedy matching: the most consistent pairs first; a group never holds two candidates of
@@ -714,11 +1037,11 @@ def locate_cameras(
         sd = min(sd, max_range_m) if np.isfinite(sd) else max_range_m
         xy.append(point[:2])
         panos = [str(pano_of[m]) for m in idx]
-        mount = _weighted_consensus([att[m] for m in idx], [int(support[m]) for m in idx])
+        mount = _weighted_consensus([att[m] for m in idx], [int(weight[m]) for m in idx])
         street = [m for m in idx if att[m] == "street"]
         types = [str(cand["camera_type"].iat[m]) for m in street]
         ctype = (
-            _weighted_consensus(types, [int(support[m]) for m in street])
+            _weighted_consensus(types, [int(weight[m]) for m in street])
             if mount == "street" and types
             else "unknown"
         )
@@ -733,11 +1056,40 @@ def locate_cameras(
                 "n_panoramas": len(idx),
                 "candidate_ids": ";".join(cand["candidate_id"].astype(str).to_numpy()[idx]),
                 "method": method,
+                "evidence": _camera_evidence([str(ev[m]) for m in idx]),
+                "machine_tags": int(n_machine[idx].sum()),
+                "verify_agree": int(v_agree[idx].sum()),
+                "verify_disagree": int(v_disagree[idx].sum()),
                 "_first": panos[0],
                 "_panos": panos,
             }
         )
     return _cameras_frame(rows, np.array(xy, dtype="float64").reshape(-1, 2), metric, pano)
+
+
+def _camera_evidence(classes: list[str]) -> str:
+    """Return a camera's evidence from its candidates' (all human-confirmed classes).
+
+    ``volunteers`` when every candidate is; ``verified machine`` when none has enough
+    volunteers (only the verify task confirmed it); else ``volunteers+machine``.
+    """
+    if all(c == "volunteers" for c in classes):
+        return "volunteers"
+    if all(c == "verified machine" for c in classes):
+        return "verified machine"
+    return "volunteers+machine"
+
+
+def _tier(evidence: str, support: int, agree: int, disagree: int) -> str:
+    """Return a located camera's provenance tier (the ``cameras`` contract's ``tier``)."""
+    if evidence == "volunteers":
+        return f"seen in imagery by {support} volunteers (clustered tags)"
+    if evidence == "verified machine":
+        return (
+            f"detector tag confirmed by volunteers in the verify task ({agree} agree, "
+            f"{disagree} disagree)"
+        )
+    return f"seen in imagery by {support} volunteers and the detector (clustered tags)"
 
 
 def _crossing_deg(dirs: np.ndarray) -> float:
@@ -819,7 +1171,8 @@ def _cameras_frame(
     if df.empty:
         df = pd.DataFrame(
             columns=["position_sd_m", "mount", "camera_type", "height_m", "source_ref",
-                     "support", "n_panoramas", "candidate_ids", "method", "_first", "_panos"]
+                     "support", "n_panoramas", "candidate_ids", "method", "evidence",
+                     "machine_tags", "verify_agree", "verify_disagree", "_first", "_panos"]
         )  # fmt: skip
     # Ids: the first panorama's id and a running number, stable for the same input.
     rank = df.groupby("_first").cumcount() + 1 if len(df) else pd.Series([], dtype="int64")
@@ -855,7 +1208,16 @@ def _cameras_frame(
             "operator": None,
             "source": _SOURCE,
             "source_ref": df["source_ref"].astype(str),
-            "tier": [f"seen in imagery by {s} volunteers (clustered tags)" for s in df["support"]],
+            "tier": [
+                _tier(str(e), int(s), int(a), int(d))
+                for e, s, a, d in zip(
+                    df["evidence"],
+                    df["support"],
+                    df["verify_agree"],
+                    df["verify_disagree"],
+                    strict=True,
+                )
+            ],
             "support": df["support"].astype("int64"),
             "first_seen": [seen(ps, "first") for ps in panos_col],
             "last_seen": [seen(ps, "last") for ps in panos_col],
@@ -866,6 +1228,10 @@ def _cameras_frame(
             "n_panoramas": df["n_panoramas"].astype("int64"),
             "candidate_ids": df["candidate_ids"].astype(str),
             "method": df["method"].astype(str),
+            "evidence": df["evidence"].astype(str),
+            "machine_tags": df["machine_tags"].astype("int64"),
+            "verify_agree": df["verify_agree"].astype("int64"),
+            "verify_disagree": df["verify_disagree"].astype("int64"),
         }
     )
     geometry = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=metric)
@@ -881,10 +1247,66 @@ def _cameras_frame(
 LOCATED_FILES = {
     "cameras": "cameras.gpkg",
     "candidates": "candidates.csv",
+    "machine_only": "machine_only.csv",
     "comparison": "counts_comparison.csv",
     "summary": "counts_summary.csv",
     "excluded": "excluded.csv",
 }
+#: Columns of :func:`machine_only_table` (``machine_only.csv``).
+MACHINE_ONLY_COLUMNS = (
+    "candidate_id",
+    "panorama_id",
+    "lon",
+    "lat",
+    "heading_deg",
+    "pitch_deg",
+    "score",
+    "verify_status",
+    "verify_agree",
+    "verify_disagree",
+    "verify_unsure",
+    "support",
+    "machine_tags",
+    "attachment",
+    "camera_type",
+    "tag_ids",
+)
+
+
+def machine_only_table(candidates: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    """Return the machine-only candidates: the detector's tags no human confirmed.
+
+    They are never cameras (a machine tag alone never settles one) but are kept, with the
+    detector's score and the volunteers' verdicts, for the verify task and for audit.
+
+    Parameters
+    ----------
+    candidates
+        :func:`cluster_tags` output.
+    tags
+        The tags it clustered (``panorama_id``, ``lon``, ``lat``: the panorama's point).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`MACHINE_ONLY_COLUMNS`, one row per candidate with ``evidence == "machine
+        only"``, highest ``score`` first; ``support`` is the volunteers who tagged it too
+        (fewer than ``min_support``), ``verify_status`` ``open`` or ``rejected``.
+    """
+    _check_columns(candidates, CANDIDATE_COLUMNS, "the candidates",
+                   "pass the table of camcensus.locate.cluster_tags")  # fmt: skip
+    mo = candidates.loc[candidates["evidence"].astype(str) == "machine only"]
+    points = (
+        tags.assign(panorama_id=tags["panorama_id"].astype(str))
+        .drop_duplicates("panorama_id")
+        .set_index("panorama_id")
+    )
+    out = mo.assign(
+        lon=mo["panorama_id"].astype(str).map(points["lon"]).astype("float64"),
+        lat=mo["panorama_id"].astype(str).map(points["lat"]).astype("float64"),
+    )
+    out = out.sort_values(["score", "candidate_id"], ascending=[False, True], kind="stable")
+    return pd.DataFrame(out[list(MACHINE_ONLY_COLUMNS)]).reset_index(drop=True)
 
 
 def write_located(
@@ -894,18 +1316,22 @@ def write_located(
     project: str | None = None,
     max_sep_deg: float | None = None,
     min_support: int | None = None,
+    machine: MachineMode = MACHINE_MODE,
     force: bool = False,
 ) -> dict[str, Path]:
     """Locate the cameras a platform database's volunteers tagged and write them to ``out``.
 
-    Reads the counted tags (:func:`tags_table`), clusters them per panorama
-    (:func:`cluster_tags`), places the confirmed candidates (:func:`locate_cameras`) and sets
-    the clustered counts beside the median counts (:func:`compare_with_counts`).
+    Reads the counted tags (:func:`tags_table`) and the detector's (:func:`machine_tags_table`,
+    unless ``machine="ignore"``), clusters them per panorama (:func:`cluster_tags`), places
+    the human-confirmed candidates (:func:`locate_cameras`) and sets the clustered counts
+    beside the volunteers' median counts (:func:`compare_with_counts`).
 
     Writes, all at once (a failure leaves ``out`` as it was): ``cameras.gpkg`` (the ``cameras``
-    contract, layer ``cameras``), ``candidates.csv``, ``counts_comparison.csv``,
-    ``counts_summary.csv`` and ``excluded.csv`` (every submission or candidate left out, with
-    the reason).
+    contract, layer ``cameras``: human-confirmed cameras only, with their ``evidence``),
+    ``candidates.csv``, ``machine_only.csv`` (:func:`machine_only_table`: the detector's
+    candidates no human confirmed, never cameras), ``counts_comparison.csv``,
+    ``counts_summary.csv`` (human-confirmed and machine-only as separate numbers) and
+    ``excluded.csv`` (every submission, tag or candidate left out, with the reason).
 
     Raises
     ------
@@ -921,12 +1347,22 @@ def write_located(
     from camcensus.io.formats import write_csv
     from camcensus.report import replace_folder
 
+    if machine not in MACHINE_MODES:
+        raise OptionError(f"machine = {machine!r}: expected one of {', '.join(MACHINE_MODES)}")
     out = Path(out)
     _check_database(engine)
     _check_folder(out, engine, force=force, files=LOCATED_FILES.values())
     ledger = Ledger()
-    tags = tags_table(engine, project=project, ledger=ledger)
-    candidates = cluster_tags(tags, max_sep_deg=max_sep_deg, min_support=min_support)
+    human = tags_table(engine, project=project, ledger=ledger)
+    detected = machine_tags_table(engine, project=project, ledger=ledger)
+    if machine == "ignore":
+        ledger.exclude("locate", "machine tag ignored (machine='ignore')", len(detected))
+        detected = detected.iloc[:0]
+    frames = [f for f in (human, detected) if len(f)]
+    tags = pd.concat(frames, ignore_index=True) if frames else human
+    candidates = cluster_tags(
+        tags, max_sep_deg=max_sep_deg, min_support=min_support, machine=machine
+    )
     points = tags.drop_duplicates("panorama_id")
     panoramas = gpd.GeoDataFrame(
         {"panorama_id": points["panorama_id"].to_numpy()},
@@ -934,11 +1370,12 @@ def write_located(
         crs="EPSG:4326",
     )
     cameras = locate_cameras(candidates, panoramas, ledger=ledger)
-    comparison = compare_with_counts(candidates, median_counts(tags))
+    comparison = compare_with_counts(candidates, median_counts(human))
     summary = count_summary(comparison)
     with replace_folder(out) as tmp:
         cameras.to_file(tmp / LOCATED_FILES["cameras"], layer="cameras", driver="GPKG")
         write_csv(candidates, tmp / LOCATED_FILES["candidates"])
+        write_csv(machine_only_table(candidates, tags), tmp / LOCATED_FILES["machine_only"])
         write_csv(comparison, tmp / LOCATED_FILES["comparison"])
         write_csv(summary.rename_axis("cameras").reset_index(), tmp / LOCATED_FILES["summary"])
         write_csv(pd.DataFrame(ledger.records()), tmp / LOCATED_FILES["excluded"])
