@@ -9,11 +9,78 @@ camera) or ``unsure``. A machine tag is settled by Project Sidewalk's margin rul
 
 A machine tag alone never settles a camera: only ``confirmed`` machine tags (human verdicts)
 count as human-confirmed cameras (:mod:`camcensus.locate`).
+
+- :func:`import_detections` stores a detections table (``camcensus detect run``) as machine
+  tags: one model submission per panorama, a ``no_camera`` one where the detector saw nothing.
+  A panorama that already holds this model's submission is skipped and counted, never
+  overwritten.
+- :func:`next_verification` picks an ``open`` machine tag (fewer than :data:`VERIFY_CAP`
+  verdicts) that the volunteer has not judged, on a non-gold panorama the volunteer was never
+  given as a task, fewest verdicts first; :func:`verify` records the verdict. A verdict is a
+  validation, so :func:`camcensus.db.tasks.next_task` never gives the verifier that panorama to
+  tag afterwards: taggers stay independent of the machine's suggestions.
+- :func:`verification_table`: one row per machine tag with its verdicts and status.
+
+Locks follow the order of :mod:`camcensus.db.tasks` (volunteer, then panorama or tag). On
+PostgreSQL :func:`verify` locks the tag's row, so parallel verdicts on one tag are counted one
+after the other and a tag never gets more than :data:`VERIFY_CAP` verdicts (on SQLite the write
+transaction already holds the database's lock).
 """
 
 from __future__ import annotations
 
-__all__ = ["VERIFY_CAP", "VERIFY_MARGIN", "VERIFY_STATUSES", "verify_status"]
+import functools
+import math
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, case, exists, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from camcensus._errors import Ledger
+from camcensus.db._assign import (
+    add_error,
+    is_postgres,
+    lock_volunteer,
+    new_id,
+    project_named,
+    utc_now,
+)
+from camcensus.db.errors import Conflict, Forbidden, Invalid, NotFound
+from camcensus.db.models import (
+    ATTACHMENTS,
+    CAMERA_TYPES,
+    VALIDATION_ANSWERS,
+    Assignment,
+    Panorama,
+    Project,
+    Submission,
+    Tag,
+    Validation,
+    Volunteer,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "IMPORT_STAGE",
+    "VERIFICATION_COLUMNS",
+    "VERIFY_CAP",
+    "VERIFY_MARGIN",
+    "VERIFY_STATUSES",
+    "ImportResult",
+    "import_detections",
+    "next_verification",
+    "read_detections",
+    "verification_table",
+    "verify",
+    "verify_status",
+]
 
 #: Lead of ``agree`` over ``disagree`` (or the reverse) that settles a machine tag.
 VERIFY_MARGIN = 2
@@ -21,6 +88,29 @@ VERIFY_MARGIN = 2
 VERIFY_CAP = 5
 #: What :func:`verify_status` answers.
 VERIFY_STATUSES = ("confirmed", "rejected", "open")
+#: The ledger stage of :func:`import_detections`.
+IMPORT_STAGE = "detect import"
+#: Columns of :func:`verification_table`.
+VERIFICATION_COLUMNS = (
+    "project",
+    "tag_id",
+    "panorama_id",
+    "model_id",
+    "heading_deg",
+    "pitch_deg",
+    "fov_deg",
+    "score",
+    "camera_type",
+    "attachment",
+    "n_agree",
+    "n_disagree",
+    "n_unsure",
+    "status",
+)
+#: Columns a detections table must have (``camcensus detect run`` writes them all).
+_REQUIRED = ("panorama_id", "heading_deg", "pitch_deg", "fov_deg", "score")
+#: Most problems one refusal lists.
+_MAX_ERRORS = 200
 
 
 def verify_status(
@@ -51,3 +141,718 @@ def verify_status(
     if disagree - agree >= margin:
         return "rejected"
     return "open"
+
+
+# --------------------------------------------------------------------------- import
+
+
+@dataclass
+class ImportResult:
+    """What :func:`import_detections` stored and what it skipped.
+
+    Attributes
+    ----------
+    model_id
+        The model (the submissions' ``decoder_id``).
+    panoramas
+        Panoramas that got a model submission now.
+    tags
+        Machine tags stored.
+    no_camera
+        Of ``panoramas``, those stored as "the detector saw nothing" (``no_camera``).
+    ledger
+        Every panorama and detection skipped, counted by reason (stage :data:`IMPORT_STAGE`).
+    """
+
+    model_id: str
+    panoramas: int = 0
+    tags: int = 0
+    no_camera: int = 0
+    ledger: Ledger = field(default_factory=Ledger)
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Skipped records by reason."""
+        return {e.reason: e.count for e in self.ledger if e.stage == IMPORT_STAGE}
+
+
+def read_detections(path: str | Path) -> pd.DataFrame:
+    """Read a detections CSV (``camcensus detect run --out``) with its text exactly as written.
+
+    Panorama ids, the model id, types and attachments are read as text (``NA`` stays the
+    string ``"NA"``); an empty cell is missing.
+
+    Raises
+    ------
+    InputError
+        No such file, or not a CSV.
+    """
+    import pandas as pd
+
+    from camcensus._errors import InputError, Problem
+    from camcensus.io.formats import read_csv
+
+    src = Path(path)
+    if not src.is_file():
+        raise InputError(
+            [Problem(str(src), None, None, "no such file", "a detections CSV", "check the path")]
+        )
+    text = {c: str for c in ("panorama_id", "decoder_id", "camera_type", "attachment", "source")}
+    try:
+        frame = read_csv(src, dtype=text, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(
+            [
+                Problem(
+                    str(src),
+                    None,
+                    None,
+                    f"not a readable CSV ({exc})",
+                    "a detections CSV (camcensus detect run --out)",
+                    "pass the CSV that detect run wrote",
+                )
+            ]
+        ) from exc
+    return frame
+
+
+def _text(value: Any) -> str:
+    """A cell as stripped text; a missing cell (None, NaN, NA) is empty."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return ""
+    return str(value).strip()
+
+
+def _resolve_model_id(
+    detections: pd.DataFrame, model_id: str | None, errors: list[dict[str, object]]
+) -> str:
+    """The model id: ``model_id``, else the one ``decoder_id`` of the detections."""
+    found: list[str] = []
+    if "decoder_id" in detections.columns:
+        found = sorted({_text(v) for v in detections["decoder_id"]} - {""})
+    if model_id is not None:
+        chosen = str(model_id).strip()
+        if not chosen or len(chosen) > 200:
+            add_error(errors, "model_id", f"found {model_id!r}; expected 1 to 200 characters")
+        elif found and found != [chosen]:
+            add_error(
+                errors,
+                "decoder_id",
+                f"the detections name the model(s) {found}, not {chosen!r}; drop the model id "
+                "to use the file's, or import each model's detections separately",
+            )
+        return chosen
+    if len(found) == 1 and len(found[0]) <= 200:
+        return found[0]
+    if not found:
+        add_error(
+            errors,
+            "model_id",
+            "no model id: the detections have no decoder_id; give the model id "
+            "(--model-id, e.g. the model card's id)",
+        )
+    else:
+        add_error(
+            errors,
+            "decoder_id",
+            f"found {len(found)} model ids {found[:5]}; import one model's detections at a time "
+            "(or give --model-id for a file of one model)",
+        )
+    return ""
+
+
+def _check_rows(
+    detections: pd.DataFrame, known: set[str], errors: list[dict[str, object]]
+) -> list[dict[str, Any]]:
+    """Check every detection; return them as plain dicts (rows counted from 1)."""
+    import pandas as pd
+
+    for column in _REQUIRED:
+        if column not in detections.columns:
+            add_error(
+                errors,
+                column,
+                f"no {column!r} column; a detections table has {', '.join(_REQUIRED)} "
+                "(camcensus detect run writes them)",
+            )
+    if errors:
+        return []
+    numbers = {
+        c: pd.to_numeric(detections[c], errors="coerce").astype("float64")
+        for c in ("heading_deg", "pitch_deg", "fov_deg", "score")
+    }
+    # column -> (low, high, low excluded, high excluded, what is expected)
+    ranges: dict[str, tuple[float, float, bool, bool, str]] = {
+        "heading_deg": (0, 360, False, True, "a heading in [0, 360) degrees (take it modulo 360)"),
+        "pitch_deg": (-90, 90, False, False, "a pitch in [-90, 90] degrees"),
+        "fov_deg": (0, 180, True, False, "the crop's field of view in (0, 180] degrees"),
+        "score": (0, 1, False, False, "a detector score in [0, 1]"),
+    }
+    rows: list[dict[str, Any]] = []
+    raw = detections.reset_index(drop=True)
+    for i in range(len(raw)):
+        row = i + 1
+        pid = _text(raw["panorama_id"].iloc[i])
+        out: dict[str, Any] = {"panorama_id": pid}
+        if not pid:
+            add_error(errors, f"panorama_id[row {row}]", "empty; give the panorama's id")
+        elif pid not in known:
+            add_error(
+                errors,
+                f"panorama_id[row {row}]",
+                f"{pid!r} is not a panorama of this project; run the detector on the project's "
+                "panoramas (or import into the project that holds it)",
+            )
+        for c, (low, high, open_low, open_high, expected) in ranges.items():
+            value = float(numbers[c].iloc[i])
+            above = value > low if open_low else value >= low
+            below = value < high if open_high else value <= high
+            if not (math.isfinite(value) and above and below):
+                shown = raw[c].iloc[i]
+                add_error(errors, f"{c}[row {row}]", f"found {shown!r}; expected {expected}")
+            out[c] = value
+        for c, allowed in (("camera_type", CAMERA_TYPES), ("attachment", ATTACHMENTS)):
+            value_text = _text(raw[c].iloc[i]) if c in raw.columns else ""
+            value_text = value_text or "unknown"
+            if value_text not in allowed:
+                add_error(
+                    errors,
+                    f"{c}[row {row}]",
+                    f"found {value_text!r}; expected one of {', '.join(allowed)} (empty: unknown)",
+                )
+            out[c] = value_text
+        if "machine" in raw.columns:
+            flag = _text(raw["machine"].iloc[i]).lower()
+            if flag not in ("", "true", "1", "1.0"):
+                add_error(
+                    errors,
+                    f"machine[row {row}]",
+                    f"found {raw['machine'].iloc[i]!r}; a detections table holds machine tags "
+                    "only (machine true): import volunteers' tags through tasks",
+                )
+        rows.append(out)
+        if len(errors) >= _MAX_ERRORS:
+            break
+    return rows
+
+
+def import_detections(
+    session: Session,
+    *,
+    project: str,
+    detections: pd.DataFrame,
+    model_id: str | None = None,
+    panoramas: Iterable[str] | None = None,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Store a detector's detections as machine tags of ``project``.
+
+    Each panorama gets one submission of kind ``model`` (``decoder_id`` the model id, no
+    assignment, not gold; never counted toward ``k``, medians or exports' counts) holding one
+    ``tags`` row per detection: ``machine`` true, ``score``, the ray (heading, pitch, the crop's
+    fov), ``camera_type`` and ``attachment`` as predicted (``unknown`` when not), ``current``.
+    A panorama of ``panoramas`` without a detection gets a ``no_camera`` model submission, so
+    "the detector saw nothing here" is recorded.
+
+    Parameters
+    ----------
+    session
+        An open session; the caller commits.
+    project
+        The project's name.
+    detections
+        One row per detection (:data:`camcensus.detect.infer.DETECTION_COLUMNS`; at least
+        ``panorama_id``, ``heading_deg``, ``pitch_deg``, ``fov_deg``, ``score``; optionally
+        ``camera_type``, ``attachment``, ``decoder_id``, ``machine``; other columns ignored).
+    model_id
+        The model's id (default: the one ``decoder_id`` of the detections).
+    panoramas
+        The panoramas the detector ran over (default: those with a detection). Those without
+        a detection are stored as ``no_camera``.
+    now
+        The time (default: now, UTC).
+
+    Returns
+    -------
+    ImportResult
+        Counts stored; in its ledger every skipped panorama and detection by reason: a panorama
+        that already holds a submission of this model is skipped (never overwritten), with its
+        detections.
+
+    Raises
+    ------
+    NotFound
+        No such project.
+    Invalid
+        A bad value (each named as ``column[row N]``, rows counted from 1 after the header), a
+        missing column, no model id or several, a panorama not in the project, or a detection
+        on a panorama missing from ``panoramas``; nothing is stored.
+    """
+    now = utc_now(now)
+    proj = project_named(session, project)
+    known = set(
+        session.scalars(
+            select(Panorama.panorama_id).where(Panorama.project_id == proj.project_id)
+        ).all()
+    )
+    errors: list[dict[str, object]] = []
+    chosen = _resolve_model_id(detections, model_id, errors)
+    rows = _check_rows(detections, known, errors)
+    ran: list[str] = []
+    if panoramas is not None:
+        seen: set[str] = set()
+        for i, pid in enumerate(panoramas, start=1):
+            name = _text(pid)
+            if name in seen:
+                continue
+            seen.add(name)
+            if name not in known:
+                add_error(
+                    errors,
+                    f"panoramas[{i}]",
+                    f"{name!r} is not a panorama of this project; list the panoramas the "
+                    "detector ran over",
+                )
+            ran.append(name)
+        extra = sorted({r["panorama_id"] for r in rows} - seen - {""})
+        if extra:
+            add_error(
+                errors,
+                "panoramas",
+                f"{len(extra)} panorama(s) with detections are not in the list of panoramas the "
+                f"detector ran over (e.g. {extra[0]!r}); pass the same list as to detect run",
+            )
+    if chosen:
+        clash = session.scalar(select(Volunteer.volunteer_id).where(Volunteer.public_id == chosen))
+        if clash is not None:
+            add_error(
+                errors,
+                "model_id",
+                f"{chosen!r} is a volunteer's id; choose another model id",
+            )
+    if errors:
+        raise Invalid(
+            f"The detections have {len(errors)} problem(s); nothing was imported "
+            "(rows counted from 1 after the header).",
+            errors=errors[:_MAX_ERRORS],
+        )
+    by_panorama: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_panorama.setdefault(r["panorama_id"], []).append(r)
+    targets = sorted(set(by_panorama) | set(ran))
+    result = ImportResult(model_id=chosen)
+    if not targets:
+        return result
+    # Two imports of one model at once: on PostgreSQL the panoramas' rows are locked (in one
+    # order) before looking for this model's submissions, so the second sees the first's.
+    postgres = is_postgres(session)
+    done: set[str] = set()
+    for start in range(0, len(targets), 500):
+        chunk = targets[start : start + 500]
+        if postgres:
+            session.execute(
+                select(Panorama.panorama_id)
+                .where(Panorama.panorama_id.in_(chunk))
+                .order_by(Panorama.panorama_id)
+                .with_for_update(key_share=True)
+            ).all()
+        done.update(
+            session.scalars(
+                select(Submission.panorama_id).where(
+                    Submission.panorama_id.in_(chunk),
+                    Submission.kind == "model",
+                    Submission.decoder_id == chosen,
+                )
+            ).all()
+        )
+    skipped = [p for p in targets if p in done]
+    result.ledger.exclude(
+        IMPORT_STAGE,
+        f"panoramas that already hold model {chosen!r}'s detections (kept, never overwritten)",
+        len(skipped),
+    )
+    result.ledger.exclude(
+        IMPORT_STAGE,
+        f"detections on those panoramas (model {chosen!r} imported there before)",
+        sum(len(by_panorama.get(p, [])) for p in skipped),
+    )
+    build = f"camcensus {_version()} detect import"
+    submissions: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    for pid in targets:
+        if pid in done:
+            continue
+        found = by_panorama.get(pid, [])
+        sid = new_id()
+        submissions.append(
+            {
+                "submission_id": sid,
+                "panorama_id": pid,
+                "decoder_id": chosen,
+                "assignment_id": None,
+                "kind": "model",
+                "started_at": None,
+                "submitted_at": now,
+                "no_camera": not found,
+                "problem": None,
+                "problem_note": None,
+                "gold": False,
+                "client_build": build,
+            }
+        )
+        for j, r in enumerate(found, start=1):
+            tags.append(
+                {
+                    "tag_id": new_id(),
+                    "submission_id": sid,
+                    "heading_deg": r["heading_deg"],
+                    "pitch_deg": r["pitch_deg"],
+                    "fov_deg": r["fov_deg"],
+                    "attachment": r["attachment"],
+                    "camera_type": r["camera_type"],
+                    "machine": True,
+                    "score": r["score"],
+                    "client_tag_id": f"detection-{j}",
+                    "replaces_tag_id": None,
+                    "deleted": False,
+                    "current": True,
+                    "clicked_at": None,
+                    "created_at": now,
+                }
+            )
+        result.panoramas += 1
+        result.no_camera += int(not found)
+    for start in range(0, len(submissions), 1000):
+        session.execute(insert(Submission), submissions[start : start + 1000])
+    for start in range(0, len(tags), 1000):
+        session.execute(insert(Tag), tags[start : start + 1000])
+    result.tags = len(tags)
+    return result
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("camcensus")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+        return "dev"
+
+
+# --------------------------------------------------------------------------- verify tasks
+
+
+@functools.cache
+def _open_codes(margin: int, cap: int) -> tuple[int, ...]:
+    """``agree * (cap + 1) + disagree`` of every verdict pair :func:`verify_status` leaves open
+    (so the database filters by the one rule, not a copy of it)."""
+    return tuple(
+        a * (cap + 1) + d
+        for a in range(cap + 1)
+        for d in range(cap + 1 - a)
+        if verify_status(a, d, margin=margin, cap=cap) == "open"
+    )
+
+
+def _verdict_counts() -> Any:
+    """Per tag: all verdicts, agree, disagree and unsure (a subquery over ``validations``)."""
+    return (
+        select(
+            Validation.tag_id.label("tag_id"),
+            func.count().label("n"),
+            func.sum(case((Validation.answer == "agree", 1), else_=0)).label("agree"),
+            func.sum(case((Validation.answer == "disagree", 1), else_=0)).label("disagree"),
+            func.sum(case((Validation.answer == "unsure", 1), else_=0)).label("unsure"),
+        )
+        .join(Tag, Tag.tag_id == Validation.tag_id)
+        .where(Tag.machine.is_(True))
+        .group_by(Validation.tag_id)
+        .subquery()
+    )
+
+
+def _machine_tags() -> Any:
+    """Standing machine tags of model submissions (the tags :func:`verify` judges)."""
+    return (
+        select(Tag)
+        .join(Submission, Submission.submission_id == Tag.submission_id)
+        .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
+        .where(
+            Tag.machine.is_(True),
+            Tag.current.is_(True),
+            Tag.deleted.is_(False),
+            Submission.kind == "model",
+        )
+    )
+
+
+def _check_volunteer(session: Session, volunteer_id: int) -> None:
+    found = session.scalar(
+        select(Volunteer.volunteer_id).where(Volunteer.volunteer_id == volunteer_id)
+    )
+    if found is None:
+        raise NotFound(
+            "No volunteer has this id.",
+            errors=[{"field": "volunteer_id", "message": "log in again"}],
+        )
+
+
+def next_verification(
+    session: Session, *, project: str, volunteer_id: int, now: datetime | None = None
+) -> Tag | None:
+    """Return an open machine tag for this volunteer to verify, or None when none is left.
+
+    A candidate is a standing machine tag of a model submission on a non-gold panorama of the
+    project that was never given to this volunteer as a task (any assignment), that this
+    volunteer has not judged, whose verdicts leave it ``open`` (:func:`verify_status` over its
+    ``agree`` / ``disagree`` verdicts) and number fewer than :data:`VERIFY_CAP` (``unsure``
+    verdicts count toward the cap). Tags with the fewest verdicts come first; among them the
+    starting point in the random tag-id order is drawn afresh each call, so verdicts spread
+    over the tags. Nothing is reserved: two volunteers may get the same tag, and
+    :func:`verify` refuses a verdict past the cap or on a tag settled meanwhile.
+
+    Raises
+    ------
+    NotFound
+        No such project or volunteer.
+    """
+    utc_now(now)
+    proj = project_named(session, project)
+    _check_volunteer(session, volunteer_id)
+    counts = _verdict_counts()
+    n = func.coalesce(counts.c.n, 0)
+    code = func.coalesce(counts.c.agree, 0) * (VERIFY_CAP + 1) + func.coalesce(counts.c.disagree, 0)
+    start = secrets.token_urlsafe(12)
+    query = (
+        _machine_tags()
+        .outerjoin(counts, counts.c.tag_id == Tag.tag_id)
+        .where(
+            Panorama.project_id == proj.project_id,
+            Panorama.gold.is_(False),
+            n < VERIFY_CAP,
+            code.in_(_open_codes(VERIFY_MARGIN, VERIFY_CAP)),
+            ~exists().where(
+                Assignment.panorama_id == Panorama.panorama_id,
+                Assignment.volunteer_id == volunteer_id,
+            ),
+            ~exists().where(
+                Validation.tag_id == Tag.tag_id, Validation.volunteer_id == volunteer_id
+            ),
+        )
+        .order_by(n, case((Tag.tag_id >= start, 0), else_=1), Tag.tag_id)
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def _counts_of(session: Session, tag_id: str) -> tuple[int, int, int]:
+    """(agree, disagree, unsure) verdicts of one tag."""
+    rows = dict(
+        session.execute(
+            select(Validation.answer, func.count())
+            .where(Validation.tag_id == tag_id)
+            .group_by(Validation.answer)
+        ).all()
+    )
+    return int(rows.get("agree", 0)), int(rows.get("disagree", 0)), int(rows.get("unsure", 0))
+
+
+def verify(
+    session: Session,
+    *,
+    tag_id: str,
+    volunteer_id: int,
+    answer: str,
+    now: datetime | None = None,
+) -> Validation:
+    """Record a volunteer's verdict on a machine tag: ``agree`` (a camera), ``disagree`` (not a
+    camera) or ``unsure``.
+
+    Sending the same answer again returns the stored verdict (a double click), even once the
+    tag is settled.
+
+    Raises
+    ------
+    Invalid
+        An answer that is not one of the three.
+    NotFound
+        No such machine tag (a volunteer's tag is checked with :func:`camcensus.db.review.
+        validate`), or no such volunteer.
+    Forbidden
+        The tag's panorama was given to the volunteer as a task (a verifier never judges a
+        panorama they tagged, and is never later given it to tag).
+    Conflict
+        The volunteer already gave another answer on this tag; the tag is settled
+        (``confirmed`` or ``rejected``) or has its :data:`VERIFY_CAP` verdicts; or the tag is on
+        a gold panorama.
+    """
+    now = utc_now(now)
+    if answer not in VALIDATION_ANSWERS:
+        raise Invalid(
+            "The verdict is not one of the choices.",
+            errors=[
+                {
+                    "field": "answer",
+                    "message": f"found {answer!r}; expected one of {VALIDATION_ANSWERS}",
+                }
+            ],
+        )
+    row = session.execute(
+        select(Tag.tag_id, Submission.panorama_id, Panorama.gold)
+        .join(Submission, Submission.submission_id == Tag.submission_id)
+        .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
+        .where(
+            Tag.tag_id == tag_id,
+            Tag.machine.is_(True),
+            Tag.current.is_(True),
+            Tag.deleted.is_(False),
+            Submission.kind == "model",
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(
+            "No machine tag has this id.",
+            errors=[
+                {
+                    "field": "tag_id",
+                    "message": "take a new verify task (volunteers' tags are checked with "
+                    "POST /api/validations)",
+                }
+            ],
+        )
+    postgres = is_postgres(session)
+    # One verdict of a volunteer at a time (a double click returns the stored row), then one
+    # verdict on the tag at a time (the cap and the margin are counted after the lock).
+    lock_volunteer(session, volunteer_id, postgres=postgres)
+    if postgres:
+        session.execute(select(Tag.tag_id).where(Tag.tag_id == tag_id).with_for_update()).all()
+    existing = session.scalars(
+        select(Validation).where(
+            Validation.tag_id == tag_id, Validation.volunteer_id == volunteer_id
+        )
+    ).one_or_none()
+    if existing is not None:
+        if existing.answer == answer:
+            return existing
+        raise Conflict(
+            "You already gave a verdict on this machine tag with another answer.",
+            errors=[{"field": "answer", "message": f"your answer was {existing.answer!r}"}],
+        )
+    given = session.scalar(
+        select(Assignment.assignment_id).where(
+            Assignment.panorama_id == row.panorama_id, Assignment.volunteer_id == volunteer_id
+        )
+    )
+    if given is not None:
+        raise Forbidden(
+            "Volunteers verify machine tags on panoramas they were not given as a task.",
+            errors=[{"field": "tag_id", "message": "you were given this tag's panorama"}],
+        )
+    if row.gold:
+        raise Conflict(
+            "Machine tags on gold panoramas are not verified (their answer is known).",
+            errors=[{"field": "tag_id", "message": "take a new verify task"}],
+        )
+    agree, disagree, unsure = _counts_of(session, tag_id)
+    status = verify_status(agree, disagree)
+    if status != "open" or agree + disagree + unsure >= VERIFY_CAP:
+        why = (
+            f"it is {status}"
+            if status != "open"
+            else f"it has its {VERIFY_CAP} verdicts (it stays open: never a confirmed camera)"
+        )
+        raise Conflict(
+            f"This machine tag takes no more verdicts: {why}.",
+            errors=[{"field": "tag_id", "message": "take a new verify task"}],
+        )
+    validation = Validation(
+        validation_id=new_id(),
+        tag_id=tag_id,
+        volunteer_id=volunteer_id,
+        answer=answer,
+        created_at=now,
+    )
+    session.add(validation)
+    session.flush()
+    return validation
+
+
+def verification_table(
+    session_or_engine: Session | Engine, *, project: str | None = None
+) -> pd.DataFrame:
+    """Return one row per machine tag with its verdicts and status.
+
+    Parameters
+    ----------
+    session_or_engine
+        An open session, or an engine (a session is opened and closed here).
+    project
+        The project's name (default: every project).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`VERIFICATION_COLUMNS`: ``project``, ``tag_id``, ``panorama_id``, ``model_id``
+        (the submission's ``decoder_id``), ``heading_deg``, ``pitch_deg``, ``fov_deg``,
+        ``score``, ``camera_type``, ``attachment``, ``n_agree``, ``n_disagree``, ``n_unsure``
+        (int64) and ``status`` (:func:`verify_status` of ``n_agree``, ``n_disagree``); sorted
+        by project, panorama and tag. Only standing machine tags of model submissions.
+
+    Raises
+    ------
+    NotFound
+        No such project.
+    """
+    if isinstance(session_or_engine, Engine):
+        with Session(session_or_engine) as session:
+            return verification_table(session, project=project)
+    import pandas as pd
+
+    session = session_or_engine
+    counts = _verdict_counts()
+    query = (
+        select(
+            Project.name,
+            Tag.tag_id,
+            Submission.panorama_id,
+            Submission.decoder_id,
+            Tag.heading_deg,
+            Tag.pitch_deg,
+            Tag.fov_deg,
+            Tag.score,
+            Tag.camera_type,
+            Tag.attachment,
+            func.coalesce(counts.c.agree, literal(0)),
+            func.coalesce(counts.c.disagree, literal(0)),
+            func.coalesce(counts.c.unsure, literal(0)),
+        )
+        .join(Submission, Submission.submission_id == Tag.submission_id)
+        .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
+        .join(Project, Project.project_id == Panorama.project_id)
+        .outerjoin(counts, counts.c.tag_id == Tag.tag_id)
+        .where(
+            Tag.machine.is_(True),
+            Tag.current.is_(True),
+            Tag.deleted.is_(False),
+            Submission.kind == "model",
+        )
+        .order_by(Project.name, Submission.panorama_id, Tag.tag_id)
+    )
+    if project is not None:
+        proj = project_named(session, project)
+        query = query.where(Project.project_id == proj.project_id)
+    names = list(VERIFICATION_COLUMNS[:-1])
+    frame = pd.DataFrame([tuple(r) for r in session.execute(query).all()], columns=names)
+    for c in ("heading_deg", "pitch_deg", "fov_deg", "score"):
+        frame[c] = frame[c].astype("float64")
+    for c in ("n_agree", "n_disagree", "n_unsure"):
+        frame[c] = frame[c].astype("int64")
+    for c in ("project", "tag_id", "panorama_id", "model_id", "camera_type", "attachment"):
+        frame[c] = frame[c].astype(object)
+    frame["status"] = [
+        verify_status(int(a), int(d))
+        for a, d in zip(frame["n_agree"], frame["n_disagree"], strict=True)
+    ]
+    return frame[list(VERIFICATION_COLUMNS)]
