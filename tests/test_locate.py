@@ -28,6 +28,7 @@ from camcensus.locate import (
     compare_with_counts,
     count_summary,
     locate_cameras,
+    machine_tags_table,
     median_counts,
     tags_table,
 )
@@ -474,3 +475,279 @@ def test_tags_table_reads_counted_tags_and_gives_the_same_cameras(
     again = CliRunner().invoke(app, args)
     assert again.exit_code != 0 and "--force" in again.output
     assert CliRunner().invoke(app, [*args, "--force"]).exit_code == 0
+
+
+# --------------------------------------------------------------------------- machine tags
+
+
+def _mtag(pid: str, model: str, heading: float, pitch: float, agree: int = 0,
+          disagree: int = 0, unsure: int = 0, score: float = 0.8,
+          n: int = 0) -> dict[str, object]:  # fmt: skip
+    from camcensus.db.verify import verify_status
+
+    row = _tag(pid, model, heading, pitch, "unknown", "unknown", n)
+    row.update(
+        tag_id=f"{pid}-{model}-m{n}",
+        machine=True,
+        score=score,
+        verify_agree=agree,
+        verify_disagree=disagree,
+        verify_unsure=unsure,
+        verify_status=verify_status(agree, disagree),
+    )
+    return row
+
+
+def _evidence(tags: list[dict[str, object]], **kw: object) -> list[tuple[str, bool, str]]:
+    cand = cluster_tags(pd.DataFrame(tags), **kw)  # type: ignore[arg-type]
+    assert list(cand.columns) == list(CANDIDATE_COLUMNS)
+    return list(
+        zip(cand["evidence"], cand["confirmed"], cand["verify_status"].fillna(""), strict=True)
+    )
+
+
+def test_a_machine_tag_alone_never_settles_a_camera() -> None:
+    # An open machine tag, alone: machine only in every mode, even with min_support 1 and
+    # three models agreeing (the detector is never a human).
+    alone = [_mtag("A", "model-1", 30.0, 10.0)]
+    three = [_mtag("A", f"model-{i}", 30.0 + 0.5 * i, 10.0) for i in range(3)]
+    for tags in (alone, three):
+        for mode in ("verify", "decoder"):
+            for support in (1, 2, 3):
+                got = _evidence(tags, machine=mode, min_support=support)
+                assert got == [("machine only", False, "open")], (mode, support)
+        assert _evidence(tags, machine="ignore") == []
+    # Rejected: machine only, with its status.
+    rejected = [_mtag("A", "model-1", 30.0, 10.0, agree=1, disagree=3)]
+    for mode in ("verify", "decoder"):
+        assert _evidence(rejected, machine=mode) == [("machine only", False, "rejected")]
+    # Confirmed by volunteers' verdicts: a human-confirmed camera.
+    confirmed = [_mtag("A", "model-1", 30.0, 10.0, agree=3, disagree=1, unsure=2)]
+    for mode in ("verify", "decoder"):
+        assert _evidence(confirmed, machine=mode) == [("verified machine", True, "confirmed")]
+
+
+def test_evidence_classes_by_hand() -> None:
+    two = [_tag("A", "v1", 30.0, 10.0), _tag("A", "v2", 31.0, 10.5)]
+    one = [_tag("A", "v1", 30.0, 10.0)]
+    m_open = [_mtag("A", "model-1", 30.5, 10.2)]
+    m_rej = [_mtag("A", "model-1", 30.5, 10.2, disagree=2)]
+    assert _evidence(two) == [("volunteers", True, "")]
+    assert _evidence(two + m_open) == [("volunteers+machine", True, "open")]
+    # Volunteers settle it even when the verify task rejected the detector's tag.
+    assert _evidence(two + m_rej) == [("volunteers+machine", True, "rejected")]
+    assert _evidence(one) == [("unconfirmed", False, "")]
+    # One volunteer and an open machine tag: not enough humans (verify), enough (decoder).
+    assert _evidence(one + m_open) == [("machine only", False, "open")]
+    assert _evidence(one + m_open, machine="decoder") == [("volunteers+machine", True, "open")]
+    # A rejected machine tag is no decoder's vote.
+    assert _evidence(one + m_rej, machine="decoder") == [("machine only", False, "rejected")]
+    # Ignore: the volunteers' clustering, machine tags gone.
+    assert _evidence(one + m_open, machine="ignore") == [("unconfirmed", False, "")]
+    with pytest.raises(OptionError, match="machine"):
+        cluster_tags(pd.DataFrame(two), machine="vote")  # type: ignore[arg-type]
+    bad = pd.DataFrame(m_open).assign(verify_status="maybe")
+    with pytest.raises(ContractError, match="verify_status"):
+        cluster_tags(bad)
+    # Labels are the volunteers'; the detector's only where no volunteer tagged.
+    cand = cluster_tags(pd.DataFrame(two + m_open))
+    assert cand["attachment"].tolist() == ["street"] and cand["camera_type"].tolist() == ["dome"]
+    assert int(cand["support"].iat[0]) == 2 and int(cand["machine_tags"].iat[0]) == 1
+    assert int(cand["n_tags"].iat[0]) == 3 and cand["score"].iat[0] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_evidence_matches_the_rule_by_brute_force(seed: int) -> None:
+    """Objects far apart (one cluster each): every mode's evidence against the written rule."""
+    from camcensus.db.verify import verify_status
+
+    rng = np.random.default_rng(seed)
+    volunteers = ["v1", "v2", "v3", "v4"]
+    models = ["model-a", "model-b"]
+    tags: list[dict[str, object]] = []
+    truth: dict[tuple[str, int], tuple[set[str], list[str]]] = {}
+    for p in range(4):
+        pid = f"P{p}"
+        for o in range(int(rng.integers(1, 7))):
+            heading = 20.0 + 50.0 * o + rng.uniform(-1, 1)
+            humans = {v for v in volunteers if rng.random() < 0.45}
+            statuses = []
+            for i, v in enumerate(sorted(humans)):
+                tags.append(_tag(pid, v, heading + rng.uniform(-1, 1), 8.0, n=o * 10 + i))
+            for i, mdl in enumerate(models):
+                if rng.random() < 0.5:
+                    a, d = int(rng.integers(0, 4)), int(rng.integers(0, 4))
+                    tags.append(_mtag(pid, mdl, heading + rng.uniform(-1, 1), 8.0, agree=a,
+                                      disagree=d, n=o * 10 + i))  # fmt: skip
+                    statuses.append(verify_status(a, d))
+            if humans or statuses:
+                truth[(pid, o)] = (humans, statuses)
+    frame = pd.DataFrame(tags)
+    for mode in ("verify", "decoder", "ignore"):
+        for min_support in (1, 2, 3):
+            cand = cluster_tags(frame, machine=mode, min_support=min_support, max_sep_deg=6.0)
+            got = sorted(
+                (str(p), round(float(h)), str(e))
+                for p, h, e in zip(
+                    cand["panorama_id"], cand["heading_deg"], cand["evidence"], strict=True
+                )
+            )
+            want = []
+            for (pid, o), (humans, statuses) in truth.items():
+                if mode == "ignore":
+                    statuses = []
+                if not humans and not statuses:
+                    continue
+                votes = sum(s != "rejected" for s in statuses)
+                if len(humans) >= min_support:
+                    ev = "volunteers+machine" if statuses else "volunteers"
+                elif "confirmed" in statuses:
+                    ev = "verified machine"
+                elif mode == "decoder" and humans and len(humans) + votes >= min_support:
+                    ev = "volunteers+machine"
+                elif statuses:
+                    ev = "machine only"
+                else:
+                    ev = "unconfirmed"
+                want.append((pid, 20 + 50 * o, ev))
+            assert [(p, e) for p, _, e in got] == [(p, e) for p, _, e in sorted(want)], mode
+            assert all(abs(h - w) <= 2 for (_, h, _), (_, w, _) in
+                       zip(got, sorted(want), strict=True))  # fmt: skip
+            # Never a camera from machine tags alone; never one from a rejected tag alone.
+            confirmed = cand[cand["confirmed"]]
+            assert (confirmed["evidence"].isin(["volunteers", "volunteers+machine",
+                                                "verified machine"])).all()  # fmt: skip
+            alone = confirmed[confirmed["support"] == 0]
+            assert (alone["verify_status"] == "confirmed").all()
+
+
+def test_only_human_confirmed_candidates_become_cameras() -> None:
+    from camcensus.locate import machine_only_table
+
+    pano = _panoramas({"A": (X0, Y0), "B": (X0 + 20.0, Y0)})
+    target = (X0 + 10.0, Y0 + 12.0, 5.0)
+    ha, pa = _look((X0, Y0), target)
+    hb, pb = _look((X0 + 20.0, Y0), target)
+    tags = [
+        # A camera two volunteers tagged from A, and the detector from both panoramas (its
+        # view from B confirmed in the verify task).
+        _tag("A", "v1", ha, pa), _tag("A", "v2", ha + 0.3, pa),
+        _mtag("A", "model-1", ha + 0.1, pa),
+        _mtag("B", "model-1", hb, pb, agree=3, disagree=1),
+        # A verified machine tag alone (B), a rejected one and an open one (A).
+        _mtag("B", "model-1", 200.0, 10.0, agree=2, n=1),
+        _mtag("A", "model-1", 300.0, 12.0, disagree=2, n=2, score=0.3),
+        _mtag("A", "model-1", 120.0, 12.0, agree=1, n=3, score=0.6),
+    ]  # fmt: skip
+    frame = pd.DataFrame(tags).assign(lon=0.0, lat=0.0)
+    cand = cluster_tags(frame)
+    ledger = Ledger()
+    cams = locate_cameras(cand, pano, ledger=ledger)
+    validate_cameras(cams)
+    assert list(cams.columns[: len(CAMERA_COLUMNS)]) == list(CAMERA_COLUMNS)
+    assert sorted(cams["evidence"]) == ["verified machine", "volunteers+machine"]
+    mixed = cams[cams["evidence"] == "volunteers+machine"].iloc[0]
+    # The volunteers' camera and the detector's confirmed view from B are one camera.
+    assert int(mixed["n_panoramas"]) == 2 and mixed["method"] == "triangulated"
+    assert "volunteers and the detector" in mixed["tier"]
+    verified = cams[cams["evidence"] == "verified machine"].iloc[0]
+    assert int(verified["support"]) == 0 and "verify task (2 agree, 0 disagree)" in verified["tier"]
+    reasons = {e.reason: e.count for e in ledger.exclusions}
+    assert reasons[next(r for r in reasons if r.startswith("machine-only candidate"))] == 2
+    mo = machine_only_table(cand, frame)
+    assert mo["verify_status"].tolist() == ["open", "rejected"]  # highest score first
+    assert mo["score"].tolist() == pytest.approx([0.6, 0.3])
+    assert mo[["verify_agree", "verify_disagree"]].to_numpy().tolist() == [[1, 0], [0, 2]]
+    # Without the detector's tags, the same volunteers' camera (placed from A alone).
+    human_only = locate_cameras(cluster_tags(frame, machine="ignore"), pano)
+    assert human_only["evidence"].tolist() == ["volunteers"]
+    # Counts: human-confirmed and machine-only apart; the medians are the volunteers' only.
+    cmp = compare_with_counts(cand, median_counts(frame)).set_index("panorama_id")
+    cols = ["clustered", "verified_machine", "machine_only", "unconfirmed"]
+    assert cmp.loc["A", cols].tolist() == [1, 0, 2, 0]
+    assert cmp.loc["B", ["clustered", "verified_machine", "machine_only"]].tolist() == [2, 2, 0]
+    assert cmp.loc["A", "median_total"] == 1 and np.isnan(cmp.loc["B", "median_total"])
+    summary = count_summary(cmp.reset_index())
+    # clustered: panoramas with a volunteers' median (A); the machine figures: every panorama.
+    assert summary.loc["all", "clustered"] == 1
+    assert summary.loc["all", "verified_machine"] == 2
+    assert summary.loc["all", "machine_only"] == 2
+    assert median_counts(frame).equals(median_counts(frame[~frame["machine"]]))
+
+
+def test_locate_command_keeps_machine_only_candidates_apart(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from camcensus.cli import app
+    from camcensus.db.export import tags_frame
+    from camcensus.io.formats import read_csv
+    from test_export import add_model_detections, build_platform
+
+    built = build_platform(tmp_path / "db", seed=5)
+    before = tags_table(built.engine, project="city")
+    human = tags_frame(built.engine, project="city")
+    on_p1 = human.loc[human["panorama_id"] == "P1", "heading_deg"].to_numpy(float)
+    free = [h for h in np.arange(5.0, 360.0, 5.0)
+            if on_p1.size == 0 or np.min(np.abs((on_p1 - h + 180) % 360 - 180)) > 20]  # fmt: skip
+    h_yes, h_no, h_open = free[0], free[len(free) // 2], free[-1]
+    add_model_detections(
+        built.engine,
+        "P1",
+        [("m-yes", h_yes, 5.0, 0.9), ("m-no", h_no, 6.0, 0.4), ("m-open", h_open, 7.0, 0.7)],
+        {"m-yes": ["agree", "agree", "unsure"], "m-no": ["disagree", "disagree"]},
+    )
+    # The volunteers' tags (and so their counts) are unchanged by the detector's.
+    pd.testing.assert_frame_equal(tags_table(built.engine, project="city"), before)
+    machine = machine_tags_table(built.engine, project="city")
+    ours = machine[machine["decoder_id"] == "model-hm-1"]
+    assert ours.set_index("tag_id")["verify_status"].to_dict() == {
+        "m-yes": "confirmed", "m-no": "rejected", "m-open": "open"
+    }  # fmt: skip
+    assert (ours["n_decoders"] == 3).all()  # P1's three counted volunteers
+    # build_platform's own model submission on P3 (two tags without verdicts).
+    assert (machine.loc[machine["decoder_id"] != "model-hm-1", "verify_status"] == "open").all()
+    n_machine = len(machine)
+    url = f"sqlite:///{built.db_path}"
+    built.engine.dispose()
+
+    runs = {}
+    for mode in ("verify", "ignore"):
+        out = tmp_path / mode
+        args = ["locate", "--database", url, "--project", "city", "--out", str(out),
+                "--machine", mode]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        runs[mode] = (out, result.output)
+    out, output = runs["verify"]
+    cams = gpd.read_file(out / "cameras.gpkg", layer="cameras")
+    ignored = gpd.read_file(runs["ignore"][0] / "cameras.gpkg", layer="cameras")
+    assert len(cams) == len(ignored) + 1
+    verified = cams[cams["evidence"] == "verified machine"]
+    assert len(verified) == 1 and "m-yes" not in ";".join(ignored["candidate_ids"])
+    assert set(cams["evidence"]) <= {"volunteers", "volunteers+machine", "verified machine"}
+    mo = read_csv(out / "machine_only.csv", keep_default_na=False)
+    ours_mo = mo[mo["tag_ids"].isin(["m-no", "m-open"])]
+    assert sorted(zip(ours_mo["tag_ids"], ours_mo["verify_status"], strict=True)) == [
+        ("m-no", "rejected"), ("m-open", "open")
+    ]  # fmt: skip
+    assert (mo["verify_status"] != "confirmed").all() and (mo["support"] < 2).all()
+    assert read_csv(runs["ignore"][0] / "machine_only.csv").empty
+    summary = read_csv(out / "counts_summary.csv").set_index("cameras")
+    summary_ignored = read_csv(runs["ignore"][0] / "counts_summary.csv").set_index("cameras")
+    assert summary.loc["all", "machine_only"] == len(mo) >= 2
+    assert summary.loc["all", "verified_machine"] == 1
+    assert summary_ignored.loc["all", "machine_only"] == 0
+    assert summary.loc["all", "median"] == summary_ignored.loc["all", "median"]
+    excluded = read_csv(out / "excluded.csv")
+    mo_reason = excluded[excluded["reason"].str.startswith("machine-only candidate")]
+    assert int(mo_reason["count"].sum()) == len(mo)
+    excluded_ignored = read_csv(runs["ignore"][0] / "excluded.csv")
+    assert int(excluded_ignored.loc[excluded_ignored["reason"].str.startswith(
+        "machine tag ignored"), "count"].sum()) == n_machine  # fmt: skip
+    n_open = int((mo["verify_status"] == "open").sum())
+    assert (
+        f"Machine-only candidates (not cameras; machine_only.csv): {len(mo)} "
+        f"(open {n_open}, rejected 1)"
+    ) in " ".join(output.split())
+    assert f"Human-confirmed cameras: {len(cams):,}" in output
+    assert "Machine-only" not in runs["ignore"][1]

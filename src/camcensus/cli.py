@@ -750,15 +750,29 @@ def locate_command(
         int | None,
         typer.Option("--min-support", help=_help("locate_min_support"), show_default=False),
     ] = None,
+    machine: Annotated[
+        str,
+        typer.Option(
+            "--machine",
+            help="How the detector's tags count: verify (only volunteers, or a machine tag "
+            "volunteers confirmed in the verify task, settle a camera), decoder (the detector "
+            "is one more decoder next to at least one volunteer) or ignore.",
+        ),
+    ] = "verify",
     force: Annotated[
         bool, typer.Option("--force", help="Replace an earlier run's files in --out.")
     ] = False,
 ) -> None:
     """Turn the volunteers' tags (rays) into cameras: cluster them per panorama, triangulate
-    across panoramas, estimate range from pitch where one panorama sees a camera."""
+    across panoramas, estimate range from pitch where one panorama sees a camera. The
+    detector's tags never settle a camera alone: machine-only candidates go to
+    machine_only.csv."""
     from camcensus.db import connect
-    from camcensus.locate import write_located
+    from camcensus.locate import MACHINE_MODES, write_located
 
+    mode = next((m for m in MACHINE_MODES if m == machine), None)
+    if mode is None:
+        raise typer.BadParameter(f"--machine must be one of {', '.join(MACHINE_MODES)}")
     with _friendly_errors():
         cluster_deg = _checked("locate_cluster_deg", cluster_deg, "--cluster-deg")
         min_support = _checked("locate_min_support", min_support, "--min-support")
@@ -770,10 +784,18 @@ def locate_command(
                 project=project,
                 max_sep_deg=cluster_deg,
                 min_support=min_support,
+                machine=mode,
                 force=force,
             )
         finally:
             engine.dispose()
+    Console().print(Text(_located_summary(paths)))
+    Console().print(Text(f"Files: {out}"))
+
+
+def _located_summary(paths: dict[str, Path]) -> str:
+    """Return the printed summary of `camcensus locate` (human-confirmed and machine-only
+    cameras as separate numbers whenever the detector's tags were read)."""
     import geopandas as gpd
     import pandas as pd
 
@@ -781,15 +803,29 @@ def locate_command(
 
     cams = gpd.read_file(paths["cameras"], layer="cameras")
     summary = read_csv(paths["summary"])
+    candidates = read_csv(paths["candidates"])
+    machine_only = read_csv(paths["machine_only"])
     methods = cams["method"].value_counts() if "method" in cams.columns else pd.Series()
     lines = [f"Cameras located: {len(cams):,}"]
     lines += [f"  {method}: {int(n):,}" for method, n in methods.items()]
+    if int(candidates["machine_tags"].sum()) > 0:
+        evidence = cams["evidence"].value_counts()
+        lines.append(
+            f"Human-confirmed cameras: {len(cams):,} (volunteers "
+            f"{int(evidence.get('volunteers', 0)):,}, volunteers and the detector "
+            f"{int(evidence.get('volunteers+machine', 0)):,}, detector tags confirmed in the "
+            f"verify task {int(evidence.get('verified machine', 0)):,})"
+        )
+        status = machine_only["verify_status"].astype(str).value_counts()
+        lines.append(
+            f"Machine-only candidates (not cameras; machine_only.csv): {len(machine_only):,} "
+            f"(open {int(status.get('open', 0)):,}, rejected {int(status.get('rejected', 0)):,})"
+        )
     for _, row in summary.iterrows():
         lines.append(
             f"{row['cameras']}: clustered {row['clustered']:g} vs median counts {row['median']:g}"
         )
-    Console().print(Text("\n".join(lines)))
-    Console().print(Text(f"Files: {out}"))
+    return "\n".join(lines)
 
 
 @db_app.command("upgrade", epilog="Example: camcensus db upgrade --database sqlite:///camcensus.db")
