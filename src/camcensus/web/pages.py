@@ -212,6 +212,12 @@ def validate_page(request: Request, project: str, me: Identity) -> Response:
     return _project_page(request, me, project, "validate.html", "volunteer")
 
 
+@router.get("/verify/{project}", response_class=HTMLResponse)
+def verify_page(request: Request, project: str, me: Identity) -> Response:
+    """Show the verify page of ``project``: is the detector's machine tag a camera?"""
+    return _project_page(request, me, project, "verify.html", "volunteer")
+
+
 @router.get("/review/{project}", response_class=HTMLResponse)
 def review_page(request: Request, project: str, me: Identity) -> Response:
     """Show the expert review queue of ``project``."""
