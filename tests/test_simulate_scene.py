@@ -81,10 +81,15 @@ def test_mounts_are_realistic(small_city: SyntheticCity) -> None:
     assert building["z"].between(2.5, 6.0).all()
     assert set(cams["camera_type"]) <= {"dome", "bullet", "unknown"}
     assert set(view["kind"]) == {"camera", "lamp", "signal", "cell", "pole"}
-    # Dome glass 0.18-0.28 m (housing 1.3x), bullets 0.28-0.42 m long.
+    # Dome glass 0.22-0.44 m under a housing 1.2-2.1x as wide and 1.15x as tall; bullets
+    # 0.28-0.46 m long, 0.13-0.19 m thick (sizes fitted to Stanford's boxes: test_detect_sizes).
     domes = cams[cams["camera_type"] == "dome"]
-    assert (domes["width_m"] / 1.3).between(0.18, 0.28).all()
-    assert cams[cams["camera_type"] == "bullet"]["width_m"].between(0.28, 0.42).all()
+    glass = domes["height_m"] / 1.15
+    assert len(domes) > 5 and glass.between(0.22, 0.44).all()
+    assert (domes["width_m"] / glass).between(1.2, 2.1).all()
+    bullets = cams[cams["camera_type"] == "bullet"]
+    assert len(bullets) > 5 and bullets["width_m"].between(0.28, 0.46).all()
+    assert bullets["height_m"].between(0.13, 0.19).all()
     # Hidden or far cameras exist but are never counted as visible.
     assert (~view.loc[view["kind"] == "camera", "visible"]).any()
 
@@ -116,7 +121,7 @@ def test_camera_behind_a_facade_is_not_visible() -> None:
 def test_city_scenes_hide_alley_cameras_behind_facades() -> None:
     city = simulate_city(0)
     hidden = 0
-    for pid in city.truth["PanoramaId"].iloc[:60]:
+    for pid in city.truth["PanoramaId"].iloc[:120]:
         view = objects_in_view(panorama_scene(city, pid, seed=0))
         cams = view[view["kind"] == "camera"]
         hidden += int((cams["occluded"] & (cams["distance_m"] < VIEW_RANGE_M)).sum())

@@ -211,17 +211,26 @@ class _Builder:
         return None
 
 
+#: A dome's housing height over its glass diameter (the renderer draws the glass from it).
+DOME_HEIGHT_RATIO = 1.15
+#: Range of a dome's housing width over its glass diameter (pendant to flat ceiling housings).
+DOME_WIDTH_RATIO = (1.2, 2.1)
+
+
 def _camera_size(rng: np.random.Generator, camera_type: str) -> tuple[float, float]:
     """Width and height (m) of a camera's visible body.
 
-    A dome's glass is 0.18–0.28 m across, its pendant housing 1.3 times that; a bullet is
-    0.28–0.42 m long and 0.10–0.14 m thick; a box camera about 0.35 × 0.2 m.
+    Calibrated so that the drawn cameras, cut into Street View's 640 × 640, 90° crops, have the
+    box sizes and aspects of Stanford's annotations (``docs/detect.md``, "Box sizes"): a dome's
+    glass is 0.22–0.44 m across under a housing 1.2–2.1 times as wide (real domes are seen from
+    below as wide, flat housings) and 1.15 times as tall; a bullet is 0.28–0.46 m long and
+    0.13–0.19 m thick with its sun shield; a box camera about 0.35 × 0.2 m.
     """
     if camera_type == "dome":
-        d = float(rng.uniform(0.18, 0.28))
-        return d * 1.3, d * 1.2
+        d = float(rng.uniform(0.22, 0.44))
+        return d * float(rng.uniform(*DOME_WIDTH_RATIO)), d * DOME_HEIGHT_RATIO
     if camera_type == "bullet":
-        return float(rng.uniform(0.28, 0.42)), float(rng.uniform(0.1, 0.14))
+        return float(rng.uniform(0.28, 0.46)), float(rng.uniform(0.13, 0.19))
     return float(rng.uniform(0.3, 0.42)), float(rng.uniform(0.16, 0.24))
 
 

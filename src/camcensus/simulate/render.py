@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from camcensus._errors import InputError, Problem
+from camcensus.simulate._layout import DOME_HEIGHT_RATIO
 from camcensus.simulate.scene import PanoramaScene, SceneObject, Wall, objects_in_view
 
 __all__ = [
@@ -482,9 +483,9 @@ class _Canvas:
         rel: float,
     ) -> None:
         if o.camera_type == "dome":
-            # A pendant housing (1.3 × the glass) over a dark hemisphere of glass.
+            # A housing (1.2-2.1 × the glass wide, 1.15 × tall) over a dark hemisphere of glass.
             cap = (np.abs(X) <= half_w) & (half_h * 0.1 < Y) & (half_h >= Y)
-            r = half_w / 1.3
+            r = half_h / DOME_HEIGHT_RATIO
             dome = ((X / r) ** 2 + (Y / half_h) ** 2 <= 1) & (half_h * 0.1 >= Y)
             self.paint(vv, uu, cap, _HOUSING)
             self.paint(vv, uu, dome, _GLASS)
@@ -504,7 +505,7 @@ class _Canvas:
             self.paint(vv, uu, (X - lx) ** 2 + Y**2 <= r * r, _LENS)
 
 
-_BULLET_TILT = math.radians(30.0)
+_BULLET_TILT = math.radians(40.0)
 
 
 def _bullet_axis(o: SceneObject, rel: float) -> tuple[float, float]:
