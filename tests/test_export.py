@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import statistics
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,11 @@ from camcensus.io.decode import (
 )
 from camcensus.io.formats import read_csv
 from camcensus.report import OutputError
+
+with warnings.catch_warnings():
+    # The installed starlette asks for httpx2 (as in tests/test_web_api.py).
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 # Text a spreadsheet would run, quotes, line breaks and markup, in every kind of free text.
@@ -939,4 +945,37 @@ def test_machine_tags_carry_their_verdicts_in_every_tag_format(tmp_path: Path) -
         layer="tags",
     ).set_index("tag_id")
     assert g.loc["m-open", "verify_status"] == "open" and int(g.loc["m-open", "verify_unsure"]) == 1
+    built.engine.dispose()
+
+
+def test_the_data_api_serves_the_export_s_verify_fields(tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from camcensus.web.app import create_app
+
+    built = build_platform(tmp_path / "db", seed=13)
+    add_model_detections(
+        built.engine,
+        "P0",
+        [("m-yes", 10.0, 5.0, 0.91), ("m-no", 100.0, 8.0, 0.35), ("m-new", 200.0, 8.0, 0.5)],
+        {"m-yes": ["agree", "agree"], "m-no": ["disagree", "unsure", "disagree"]},
+    )
+    with Session(built.engine) as s, s.begin():
+        # Answers are public once a panorama is done.
+        s.execute(update(Panorama).values(n_done=3, n_live=3))
+    frame = tags_frame(built.engine, project="city").set_index("tag_id")
+    app = create_app(built.engine, media_root=tmp_path / "media")
+    with TestClient(app) as client:
+        got = client.get("/api/tags", params={"project": "city", "limit": 5000})
+    assert got.status_code == 200, got.text
+    props = {f["properties"]["tag_id"]: f["properties"] for f in got.json()["features"]}
+    assert {"m-yes", "m-no", "m-new"} <= set(props)
+    assert len(props) > 10
+    fields = ["machine", "score", "verify_agree", "verify_disagree", "verify_unsure",
+              "verify_status"]  # fmt: skip
+    for tid, p in props.items():
+        want = [_plain(v) for v in frame.loc[tid, fields]]
+        assert [_plain(p[c]) for c in fields] == want, tid
+    assert props["m-no"]["verify_status"] == "rejected" and props["m-no"]["verify_unsure"] == 1
+    assert props["m-new"]["verify_status"] == "open" and props["m-new"]["verify_agree"] == 0
     built.engine.dispose()

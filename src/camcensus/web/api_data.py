@@ -171,6 +171,44 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _verdicts(db: Session, tag_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Return the verify task's verdict counts (agree, disagree, unsure) of machine tags."""
+    from camcensus.db.models import Validation
+
+    out: dict[str, dict[str, int]] = {}
+    for lo in range(0, len(tag_ids), 500):
+        chunk = tag_ids[lo : lo + 500]
+        stmt = (
+            select(Validation.tag_id, Validation.answer, func.count())
+            .where(Validation.tag_id.in_(chunk))
+            .group_by(Validation.tag_id, Validation.answer)
+        )
+        for tag_id, answer, n in db.execute(stmt):
+            out.setdefault(str(tag_id), {})[str(answer)] = int(n)
+    return out
+
+
+def _verify_fields(machine: bool, counts: dict[str, int] | None) -> dict[str, Any]:
+    """Return a tag's verify fields: verdict counts and status for machine tags, else nulls.
+
+    The same fields as ``camcensus export tags`` (:func:`camcensus.db.export.verify_columns`).
+    """
+    from camcensus.db.verify import verify_status
+
+    if not machine:
+        return dict.fromkeys(
+            ("verify_agree", "verify_disagree", "verify_unsure", "verify_status"), None
+        )
+    c = counts or {}
+    agree, disagree = c.get("agree", 0), c.get("disagree", 0)
+    return {
+        "verify_agree": agree,
+        "verify_disagree": disagree,
+        "verify_unsure": c.get("unsure", 0),
+        "verify_status": verify_status(agree, disagree),
+    }
+
+
 @router.get(
     "/tags",
     response_model=FeatureCollection,
@@ -193,7 +231,10 @@ def public_tags(
     """Return the tags that stood at submit time, oldest first, ``limit`` at a time.
 
     Only tags of panoramas that are done, unless an expert or admin asks for another
-    ``status``.
+    ``status``. The detector's tags (``machine`` true, ``score``) carry the verify task's
+    ``verify_agree``, ``verify_disagree``, ``verify_unsure`` and ``verify_status``
+    (``confirmed`` | ``rejected`` | ``open``; null for human tags), as ``camcensus export
+    tags`` does.
     """
     from camcensus.db.models import Panorama, Project, Submission, Tag
 
@@ -212,6 +253,8 @@ def public_tags(
     if until is not None:
         query = query.where(Submission.submitted_at < _utc(until))
     query = query.order_by(Submission.submitted_at, Tag.tag_id).limit(limit).offset(offset)
+    rows = db.execute(query).all()
+    verdicts = _verdicts(db, [tag.tag_id for tag, *_ in rows if tag.machine])
     features = [
         _feature(
             lon,
@@ -230,10 +273,11 @@ def public_tags(
                 "camera_type": tag.camera_type,
                 "machine": bool(tag.machine),
                 "score": tag.score,
+                **_verify_fields(bool(tag.machine), verdicts.get(tag.tag_id)),
                 "submitted_at": _iso(sub.submitted_at),
             },
         )
-        for tag, sub, lon, lat, name in db.execute(query)
+        for tag, sub, lon, lat, name in rows
     ]
     _next_page(request, response, len(features), limit, offset)
     return {"type": "FeatureCollection", "features": features}
