@@ -1,4 +1,6 @@
-"""`camcensus detect train|run|evaluate` end to end on a tiny synthetic city (needs JAX)."""
+"""`camcensus detect train|run|evaluate` end to end on a tiny synthetic city (needs JAX and
+onnxruntime: those tests are skipped without them), and `detect import` of a detections CSV
+into a platform database (no extra needed)."""
 
 from __future__ import annotations
 
@@ -8,21 +10,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
-
-pytest.importorskip("jax", reason="the train extra (jax) is not installed")
-pytest.importorskip("onnxruntime", reason="the cv extra (onnxruntime) is not installed")
 
 import camcensus.cli_detect  # noqa: F401  (registers `detect` on the app)
 from camcensus.cli import app
-from camcensus.detect.infer import DETECTION_COLUMNS
+from camcensus.io.formats import write_csv
 
 runner = CliRunner()
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("jax", reason="the train extra (jax) is not installed")
+    pytest.importorskip("onnxruntime", reason="the cv extra (onnxruntime) is not installed")
     out = tmp_path_factory.mktemp("detect") / "model"
     args = ["detect", "train", "--synthetic", "3", "--epochs", "1", "--channels", "8"]
     args += ["--holdout", "1", "--seed", "2", "--no-mining", "--out", str(out)]
@@ -31,6 +33,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_onnx_config_and_card(model_dir: Path) -> None:
     assert (model_dir / "model.onnx").stat().st_size > 1000
     config = json.loads((model_dir / "config.json").read_text())
@@ -44,6 +47,7 @@ def test_train_writes_onnx_config_and_card(model_dir: Path) -> None:
     assert again.exit_code == 2 and "--force" in again.output
 
 
+@pytest.mark.slow
 def test_run_writes_machine_tags_for_a_folder(model_dir: Path, tmp_path: Path) -> None:
     from PIL import Image
 
@@ -55,6 +59,8 @@ def test_run_writes_machine_tags_for_a_folder(model_dir: Path, tmp_path: Path) -
     args = ["detect", "run", "--model", str(model_dir), "--panoramas", str(folder)]
     result = runner.invoke(app, [*args, "--out", str(out), "--score-min", "0.0"])
     assert result.exit_code == 0, result.output
+    from camcensus.detect.infer import DETECTION_COLUMNS
+
     dets = pd.read_csv(out)
     assert list(dets.columns) == list(DETECTION_COLUMNS)
     assert len(dets) > 0 and set(dets["panorama_id"].astype(str)) == {"p1"}
@@ -62,6 +68,7 @@ def test_run_writes_machine_tags_for_a_folder(model_dir: Path, tmp_path: Path) -
     assert dets["score"].between(0, 1).all() and (dets["fov_deg"] == 60.0).all()
 
 
+@pytest.mark.slow
 def test_evaluate_writes_metrics(model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "metrics.json"
     groups = tmp_path / "groups.csv"
@@ -81,3 +88,134 @@ def test_evaluate_writes_metrics(model_dir: Path, tmp_path: Path) -> None:
 def _no_nan(token: str) -> float:
     """JSON has no NaN or Infinity: a file holding them is not JSON."""
     raise AssertionError(f"{token} in a JSON file")
+
+
+# --------------------------------------------------------------------------- detect import
+@pytest.fixture
+def platform(tmp_path: Path) -> str:
+    """A SQLite platform database with project ``city`` of four panoramas; return its URL."""
+    from camcensus.db import connect, projects, upgrade
+
+    url = f"sqlite:///{tmp_path / 'platform.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    ids = [f"p{i}" for i in range(4)]
+    frame = pd.DataFrame(
+        {
+            "panorama_id": ids,
+            "lon": [-73.99 + 0.001 * i for i in range(4)],
+            "lat": 40.7,
+            "heading_deg": 0.0,
+            "captured": "2024-05",
+            "source": "synthetic",
+            "image_uri": [f"synthetic:0:{i}" for i in ids],
+            "width_px": 2048,
+            "height_px": 1024,
+            "licence": "CC0-1.0",
+        }
+    )
+    with Session(engine) as session, session.begin():
+        projects.create_project(session, name="city", title="City", panoramas=frame, k=3,
+                                licence="CC0-1.0")  # fmt: skip
+    engine.dispose()
+    return url
+
+
+def _detections(path: Path, rows: list[tuple[str, float, float, float]]) -> Path:
+    """A detections CSV as detect run writes it (the columns that matter, and some others)."""
+    frame = pd.DataFrame(rows, columns=["panorama_id", "heading_deg", "pitch_deg", "score"])
+    frame["fov_deg"] = 60.0
+    frame["camera_type"] = "dome"
+    frame["type_score"] = 0.9
+    frame["attachment"] = "unknown"
+    frame["machine"] = True
+    frame["source"] = "machine"
+    frame["decoder_id"] = "cam-v1"
+    frame["size_deg"] = 0.4
+    write_csv(frame, path)
+    return path
+
+
+def _stored(url: str) -> tuple[list[tuple[str, str, bool]], int]:
+    from camcensus.db import connect
+    from camcensus.db.models import Submission, Tag
+
+    engine = connect(url)
+    try:
+        with Session(engine) as session:
+            subs = session.execute(
+                select(Submission.panorama_id, Submission.decoder_id, Submission.no_camera)
+                .where(Submission.kind == "model")
+                .order_by(Submission.panorama_id, Submission.decoder_id)
+            ).all()
+            n_tags = len(session.scalars(select(Tag.tag_id).where(Tag.machine.is_(True))).all())
+    finally:
+        engine.dispose()
+    return [tuple(r) for r in subs], n_tags  # type: ignore[misc]
+
+
+def test_import_stores_machine_tags_and_counts_what_it_skips(platform: str, tmp_path: Path) -> None:
+    dets = _detections(
+        tmp_path / "dets.csv", [("p0", 10.0, 5.0, 0.9), ("p0", 100.0, 8.0, 0.4), ("p1", 5, 2, 0.5)]
+    )
+    folder = tmp_path / "panoramas"
+    folder.mkdir()
+    for pid in ("p0", "p1", "p2"):
+        (folder / f"{pid}.jpg").write_bytes(b"not read")
+    args = ["detect", "import", "--database", platform, "--project", "city"]
+    result = runner.invoke(app, [*args, "--detections", str(dets), "--panoramas", str(folder)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "3 machine tags on 2 panoramas, 1 panoramas with no detection" in out
+    assert "Skipped" not in out
+    subs, n_tags = _stored(platform)
+    assert subs == [("p0", "cam-v1", False), ("p1", "cam-v1", False), ("p2", "cam-v1", True)]
+    assert n_tags == 3
+    # Again, over every panorama: p3 is new (nothing detected); the rest is skipped, counted.
+    again = runner.invoke(app, [*args, "--detections", str(dets), "--all-panoramas"])
+    assert again.exit_code == 0, again.output
+    out = " ".join(again.output.split())
+    assert "0 machine tags on 0 panoramas, 1 panoramas with no detection" in out
+    assert "Skipped: 3 panoramas that already hold model 'cam-v1'" in out
+    assert "Skipped: 3 detections on those panoramas" in out
+    assert _stored(platform) == ([*subs, ("p3", "cam-v1", True)], 3)
+    # Another model id for a file without one; no list of panoramas: a note says so.
+    plain = pd.read_csv(dets).drop(columns=["decoder_id"])
+    plain.to_csv(tmp_path / "plain.csv", index=False)
+    other = runner.invoke(
+        app, [*args, "--detections", str(tmp_path / "plain.csv"), "--model-id", "cam-v2"]
+    )
+    assert other.exit_code == 0, other.output
+    out = " ".join(other.output.split())
+    assert "Imported model 'cam-v2'" in out and "Note: only panoramas" in out
+    assert len(_stored(platform)[0]) == 6
+
+
+def test_import_refuses_bad_input_with_the_row_and_the_fix(platform: str, tmp_path: Path) -> None:
+    args = ["detect", "import", "--database", platform, "--project", "city"]
+    bad = _detections(tmp_path / "bad.csv", [("p0", 400.0, 5.0, 0.9), ("zz", 1.0, 5.0, 2.0)])
+    result = runner.invoke(app, [*args, "--detections", str(bad)])
+    assert result.exit_code == 2
+    out = " ".join(result.output.split())
+    assert "Refused" in out and "nothing was imported" in out
+    assert "heading_deg[row 1]: found 400; expected a heading in [0, 360)" in out
+    assert "panorama_id[row 2]: 'zz' is not a panorama of this project" in out
+    assert "score[row 2]: found 2; expected a detector score in [0, 1]" in out
+    assert _stored(platform) == ([], 0)
+    missing = runner.invoke(app, [*args, "--detections", str(tmp_path / "none.csv")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    nodb = ["detect", "import", "--database", f"sqlite:///{tmp_path / 'no.sqlite'}"]
+    gone = runner.invoke(app, [*nodb, "--project", "city", "--detections", str(bad)])
+    assert gone.exit_code == 2 and "no such database file" in gone.output
+    both = runner.invoke(
+        app,
+        [*args, "--detections", str(bad), "--all-panoramas", "--panoramas", str(tmp_path)],
+    )
+    assert both.exit_code == 2 and "not both" in both.output
+    elsewhere = runner.invoke(
+        app, ["detect", "import", "--database", platform, "--project", "nowhere",
+              "--detections", str(bad)],
+    )  # fmt: skip
+    assert elsewhere.exit_code == 2 and "No project is named 'nowhere'" in elsewhere.output
+    help_text = runner.invoke(app, ["detect", "import", "--help"]).output
+    assert "Example: camcensus detect import" in " ".join(help_text.split())

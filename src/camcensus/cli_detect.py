@@ -2,7 +2,8 @@
 
 Registered on :data:`camcensus.cli.app` when imported; the commands parse options and call
 :mod:`camcensus.detect`. ``train`` needs ``camcensus[train]`` (JAX, onnx); ``run`` and
-``evaluate`` need only onnxruntime (``camcensus[cv]``).
+``evaluate`` need only onnxruntime (``camcensus[cv]``); ``import`` (detections into a
+platform project as machine tags, for verify tasks) needs neither.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from rich.console import Console
 from rich.text import Text
 
 from camcensus._errors import Ledger, OptionError
-from camcensus.cli import _friendly_errors, _progress
+from camcensus.cli import Database, _friendly_errors, _progress
 from camcensus.cli import app as app
 from camcensus.io.formats import json_safe, write_csv
 
-__all__ = ["app", "detect_app", "evaluate", "run", "train"]
+__all__ = ["app", "detect_app", "evaluate", "import_detections", "run", "train"]
 
 detect_app = typer.Typer(
     help="Camera detector: train on synthetic panoramas, pre-tag panoramas, audit recall.",
@@ -231,6 +232,127 @@ def run(
     Console().print(
         Text(f"Detections: {out} ({len(dets):,} machine tags on {len(table):,} panoramas)")
     )
+
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+
+
+def _panorama_ids(path: Path) -> list[str]:
+    """The panoramas the detector ran over: a CSV with ``panorama_id`` (e.g. the CSV given to
+    detect run), or a folder as detect run reads it (its panoramas.csv, else the image stems)."""
+    from camcensus._errors import InputError, Problem
+    from camcensus.io.formats import read_csv
+
+    if path.is_dir():
+        listing = path / "panoramas.csv"
+        if not listing.is_file():
+            stems = sorted(p.stem for p in path.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+            if not stems:
+                raise OptionError(
+                    f"--panoramas {path}: no panorama images and no panoramas.csv. Fix: pass "
+                    "the folder or CSV given to detect run --panoramas"
+                )
+            return stems
+        path = listing
+    if not path.is_file():
+        raise OptionError(f"--panoramas {path}: no such folder or CSV")
+    table = read_csv(path, dtype={"panorama_id": str}, keep_default_na=False)
+    if "panorama_id" not in table.columns:
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "panorama_id",
+                    "no such column",
+                    "a CSV with a panorama_id column",
+                    "pass the CSV given to detect run --panoramas",
+                )
+            ]
+        )
+    return [str(v) for v in table["panorama_id"]]
+
+
+@detect_app.command(
+    "import",
+    epilog="Example: camcensus detect import --database sqlite:///camcensus.db --project demo "
+    "--detections detections.csv --panoramas panoramas/",
+)
+def import_detections(
+    project: Annotated[str, typer.Option("--project", help="The platform project's name.")],
+    detections: Annotated[
+        Path,
+        typer.Option("--detections", help="Detections CSV (detect run --out): machine tags."),
+    ],
+    database: Database = None,
+    model_id: Annotated[
+        str | None,
+        typer.Option(
+            "--model-id",
+            help="The model's id (default: the detections' decoder_id column).",
+            show_default=False,
+        ),
+    ] = None,
+    panoramas: Annotated[
+        Path | None,
+        typer.Option(
+            "--panoramas",
+            help="The panoramas the detector ran over (the folder or CSV given to detect run); "
+            "those without a detection are recorded as 'the detector saw nothing'.",
+            show_default=False,
+        ),
+    ] = None,
+    all_panoramas: Annotated[
+        bool,
+        typer.Option(
+            "--all-panoramas",
+            help="The detector ran over every panorama of the project (instead of --panoramas).",
+        ),
+    ] = False,
+) -> None:
+    """Store a detector's detections in a platform project as machine tags for volunteers to
+    verify (one model submission per panorama; a panorama imported before for this model is
+    skipped and counted, never overwritten). Machine tags never settle a camera on their own."""
+    from camcensus.cli import _existing_database
+    from camcensus.db import connect, session_factory
+    from camcensus.db import verify as db_verify
+
+    with _friendly_errors():
+        if panoramas is not None and all_panoramas:
+            raise OptionError("--panoramas and --all-panoramas: give one of them, not both")
+        ran: Any = "all" if all_panoramas else None
+        if panoramas is not None:
+            ran = _panorama_ids(panoramas)
+        table = db_verify.read_detections(detections)
+        engine = connect(_existing_database(database))
+        try:
+            with session_factory(engine).begin() as session:
+                result = db_verify.import_detections(
+                    session,
+                    project=project,
+                    detections=table,
+                    model_id=model_id,
+                    panoramas=ran,
+                )
+        finally:
+            engine.dispose()
+    seen = result.panoramas - result.no_camera
+    Console().print(
+        Text(
+            f"Imported model {result.model_id!r} into project {project!r}: "
+            f"{result.tags:,} machine tags on {seen:,} panoramas, {result.no_camera:,} "
+            "panoramas with no detection."
+        )
+    )
+    for reason, count in result.skipped.items():
+        Console().print(Text(f"Skipped: {count:,} {reason}"))
+    if ran is None:
+        Console().print(
+            Text(
+                "Note: only panoramas with a detection were recorded; pass --panoramas (or "
+                "--all-panoramas) to record where the detector saw nothing."
+            )
+        )
 
 
 @detect_app.command(

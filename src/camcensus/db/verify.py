@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Engine, case, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
@@ -225,6 +225,18 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _shown(value: Any) -> str:
+    """A cell as the error message shows it: a number plainly, text quoted, empty as empty."""
+    if isinstance(value, bool) or _text(value) == "":
+        return repr(value) if isinstance(value, bool) else "an empty cell"
+    if isinstance(value, int | float) or hasattr(value, "dtype"):
+        try:
+            return f"{float(value):g}"
+        except (TypeError, ValueError):
+            pass
+    return repr(str(value))
+
+
 def _resolve_model_id(
     detections: pd.DataFrame, model_id: str | None, errors: list[dict[str, object]]
 ) -> str:
@@ -310,8 +322,11 @@ def _check_rows(
             above = value > low if open_low else value >= low
             below = value < high if open_high else value <= high
             if not (math.isfinite(value) and above and below):
-                shown = raw[c].iloc[i]
-                add_error(errors, f"{c}[row {row}]", f"found {shown!r}; expected {expected}")
+                add_error(
+                    errors,
+                    f"{c}[row {row}]",
+                    f"found {_shown(raw[c].iloc[i])}; expected {expected}",
+                )
             out[c] = value
         for c, allowed in (("camera_type", CAMERA_TYPES), ("attachment", ATTACHMENTS)):
             value_text = _text(raw[c].iloc[i]) if c in raw.columns else ""
@@ -344,7 +359,7 @@ def import_detections(
     project: str,
     detections: pd.DataFrame,
     model_id: str | None = None,
-    panoramas: Iterable[str] | None = None,
+    panoramas: Iterable[str] | Literal["all"] | None = None,
     now: datetime | None = None,
 ) -> ImportResult:
     """Store a detector's detections as machine tags of ``project``.
@@ -369,8 +384,9 @@ def import_detections(
     model_id
         The model's id (default: the one ``decoder_id`` of the detections).
     panoramas
-        The panoramas the detector ran over (default: those with a detection). Those without
-        a detection are stored as ``no_camera``.
+        The panoramas the detector ran over, or ``"all"``: every panorama of the project
+        (default: those with a detection). Those without a detection are stored as
+        ``no_camera``.
     now
         The time (default: now, UTC).
 
@@ -401,6 +417,13 @@ def import_detections(
     chosen = _resolve_model_id(detections, model_id, errors)
     rows = _check_rows(detections, known, errors)
     ran: list[str] = []
+    if isinstance(panoramas, str):
+        if panoramas != "all":
+            raise Invalid(
+                "The panoramas the detector ran over are a list of ids or 'all'.",
+                errors=[{"field": "panoramas", "message": f"found the text {panoramas!r}"}],
+            )
+        panoramas = sorted(known)
     if panoramas is not None:
         seen: set[str] = set()
         for i, pid in enumerate(panoramas, start=1):
