@@ -6,6 +6,7 @@ Needs the ``train`` extra (JAX, onnx): skipped only when JAX is not installed.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -121,3 +122,31 @@ def test_smoke_training_beats_the_mean_heatmap() -> None:
     assert len(hard.images) > 0, "mining found no false positive to learn from"
     assert len(hard.images) == len(hard.kinds) and set(hard.kinds) == {"hard_negative"}
     assert hard.images.shape[1:] == (64, 64, 3)
+
+
+def test_model_folder_is_swapped_whole_and_never_deletes_other_files(tmp_path: Path) -> None:
+    from camcensus._errors import OptionError
+    from camcensus.detect.infer import load_detector
+    from camcensus.detect.train import MODEL_FILES, TrainResult, write_model_dir
+
+    params = init_params(0, channels=8)
+    result = TrainResult(params, [{"loss": 1.0}], 1.0, {"channels": 8, "seed": 0})
+    out = tmp_path / "model"
+    write_model_dir(out, result, data={"synthetic_panoramas": 1, "seed": 0})
+    assert sorted(p.name for p in out.iterdir()) == sorted(MODEL_FILES)
+    first = (out / "model.onnx").read_bytes()
+    # Rewritten with other weights: the folder holds the new model, and nothing is left beside.
+    other = TrainResult(init_params(1, channels=8), [{"loss": 0.5}], 1.0, {"channels": 8})
+    write_model_dir(out, other, data={"synthetic_panoramas": 1, "seed": 1})
+    assert (out / "model.onnx").read_bytes() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    x = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
+    got = load_detector(out, threads=1).predict(x)["heatmap"]
+    want = forward(other.params, np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32))
+    np.testing.assert_allclose(got, np.asarray(want["heatmap"]), atol=1e-4)
+    # A folder holding someone's own file is refused and left as it was.
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(OptionError, match=r"notes\.txt"):
+        write_model_dir(out, result, data={"synthetic_panoramas": 1, "seed": 0})
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert (out / "model.onnx").read_bytes() != first

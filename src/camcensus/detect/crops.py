@@ -156,13 +156,18 @@ def ray_to_equirect(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the fractional equirectangular pixel ``(u, v)`` (integer = pixel centre) of rays.
 
-    The platform's Rays formula inverted (the same as
-    :func:`camcensus.simulate.render.ray_to_pixel`); ``u`` is in ``[-0.5, W - 0.5)``.
+    The platform's Rays formula inverted: :func:`camcensus.simulate.render.ray_to_pixel` (one
+    implementation for the renderer and the crops); ``u`` is in ``[-0.5, W - 0.5)``.
     """
-    yaw = (np.asarray(ray_heading_deg, dtype=float) - panorama_heading_deg + 180.0) % 360.0
-    u = yaw / 360.0 * width - 0.5
-    v = (90.0 - np.asarray(ray_pitch_deg, dtype=float)) / 180.0 * height - 0.5
-    return u, v
+    from camcensus.simulate.render import ray_to_pixel as _ray_to_pixel
+
+    return _ray_to_pixel(
+        ray_heading_deg,
+        ray_pitch_deg,
+        image_heading_deg=panorama_heading_deg,
+        width=width,
+        height=height,
+    )
 
 
 def equirect_to_ray(
@@ -173,10 +178,13 @@ def equirect_to_ray(
     width: int,
     height: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(heading_deg, pitch_deg)`` of fractional equirectangular pixels (Rays formula)."""
-    yaw = (np.asarray(u, dtype=float) + 0.5) / width * 360.0 - 180.0
-    pitch = 90.0 - (np.asarray(v, dtype=float) + 0.5) / height * 180.0
-    return (panorama_heading_deg + yaw) % 360.0, pitch
+    """Return ``(heading_deg, pitch_deg)`` of fractional equirectangular pixels (Rays formula).
+
+    :func:`camcensus.simulate.render.pixel_to_ray` (the renderer's).
+    """
+    from camcensus.simulate.render import pixel_to_ray as _pixel_to_ray
+
+    return _pixel_to_ray(u, v, image_heading_deg=panorama_heading_deg, width=width, height=height)
 
 
 def perspective_crop(

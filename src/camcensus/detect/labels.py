@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from camcensus.detect.crops import (
     ray_to_pixel,
     tile_views,
 )
+from camcensus.io.formats import write_atomic
 
 __all__ = [
     "BODY_SIZE_M",
@@ -505,17 +505,8 @@ def to_coco(
         ],
         "categories": [dict(c) for c in CATEGORIES],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

@@ -11,7 +11,6 @@ The graph is the network of :mod:`camcensus.detect.model`: ``Sub``/``Mul`` (norm
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from camcensus.detect.model import HEADS, MEAN, SCALE, layers
+from camcensus.io.formats import write_atomic
 
 __all__ = ["OPSET", "OUTPUTS", "onnx_model", "write_onnx"]
 
@@ -107,13 +107,6 @@ def write_onnx(
     """Write the detector's ONNX graph to ``path`` atomically; return the path."""
     model = onnx_model(params, metadata=metadata)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".onnx")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = model.SerializeToString()
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
     return path

@@ -43,6 +43,7 @@ __all__ = [
     "CROP_SIZE",
     "DEFAULT_CHANNELS",
     "LOOKALIKES",
+    "MODEL_FILES",
     "Patches",
     "TrainResult",
     "make_targets",
@@ -61,6 +62,8 @@ DEFAULT_CHANNELS = 16
 #: Inference crops: 640 × 640 px at 60° horizontal fov (the tiling of docs/detect.md).
 CROP_SIZE = 640
 CROP_FOV_DEG = 60.0
+#: The files of a model folder (:func:`write_model_dir`).
+MODEL_FILES = ("model.onnx", "config.json", "model_card.md")
 #: Object kinds of the renderer that look like cameras (hard negatives).
 LOOKALIKES = ("lamp", "signal", "cell")
 _PITCH_BAND = (-15.0, 60.0)
@@ -550,7 +553,11 @@ def write_model_dir(
     data: Mapping[str, Any],
     metrics: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``model.onnx``, ``config.json`` and ``model_card.md`` into the folder ``out``.
+    """Write ``model.onnx``, ``config.json`` and ``model_card.md`` as the folder ``out``.
+
+    The folder is replaced in one step (:func:`camcensus.report.replace_folder`); an existing
+    ``out`` may hold only those files (:data:`MODEL_FILES`), anything else is refused
+    (:class:`~camcensus._errors.OptionError`) rather than deleted.
 
     ``data`` describes the training data (e.g. ``{"synthetic_panoramas": 200, "seed": 0}``);
     ``metrics`` are held-out metrics (:func:`camcensus.detect.evaluate.detection_metrics`) for
@@ -558,9 +565,21 @@ def write_model_dir(
     """
     from camcensus.detect.model import HEADS, STRIDE, TYPES
     from camcensus.detect.onnx_export import OPSET, write_onnx
+    from camcensus.report import replace_folder
 
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"{folder}: an existing file, not a folder; choose a model folder")
+    foreign = (
+        sorted(p.name for p in folder.iterdir() if p.name not in MODEL_FILES)
+        if (folder.is_dir())
+        else []
+    )
+    if foreign:
+        raise OptionError(
+            f"{folder}: holds {', '.join(foreign[:5])}, which a model folder does not (writing "
+            "the model replaces the whole folder); choose a new or empty folder, or move them out"
+        )
     model_id = (
         f"camcensus-centernet-c{result.config.get('channels', '?')}-s{result.config.get('seed', 0)}"
     )
@@ -579,14 +598,12 @@ def write_model_dir(
         "data": dict(data),
         "metrics": dict(metrics) if metrics else None,
     }
-    write_onnx(result.params, folder / "model.onnx", metadata={"model_id": model_id})
-    tmp = folder / ".config.json.tmp"
     text = json.dumps(json_safe(config), indent=1, allow_nan=False, default=str)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, folder / "config.json")
-    tmp = folder / ".model_card.md.tmp"
-    tmp.write_text(model_card(config), encoding="utf-8")
-    os.replace(tmp, folder / "model_card.md")
+    # One folder swap: a reader sees the old model or the new one, never a mix of the two.
+    with replace_folder(folder) as tmp:
+        write_onnx(result.params, tmp / "model.onnx", metadata={"model_id": model_id})
+        (tmp / "config.json").write_text(text, encoding="utf-8")
+        (tmp / "model_card.md").write_text(model_card(config), encoding="utf-8")
     return folder
 
 
