@@ -286,6 +286,23 @@ def write_jpeg(path: Path, width: int, height: int, seed: int = 0) -> Any:
 
 
 # --------------------------------------------------------------------------- the task loop
+def test_the_tip_follows_the_tasks_submitted_and_stops_after_tip_tasks(app: FastAPI) -> None:
+    from dataclasses import replace
+
+    add_project(app, n=4)
+    app.state.settings = replace(app.state.settings, tip_tasks=2)
+    tips = app.state.settings.tips
+    b = logged_in(app, "lynx")
+    seen = []
+    for _ in range(3):
+        task = take_task(b)
+        seen.append(task["tip"])
+        r = b.post(f"/api/tasks/{task['task_id']}/submit", json={"no_camera": True, "tags": []})
+        assert r.status_code == 200, r.text
+    assert seen == [tips[0], tips[1], None]
+    assert b.get("/api/me").json()["tasks_done"] == 3
+
+
 def test_submit_stores_every_tag_version_exactly(app: FastAPI) -> None:
     add_project(app)
     b = logged_in(app, "lynx")

@@ -56,12 +56,11 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    inspect,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -388,34 +387,11 @@ def next_task(
         if savepoint is not None:
             savepoint.commit()
         if assignment is not None:
-            _preload_panorama(session, assignment.panorama_id)
             return assignment
     raise Conflict(
         "Too many volunteers asked for this project's tasks at once; try again.",
         errors=[{"field": "project", "message": "retry in a second"}],
     )
-
-
-#: The panorama's mapped columns: (attribute name, column).
-_PANORAMA_ATTRS = [(prop.key, prop.columns[0]) for prop in inspect(Panorama).column_attrs]
-_PANORAMA_ROW = select(*(column for _, column in _PANORAMA_ATTRS)).where(
-    _P.panorama_id == bindparam("p")
-)
-
-
-def _preload_panorama(session: Session, panorama_id: str) -> None:
-    """Put the task's panorama in the session (one Core query, no ORM load): the route that
-    formats the task reads it from there with ``session.get``."""
-    if identity_key(Panorama, panorama_id) in session.identity_map:
-        return
-    row = connection(session).execute(_PANORAMA_ROW, {"p": panorama_id}).one_or_none()
-    if row is None:
-        return
-    panorama = Panorama(
-        **{key: value for (key, _), value in zip(_PANORAMA_ATTRS, row, strict=True)}
-    )
-    make_transient_to_detached(panorama)
-    session.add(panorama)
 
 
 def _inside(session: Session, panorama_id: str, box: tuple[float, float, float, float]) -> bool:

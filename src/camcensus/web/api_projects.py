@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from camcensus.web.api_auth import ERRORS
@@ -56,22 +57,57 @@ def panorama_out(panorama: Any) -> PanoramaOut:
     )
 
 
-def task_out(db: Session, request: Request, assignment: Assignment, tasks_done: int) -> TaskOut:
-    """Format an assignment as a task, with a tip during the volunteer's first tasks."""
-    from camcensus.db.models import Panorama
+@cache
+def _task_panorama(*, with_done: bool) -> Select[Any]:
+    """The columns of a task's panorama (one Core query, no ORM load); ``with_done`` adds
+    the volunteer's submitted tasks, counted up to ``cap`` (the tip needs no more)."""
+    from camcensus.db.models import Panorama, Submission
 
-    panorama = db.get(Panorama, assignment.panorama_id)
-    assert panorama is not None
+    p, s = Panorama.__table__.c, Submission.__table__.c
+    columns: list[Any] = [p.panorama_id, p.heading_deg, p.width_px, p.height_px]
+    columns += [p.captured, p.licence]
+    if with_done:
+        done = (
+            select(literal(1))
+            .where(s.decoder_id == bindparam("d"), s.kind != "tutorial")
+            .limit(bindparam("cap"))
+            .subquery()
+        )
+        columns.append(select(func.count()).select_from(done).scalar_subquery().label("done"))
+    return select(*columns).where(p.panorama_id == bindparam("p"))
+
+
+def task_out(
+    db: Session,
+    request: Request,
+    assignment: Assignment,
+    tasks_done: int | None = None,
+    *,
+    public_id: str | None = None,
+) -> TaskOut:
+    """Format an assignment as a task, with a tip during the volunteer's first tasks.
+
+    ``tasks_done`` is how many tasks the volunteer has submitted; None: counted in the same
+    query as the panorama for the volunteer ``public_id`` (up to the settings' ``tip_tasks``).
+    """
     settings = request.app.state.settings
+    cap = int(settings.tip_tasks) if settings.tips else 0
+    if tasks_done is None and (public_id is None or cap <= 0):
+        tasks_done = cap
+    params: dict[str, Any] = {"p": assignment.panorama_id}
+    if tasks_done is None:
+        params.update(d=public_id, cap=cap)
+    row = db.connection().execute(_task_panorama(with_done=tasks_done is None), params).one()
+    done = int(row.done) if tasks_done is None else tasks_done
     tip = None
-    if tasks_done < settings.tip_tasks and settings.tips:
-        tip = settings.tips[tasks_done % len(settings.tips)]
+    if done < settings.tip_tasks and settings.tips:
+        tip = settings.tips[done % len(settings.tips)]
     return TaskOut(
         task_id=assignment.assignment_id,
         kind=assignment.kind,
         expires_at=assignment.expires_at,
         tip=tip,
-        panorama=panorama_out(panorama),
+        panorama=panorama_out(row),
     )
 
 
@@ -139,7 +175,7 @@ async def next_task(
     identity: CurrentVolunteer,
 ) -> Any:
     """Assign the next panorama to tag (optionally inside ``bbox``), or 204."""
-    from camcensus.db import accounts, tasks
+    from camcensus.db import tasks
 
     rate_limit(request, "write", key=f"v{identity.volunteer_id}")
     bbox = tuple(body.bbox) if body is not None and body.bbox is not None else None
@@ -154,7 +190,7 @@ async def next_task(
         )
         if assignment is None:
             return None
-        return task_out(db, request, assignment, accounts.tasks_done(db, public_id))
+        return task_out(db, request, assignment, public_id=public_id)
 
     out = await run_write(request, job)
     return Response(status_code=204) if out is None else json_response(out)
