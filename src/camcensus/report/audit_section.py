@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from camcensus.report.inventory import camera_evidence, evidence_text
 from camcensus.report.sections import Block, Bullets, Cards, ReportContext, Section, Table, Text
 
 __all__ = ["audit_section"]
@@ -80,6 +81,12 @@ def audit_section(ctx: ReportContext) -> Section | None:
             )
         ),
         Bullets(tuple(findings)),
+    ]
+    evidence = camera_evidence(result.cameras)
+    if evidence is not None:
+        # Where the detector took part: human-confirmed and machine-only listed apart.
+        blocks.append(evidence_text(evidence))
+    blocks += [
         Table(
             "audit_rates",
             "Listed cameras per 1,000 residents by tract race composition",
@@ -126,5 +133,7 @@ def audit_section(ctx: ReportContext) -> Section | None:
                 lead="Records.",
             )
         )
-    results = {"audit": a.to_dict(tracts_file, acs_file)}
+    results: dict[str, object] = {"audit": a.to_dict(tracts_file, acs_file)}
+    if evidence is not None:
+        results["audit_camera_evidence"] = evidence
     return Section("audit", f"Whom the listed cameras watch: {a.city}", 5, tuple(blocks), results)

@@ -1,12 +1,102 @@
-"""The report section of the camera inventory: one row per camera, whatever its source."""
+"""The report section of the camera inventory: one row per camera, whatever its source.
+
+Where the detector took part (a ``cameras`` table with an ``evidence`` column from
+:mod:`camcensus.locate`, or rows of source ``detector``), the section gives human-confirmed
+and machine-only cameras as separate numbers: a machine tag alone never settles a camera.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-from camcensus.report.sections import ReportContext, Section, Table, Text
+from camcensus.report.sections import Block, ReportContext, Section, Table, Text
 
-__all__ = ["inventory_section"]
+__all__ = ["camera_evidence", "evidence_text", "inventory_section"]
+
+# camcensus.locate.EVIDENCE_CLASSES' human-confirmed classes and their wording.
+_HUMAN = {
+    "volunteers": "seen by volunteers",
+    "volunteers+machine": "seen by volunteers and the detector",
+    "verified machine": "detector tags volunteers confirmed in the verify task",
+}
+_MACHINE_SOURCES = ("detector",)
+
+
+def camera_evidence(gdf_cameras: Any) -> dict[str, int] | None:
+    """Count a cameras table's human-confirmed and machine-only rows.
+
+    A row is *machine-only* when its ``evidence`` is ``machine only``, or, without an
+    ``evidence`` value, when its ``source`` is ``detector`` or its ``tier`` starts with
+    ``machine-only``; *unconfirmed* when its ``evidence`` is ``unconfirmed`` (volunteers below
+    the support rule); every other row is human-confirmed.
+
+    Returns
+    -------
+    dict or None
+        ``cameras``, ``human_confirmed``, ``machine_only``, ``unconfirmed`` and the
+        human-confirmed rows by evidence (``volunteers``, ``volunteers+machine``,
+        ``verified machine``); None when the table holds no trace of the detector (no machine
+        evidence, no detector rows).
+    """
+    if gdf_cameras is None or len(gdf_cameras) == 0:
+        return None
+    n = len(gdf_cameras)
+    evidence = (
+        gdf_cameras["evidence"].astype("string").fillna("")
+        if "evidence" in gdf_cameras.columns
+        else pd.Series("", index=gdf_cameras.index, dtype="string")
+    )
+    source = (
+        gdf_cameras["source"].astype("string").fillna("")
+        if "source" in gdf_cameras.columns
+        else pd.Series("", index=gdf_cameras.index, dtype="string")
+    )
+    tier = (
+        gdf_cameras["tier"].astype("string").fillna("")
+        if "tier" in gdf_cameras.columns
+        else pd.Series("", index=gdf_cameras.index, dtype="string")
+    )
+    no_evidence = evidence == ""
+    unconfirmed = evidence == "unconfirmed"
+    machine_only = (evidence == "machine only") | (
+        no_evidence
+        & (source.isin(list(_MACHINE_SOURCES)) | tier.str.lower().str.startswith("machine-only"))
+    )
+    traced = evidence.isin(["volunteers+machine", "verified machine"]) | machine_only
+    if not bool(traced.any()):
+        return None
+    counts = {
+        "cameras": n,
+        "human_confirmed": int((~machine_only & ~unconfirmed).sum()),
+        "machine_only": int(machine_only.sum()),
+        "unconfirmed": int(unconfirmed.sum()),
+    }
+    for cls in _HUMAN:
+        counts[cls] = int((evidence == cls).sum())
+    return counts
+
+
+def evidence_text(counts: dict[str, int]) -> Text:
+    """Return the sentence that sets human-confirmed beside machine-only cameras."""
+    parts = ", ".join(f"{counts[c]:,} {what}" for c, what in _HUMAN.items() if counts.get(c))
+    text = (
+        f"Human-confirmed cameras: {counts['human_confirmed']:,}"
+        + (f" ({parts})" if parts else "")
+        + f". Machine-only cameras (the detector's tags no human confirmed): "
+        f"{counts['machine_only']:,}. A machine tag alone never settles a camera (Project "
+        "Sidewalk's rule for its AI validator)"
+    )
+    if counts["machine_only"]:
+        return Text(
+            text + "; the machine-only rows of this table are counted in the figures here: "
+            "leave them out (camcensus locate writes them to machine_only.csv, never to "
+            "cameras.gpkg) for a census of confirmed cameras.",
+            lead="Human and machine.",
+            style="note",
+        )
+    return Text(text + ".", lead="Human and machine.")
 
 
 def inventory_section(ctx: ReportContext) -> Section | None:
@@ -43,15 +133,21 @@ def inventory_section(ctx: ReportContext) -> Section | None:
             "panorama's point, their direction unknown and their position uncertain by about "
             f"{sd:g} m; the licence column says what the positions may be re-published under."
         )
+    blocks: list[Block] = [text]
+    results: dict[str, Any] = {"camera_inventory": summary.to_dict("records")}
+    evidence = camera_evidence(gdf)
+    if evidence is not None:
+        blocks.append(evidence_text(evidence))
+        results["camera_evidence"] = evidence
+    blocks += [
+        Table("camera_inventory", "Cameras by source, mount and type", summary),
+        Table("cameras", "Cameras", table, html=False),
+    ]
     return Section(
         "inventory",
         "The camera inventory",
         25,
-        (
-            text,
-            Table("camera_inventory", "Cameras by source, mount and type", summary),
-            Table("cameras", "Cameras", table, html=False),
-        ),
-        results={"camera_inventory": summary.to_dict("records")},
+        tuple(blocks),
+        results=results,
         database={"cameras": gdf},
     )
