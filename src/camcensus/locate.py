@@ -15,6 +15,12 @@ horizon; docs/platform.md, "Rays"), never a ground point. Three steps (docs/loca
    from one panorama only is placed along its ray at the range its pitch implies with the
    mounting-height prior of its mount class (:data:`HEIGHT_PRIORS`).
 3. The result is the ``cameras`` contract table with ``source = "volunteer-tags"``.
+
+The detector's tags (:func:`machine_tags_table`: ``machine`` true, with the volunteers'
+verdicts of the verify task) may be clustered with the volunteers' (``cluster_tags(...,
+machine=...)``); every candidate gets an ``evidence`` class, and a machine tag alone never
+settles a camera (Project Sidewalk's rule for its AI validator): only candidates volunteers
+tagged or confirmed become cameras; the others are listed in ``machine_only.csv``.
 """
 
 from __future__ import annotations
