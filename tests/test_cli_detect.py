@@ -217,5 +217,47 @@ def test_import_refuses_bad_input_with_the_row_and_the_fix(platform: str, tmp_pa
               "--detections", str(bad)],
     )  # fmt: skip
     assert elsewhere.exit_code == 2 and "No project is named 'nowhere'" in elsewhere.output
+    for extra in ([], ["--panoramas", str(tmp_path), "--project", "city"]):
+        neither = runner.invoke(app, ["detect", "run", "--model", str(tmp_path), *extra])
+        assert neither.exit_code == 2 and "not both or neither" in neither.output
     help_text = runner.invoke(app, ["detect", "import", "--help"]).output
     assert "Example: camcensus detect import" in " ".join(help_text.split())
+
+
+@pytest.mark.slow
+def test_run_over_a_project_imports_machine_tags(
+    model_dir: Path, platform: str, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from camcensus.db import connect
+    from camcensus.db.models import Panorama
+
+    media = tmp_path / "media"
+    (media / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for pid in ("p0", "p1", "p2"):  # p3's image is missing: counted, not recorded
+        pixels = rng.integers(0, 255, (256, 512, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(media / "images" / f"{pid}.jpg")
+    engine = connect(platform)
+    with Session(engine) as session, session.begin():
+        for panorama in session.scalars(select(Panorama)):
+            panorama.image_uri = f"images/{panorama.panorama_id}.jpg"
+    engine.dispose()
+    args = ["detect", "run", "--model", str(model_dir), "--database", platform]
+    args += ["--project", "city", "--media", str(media), "--score-min", "0.0"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "dets.csv")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "on 3 panoramas" in out
+    assert "Left out (detect run): 1 panoramas whose image could not be read" in out
+    subs, n_tags = _stored(platform)
+    model_id = json.loads((model_dir / "config.json").read_text())["model_id"]
+    assert [(p, m) for p, m, _ in subs] == [(p, model_id) for p in ("p0", "p1", "p2")]
+    dets = pd.read_csv(tmp_path / "dets.csv")
+    assert n_tags == len(dets) > 0
+    # Again: every readable panorama was run with this model; only p3 is tried.
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "0 machine tags on 0 panoramas" in " ".join(again.output.split())
+    assert _stored(platform) == (subs, n_tags)

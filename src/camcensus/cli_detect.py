@@ -191,47 +191,170 @@ def _train_from_tags(
 
 @detect_app.command(
     epilog="Example: camcensus detect run --model models/cam --panoramas panoramas/ "
-    "--out detections.csv"
+    "--out detections.csv; camcensus detect run --model models/cam --database "
+    "sqlite:///camcensus.db --project demo --media media (imports machine tags for verify tasks)"
 )
 def run(
     model: ModelDir,
     panoramas: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--panoramas",
             help="Folder of equirectangular images (stem = panorama id) or a CSV with "
             "panorama_id, path[, heading_deg].",
+            show_default=False,
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Detections CSV to write (machine tags).")],
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Detections CSV to write (machine tags; needed with --panoramas).",
+            show_default=False,
+        ),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Run over this platform project's panoramas instead (not gold, not yet run "
+            "with this model) and import the detections as machine tags for verify tasks.",
+            show_default=False,
+        ),
+    ] = None,
+    database: Database = None,
+    media: Annotated[
+        Path,
+        typer.Option("--media", help="The platform's media root (the images of --project)."),
+    ] = Path("media"),
     score_min: Annotated[float, typer.Option("--score-min", help="Lowest score written.")] = 0.3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per batch.")] = 8,
     threads: Threads = None,
     force: ForceOpt = False,
 ) -> None:
     """Detect cameras in panoramas; write one machine tag per detection (heading, pitch, fov,
-    score, type). Machine tags never settle a camera on their own."""
+    score, type), or with --project store them in the platform for volunteers to verify.
+    Machine tags never settle a camera on their own."""
     update, status = _progress()
     with _friendly_errors(), status:
         if not 0 <= score_min <= 1:
             raise OptionError(f"--score-min {score_min}: expected a score in [0, 1]")
-        _refuse_overwrite(out, force)
+        if (panoramas is None) == (project is None):
+            raise OptionError(
+                "give --panoramas (images to run, with --out) or --project (a platform "
+                "project's panoramas, imported as machine tags), not both or neither"
+            )
+        if panoramas is not None and out is None:
+            raise OptionError("--panoramas needs --out: the detections CSV to write")
+        if out is not None:
+            _refuse_overwrite(out, force)
         try:
             from camcensus.detect.infer import detect_panoramas, load_detector, read_panorama_list
         except ImportError as exc:
             raise _missing_extra(exc, "cv") from exc
-        table = read_panorama_list(panoramas)
         detector = load_detector(model, threads=threads)
+        if project is not None:
+            result, dets, n_run, ledger = _run_project(
+                detector, project, database, media, score_min, batch_size, update
+            )
+        else:
+            assert panoramas is not None
+            table = read_panorama_list(panoramas)
+            n_run = len(table)
+            dets = detect_panoramas(
+                detector, table, batch_size=batch_size, score_min=score_min, progress=update
+            )
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.tmp")
+            write_csv(dets, tmp)
+            tmp.replace(out)
+    where = f"{out} (" if out is not None else "("
+    Console().print(Text(f"Detections: {where}{len(dets):,} machine tags on {n_run:,} panoramas)"))
+    if project is not None:
+        _print_import(result, project)
+        for e in ledger:
+            Console().print(Text(f"Left out ({e.stage}): {e.count:,} {e.reason}"))
+
+
+def _run_project(
+    detector: Any,
+    project: str,
+    database: str | None,
+    media: Path,
+    score_min: float,
+    batch_size: int,
+    update: Any,
+) -> tuple[Any, Any, int, Ledger]:
+    """Run the detector over a project's panoramas not yet run with it; import the detections
+    (a panorama whose image cannot be read is counted, not recorded as seen)."""
+    from camcensus.cli import _existing_database
+    from camcensus.db import connect, session_factory
+    from camcensus.db import verify as db_verify
+    from camcensus.detect.infer import detect_panoramas
+    from camcensus.detect.tagdata import image_loader
+
+    if media.exists() and not media.is_dir():
+        raise OptionError(f"--media {media}: not a folder. Fix: pass the platform's media root")
+    engine = connect(_existing_database(database))
+    ledger = Ledger()
+    try:
+        with session_factory(engine)() as session:
+            todo = db_verify.panoramas_to_detect(
+                session, project=project, model_id=detector.model_id
+            )
+        load = image_loader(media)
+        loaded: list[str] = []
+        unreadable = 0
+
+        def items() -> Any:
+            nonlocal unreadable
+            rows = zip(
+                todo["panorama_id"].tolist(),
+                todo["image_uri"].tolist(),
+                todo["heading_deg"].tolist(),
+                strict=True,
+            )
+            for pid, uri, heading in rows:
+                try:
+                    image = load(str(uri))
+                except (OSError, ValueError):
+                    unreadable += 1
+                    continue
+                loaded.append(str(pid))
+                yield str(pid), image, float(heading)
+
         dets = detect_panoramas(
-            detector, table, batch_size=batch_size, score_min=score_min, progress=update
+            detector, items(), batch_size=batch_size, score_min=score_min, progress=update
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        write_csv(dets, tmp)
-        tmp.replace(out)
+        ledger.exclude(
+            "detect run", "panoramas whose image could not be read (not recorded)", unreadable
+        )
+        update("importing the machine tags")
+        with session_factory(engine).begin() as session:
+            result = db_verify.import_detections(
+                session,
+                project=project,
+                detections=dets,
+                model_id=detector.model_id,
+                panoramas=loaded,
+            )
+    finally:
+        engine.dispose()
+    return result, dets, len(loaded), ledger
+
+
+def _print_import(result: Any, project: str) -> None:
+    seen = result.panoramas - result.no_camera
     Console().print(
-        Text(f"Detections: {out} ({len(dets):,} machine tags on {len(table):,} panoramas)")
+        Text(
+            f"Imported model {result.model_id!r} into project {project!r}: "
+            f"{result.tags:,} machine tags on {seen:,} panoramas, {result.no_camera:,} "
+            "panoramas with no detection."
+        )
     )
+    for reason, count in result.skipped.items():
+        Console().print(Text(f"Skipped: {count:,} {reason}"))
 
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
@@ -336,16 +459,7 @@ def import_detections(
                 )
         finally:
             engine.dispose()
-    seen = result.panoramas - result.no_camera
-    Console().print(
-        Text(
-            f"Imported model {result.model_id!r} into project {project!r}: "
-            f"{result.tags:,} machine tags on {seen:,} panoramas, {result.no_camera:,} "
-            "panoramas with no detection."
-        )
-    )
-    for reason, count in result.skipped.items():
-        Console().print(Text(f"Skipped: {count:,} {reason}"))
+    _print_import(result, project)
     if ran is None:
         Console().print(
             Text(

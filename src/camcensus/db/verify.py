@@ -76,6 +76,7 @@ __all__ = [
     "ImportResult",
     "import_detections",
     "next_verification",
+    "panoramas_to_detect",
     "read_detections",
     "verification_table",
     "verify",
@@ -553,6 +554,42 @@ def import_detections(
         session.execute(insert(Tag), tags[start : start + 1000])
     result.tags = len(tags)
     return result
+
+
+def panoramas_to_detect(session: Session, *, project: str, model_id: str) -> pd.DataFrame:
+    """Return the project's panoramas that model ``model_id`` has not been imported on yet.
+
+    Gold panoramas are left out (their machine tags would never be verified).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``panorama_id``, ``image_uri``, ``heading_deg`` (the image centre's bearing), sorted by
+        panorama id.
+
+    Raises
+    ------
+    NotFound
+        No such project.
+    """
+    import pandas as pd
+
+    proj = project_named(session, project)
+    done = exists().where(
+        Submission.panorama_id == Panorama.panorama_id,
+        Submission.kind == "model",
+        Submission.decoder_id == model_id,
+    )
+    rows = session.execute(
+        select(Panorama.panorama_id, Panorama.image_uri, Panorama.heading_deg)
+        .where(Panorama.project_id == proj.project_id, Panorama.gold.is_(False), ~done)
+        .order_by(Panorama.panorama_id)
+    ).all()
+    frame = pd.DataFrame(
+        [tuple(r) for r in rows], columns=["panorama_id", "image_uri", "heading_deg"]
+    )
+    frame["heading_deg"] = frame["heading_deg"].astype("float64")
+    return frame
 
 
 def _version() -> str:
