@@ -447,3 +447,21 @@ def test_parallel_verdicts_respect_the_cap_the_margin_and_the_volunteer(db: Db) 
         else:
             assert isinstance(r, Conflict)
     assert counts[full] == VERIFY_CAP and counts[settle] == 2
+
+
+def test_panoramas_to_detect_leaves_out_gold_and_those_run(db: Db) -> None:
+    pids = make_project(db, n=4, k=3)
+    with db.sessions.begin() as session:
+        session.execute(update(Panorama).where(Panorama.panorama_id == pids[3]).values(gold=True))
+    store(db, detections([(pids[0], 1.0, 1.0, 0.5)]), panoramas=pids[:2])
+    todo = db.call(db_verify.panoramas_to_detect, project="city", model_id=MODEL)
+    assert list(todo.columns) == ["panorama_id", "image_uri", "heading_deg"]
+    assert todo["panorama_id"].tolist() == [pids[2]]
+    assert todo["image_uri"].tolist() == [f"synthetic:0:{pids[2]}"]
+    other = db.call(db_verify.panoramas_to_detect, project="city", model_id="another")
+    assert other["panorama_id"].tolist() == pids[:3]
+    # "all" is every panorama of the project, gold included (it was asked for).
+    result = store(db, detections([]), model_id="another", panoramas="all")
+    assert (result.panoramas, result.no_camera) == (4, 4)
+    with pytest.raises(Invalid):
+        store(db, detections([]), model_id="another", panoramas="everything")  # type: ignore[arg-type]
