@@ -17,9 +17,9 @@ start with a plain deferred ``BEGIN`` and never block writers.
 
 :class:`GroupCommit` runs write transactions on one writer thread and commits the jobs that
 queued while the previous commit was on disk together (group commit): one fsync for many
-requests, each in its own savepoint, each acknowledged only once the commit that holds it
-returned, so ``synchronous=FULL`` keeps its guarantee while the write lock is held for one
-fsync per batch instead of one per request.
+requests, each acknowledged only once the commit that holds it returned (a job that raises
+rolls the batch back and the other jobs run again without it), so ``synchronous=FULL`` keeps
+its guarantee while the write lock is held for one fsync per batch instead of one per request.
 """
 
 from __future__ import annotations
@@ -202,12 +202,15 @@ def _sqlite_engine(url: str, *, echo: bool, synchronous: str) -> Engine:
 class GroupCommit:
     """Run write jobs on one writer thread; commit the jobs waiting at once together.
 
-    A job is a function of a write session (from ``sessions``) that must not commit. The
-    writer takes the jobs queued while it was busy (at most ``max_batch``), runs each in its
-    own savepoint (a job that raises is rolled back alone and its future gets the error),
-    commits once, and only then resolves the futures: a job's result is acknowledged only
-    once the commit that holds it is durable. If the commit fails, every job of the batch
-    gets the error. The thread starts at the first job and ends after a short idle time.
+    A job is a function of a write session (from ``sessions``) that must not commit and may
+    run more than once (only its last run is kept). The writer takes the jobs queued while it
+    was busy (at most ``max_batch``), runs them in one transaction, commits once, and only
+    then resolves the futures: a job's result is acknowledged only once the commit that holds
+    it is durable. A job that raises gets its error, the transaction is rolled back and the
+    batch's other jobs run again in a new one (cheaper than a savepoint around every job,
+    which took about a seventh of the writer's time on the platform's hot path). If the
+    commit fails, every job of the batch gets the error. The thread starts at the first job
+    and ends after a short idle time.
 
     Parameters
     ----------
@@ -252,28 +255,39 @@ class GroupCommit:
             self._run(batch)
 
     def _run(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
-        done: list[tuple[Future[Any], Any]] = []
-        try:
-            with self._sessions() as session:
-                for job, future in batch:
-                    if not future.set_running_or_notify_cancel():
-                        continue
-                    try:
-                        with session.begin_nested():
-                            result = job(session)
-                    except BaseException as exc:  # the job's own error, its savepoint undone
-                        future.set_exception(exc)
-                        continue
-                    done.append((future, result))
-                session.commit()
-        except BaseException as exc:
-            for future, _ in done:
-                future.set_exception(exc)
-            for _, future in batch:
-                if not future.done():
+        jobs = [(job, future) for job, future in batch if future.set_running_or_notify_cancel()]
+        while jobs:
+            try:
+                done, failed = self._attempt(jobs)
+            except BaseException as exc:  # the commit (or the rollback) failed: all fail
+                for _, future in jobs:
                     future.set_exception(exc)
-            return
-        self.commits += 1
-        self.committed += len(done)
-        for future, result in done:
-            future.set_result(result)
+                return
+            if failed is None:
+                self.commits += 1
+                self.committed += len(done)
+                for future, result in done:
+                    future.set_result(result)
+                return
+            # A job raised: the whole transaction was rolled back; that job gets its error
+            # and the others run again (nothing of theirs was acknowledged).
+            index, exc = failed
+            jobs[index][1].set_exception(exc)
+            del jobs[index]
+
+    def _attempt(
+        self, jobs: list[tuple[Callable[[Session], Any], Future[Any]]]
+    ) -> tuple[list[tuple[Future[Any], Any]], tuple[int, BaseException] | None]:
+        """Run ``jobs`` in one transaction and commit it; at the first job that raises, roll
+        everything back and return that job's index and error."""
+        done: list[tuple[Future[Any], Any]] = []
+        with self._sessions() as session:
+            for index, (job, future) in enumerate(jobs):
+                try:
+                    result = job(session)
+                except Exception as exc:  # the job's own error
+                    session.rollback()
+                    return [], (index, exc)
+                done.append((future, result))
+            session.commit()
+        return done, None
