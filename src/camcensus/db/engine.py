@@ -271,8 +271,8 @@ class GroupCommit:
                 return
             # A job raised: the whole transaction was rolled back; that job gets its error
             # and the others run again (nothing of theirs was acknowledged).
-            index, exc = failed
-            jobs[index][1].set_exception(exc)
+            index, error = failed
+            jobs[index][1].set_exception(error)
             del jobs[index]
 
     def _attempt(
