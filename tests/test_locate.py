@@ -751,3 +751,34 @@ def test_locate_command_keeps_machine_only_candidates_apart(tmp_path: Path) -> N
     ) in " ".join(output.split())
     assert f"Human-confirmed cameras: {len(cams):,}" in output
     assert "Machine-only" not in runs["ignore"][1]
+
+
+def test_an_empty_project_writes_empty_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from camcensus.cli import app
+    from camcensus.db import connect, upgrade
+    from camcensus.db.models import Project
+    from camcensus.io.formats import read_csv
+    from camcensus.locate import LOCATED_FILES, MACHINE_ONLY_COLUMNS
+
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    with Session(engine) as s, s.begin():
+        s.add(Project(name="empty", title="Empty", licence="CC0",
+                      created_at=datetime(2024, 5, 1, tzinfo=UTC)))  # fmt: skip
+    engine.dispose()
+    out = tmp_path / "located"
+    for mode in ("verify", "decoder", "ignore"):
+        args = ["locate", "--database", url, "--project", "empty", "--out", str(out),
+                "--machine", mode, "--force"]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "Cameras located: 0" in result.output and "Machine-only" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(LOCATED_FILES.values())
+    assert list(read_csv(out / "machine_only.csv").columns) == list(MACHINE_ONLY_COLUMNS)
+    assert list(read_csv(out / "candidates.csv").columns) == list(CANDIDATE_COLUMNS)
+    assert read_csv(out / "excluded.csv").empty
+    bad = CliRunner().invoke(app, [*args[:-3], "--machine", "vote"])
+    assert bad.exit_code != 0 and "verify, decoder, ignore" in bad.output

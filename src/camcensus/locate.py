@@ -710,6 +710,7 @@ def compare_with_counts(candidates: pd.DataFrame, counts: pd.DataFrame) -> pd.Da
             "machine_only": machine_only.groupby(c["panorama_id"]).sum(),
         }
     )
+    grouped = grouped.rename_axis(None)  # an empty group's index would shadow the column
     out = med.merge(grouped, left_on="panorama_id", right_index=True, how="outer")
     for col in ("clustered", "clustered_street", "verified_machine", "unconfirmed",
                 "machine_only"):  # fmt: skip
@@ -931,7 +932,13 @@ def locate_cameras(
         raise ContractError(
             "panoramas must be a GeoDataFrame with a panorama_id column and point geometry"
         )
-    metric = CRS.from_user_input(crs) if crs is not None else measurement_crs(panoramas)
+    if crs is not None:
+        metric = CRS.from_user_input(crs)
+    elif len(panoramas) == 0:
+        # Nothing to place (an empty project): any metric frame does.
+        metric = CRS.from_epsg(3857)
+    else:
+        metric = measurement_crs(panoramas)
     if not metric.is_projected:
         raise OptionError(f"crs = {metric.to_string()}: expected a metric (projected) CRS")
     pano = panoramas.to_crs(metric)
@@ -1384,5 +1391,6 @@ def write_located(
         write_csv(machine_only_table(candidates, tags), tmp / LOCATED_FILES["machine_only"])
         write_csv(comparison, tmp / LOCATED_FILES["comparison"])
         write_csv(summary.rename_axis("cameras").reset_index(), tmp / LOCATED_FILES["summary"])
-        write_csv(pd.DataFrame(ledger.records()), tmp / LOCATED_FILES["excluded"])
+        excluded = pd.DataFrame(ledger.records(), columns=["stage", "reason", "count"])
+        write_csv(excluded, tmp / LOCATED_FILES["excluded"])
     return {key: out / name for key, name in LOCATED_FILES.items()}
