@@ -542,6 +542,14 @@ def test_evidence_classes_by_hand() -> None:
     assert _evidence(one + m_open, machine="decoder") == [("volunteers+machine", True, "open")]
     # A rejected machine tag is no decoder's vote.
     assert _evidence(one + m_rej, machine="decoder") == [("machine only", False, "rejected")]
+    # Two models are still one detector: one volunteer and both fall short of 3.
+    m_two = [_mtag("A", "model-1", 30.5, 10.2), _mtag("A", "model-2", 29.5, 10.1)]
+    assert _evidence(one + m_two, machine="decoder", min_support=3) == [
+        ("machine only", False, "open")
+    ]
+    assert _evidence(two + m_two, machine="decoder", min_support=3) == [
+        ("volunteers+machine", True, "open")
+    ]
     # Ignore: the volunteers' clustering, machine tags gone.
     assert _evidence(one + m_open, machine="ignore") == [("unconfirmed", False, "")]
     with pytest.raises(OptionError, match="machine"):
@@ -598,7 +606,7 @@ def test_evidence_matches_the_rule_by_brute_force(seed: int) -> None:
                     statuses = []
                 if not humans and not statuses:
                     continue
-                votes = sum(s != "rejected" for s in statuses)
+                votes = min(1, sum(s != "rejected" for s in statuses))  # one detector
                 if len(humans) >= min_support:
                     ev = "volunteers+machine" if statuses else "volunteers"
                 elif "confirmed" in statuses:

@@ -459,8 +459,9 @@ def cluster_tags(
     rule for its AI validator): with ``machine="verify"`` a candidate is confirmed by
     ``min_support`` distinct volunteers or by a machine tag that volunteers confirmed in the
     verify task (``verify_status == "confirmed"``); with ``machine="decoder"`` the detector
-    also counts as one more decoder toward ``min_support`` (a rejected machine tag does not),
-    but a candidate needs at least one volunteer; ``machine="ignore"`` drops machine tags.
+    also counts as one more decoder toward ``min_support`` (one, however many models tagged
+    the camera; a rejected machine tag is no vote), but a candidate needs at least one
+    volunteer; ``machine="ignore"`` drops machine tags.
 
     Parameters
     ----------
@@ -551,8 +552,9 @@ def cluster_tags(
             ctype = _consensus(list(typ[street])) if attachment == "street" else "unknown"
             support = len(set(decoders[hm]))
             vstatus = _candidate_status([str(x) for x in status[mm]])
-            machine_votes = len({d for d, st in zip(decoders[mm], status[mm], strict=True)
-                                 if st != "rejected"})  # fmt: skip
+            # The detector is one decoder, however many models tagged the camera; a tag the
+            # verify task rejected is no vote.
+            machine_votes = int(any(st != "rejected" for st in status[mm]))
             if support >= support_min:
                 evidence = "volunteers+machine" if mm.any() else "volunteers"
             elif vstatus == "confirmed":
