@@ -73,6 +73,7 @@ __all__ = [
     "VERIFY_CAP",
     "VERIFY_MARGIN",
     "VERIFY_STATUSES",
+    "VERIFY_WINDOW",
     "ImportResult",
     "import_detections",
     "next_verification",
@@ -110,6 +111,8 @@ VERIFICATION_COLUMNS = (
 )
 #: Columns a detections table must have (``camcensus detect run`` writes them all).
 _REQUIRED = ("panorama_id", "heading_deg", "pitch_deg", "fov_deg", "score")
+#: Columns read when present (others are ignored).
+_OPTIONAL = ("camera_type", "attachment", "machine")
 #: Most problems one refusal lists.
 _MAX_ERRORS = 200
 
@@ -305,9 +308,13 @@ def _check_rows(
     }
     rows: list[dict[str, Any]] = []
     raw = detections.reset_index(drop=True)
-    for i in range(len(raw)):
+    # Plain lists: indexing a DataFrame cell by cell costs microseconds a row.
+    cells = {c: raw[c].tolist() for c in raw.columns if c in (*_REQUIRED, *_OPTIONAL)}
+    values = {c: numbers[c].tolist() for c in numbers}
+    n_rows = len(raw)
+    for i in range(n_rows):
         row = i + 1
-        pid = _text(raw["panorama_id"].iloc[i])
+        pid = _text(cells["panorama_id"][i])
         out: dict[str, Any] = {"panorama_id": pid}
         if not pid:
             add_error(errors, f"panorama_id[row {row}]", "empty; give the panorama's id")
@@ -319,18 +326,18 @@ def _check_rows(
                 "panoramas (or import into the project that holds it)",
             )
         for c, (low, high, open_low, open_high, expected) in ranges.items():
-            value = float(numbers[c].iloc[i])
+            value = float(values[c][i])
             above = value > low if open_low else value >= low
             below = value < high if open_high else value <= high
             if not (math.isfinite(value) and above and below):
                 add_error(
                     errors,
                     f"{c}[row {row}]",
-                    f"found {_shown(raw[c].iloc[i])}; expected {expected}",
+                    f"found {_shown(cells[c][i])}; expected {expected}",
                 )
             out[c] = value
         for c, allowed in (("camera_type", CAMERA_TYPES), ("attachment", ATTACHMENTS)):
-            value_text = _text(raw[c].iloc[i]) if c in raw.columns else ""
+            value_text = _text(cells[c][i]) if c in cells else ""
             value_text = value_text or "unknown"
             if value_text not in allowed:
                 add_error(
@@ -339,13 +346,13 @@ def _check_rows(
                     f"found {value_text!r}; expected one of {', '.join(allowed)} (empty: unknown)",
                 )
             out[c] = value_text
-        if "machine" in raw.columns:
-            flag = _text(raw["machine"].iloc[i]).lower()
+        if "machine" in cells:
+            flag = _text(cells["machine"][i]).lower()
             if flag not in ("", "true", "1", "1.0"):
                 add_error(
                     errors,
                     f"machine[row {row}]",
-                    f"found {raw['machine'].iloc[i]!r}; a detections table holds machine tags "
+                    f"found {cells['machine'][i]!r}; a detections table holds machine tags "
                     "only (machine true): import volunteers' tags through tasks",
                 )
         rows.append(out)
@@ -604,15 +611,43 @@ def _version() -> str:
 # --------------------------------------------------------------------------- verify tasks
 
 
+#: Candidates :func:`next_verification` reads from its random starting point; the one with the
+#: fewest verdicts among them is given.
+VERIFY_WINDOW = 50
+
+
+def _key_base(cap: int) -> int:
+    return (cap + 1) ** 2
+
+
 @functools.cache
-def _open_codes(margin: int, cap: int) -> tuple[int, ...]:
-    """``agree * (cap + 1) + disagree`` of every verdict pair :func:`verify_status` leaves open
-    (so the database filters by the one rule, not a copy of it)."""
+def _open_keys(margin: int, cap: int) -> tuple[int, ...]:
+    """Keys ``n * (cap + 1)**2 + agree * (cap + 1) + disagree`` of every verdict count (``n``
+    verdicts, ``unsure`` included) that leaves a tag open to one more verdict: ``n < cap`` and
+    :func:`verify_status` ``open`` (so the database filters by the one rule, not a copy)."""
+    base = _key_base(cap)
     return tuple(
-        a * (cap + 1) + d
-        for a in range(cap + 1)
-        for d in range(cap + 1 - a)
+        n * base + a * (cap + 1) + d
+        for n in range(cap)
+        for a in range(n + 1)
+        for d in range(n + 1 - a)
         if verify_status(a, d, margin=margin, cap=cap) == "open"
+    )
+
+
+def _verdict_key() -> Any:
+    """Per tag (correlated): the key of its verdict counts (:func:`_open_keys`); 0 for none."""
+    base = _key_base(VERIFY_CAP)
+    weight = case(
+        (Validation.answer == "agree", base + VERIFY_CAP + 1),
+        (Validation.answer == "disagree", base + 1),
+        else_=base,
+    )
+    return (
+        select(func.coalesce(func.sum(weight), 0))
+        .where(Validation.tag_id == Tag.tag_id)
+        .correlate(Tag)
+        .scalar_subquery()
     )
 
 
@@ -668,10 +703,12 @@ def next_verification(
     project that was never given to this volunteer as a task (any assignment), that this
     volunteer has not judged, whose verdicts leave it ``open`` (:func:`verify_status` over its
     ``agree`` / ``disagree`` verdicts) and number fewer than :data:`VERIFY_CAP` (``unsure``
-    verdicts count toward the cap). Tags with the fewest verdicts come first; among them the
-    starting point in the random tag-id order is drawn afresh each call, so verdicts spread
-    over the tags. Nothing is reserved: two volunteers may get the same tag, and
-    :func:`verify` refuses a verdict past the cap or on a tag settled meanwhile.
+    verdicts count toward the cap). From a random starting point in the tag-id order, drawn
+    afresh each call, the first :data:`VERIFY_WINDOW` candidates are read and the one with the
+    fewest verdicts is given, so verdicts spread over the tags (a window, not the whole
+    project, keeps the request's cost flat however many verdicts are in). Nothing is
+    reserved: two volunteers may get the same tag, and :func:`verify` refuses a verdict past
+    the cap or on a tag settled meanwhile.
 
     Raises
     ------
@@ -681,30 +718,47 @@ def next_verification(
     utc_now(now)
     proj = project_named(session, project)
     _check_volunteer(session, volunteer_id)
-    counts = _verdict_counts()
-    n = func.coalesce(counts.c.n, 0)
-    code = func.coalesce(counts.c.agree, 0) * (VERIFY_CAP + 1) + func.coalesce(counts.c.disagree, 0)
-    start = secrets.token_urlsafe(12)
-    query = (
-        _machine_tags()
-        .outerjoin(counts, counts.c.tag_id == Tag.tag_id)
+    key = _verdict_key().label("key")
+    # Checked per tag while scanning the tags along their primary key from the start (every
+    # check is an indexed lookup), so a request reads about a window of tags, not the project.
+    open_panorama = (
+        exists()
         .where(
+            Submission.submission_id == Tag.submission_id,
+            Submission.kind == "model",
+            Panorama.panorama_id == Submission.panorama_id,
             Panorama.project_id == proj.project_id,
             Panorama.gold.is_(False),
-            n < VERIFY_CAP,
-            code.in_(_open_codes(VERIFY_MARGIN, VERIFY_CAP)),
             ~exists().where(
-                Assignment.panorama_id == Panorama.panorama_id,
+                Assignment.panorama_id == Submission.panorama_id,
                 Assignment.volunteer_id == volunteer_id,
             ),
-            ~exists().where(
-                Validation.tag_id == Tag.tag_id, Validation.volunteer_id == volunteer_id
-            ),
         )
-        .order_by(n, case((Tag.tag_id >= start, 0), else_=1), Tag.tag_id)
-        .limit(1)
+        .correlate(Tag)
     )
-    return session.scalars(query).first()
+    base = select(Tag, key).where(
+        Tag.machine.is_(True),
+        Tag.current.is_(True),
+        Tag.deleted.is_(False),
+        open_panorama,
+        _verdict_key().in_(_open_keys(VERIFY_MARGIN, VERIFY_CAP)),
+        ~exists().where(Validation.tag_id == Tag.tag_id, Validation.volunteer_id == volunteer_id),
+    )
+    # A window of candidates in tag-id order from a random start (wrapping round), read
+    # along the primary key; the fewest verdicts among them wins, the first in order on a tie.
+    start = secrets.token_urlsafe(12)
+    rows: list[Any] = []
+    for condition in (Tag.tag_id >= start, Tag.tag_id < start):
+        need = VERIFY_WINDOW - len(rows)
+        if need > 0:
+            query = base.where(condition).order_by(Tag.tag_id).limit(need)
+            rows.extend(session.execute(query).all())
+    if not rows:
+        return None
+    per = _key_base(VERIFY_CAP)
+    best = min(range(len(rows)), key=lambda i: (int(rows[i].key) // per, i))
+    tag: Tag = rows[best][0]
+    return tag
 
 
 def _counts_of(session: Session, tag_id: str) -> tuple[int, int, int]:
