@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camcensus._errors import ContractError, Ledger, OptionError
@@ -790,3 +791,49 @@ def test_an_empty_project_writes_empty_files(tmp_path: Path) -> None:
     assert read_csv(out / "excluded.csv").empty
     bad = CliRunner().invoke(app, [*args[:-3], "--machine", "vote"])
     assert bad.exit_code != 0 and "verify, decoder, ignore" in bad.output
+
+
+def test_detections_imported_and_verified_through_the_platform_library(tmp_path: Path) -> None:
+    """The platform's own writers (db.verify) and the readers here agree on the storage."""
+    from camcensus.db.export import tags_frame
+    from camcensus.db.models import Volunteer
+    from camcensus.db.verify import import_detections, verify
+    from test_export import build_platform
+
+    built = build_platform(tmp_path / "db", seed=21)
+    detections = pd.DataFrame(
+        {
+            "panorama_id": ["P0", "P0", "P0"],
+            "heading_deg": [11.0, 131.0, 251.0],
+            "pitch_deg": [5.0, 6.0, 7.0],
+            "fov_deg": [60.0, 60.0, 60.0],
+            "score": [0.9, 0.4, 0.6],
+        }
+    )
+    with Session(built.engine) as s, s.begin():
+        result = import_detections(s, project="city", detections=detections, model_id="hm-1")
+    assert result.tags == 3
+    ids = tags_frame(built.engine, project="city")
+    ids = ids[ids["machine"] & (ids["decoder_id"] == "hm-1")].sort_values("heading_deg")
+    yes, no, later = ids["tag_id"].tolist()
+    with Session(built.engine) as s, s.begin():
+        volunteers = s.scalars(
+            select(Volunteer.volunteer_id).order_by(Volunteer.volunteer_id)
+        ).all()
+        for v in volunteers[:2]:
+            verify(s, tag_id=yes, volunteer_id=v, answer="agree")
+            verify(s, tag_id=no, volunteer_id=v, answer="disagree")
+        verify(s, tag_id=later, volunteer_id=volunteers[0], answer="unsure")
+    machine = machine_tags_table(built.engine, project="city")
+    machine = machine[machine["decoder_id"] == "hm-1"].set_index("tag_id")
+    assert machine.loc[[yes, no, later], "verify_status"].tolist() == [
+        "confirmed", "rejected", "open"
+    ]  # fmt: skip
+    assert machine.loc[later, ["verify_agree", "verify_disagree", "verify_unsure"]].tolist() == [
+        0, 0, 1
+    ]  # fmt: skip
+    frame = tags_frame(built.engine, project="city").set_index("tag_id")
+    assert frame.loc[[yes, no, later], "verify_status"].tolist() == [
+        "confirmed", "rejected", "open"
+    ]  # fmt: skip
+    built.engine.dispose()
