@@ -22,19 +22,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 from camcensus._errors import ContractError, Ledger, OptionError
 from camcensus.simulate import ErrorModel, simulate_city
 
 __all__ = [
+    "DETECTOR_FALSE_TAGS",
+    "DETECTOR_RECALL",
+    "POSTERIOR_TOLERANCE",
     "RULES",
     "AnswerPool",
+    "CountModel",
     "adaptive_target",
+    "count_likelihood",
     "draw_answers",
+    "fit_count_model",
     "margin_needed",
     "run_rule",
     "savings_on_agreements",
     "simulate_adaptive",
+    "stop_cost",
 ]
 
 #: Rules :func:`adaptive_target` knows. ``fixed``: always k. ``stop_unanimous_zero``: two
@@ -46,6 +54,10 @@ __all__ = [
 #: synthetic city (benchmarks/bench_adaptive.py): it saves more than 25 % of the tasks with no
 #: more error under the default and miss-prone volunteers, but not under over-counting ones
 #: (look-alikes), where only exact agreement on every category keeps the error unchanged.
+#: ``stop_posterior``: two equal answers end the panorama; otherwise it ends as soon as
+#: :func:`stop_cost` (the expected increase of the panorama's absolute count error from stopping
+#: now rather than at k answers, under a :class:`CountModel` fitted on the project's own
+#: answers) is at most ``tolerance``.
 RULES: tuple[str, ...] = (
     "fixed",
     "stop_unanimous_zero",
@@ -53,7 +65,22 @@ RULES: tuple[str, ...] = (
     "extend_disagreement",
     "both",
     "stop_agree_or_low",
+    "stop_posterior",
 )
+#: Default ``tolerance`` of ``stop_posterior`` (cameras of expected absolute error per
+#: panorama), tuned on seeds 0-19 of the synthetic city (benchmarks/bench_adaptive.py --tune)
+#: and evaluated on seeds 20-219 (held out); the tuned value of ``stop_posterior`` with the
+#: detector's machine tags as evidence (answers alone met no tolerance on the tuning seeds).
+POSTERIOR_TOLERANCE = 0.05
+#: The detector's recall per camera, from docs/detect.md: 57 % of cameras are under 8 px
+#: (recall 0.51), the rest are tagged with recall 0.93. Used only to *simulate* machine tags
+#: as a free extra opinion (``machine_tags``), never measured on a real panorama here.
+DETECTOR_RECALL = 0.57 * 0.51 + 0.43 * 0.93
+#: The detector's false machine tags per panorama (docs/detect.md), same use.
+DETECTOR_FALSE_TAGS = 0.75
+_T_MAX = 10
+_A_EXTRA = 6
+_POSTERIOR = {"stop_posterior"}
 _STOP_ZERO = {"stop_unanimous_zero", "both"}
 _STOP_ANY = {"stop_unanimous"}
 _STOP_LOW = {"stop_agree_or_low"}
@@ -77,6 +104,9 @@ def adaptive_target(
     k: int = 3,
     rule: str = "stop_unanimous_zero",
     k_max: int = 5,
+    model: CountModel | None = None,
+    tolerance: float = POSTERIOR_TOLERANCE,
+    machine_tags: int | None = None,
 ) -> int:
     """Return how many answers a panorama needs in total, given the counts answered so far.
 
@@ -97,6 +127,17 @@ def adaptive_target(
         One of :data:`RULES`.
     k_max
         Most volunteers ``extend_disagreement`` may ask for.
+    model
+        ``stop_posterior`` only (required there): the :class:`CountModel` fitted on the
+        project's ``n_cameras`` answers (:func:`fit_count_model`). With tuples of category
+        counts, two answers end the panorama when every count agrees (lossless), and the
+        model weighs their sums.
+    tolerance
+        ``stop_posterior`` only: the largest :func:`stop_cost` (cameras of expected absolute
+        error) at which the panorama stops.
+    machine_tags
+        ``stop_posterior`` only: the detector's number of tags on the panorama, as extra
+        evidence (None: not used).
 
     Returns
     -------
@@ -127,6 +168,18 @@ def adaptive_target(
         target = min(k, n)
     if rule in _EXTEND and n >= max(k, 2) and distinct == n and n < k_max:
         target = n + 1
+    if rule in _POSTERIOR:
+        if model is None:
+            raise OptionError(
+                "rule='stop_posterior' needs model=: fit one with fit_count_model on the "
+                "project's answers so far (e.g. a pilot of panoramas at k = 3)."
+            )
+        if n >= 2 and distinct == 1:
+            target = min(k, n)
+        elif 1 <= n < k:
+            totals = [sum(v) for v in values]
+            if stop_cost(totals, model, k=k, machine_tags=machine_tags) <= tolerance:
+                target = n
     return max(target, n)
 
 
@@ -187,6 +240,228 @@ def margin_needed(agree: int, disagree: int, *, margin: int = 2, cap: int = 5) -
     if gap >= margin or done >= cap:
         return 0
     return min(margin - gap, cap - done)
+
+
+@dataclass(frozen=True)
+class CountModel:
+    """Volunteers' count errors and the panoramas' true counts, for ``stop_posterior``.
+
+    A panorama holds ``T`` cameras with probability ``prior[T]``; a volunteer tags each of
+    them with probability ``detection`` and adds Poisson(``false_rate``) look-alikes (the
+    latent model of :mod:`camcensus.quality.latent`, with one detection rate and one false-tag
+    rate for all volunteers). Fitted by :func:`fit_count_model` on the project's own answers.
+    """
+
+    prior: np.ndarray
+    detection: float
+    false_rate: float
+
+    def __post_init__(self) -> None:
+        prior = np.asarray(self.prior, dtype="float64")
+        ok = prior.ndim == 1 and len(prior) >= 1 and (prior >= 0).all() and prior.sum() > 0
+        if not ok or not 0 < self.detection <= 1 or self.false_rate < 0:
+            raise OptionError(
+                "CountModel: expected a prior over 0, 1, ... cameras (non-negative, not all 0), "
+                f"0 < detection <= 1 and false_rate >= 0; got detection={self.detection}, "
+                f"false_rate={self.false_rate}."
+            )
+        object.__setattr__(self, "prior", prior / prior.sum())
+
+
+def count_likelihood(detection: float, false_rate: float, a_max: int, t_max: int) -> np.ndarray:
+    """Return ``L[a, t] = P(answer a | T = t)`` for ``a = 0..a_max``, ``t = 0..t_max``.
+
+    The answer is Binomial(``t``, ``detection``) true tags plus Poisson(``false_rate``) false
+    ones.
+
+    Examples
+    --------
+    >>> count_likelihood(0.5, 0.0, 2, 1).round(2).tolist()
+    [[1.0, 0.5], [0.0, 0.5], [0.0, 0.0]]
+    """
+    s = np.arange(t_max + 1)
+    t = np.arange(t_max + 1)
+    binom = np.exp(
+        gammaln(t[:, None] + 1.0)
+        - gammaln(s[None, :] + 1.0)
+        - gammaln(np.maximum(t[:, None] - s[None, :], 0) + 1.0)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        binom = binom * detection ** s[None, :] * (1.0 - detection) ** (t[:, None] - s[None, :])
+    binom = np.where(s[None, :] <= t[:, None], np.nan_to_num(binom), 0.0)  # (T, S)
+    a = np.arange(a_max + 1)
+    gap = a[:, None] - s[None, :]
+    pois = np.where(
+        gap >= 0,
+        np.exp(-false_rate + np.maximum(gap, 0) * np.log(max(false_rate, 1e-300)))
+        / np.exp(gammaln(np.maximum(gap, 0) + 1.0)),
+        0.0,
+    )
+    if false_rate == 0:
+        pois = (gap == 0).astype("float64")
+    out: np.ndarray = pois @ binom.T  # (A, T)
+    return out
+
+
+def fit_count_model(
+    answers: np.ndarray,
+    *,
+    truth: np.ndarray | None = None,
+    t_max: int = _T_MAX,
+    iterations: int = 500,
+    tol: float = 1e-7,
+) -> CountModel:
+    """Fit a :class:`CountModel` by EM on panoramas' answers (no truth needed).
+
+    Parameters
+    ----------
+    answers
+        Panoramas × answers camera counts (``n_cameras``); a negative entry is a missing
+        answer. Panoramas need at least two answers each to separate misses from false tags
+        (a pilot at k = 3, or the project's finished panoramas).
+    truth
+        Per panorama, its true count where known (gold panoramas), else a negative value; the
+        known ones pin the volunteers' rates and are left out of the prior (gold panoramas
+        need not be a random sample).
+    t_max
+        Most cameras a panorama may hold in the model.
+    iterations, tol
+        EM stops after ``iterations`` or when no parameter moves by more than ``tol``.
+
+    Returns
+    -------
+    CountModel
+    """
+    y = np.asarray(answers)
+    if y.ndim != 2 or y.shape[0] == 0:
+        raise OptionError("answers: expected a panoramas × answers array with at least one row.")
+    mask = y >= 0
+    if not (y[mask] == np.round(y[mask])).all():
+        raise OptionError("answers: expected whole camera counts (negative = missing).")
+    y = np.where(mask, y, 0).astype("int64")
+    known = np.full(len(y), -1) if truth is None else np.asarray(truth, dtype="int64")
+    if known.shape != (len(y),) or known.max(initial=-1) > t_max:
+        raise OptionError(
+            f"truth: expected one count per panorama ({len(y)}), at most t_max={t_max}."
+        )
+    gold = known >= 0
+    if gold.all():
+        raise OptionError("truth: at least one panorama must be of unknown count (the prior).")
+    a_max = max(int(y.max()), t_max) + _A_EXTRA
+    prior = np.full(t_max + 1, 1.0 / (t_max + 1))
+    p, f = 0.8, 0.1
+    s = np.arange(t_max + 1)
+    for _ in range(iterations):
+        lik = count_likelihood(p, f, a_max, t_max)  # (A, T)
+        with np.errstate(divide="ignore"):
+            loglik = np.where(mask[:, :, None], np.log(lik[y]), 0.0).sum(axis=1)  # (P, T)
+        logpost = np.log(prior)[None, :] + loglik
+        post = np.exp(logpost - logpost.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        post[gold] = np.eye(t_max + 1)[known[gold]]
+        # E[true tags | a, T = t]: sum over s of s * Bin(s; t, p) Pois(a - s; f) / L[a, t].
+        true_tags = np.zeros_like(lik)
+        for t in range(t_max + 1):
+            ss = s[: t + 1]
+            b = np.exp(gammaln(t + 1.0) - gammaln(ss + 1.0) - gammaln(t - ss + 1.0))
+            b = b * p**ss * (1.0 - p) ** (t - ss)
+            a = np.arange(a_max + 1)
+            gap = a[:, None] - ss[None, :]
+            pois = np.where(
+                gap >= 0,
+                np.exp(-f + np.maximum(gap, 0) * np.log(f) - gammaln(np.maximum(gap, 0) + 1.0)),
+                0.0,
+            )
+            w = pois * b[None, :]
+            total = w.sum(axis=1)
+            true_tags[:, t] = np.where(total > 0, (w * ss[None, :]).sum(axis=1) / total, 0.0)
+        expected_true = (post[:, None, :] * true_tags[y]).sum(axis=2)  # (P, answers)
+        expected_t = (post * s[None, :]).sum(axis=1)  # (P,)
+        n_answers = mask.sum(axis=1)
+        new_prior = post[~gold].mean(axis=0) + 1e-9
+        new_prior /= new_prior.sum()
+        seen = float((expected_true * mask).sum())
+        present = float((expected_t * n_answers).sum())
+        new_p = min(max(seen / present, 1e-6), 1.0) if present > 0 else p
+        new_f = max(float(((y - expected_true) * mask).sum()) / float(mask.sum()), 1e-6)
+        moved = max(abs(new_p - p), abs(new_f - f), float(np.abs(new_prior - prior).max()))
+        prior, p, f = new_prior, new_p, new_f
+        if moved < tol:
+            break
+    return CountModel(prior=prior, detection=p, false_rate=f)
+
+
+def stop_cost(
+    answers: Sequence[int],
+    model: CountModel,
+    *,
+    k: int = 3,
+    machine_tags: int | None = None,
+) -> float:
+    """Return the expected increase of a panorama's absolute count error from stopping now.
+
+    Under ``model``, the posterior of the panorama's true count ``T`` given the answers so far
+    (and, if given, the number of machine tags, with :data:`DETECTOR_RECALL` and
+    :data:`DETECTOR_FALSE_TAGS`) predicts the answers still to come. The cost is
+    ``E|median(answers) - T| - E|median(answers + the k - n next) - T|``: negative when the
+    model expects the answers so far to be closer to the truth than the median of k.
+
+    Parameters
+    ----------
+    answers
+        The ``n_cameras`` counts so far, at least one and fewer than ``k``.
+    model
+        Fitted :class:`CountModel` (:func:`fit_count_model`).
+    k
+        Answers the panorama would get without stopping.
+    machine_tags
+        The detector's number of tags on the panorama, or None (not used).
+
+    Returns
+    -------
+    float
+        Expected change in absolute error, in cameras.
+
+    Examples
+    --------
+    Volunteers who never miss and never invent: one answer of 0 is the truth.
+
+    >>> model = CountModel(prior=np.array([0.5, 0.5]), detection=1.0, false_rate=0.0)
+    >>> stop_cost([0], model, k=3)
+    0.0
+    """
+    try:
+        values = np.array([int(a) for a in answers], dtype="int64")
+        whole = bool(np.array_equal(values, np.asarray(answers, dtype=float)))
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or not 1 <= len(values) < k or values.min() < 0:
+        raise OptionError(
+            f"answers={answers!r}: expected 1 to k - 1 = {k - 1} non-negative whole counts."
+        )
+    t_max = len(model.prior) - 1
+    a_max = max(int(values.max()), t_max) + _A_EXTRA
+    lik = count_likelihood(model.detection, model.false_rate, a_max, t_max)
+    with np.errstate(divide="ignore"):
+        logpost = np.log(model.prior) + np.log(lik[values]).sum(axis=0)
+        if machine_tags is not None:
+            tags = int(machine_tags)
+            det = count_likelihood(DETECTOR_RECALL, DETECTOR_FALSE_TAGS, max(tags, 1), t_max)
+            logpost = logpost + np.log(det[tags])
+    if not np.isfinite(logpost).any():
+        raise OptionError(f"answers={answers!r} are impossible under the model: refit it.")
+    post = np.exp(logpost - logpost.max())
+    post /= post.sum()
+    t = np.arange(t_max + 1)
+    now = float(np.median(values))
+    e_now = float((post * np.abs(now - t)).sum())
+    need = k - len(values)
+    futures = np.indices((a_max + 1,) * need).reshape(need, -1).T  # (F, need)
+    prob = np.prod(lik[futures], axis=1) * post[None, :]  # (F, T)
+    full = np.concatenate([np.tile(values, (len(futures), 1)), futures], axis=1)
+    med = np.median(full, axis=1)
+    e_full = float((prob * np.abs(med[:, None] - t[None, :])).sum() / prob.sum())
+    return e_now - e_full
 
 
 @dataclass(frozen=True)
@@ -252,7 +527,16 @@ def draw_answers(
     return AnswerPool(truth=truth, answers=att.astype("int64"))
 
 
-def run_rule(answers: np.ndarray, *, rule: str, k: int = 3, k_max: int = 5) -> np.ndarray:
+def run_rule(
+    answers: np.ndarray,
+    *,
+    rule: str,
+    k: int = 3,
+    k_max: int = 5,
+    model: CountModel | None = None,
+    tolerance: float = POSTERIOR_TOLERANCE,
+    machine_tags: np.ndarray | None = None,
+) -> np.ndarray:
     """Return how many answers each panorama gets under ``rule`` (answers given in order).
 
     Does what the platform does: hand out tasks until the panorama has its target, calling
@@ -263,8 +547,14 @@ def run_rule(answers: np.ndarray, *, rule: str, k: int = 3, k_max: int = 5) -> n
     answers
         Panoramas × ``k_max`` camera counts, in the order the answers arrive; or panoramas ×
         ``k_max`` × categories to decide on every category's count.
+    model, tolerance
+        Passed to :func:`adaptive_target` (``stop_posterior``).
+    machine_tags
+        Per panorama, the detector's number of tags (``stop_posterior``), or None.
     """
     _check(rule, k, k_max)
+    if machine_tags is not None and len(machine_tags) != len(answers):
+        raise OptionError(f"machine_tags has {len(machine_tags)} rows; answers {len(answers)}.")
     if answers.shape[1] < k_max:
         raise OptionError(f"answers has {answers.shape[1]} answers per panorama; need {k_max}.")
     rows = answers.tolist()
@@ -272,15 +562,25 @@ def run_rule(answers: np.ndarray, *, rule: str, k: int = 3, k_max: int = 5) -> n
         rows = [[tuple(a) for a in row] for row in rows]
     used = np.empty(len(answers), dtype="int64")
     # Panoramas share few distinct answer sequences: ask the rule once per sequence.
-    seen: dict[tuple[Any, ...], int] = {}
+    seen: dict[tuple[Any, Any], int] = {}
     for i, row in enumerate(rows):
         n, target = 0, k
+        tags = None if machine_tags is None else int(machine_tags[i])
         while n < target:
             n += 1
             prefix = tuple(row[:n])
-            if prefix not in seen:
-                seen[prefix] = adaptive_target(prefix, k=k, rule=rule, k_max=k_max)
-            target = seen[prefix]
+            key = (prefix, tags)
+            if key not in seen:
+                seen[key] = adaptive_target(
+                    prefix,
+                    k=k,
+                    rule=rule,
+                    k_max=k_max,
+                    model=model,
+                    tolerance=tolerance,
+                    machine_tags=tags,
+                )
+            target = seen[key]
         used[i] = n
     return used
 
@@ -305,6 +605,10 @@ def simulate_adaptive(
     truth: np.ndarray | None = None,
     nx: int = 40,
     ny: int = 40,
+    pilot: int = 100,
+    gold: int = 75,
+    tolerances: Sequence[float] = (POSTERIOR_TOLERANCE,),
+    detector: bool = False,
 ) -> pd.DataFrame:
     """Measure each rule's volunteer tasks and error on one synthetic city.
 
@@ -331,14 +635,31 @@ def simulate_adaptive(
         so a benchmark may simulate it once per seed and pass it for every model).
     nx, ny
         Size of the city's grid.
+    pilot
+        ``stop_posterior``: this many panoramas (drawn at random) get k answers first and the
+        :class:`CountModel` is fitted on them by EM (no truth used); their tasks count.
+    gold
+        ``stop_posterior``: this many gold panoramas (drawn at random; their true count known,
+        as the platform's gold tasks) each answered by 2 more volunteers (the 4th and 5th
+        answers drawn, which ``stop_posterior`` never uses otherwise), fitted with the pilot;
+        the 2 gold tasks per gold panorama count as volunteer tasks.
+    tolerances
+        ``stop_posterior``: the tolerances to run (one row each).
+    detector
+        Also run ``stop_posterior`` with simulated machine tags as extra evidence (rule
+        ``stop_posterior+detector``): per panorama Binomial(T, :data:`DETECTOR_RECALL`) +
+        Poisson(:data:`DETECTOR_FALSE_TAGS`) tags — simulated from the detector's measured
+        rates, not the detector run on the city.
 
     Returns
     -------
     pandas.DataFrame
-        One row per rule (and ``decide_on``): ``rule, decide_on, seed, panoramas, tasks,
-        tasks_fixed, tasks_saved_pct, total_true, total_estimate, total_error,
-        total_abs_error_pct, public_true, public_estimate, public_abs_error_pct, panorama_mae,
-        panorama_mae_fixed``.
+        One row per rule (and ``decide_on``, and tolerance): ``rule, decide_on, tolerance,
+        seed, panoramas, tasks, tasks_fixed, tasks_saved_pct, total_true, total_estimate,
+        total_error, total_abs_error_pct, public_true, public_estimate, public_abs_error_pct,
+        panorama_mae, panorama_mae_fixed, panorama_mae_pct, panorama_mae_pct_fixed`` (the
+        ``_pct`` MAE is ``100 * sum |panorama error| / true total``, the per-panorama
+        counterpart of ``total_abs_error_pct``).
     """
     errors = errors or ErrorModel()
     modes = [decide_on] if isinstance(decide_on, str) else list(decide_on)
@@ -356,10 +677,49 @@ def simulate_adaptive(
     fixed_used = np.full(len(truth), k)
     fixed_med = _medians(pool.answers, fixed_used)
     mae_fixed = float(np.abs(fixed_med.sum(axis=1) - true_per_pano).mean())
-    rows = []
+    rng = np.random.default_rng(seed + 2_000_029)
+    in_pilot = np.zeros(len(truth), dtype=bool)
+    in_pilot[rng.choice(len(truth), min(pilot, len(truth)), replace=False)] = True
+    tags = rng.binomial(true_per_pano, DETECTOR_RECALL) + rng.poisson(
+        DETECTOR_FALSE_TAGS, len(truth)
+    )
+    runs: list[tuple[str, str, float, np.ndarray | None]] = []
     for mode, rule in itertools.product(modes, rules):
+        if rule not in _POSTERIOR:
+            runs.append((mode, rule, np.nan, None))
+            continue
+        for tol in tolerances:
+            runs.append((mode, rule, tol, None))
+            if detector:
+                runs.append((mode, rule + "+detector", tol, tags))
+    model = None
+    if any(r[1].startswith("stop_posterior") for r in runs):
+        in_gold = np.zeros(len(truth), dtype=bool)
+        in_gold[rng.choice(len(truth), min(gold, len(truth)), replace=False)] = True
+        fit_rows = np.full((int(in_pilot.sum() + in_gold.sum()), max(k, 2), 3), -1)
+        fit_rows[: in_pilot.sum(), :k] = pool.answers[in_pilot, :k]
+        fit_rows[in_pilot.sum() :, :2] = pool.answers[in_gold, 3:5]
+        known = np.concatenate([np.full(in_pilot.sum(), -1), truth[in_gold].sum(axis=1)])
+        totals = np.where(fit_rows[:, :, 0] >= 0, fit_rows.sum(axis=2), -1)
+        model = fit_count_model(totals, truth=known)
+    rows = []
+    for mode, rule, tol, machine_tags in runs:
         seen_by_rule = pool.answers.sum(axis=2) if mode == "n_cameras" else pool.answers
-        used = run_rule(seen_by_rule, rule=rule, k=k, k_max=k_max)
+        if rule.startswith("stop_posterior"):
+            used = np.full(len(truth), k)
+            used[~in_pilot] = run_rule(
+                seen_by_rule[~in_pilot],
+                rule="stop_posterior",
+                k=k,
+                k_max=k_max,
+                model=model,
+                tolerance=tol,
+                machine_tags=None if machine_tags is None else machine_tags[~in_pilot],
+            )
+            gold_tasks = 2 * min(gold, len(truth))
+        else:
+            used = run_rule(seen_by_rule, rule=rule, k=k, k_max=k_max)
+            gold_tasks = 0
         med = _medians(pool.answers, used)
         total = float(med.sum())
         public = float(med[:, 0].sum())
@@ -367,11 +727,12 @@ def simulate_adaptive(
             {
                 "rule": rule,
                 "decide_on": mode,
+                "tolerance": tol,
                 "seed": seed,
                 "panoramas": len(truth),
-                "tasks": int(used.sum()),
+                "tasks": int(used.sum()) + gold_tasks,
                 "tasks_fixed": int(k * len(truth)),
-                "tasks_saved_pct": 100.0 * (1.0 - used.sum() / (k * len(truth))),
+                "tasks_saved_pct": 100.0 * (1.0 - (used.sum() + gold_tasks) / (k * len(truth))),
                 "total_true": total_true,
                 "total_estimate": total,
                 "total_error": total - total_true,
@@ -381,6 +742,10 @@ def simulate_adaptive(
                 "public_abs_error_pct": 100.0 * abs(public - public_true) / public_true,
                 "panorama_mae": float(np.abs(med.sum(axis=1) - true_per_pano).mean()),
                 "panorama_mae_fixed": mae_fixed,
+                "panorama_mae_pct": 100.0
+                * float(np.abs(med.sum(axis=1) - true_per_pano).sum())
+                / total_true,
+                "panorama_mae_pct_fixed": 100.0 * mae_fixed * len(truth) / total_true,
             }
         )
     return pd.DataFrame(rows)
