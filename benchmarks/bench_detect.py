@@ -61,17 +61,22 @@ def _throughput(
 def detector_rates(metrics: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
     """The detector's measured rates for the effort simulation (at its 0.5 score threshold).
 
-    ``recall_small`` / ``recall_big``: recall of cameras < 8 px / >= 8 px; ``share_small``: the
-    held-out cameras' share under 8 px; ``false_per_panorama``: unmatched detections per
-    panorama (the false machine tags a volunteer must reject).
+    Measured on the cameras the census counts (``metrics["counted"]``; all drawn cameras for
+    older metrics without it): ``recall_small`` / ``recall_big``: recall of cameras < 8 px /
+    >= 8 px; ``share_small``: the counted cameras' share under 8 px; ``false_per_panorama``:
+    detections matching no camera, per panorama (false machine tags a volunteer must reject);
+    ``uncounted_per_panorama``: detections of drawn cameras the census does not count (beyond
+    the view range: real cameras a volunteer may confirm).
     """
-    small, big, o = metrics["by_size"]["< 8 px"], metrics["by_size"][">= 8 px"], metrics["overall"]
+    m = metrics.get("counted") or {"all": metrics["overall"], **metrics["by_size"]}
+    small, big, o = m["< 8 px"], m[">= 8 px"], m["all"]
     return {
         "threshold": threshold,
-        "recall_small": float(small["recall"]),
+        "recall_small": float(small["recall"]) if small["cameras"] else 0.0,
         "recall_big": float(big["recall"]),
         "share_small": small["cameras"] / max(1, small["cameras"] + big["cameras"]),
         "false_per_panorama": (o["detections"] - o["true_positives"]) / metrics["panoramas"],
+        "uncounted_per_panorama": m.get("detections_of_uncounted", 0) / metrics["panoramas"],
         "cameras": int(o["cameras"]),
     }
 
@@ -96,8 +101,10 @@ def effort_simulation(
     - **pre-tagged** ("verify" task): the detector tags each camera with its measured recall
       for the camera's size band (a camera is < 8 px with the measured share) plus
       Poisson(``false_per_panorama``) false machine tags; a volunteer confirms a true machine
-      tag with ``p_confirm``, accepts a false one with ``p_accept_false``, finds each camera
-      the detector missed as an unaided volunteer would (``1 - miss``) and adds their own
+      tag with ``p_confirm``, accepts a false one with ``p_accept_false``, confirms each of
+      Poisson(``uncounted_per_panorama``) machine tags of cameras the census does not count
+      (too far) with ``p_confirm`` (real cameras: an overcount), finds each camera the
+      detector missed as an unaided volunteer would (``1 - miss``) and adds their own
       look-alikes as unaided;
     - the count of a panorama is the median of its answers (Amnesty's rule); errors are the
       mean absolute error per panorama and the error of the city's total, against the truth.
@@ -132,7 +139,8 @@ def effort_simulation(
             truth - small, rates["recall_big"]
         )
         false = rng.poisson(rates["false_per_panorama"], n)
-        add("machine alone", (hit + false).astype(float), truth)
+        far = rng.poisson(rates.get("uncounted_per_panorama", 0.0), n)
+        add("machine alone", (hit + false + far).astype(float), truth)
         unaided, verified = [], []
         for _ in range(max(k_max, 3)):
             who = rng.integers(0, volunteers, n)
@@ -141,6 +149,7 @@ def effort_simulation(
             verified.append(
                 rng.binomial(hit, p_confirm)
                 + rng.binomial(false, p_accept_false)
+                + rng.binomial(far, p_confirm)
                 + rng.binomial(truth - hit, 1 - miss[who])
                 + rng.poisson(fp[who])
             )
@@ -306,7 +315,9 @@ def main() -> None:
         metrics, _d, _t = evaluate_synthetic(detector, holdout, seed=args.seed + 1)
         r = results.setdefault(f"c{width}", {})
         r["evaluate_seconds"] = round(time.perf_counter() - t, 1)
-        r["metrics"] = {k: metrics[k] for k in ("panoramas", "overall", "by_size")}
+        r["metrics"] = {
+            k: metrics[k] for k in ("panoramas", "overall", "by_size", "counted") if k in metrics
+        }
         r["ece"] = metrics["calibration"]["ece"]
         r["by_group"] = {k: metrics["by_group"][k] for k in ("spread", "single_correction")}
         big = metrics["by_size"][">= 8 px"]
@@ -319,6 +330,19 @@ def main() -> None:
             f"{r['ece']:.3f}",
             flush=True,
         )
+        if "counted" in metrics:
+            c = metrics["counted"]
+            print(
+                f"[{width} channels] counted cameras: "
+                + "; ".join(
+                    f"{band} {c[band]['cameras']} (recall {c[band]['recall']:.3f}, precision "
+                    f"{c[band]['precision']:.3f}, AP {c[band]['ap']:.3f})"
+                    for band in ("all", "< 8 px", ">= 8 px")
+                )
+                + f"; {c['uncounted_cameras']} drawn cameras not counted, "
+                f"{c['detections_of_uncounted']} detections of them",
+                flush=True,
+            )
     # Throughput: interleaved rounds, so the machine's load falls on every width alike.
     rates: dict[int, list[dict[str, float]]] = {w: [] for w in models}
     for _round in range(args.rounds):

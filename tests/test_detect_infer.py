@@ -131,6 +131,23 @@ def test_metrics_on_hand_built_detections() -> None:
     assert small["recall"] == pytest.approx(1.0) and large["recall"] == pytest.approx(1 / 3)
 
 
+def test_metrics_of_counted_cameras_ignore_hits_on_uncounted_ones() -> None:
+    truth = _truth()
+    truth["counted"] = [True, False, True, True]  # c2 is drawn but beyond the census's range
+    m = detection_metrics(_dets(), truth, score_threshold=0.5)
+    assert m["overall"] == detection_metrics(_dets(), _truth(), score_threshold=0.5)["overall"]
+    c = m["counted"]
+    # The hit on c2 (0.8) drops out; its duplicate (0.7) stays a false positive.
+    assert (c["uncounted_cameras"], c["detections_of_uncounted"]) == (1, 1)
+    a = c["all"]
+    assert (a["cameras"], a["detections"], a["true_positives"]) == (3, 3, 1)
+    # Ranked: 0.9 TP, 0.7 FP, 0.6 FP, 0.4 TP (c4), 0.2 FP over 3 cameras: 1/3 * 1 + 1/3 * 2/4.
+    assert a["ap"] == pytest.approx(1 / 3 + 1 / 6)
+    small, large = c[f"< {BAND_PX:g} px"], c[f">= {BAND_PX:g} px"]
+    assert small["cameras"] == 0 and math.isnan(small["recall"])
+    assert (large["cameras"], large["detections"], large["true_positives"]) == (3, 2, 1)
+
+
 def test_average_precision_closed_forms() -> None:
     assert average_precision(np.array([0.9, 0.8]), np.array([True, True]), 2) == 1.0
     assert average_precision(np.array([0.9, 0.8]), np.array([False, True]), 2) == 0.25
@@ -171,3 +188,19 @@ def test_metrics_report_groups_from_a_mapping() -> None:
     g = m["by_group"]["groups"]
     assert g["g1"]["found"] == 2 and g["g2"]["found"] == 0  # c4 is found below threshold only
     assert m["by_group"]["single_correction"].startswith("refused: fewer than two groups")
+
+
+@pytest.mark.slow
+def test_truth_cameras_mark_the_cameras_the_census_counts() -> None:
+    from camcensus.detect.evaluate import truth_cameras
+    from camcensus.detect.train import synthetic_panoramas
+    from camcensus.simulate import simulate_city
+
+    n_cameras = simulate_city(1).truth.set_index("PanoramaId")["n_cameras"]
+    uncounted = 0
+    for pid, rendered in synthetic_panoramas(4, seed=1):
+        t = truth_cameras(pid, rendered)
+        # The counted ones are the city's truth for the panorama; the others are drawn too.
+        assert int(t["counted"].sum()) == int(n_cameras.loc[pid]), pid
+        uncounted += int((~t["counted"]).sum())
+    assert uncounted > 0

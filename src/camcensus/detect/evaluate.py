@@ -70,7 +70,9 @@ def truth_cameras(panorama_id: str, rendered: Any) -> pd.DataFrame:
     """Return the drawn cameras of a rendered panorama with their apparent size.
 
     ``size_deg`` = √(angular width × angular height) of the rendered pixel box; ``size_px`` the
-    same at the inference crops' scale (:data:`PX_PER_DEG`).
+    same at the inference crops' scale (:data:`PX_PER_DEG`). Besides :data:`TRUTH_COLUMNS`,
+    ``counted``: whether the census counts the camera (the scene's ``visible``; drawn cameras
+    beyond the view range are not counted, :func:`detection_metrics` reports both).
     """
     from camcensus.detect.labels import cameras_from_truth
 
@@ -82,21 +84,10 @@ def truth_cameras(panorama_id: str, rendered: Any) -> pd.DataFrame:
         width=rendered.width,
         height=rendered.height,
     )
-    wide = cams["span_deg"].to_numpy(float) * np.cos(np.radians(cams["pitch_deg"].to_numpy(float)))
-    tall = cams["top_deg"].to_numpy(float) - cams["bottom_deg"].to_numpy(float)
-    size = np.sqrt(np.maximum(wide * tall, 0.0))
-    return pd.DataFrame(
-        {
-            "panorama_id": cams["panorama_id"].astype(str).to_numpy(),
-            "camera_id": cams["camera_id"].astype(str).to_numpy(),
-            "heading_deg": cams["heading_deg"].to_numpy(float),
-            "pitch_deg": cams["pitch_deg"].to_numpy(float),
-            "category": cams["category"].astype(str).to_numpy(),
-            "size_deg": size,
-            "size_px": size * PX_PER_DEG,
-        },
-        columns=list(TRUTH_COLUMNS),
-    )
+    out = _prior_truth(cams)
+    visible = truth.set_index(truth["object_id"].astype(str))["visible"].astype(bool)
+    out["counted"] = visible.reindex(out["camera_id"], fill_value=False).to_numpy(bool)
+    return out
 
 
 def _need(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
@@ -384,6 +375,18 @@ def detection_metrics(
         "by_size": bands,
         "calibration": {"bins": cal.to_dict("records"), "ece": ece},
     }
+    if "counted" in truth.columns and len(truth):
+        # The census's cameras only: a detection of an uncounted (too far) camera is neither a
+        # hit nor a false positive here.
+        counted = truth["counted"].to_numpy(bool)
+        keep = ~(tp & ~counted[np.maximum(det_truth, 0)])
+        out["counted"] = {
+            "all": block(keep, counted),
+            f"< {BAND_PX:g} px": block(keep & small_d, counted & (t_px < BAND_PX)),
+            f">= {BAND_PX:g} px": block(keep & ~small_d, counted & (t_px >= BAND_PX)),
+            "uncounted_cameras": int((~counted).sum()),
+            "detections_of_uncounted": int(np.sum(~keep & (score >= score_threshold))),
+        }
     if groups is not None:
         g = np.array([groups.get(str(p)) for p in truth["panorama_id"]], dtype=object)
         found = (truth_det >= 0) & np.isin(truth_det, np.flatnonzero(score >= score_threshold))
