@@ -31,7 +31,6 @@ import pandas as pd
 from camcensus.quality._sim import ERROR_MODELS
 from camcensus.quality.adaptive import (
     POSTERIOR_TOLERANCE,
-    RULES,
     draw_answers,
     savings_on_agreements,
     simulate_adaptive,
@@ -252,7 +251,7 @@ def main() -> None:
         counts = pd.read_csv(BROOKLYN)
         tables = []
         for category in ("n_cameras", "attached_street"):
-            t = savings_on_agreements(counts, rules=RULES, category=category)
+            t = savings_on_agreements(counts, category=category)
             t.insert(0, "category", category)
             tables.append(t)
         brooklyn = pd.concat(tables, ignore_index=True)

@@ -15,14 +15,23 @@ from camcensus._errors import ContractError, Ledger, OptionError
 from camcensus.aggregate import agreement_class
 from camcensus.quality._sim import DEFAULT, OVER_COUNTING
 from camcensus.quality.adaptive import (
+    DETECTOR_FALSE_TAGS,
+    DETECTOR_RECALL,
     RULES,
+    CountModel,
     adaptive_target,
+    count_likelihood,
     draw_answers,
+    fit_count_model,
     margin_needed,
     run_rule,
     savings_on_agreements,
     simulate_adaptive,
+    stop_cost,
 )
+
+#: A small model for the posterior rule's hand-computed cases.
+HALF = CountModel(prior=np.array([0.5, 0.5]), detection=0.5, false_rate=0.0)
 
 
 @pytest.mark.parametrize(
@@ -73,12 +82,16 @@ def test_adaptive_target_bounds_and_order_free(
     answers: list[int], rule: str, k: int, extra: int
 ) -> None:
     k_max = k + extra
-    target = adaptive_target(answers, k=k, rule=rule, k_max=k_max)
+    model = CountModel(prior=np.array([0.4, 0.3, 0.2, 0.1]), detection=0.8, false_rate=0.2)
+    target = adaptive_target(answers, k=k, rule=rule, k_max=k_max, model=model)
     assert target >= len(answers)
     assert target <= max(k_max, len(answers))
     if rule == "fixed":
         assert target == max(k, len(answers))
-    assert adaptive_target(answers[::-1], k=k, rule=rule, k_max=k_max) == target
+    if rule == "stop_posterior":
+        assert target <= max(k, len(answers))
+    reverse = adaptive_target(answers[::-1], k=k, rule=rule, k_max=k_max, model=model)
+    assert reverse == target
 
 
 def test_adaptive_target_bad_options() -> None:
@@ -199,8 +212,7 @@ def test_savings_on_agreements_hand_example() -> None:
     # Unanimous x2 + "2 vs 1" x3 / 3; at most + 2/3 for each "2 vs 1" of median 0 or 1.
     assert out.loc["stop_agree_or_low", "tasks_saved"] == pytest.approx(3)
     assert out.loc["stop_agree_or_low", "tasks_saved_max"] == pytest.approx(3 + 4 / 3)
-    unanimous = out.loc["stop_unanimous"]
-    assert float(unanimous["tasks_saved_max"]) == float(unanimous["tasks_saved"])
+    assert out.at["stop_unanimous", "tasks_saved_max"] == out.at["stop_unanimous", "tasks_saved"]
     with pytest.raises(ContractError, match="n_cameras_agreement"):
         savings_on_agreements(counts.drop(columns="n_cameras_agreement"))
 
@@ -253,3 +265,156 @@ def test_stop_agree_or_low_on_the_synthetic_city() -> None:
     tasks = out["tasks"].astype(int)
     assert tasks["stop_agree_or_low"] < tasks["stop_unanimous"]
     assert tasks["stop_agree_or_low"] >= 2 * int(out["panoramas"].iloc[0])
+
+
+def test_count_likelihood_closed_form() -> None:
+    lik = count_likelihood(0.5, 0.2, 30, 3)
+    e = np.exp(-0.2)
+    # One answer of 1 on one camera: seen and no look-alike, or missed and one look-alike.
+    assert lik[1, 1] == pytest.approx(0.5 * e + 0.5 * 0.2 * e)
+    assert lik[0, 0] == pytest.approx(e)
+    assert lik[0, 3] == pytest.approx(0.125 * e)
+    np.testing.assert_allclose(lik.sum(axis=0), 1.0)
+    # No look-alikes: a binomial.
+    np.testing.assert_allclose(count_likelihood(0.5, 0.0, 2, 2)[:, 2], [0.25, 0.5, 0.25])
+
+
+def test_fit_count_model_recovers_known_parameters() -> None:
+    rng = np.random.default_rng(3)
+    prior = np.array([0.5, 0.3, 0.15, 0.05])
+    truth = rng.choice(4, 4000, p=prior)
+    answers = rng.binomial(truth[:, None], 0.8, (4000, 3)) + rng.poisson(0.1, (4000, 3))
+    fit = fit_count_model(answers, t_max=5)
+    assert fit.detection == pytest.approx(0.8, abs=0.03)
+    assert fit.false_rate == pytest.approx(0.1, abs=0.02)
+    np.testing.assert_allclose(fit.prior[:4], prior, atol=0.03)
+    # Gold rows (true count known, one or two answers, the rest missing) are fitted with them
+    # and stay out of the prior, even when they are all panoramas of 3 cameras.
+    gold_answers = np.full((500, 3), -1)
+    gold_answers[:, :2] = rng.binomial(3, 0.8, (500, 2)) + rng.poisson(0.1, (500, 2))
+    both = fit_count_model(
+        np.vstack([answers, gold_answers]),
+        truth=np.concatenate([np.full(4000, -1), np.full(500, 3)]),
+        t_max=5,
+    )
+    np.testing.assert_allclose(both.prior[:4], prior, atol=0.03)
+    assert both.detection == pytest.approx(0.8, abs=0.02)
+    with pytest.raises(OptionError, match="whole"):
+        fit_count_model(np.array([[0.5, 1.0]]))
+    with pytest.raises(OptionError, match="truth"):
+        fit_count_model(answers[:2], truth=np.array([1, 2]))
+
+
+def _stop_cost_brute(answers: list[int], model: CountModel, k: int, tags: int | None) -> float:
+    """The same expectation, by explicit loops over the true count and every future answer."""
+    t_max = len(model.prior) - 1
+    lik = count_likelihood(model.detection, model.false_rate, 25, t_max)
+    det = count_likelihood(DETECTOR_RECALL, DETECTOR_FALSE_TAGS, 25, t_max)
+    weight = {}
+    for t in range(t_max + 1):
+        w = model.prior[t] * np.prod([lik[a, t] for a in answers])
+        weight[t] = w * (det[tags, t] if tags is not None else 1.0)
+    z = sum(weight.values())
+    now = sum(w * abs(np.median(answers) - t) for t, w in weight.items()) / z
+    full = 0.0
+    for t, w in weight.items():
+        for future in itertools.product(range(25), repeat=k - len(answers)):
+            p = np.prod([lik[a, t] for a in future])
+            full += w * p * abs(np.median(answers + list(future)) - t)
+    return float(now - full / z)
+
+
+def test_stop_cost_hand_computed_and_brute_force() -> None:
+    # HALF: T = 0 or 1 equally likely, each camera seen with 1/2, no look-alikes. After one 0,
+    # P(T = 1) = 1/3; stopping errs by 1/3; the median of 3 errs only when T = 1 and one of the
+    # two next answers is 0 (3/4): 1/3 * 3/4 = 1/4. Cost 1/3 - 1/4 = 1/12.
+    assert stop_cost([0], HALF) == pytest.approx(1 / 12)
+    # After a 1, T = 1 for sure: stopping is exact, the median of 3 errs 1/4 of the time.
+    assert stop_cost([1], HALF) == pytest.approx(-0.25)
+    # After 0 and 1, T = 1; the median of 3 is the third answer: E|0.5 - 1| = E|a3 - 1| = 1/2.
+    assert stop_cost([0, 1], HALF) == pytest.approx(0.0, abs=1e-12)
+    model = CountModel(prior=np.array([0.45, 0.3, 0.15, 0.1]), detection=0.7, false_rate=0.3)
+    # stop_cost sums future answers up to 9 here (t_max + 6), the loops up to 24: the tail
+    # left out is below 1e-8.
+    for answers, tags in (([0], None), ([2], None), ([0, 3], None), ([0], 0), ([1], 3)):
+        assert stop_cost(answers, model, machine_tags=tags) == pytest.approx(
+            _stop_cost_brute(answers, model, 3, tags), abs=1e-8
+        )
+    assert stop_cost([1], model, k=4) == pytest.approx(
+        _stop_cost_brute([1], model, 4, None), abs=1e-8
+    )
+    # A machine tag count of 0 makes a camera less likely: stopping on a 0 costs less.
+    assert stop_cost([0], model, machine_tags=0) < stop_cost([0], model)
+    with pytest.raises(OptionError, match="k - 1"):
+        stop_cost([0, 0, 0], model)
+    with pytest.raises(OptionError, match="impossible"):
+        stop_cost([0, 3], HALF)
+
+
+def test_stop_posterior_rule_hand_cases() -> None:
+    assert adaptive_target([0], rule="stop_posterior", model=HALF, tolerance=0.1) == 1
+    assert adaptive_target([0], rule="stop_posterior", model=HALF, tolerance=0.05) == 3
+    assert adaptive_target([1], rule="stop_posterior", model=HALF, tolerance=-0.2) == 1
+    assert adaptive_target([1], rule="stop_posterior", model=HALF, tolerance=-0.3) == 3
+    assert adaptive_target([0, 1], rule="stop_posterior", model=HALF, tolerance=-0.01) == 3
+    # Two equal answers end it whatever the model says; categories must all agree.
+    assert adaptive_target([0, 0], rule="stop_posterior", model=HALF, tolerance=-9) == 2
+    two = [(1, 0, 0), (0, 1, 0)]
+    assert adaptive_target(two, rule="stop_posterior", model=HALF, tolerance=-0.01) == 3
+    assert adaptive_target([0, 1, 1], rule="stop_posterior", model=HALF) == 3
+    with pytest.raises(OptionError, match="model"):
+        adaptive_target([0], rule="stop_posterior")
+    with pytest.raises(OptionError, match="stop_posterior"):
+        savings_on_agreements(
+            pd.DataFrame({"n_cameras_median": [0], "n_cameras_agreement": ["Unanimous"]}),
+            rules=("stop_posterior",),
+        )
+
+
+def test_run_rule_with_machine_tags_matches_the_rule() -> None:
+    model = CountModel(prior=np.array([0.45, 0.3, 0.15, 0.1]), detection=0.7, false_rate=0.3)
+    rng = np.random.default_rng(2)
+    answers = rng.poisson(0.8, (300, 5))
+    tags = rng.poisson(1.0, 300)
+    used = run_rule(answers, rule="stop_posterior", model=model, tolerance=0.05, machine_tags=tags)
+    for row, tag, n in zip(answers, tags, used, strict=True):
+        # The platform's loop by hand: ask until the target is reached.
+        m = 1
+        while m < adaptive_target(
+            list(row[:m]), rule="stop_posterior", model=model, tolerance=0.05, machine_tags=tag
+        ):
+            m += 1
+        assert n == m
+    assert {1, 2, 3} <= set(np.unique(used).tolist())
+    with pytest.raises(OptionError, match="machine_tags"):
+        run_rule(answers, rule="stop_posterior", model=model, machine_tags=tags[:5])
+
+
+def test_simulate_adaptive_posterior_counts_pilot_and_gold() -> None:
+    out = simulate_adaptive(
+        7,
+        OVER_COUNTING,
+        nx=15,
+        ny=15,
+        rules=("fixed", "stop_posterior"),
+        pilot=40,
+        gold=10,
+        tolerances=(0.0, 0.05),
+        detector=True,
+    )
+    assert list(out["rule"]) == ["fixed"] + ["stop_posterior", "stop_posterior+detector"] * 2
+    n = int(out["panoramas"].iloc[0])
+    post = out[out.rule != "fixed"]
+    # Pilot panoramas get 3 answers, the others at least 1; the 2 answers of each of the 10
+    # gold panoramas are counted.
+    assert (post["tasks"] >= 3 * 40 + (n - 40) + 20).all()
+    assert (post["tasks"] <= 3 * n + 20).all()
+    assert (post["tasks_saved_pct"] == 100 * (1 - post["tasks"] / (3 * n))).all()
+    looser = post[post.tolerance == 0.05].set_index("rule")["tasks"]
+    tighter = post[post.tolerance == 0.0].set_index("rule")["tasks"]
+    assert (looser <= tighter).all()
+    fixed = out.iloc[0]
+    assert fixed["panorama_mae_pct_fixed"] == pytest.approx(fixed["panorama_mae_pct"])
+    assert fixed["panorama_mae_pct"] == pytest.approx(
+        100 * fixed["panorama_mae"] * n / fixed["total_true"]
+    )

@@ -81,6 +81,7 @@ DETECTOR_FALSE_TAGS = 0.75
 _T_MAX = 10
 _A_EXTRA = 6
 _POSTERIOR = {"stop_posterior"}
+_CLASS_RULES = tuple(r for r in RULES if r not in _POSTERIOR)
 _STOP_ZERO = {"stop_unanimous_zero", "both"}
 _STOP_ANY = {"stop_unanimous"}
 _STOP_LOW = {"stop_agree_or_low"}
@@ -754,7 +755,7 @@ def simulate_adaptive(
 def savings_on_agreements(
     counts: pd.DataFrame,
     *,
-    rules: Sequence[str] = RULES,
+    rules: Sequence[str] = _CLASS_RULES,
     category: str = "n_cameras",
     ledger: Ledger | None = None,
 ) -> pd.DataFrame:
@@ -774,7 +775,7 @@ def savings_on_agreements(
         One row per panorama with ``<category>_median`` and ``<category>_agreement`` (Amnesty's
         ``amnesty_international_cameras_brooklyn.csv``).
     rules
-        Rules to evaluate (:data:`RULES`).
+        Rules to evaluate (:data:`RULES` but ``stop_posterior``, which needs the answers).
     category
         The category the rule decides on (the platform uses ``n_cameras``).
     ledger
@@ -800,6 +801,11 @@ def savings_on_agreements(
         )
     for rule in rules:
         _check(rule, 3, 5)
+        if rule in _POSTERIOR:
+            raise OptionError(
+                f"rule={rule!r} decides on the answers themselves, which an agreement file does "
+                f"not hold; expected one of {', '.join(_CLASS_RULES)}."
+            )
     median = pd.to_numeric(counts[med_col], errors="coerce")
     agreement = counts[agr_col].astype("string")
     bad_median = median.isna()
