@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from camcensus.db.errors import NotFound
@@ -27,6 +27,7 @@ __all__ = [
     "LIVE",
     "RETRIES",
     "ProjectInfo",
+    "TaskState",
     "add_error",
     "assignments_table",
     "connection",
@@ -42,6 +43,7 @@ __all__ = [
     "panoramas_table",
     "project_info",
     "project_named",
+    "task_state",
     "utc_now",
 ]
 
@@ -90,6 +92,18 @@ _PROJECT_INFO = select(
 ).where(_projects.c.name == bindparam("name"))
 
 
+def _project_of(row: Any) -> ProjectInfo:
+    return ProjectInfo(
+        project_id=int(row.project_id),
+        name=str(row.name),
+        k=int(row.k),
+        task_timeout_s=int(row.task_timeout_s),
+        gold_every=int(row.gold_every),
+        status=str(row.status),
+        adaptive_rule=str(row.adaptive_rule or "fixed"),
+    )
+
+
 def connection(session: Session) -> Connection:
     """The session's connection (its transaction starts here: on SQLite, ``BEGIN IMMEDIATE``)."""
     return session.connection()
@@ -109,15 +123,7 @@ def project_info(session: Session, name: str) -> ProjectInfo:
             f"No project is named {name!r}.",
             errors=[{"field": "project", "message": "use a name from GET /api/projects"}],
         )
-    return ProjectInfo(
-        project_id=int(row.project_id),
-        name=str(row.name),
-        k=int(row.k),
-        task_timeout_s=int(row.task_timeout_s),
-        gold_every=int(row.gold_every),
-        status=str(row.status),
-        adaptive_rule=str(row.adaptive_rule or "fixed"),
-    )
+    return _project_of(row)
 
 
 def new_id() -> str:
@@ -247,18 +253,23 @@ def open_assignment(
     ).first()
 
 
-_OPEN_ID = (
-    select(_A.assignment_id)
-    .where(
-        _A.volunteer_id == bindparam("v"),
-        _A.project_id == bindparam("project_id"),
-        _A.status == "open",
-        _A.kind.in_(("tag", "gold")),
-        _A.expires_at > bindparam("now", type_=_A.expires_at.type),
+def _open_id(project_id: Any) -> Any:
+    """The volunteer's running tag or gold task in the project ``project_id`` (an expression)."""
+    return (
+        select(_A.assignment_id)
+        .where(
+            _A.volunteer_id == bindparam("v"),
+            _A.project_id == project_id,
+            _A.status == "open",
+            (_A.kind == "tag") | (_A.kind == "gold"),
+            _A.expires_at > bindparam("now", type_=_A.expires_at.type),
+        )
+        .order_by(_A.issued_at)
+        .limit(1)
     )
-    .order_by(_A.issued_at)
-    .limit(1)
-)
+
+
+_OPEN_ID = _open_id(bindparam("project_id"))
 
 
 def open_assignment_id(
@@ -271,6 +282,64 @@ def open_assignment_id(
         .scalar()
     )
     return None if found is None else str(found)
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What :func:`camcensus.db.tasks.next_task` reads before it picks a panorama."""
+
+    project: ProjectInfo
+    #: The volunteer's running tag or gold task (as :func:`open_assignment_id`), or None.
+    running_id: str | None
+    #: Whether some open assignment of the project is past its time (:func:`expire_stale`).
+    stale: bool
+    #: Whether the project has gold panoramas at all.
+    has_gold: bool
+
+
+_TASK_STATE = select(
+    *_PROJECT_INFO.selected_columns,
+    select(_volunteers.c.volunteer_id)
+    .where(_volunteers.c.volunteer_id == bindparam("v"))
+    .scalar_subquery()
+    .label("volunteer"),
+    exists().where(_P.project_id == _projects.c.project_id, _P.gold.is_(True)).label("has_gold"),
+    exists()
+    .where(
+        _A.project_id == _projects.c.project_id,
+        _A.status == "open",
+        _A.expires_at <= bindparam("now", type_=_A.expires_at.type),
+    )
+    .label("stale"),
+    _open_id(_projects.c.project_id).scalar_subquery().label("running"),
+).where(_projects.c.name == bindparam("name"))
+
+
+def task_state(session: Session, name: str, volunteer_id: int, now: datetime) -> TaskState:
+    """Read the project, whether the volunteer exists, whether tasks are stale and the
+    volunteer's running task in one statement (SQLite: the transaction holds the write lock
+    already, so nothing needs a row lock; PostgreSQL takes them one by one).
+
+    Raises
+    ------
+    NotFound
+        No project has this name; or the project is open and no volunteer has this id.
+    """
+    params = {"name": name, "v": volunteer_id, "now": now}
+    row = connection(session).execute(_TASK_STATE, params).one_or_none()
+    if row is None:
+        raise NotFound(
+            f"No project is named {name!r}.",
+            errors=[{"field": "project", "message": "use a name from GET /api/projects"}],
+        )
+    project = _project_of(row)
+    if project.status == "open" and row.volunteer is None:
+        raise NotFound(
+            "No volunteer has this id.",
+            errors=[{"field": "volunteer_id", "message": "log in again"}],
+        )
+    running = None if row.running is None else str(row.running)
+    return TaskState(project, running, bool(row.stale), bool(row.has_gold))
 
 
 _INSERT_ASSIGNMENT = insert(assignments_table)

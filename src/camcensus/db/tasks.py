@@ -56,6 +56,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -81,6 +82,7 @@ from camcensus.db._assign import (
     open_assignment_id,
     panoramas_table,
     project_info,
+    task_state,
     utc_now,
 )
 from camcensus.db.errors import Conflict, Forbidden, Invalid, NotFound
@@ -257,7 +259,7 @@ _RECENT_KINDS = (
     .where(
         _A.volunteer_id == bindparam("v"),
         _A.project_id == bindparam("project_id"),
-        _A.kind.in_(("tag", "gold")),
+        (_A.kind == "tag") | (_A.kind == "gold"),  # no IN: its list is expanded per call
     )
     .order_by(_A.issued_at.desc())
     .limit(bindparam("window"))
@@ -281,7 +283,7 @@ def _gold_due(session: Session, project: ProjectInfo, volunteer_id: int) -> bool
 
 
 _USED_SLOTS = select(_A.slot).where(
-    _A.panorama_id == bindparam("p"), _A.kind == "tag", _A.status.in_(LIVE)
+    _A.panorama_id == bindparam("p"), _A.kind == "tag", or_(*(_A.status == s for s in LIVE))
 )
 
 
@@ -358,13 +360,22 @@ def next_task(
     """
     now = utc_now(now)
     box = _check_bbox(bbox)
-    proj = project_info(session, project)
-    if proj.status != "open":
-        return None
     postgres = is_postgres(session)
-    lock_volunteer(session, volunteer_id, postgres=postgres)
-    expire_stale(session, proj.project_id, now, postgres=postgres)
-    running_id = open_assignment_id(session, proj.project_id, volunteer_id, now)
+    if postgres:
+        proj = project_info(session, project)
+        if proj.status != "open":
+            return None
+        lock_volunteer(session, volunteer_id, postgres=postgres)
+        expire_stale(session, proj.project_id, now, postgres=postgres)
+        running_id = open_assignment_id(session, proj.project_id, volunteer_id, now)
+        has_gold = True
+    else:  # the write lock is held: one statement reads all of it
+        state = task_state(session, project, volunteer_id, now)
+        proj, running_id, has_gold = state.project, state.running_id, state.has_gold
+        if proj.status != "open":
+            return None
+        if state.stale:
+            expire_stale(session, proj.project_id, now, postgres=postgres)
     running = session.get(Assignment, running_id) if running_id is not None else None
     if running is not None:
         if box is None or _inside(session, running.panorama_id, box):
@@ -378,7 +389,7 @@ def next_task(
             return None
         savepoint = session.begin_nested() if postgres else None
         try:
-            assignment = _give(session, proj, panorama_id, volunteer_id, box, now)
+            assignment = _give(session, proj, panorama_id, volunteer_id, box, now, gold=has_gold)
         except IntegrityError:
             if savepoint is None:
                 raise
@@ -452,13 +463,16 @@ def _give(
     volunteer_id: int,
     bbox: tuple[float, float, float, float] | None,
     now: datetime,
+    *,
+    gold: bool = True,
 ) -> Assignment | None:
-    """Issue a gold task when due (and one is left), else a slot of ``panorama_id``."""
-    if _gold_due(session, project, volunteer_id):
+    """Issue a gold task when due (and one is left), else a slot of ``panorama_id``
+    (``gold=False``: the project has no gold panorama, nothing to check)."""
+    if gold and _gold_due(session, project, volunteer_id):
         params = {"project_id": project.project_id, "v": volunteer_id, **_box_params(bbox)}
-        gold = connection(session).execute(_GOLD[bbox is not None], params).scalar()
-        if gold is not None:
-            return issue_task_core(session, project, str(gold), volunteer_id, "gold", None, now)
+        found = connection(session).execute(_GOLD[bbox is not None], params).scalar()
+        if found is not None:
+            return issue_task_core(session, project, str(found), volunteer_id, "gold", None, now)
     return _take_slot(session, project, panorama_id, volunteer_id, now)
 
 
