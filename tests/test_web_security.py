@@ -46,6 +46,7 @@ PATH_VALUES = {
     "task_id": "sometask",
     "col": "0",
     "review_id": "somereview",
+    "tag_id": "sometag",
     "row": "0",
 }
 
