@@ -13,6 +13,7 @@ import pytest
 
 from camcensus._errors import Ledger
 from camcensus.detect.labels import (
+    BODY_SIZE_M,
     CAMERA_COLUMNS,
     CROP_COLUMNS,
     agreed_cameras,
@@ -119,19 +120,20 @@ def test_agreed_tags_and_size_prior() -> None:
     assert list(cams["agreed"]) == [True, False]
     a = cams.iloc[0]
     assert a["category"] == "dome" and a["support"] == 2
-    # Prior: street mount 5 m, eye 2.5 m: d = 2.5 / sin(p); a dome 0.30 x 0.28 m.
+    # Prior: street mount 5 m, eye 2.5 m: d = 2.5 / sin(p); a dome's body w x h metres.
+    w, h = BODY_SIZE_M["dome"]
     p = a["pitch_deg"]
     d = 2.5 / math.sin(math.radians(p))
     assert a["span_deg"] == pytest.approx(
-        math.degrees(2 * math.atan(0.15 / (d * math.cos(math.radians(p))))), rel=1e-12
+        math.degrees(2 * math.atan(w / 2 / (d * math.cos(math.radians(p))))), rel=1e-12
     )
     assert a["top_deg"] - a["bottom_deg"] == pytest.approx(
-        math.degrees(2 * math.atan(0.14 / d)), rel=1e-12
+        math.degrees(2 * math.atan(h / 2 / d)), rel=1e-12
     )
     # Near the horizon the distance falls back to 15 m; clamped to [3, 40] m.
     _span, tall = prior_box_deg(np.array([1.0, 89.0]), ["street", "street"], ["dome", "dome"])
-    assert tall[0] == pytest.approx(math.degrees(2 * math.atan(0.14 / 15)))
-    assert tall[1] == pytest.approx(math.degrees(2 * math.atan(0.14 / 3)))
+    assert tall[0] == pytest.approx(math.degrees(2 * math.atan(h / 2 / 15)))
+    assert tall[1] == pytest.approx(math.degrees(2 * math.atan(h / 2 / 3)))
 
 
 def test_negatives_need_enough_answers() -> None:

@@ -72,12 +72,13 @@ _CATEGORY_ID = {c["name"]: c["id"] for c in CATEGORIES}
 _CATEGORY_OF_TYPE = {"dome": "dome", "bullet": "directed", "unknown": "unknown"}
 
 #: Width and height (m) of a camera's visible body by type, for the size prior: the synthetic
-#: renderer's mean sizes (a dome's pendant housing 0.30 × 0.28 m; a bullet 0.35 m long under its
-#: sun shield, tilted: about 0.40 × 0.22 m on screen; others 0.36 × 0.20 m).
+#: renderer's drawn boxes (sizes fitted to Stanford's annotations), medians over the visible
+#: cameras of 80 panoramas of ``simulate_city(0)``: a dome's housing 0.54 × 0.39 m; a bullet
+#: under its sun shield, tilted down, 0.40 × 0.44 m on screen; others 0.35 × 0.19 m.
 BODY_SIZE_M: dict[str, tuple[float, float]] = {
-    "dome": (0.30, 0.28),
-    "bullet": (0.40, 0.22),
-    "unknown": (0.36, 0.20),
+    "dome": (0.54, 0.39),
+    "bullet": (0.40, 0.44),
+    "unknown": (0.35, 0.19),
 }
 #: Mount height (m) by attachment (median, sd): :data:`camcensus.cameras.MOUNT_HEIGHT_PRIORS`.
 HEIGHT_PRIORS: dict[str, tuple[float, float]] = MOUNT_HEIGHT_PRIORS
