@@ -129,8 +129,9 @@ def adaptive_target(
     k_max
         Most volunteers ``extend_disagreement`` may ask for.
     model
-        ``stop_posterior`` only (required there): the :class:`CountModel` fitted on the
-        project's ``n_cameras`` answers (:func:`fit_count_model`). With tuples of category
+        ``stop_posterior`` only: the :class:`CountModel` fitted on the project's pilot and
+        gold answers (:func:`fit_count_model`). Without one (the pilot is still being
+        collected) the rule asks for k answers, as ``fixed``. With tuples of category
         counts, two answers end the panorama when every count agrees (lossless), and the
         model weighs their sums.
     tolerance
@@ -169,12 +170,7 @@ def adaptive_target(
         target = min(k, n)
     if rule in _EXTEND and n >= max(k, 2) and distinct == n and n < k_max:
         target = n + 1
-    if rule in _POSTERIOR:
-        if model is None:
-            raise OptionError(
-                "rule='stop_posterior' needs model=: fit one with fit_count_model on the "
-                "project's answers so far (e.g. a pilot of panoramas at k = 3)."
-            )
+    if rule in _POSTERIOR and model is not None:
         if n >= 2 and distinct == 1:
             target = min(k, n)
         elif 1 <= n < k:
