@@ -790,7 +790,7 @@ def test_an_empty_project_writes_empty_files(tmp_path: Path) -> None:
     assert list(read_csv(out / "candidates.csv").columns) == list(CANDIDATE_COLUMNS)
     assert read_csv(out / "excluded.csv").empty
     bad = CliRunner().invoke(app, [*args[:-3], "--machine", "vote"])
-    assert bad.exit_code != 0 and "verify, decoder, ignore" in bad.output
+    assert bad.exit_code != 0 and "'verify', 'decoder', 'ignore'" in bad.output
 
 
 def test_detections_imported_and_verified_through_the_platform_library(tmp_path: Path) -> None:

@@ -68,5 +68,5 @@ def test_bad_environment_value_is_a_clear_error(
 def test_docs_list_every_setting() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
     assert doc.strip() == settings.markdown_table().strip(), (
-        "docs/settings.md is stale: run `camcensus settings > docs/settings.md`"
+        "docs/settings.md is stale: write settings.markdown_table() to it"
     )

@@ -751,14 +751,9 @@ def locate_command(
         typer.Option("--min-support", help=_help("locate_min_support"), show_default=False),
     ] = None,
     machine: Annotated[
-        str,
-        typer.Option(
-            "--machine",
-            help="How the detector's tags count: verify (only volunteers, or a machine tag "
-            "volunteers confirmed in the verify task, settle a camera), decoder (the detector "
-            "is one more decoder next to at least one volunteer) or ignore.",
-        ),
-    ] = "verify",
+        str | None,
+        typer.Option("--machine", help=_help("locate_machine"), show_default=False),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an earlier run's files in --out.")
     ] = False,
@@ -770,10 +765,10 @@ def locate_command(
     from camcensus.db import connect
     from camcensus.locate import MACHINE_MODES, write_located
 
-    mode = next((m for m in MACHINE_MODES if m == machine), None)
-    if mode is None:
-        raise typer.BadParameter(f"--machine must be one of {', '.join(MACHINE_MODES)}")
     with _friendly_errors():
+        machine = _checked("locate_machine", machine, "--machine")
+        given = settings.get_str("locate_machine") if machine is None else machine
+        mode = next(m for m in MACHINE_MODES if m == given)
         cluster_deg = _checked("locate_cluster_deg", cluster_deg, "--cluster-deg")
         min_support = _checked("locate_min_support", min_support, "--min-support")
         engine = connect(_existing_database(database))

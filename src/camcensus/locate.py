@@ -50,7 +50,6 @@ __all__ = [
     "HEIGHT_PRIORS",
     "HUMAN_CONFIRMED",
     "LOCATED_FILES",
-    "MACHINE_MODE",
     "MACHINE_MODES",
     "MACHINE_ONLY_COLUMNS",
     "MACHINE_TAGS_COLUMNS",
@@ -122,8 +121,6 @@ MachineMode = Literal["verify", "decoder", "ignore"]
 #: detector counts as one more decoder toward ``min_support``, next to at least one
 #: volunteer), ``ignore`` (machine tags left out).
 MACHINE_MODES: tuple[MachineMode, ...] = ("verify", "decoder", "ignore")
-#: The default of ``machine=`` (would be the setting ``locate_machine``).
-MACHINE_MODE: MachineMode = "verify"
 #: A candidate's ``evidence``: ``volunteers`` (at least ``min_support`` distinct volunteers),
 #: ``volunteers+machine`` (that, and a machine tag in the cluster; in ``decoder`` mode also
 #: volunteers whom the detector brought to ``min_support``), ``verified machine`` (a machine
@@ -440,12 +437,24 @@ def _candidate_status(statuses: list[str]) -> str:
     return ""
 
 
+def _machine_mode(machine: str | None) -> MachineMode:
+    """``machine``, or the setting ``locate_machine`` when None; refuse another value."""
+    given = settings.get_str("locate_machine") if machine is None else machine
+    for mode in MACHINE_MODES:
+        if mode == given:
+            return mode
+    raise OptionError(
+        f"machine = {given!r}: expected one of {', '.join(MACHINE_MODES)} "
+        "(verify: only volunteers or confirmed machine tags settle a camera)"
+    )
+
+
 def cluster_tags(
     tags: pd.DataFrame,
     *,
     max_sep_deg: float | None = None,
     min_support: int | None = None,
-    machine: MachineMode = MACHINE_MODE,
+    machine: MachineMode | None = None,
 ) -> pd.DataFrame:
     """Cluster each panorama's tags into candidate cameras, volunteers' and the detector's.
 
@@ -476,8 +485,8 @@ def cluster_tags(
         Distinct volunteers needed to confirm a candidate (default: setting
         ``locate_min_support``).
     machine
-        ``verify`` (default, :data:`MACHINE_MODE`), ``decoder`` or ``ignore``
-        (:data:`MACHINE_MODES`).
+        ``verify``, ``decoder`` or ``ignore`` (:data:`MACHINE_MODES`; default: setting
+        ``locate_machine``, ``verify``).
 
     Returns
     -------
@@ -497,15 +506,11 @@ def cluster_tags(
     """
     max_sep = settings.get_float("locate_cluster_deg") if max_sep_deg is None else max_sep_deg
     support_min = settings.get_int("locate_min_support") if min_support is None else min_support
+    machine = _machine_mode(machine)
     if not 0 < max_sep <= 90:
         raise OptionError(f"max_sep_deg = {max_sep}: expected degrees in (0, 90], e.g. 6")
     if support_min < 1:
         raise OptionError(f"min_support = {support_min}: expected an integer >= 1, e.g. 2")
-    if machine not in MACHINE_MODES:
-        raise OptionError(
-            f"machine = {machine!r}: expected one of {', '.join(MACHINE_MODES)} "
-            "(verify: only volunteers or confirmed machine tags settle a camera)"
-        )
     need = ("tag_id", "panorama_id", "decoder_id", "heading_deg", "pitch_deg", "attachment",
             "camera_type")  # fmt: skip
     _check_columns(tags, need, "the tags", "pass the table of camcensus.locate.tags_table")
@@ -1331,7 +1336,7 @@ def write_located(
     project: str | None = None,
     max_sep_deg: float | None = None,
     min_support: int | None = None,
-    machine: MachineMode = MACHINE_MODE,
+    machine: MachineMode | None = None,
     force: bool = False,
 ) -> dict[str, Path]:
     """Locate the cameras a platform database's volunteers tagged and write them to ``out``.
@@ -1362,8 +1367,7 @@ def write_located(
     from camcensus.io.formats import write_csv
     from camcensus.report import replace_folder
 
-    if machine not in MACHINE_MODES:
-        raise OptionError(f"machine = {machine!r}: expected one of {', '.join(MACHINE_MODES)}")
+    machine = _machine_mode(machine)
     out = Path(out)
     _check_database(engine)
     _check_folder(out, engine, force=force, files=LOCATED_FILES.values())

@@ -147,6 +147,15 @@ SETTINGS: dict[str, Setting] = {
             high=100,
         ),
         Setting(
+            "locate_machine",
+            "verify",
+            "How the detector's machine tags count when cameras are located: 'verify' (only "
+            "volunteers, or a machine tag volunteers confirmed in the verify task, settle a "
+            "camera), 'decoder' (the detector is one more decoder beside at least one "
+            "volunteer) or 'ignore'. A machine tag alone never settles a camera.",
+            choices=("verify", "decoder", "ignore"),
+        ),
+        Setting(
             "walking_speed_m_s",
             1.4,
             "Walking speed (m/s) turning covered route length into seconds exposed.",
