@@ -100,7 +100,14 @@ VALIDATION_ANSWERS = ("agree", "disagree", "unsure")
 REVIEW_STATUSES = ("open", "awaiting_meta", "done")
 REVIEW_ROLES = ("expert", "meta")
 #: Rules of camcensus.quality.adaptive that set ``panoramas.k_target``.
-ADAPTIVE_RULES = ("fixed", "stop_unanimous_zero", "stop_unanimous", "extend_disagreement", "both")
+ADAPTIVE_RULES = (
+    "fixed",
+    "stop_unanimous_zero",
+    "stop_unanimous",
+    "extend_disagreement",
+    "both",
+    "stop_posterior",
+)
 #: Per-category counts of a review answer: the columns of counts.csv (db/export.py).
 REVIEW_ANSWER_COUNTS = (
     "n_cameras",
