@@ -29,7 +29,6 @@ transaction already holds the database's lock).
 
 from __future__ import annotations
 
-import functools
 import math
 import secrets
 from collections.abc import Iterable
@@ -616,41 +615,6 @@ def _version() -> str:
 VERIFY_WINDOW = 50
 
 
-def _key_base(cap: int) -> int:
-    return (cap + 1) ** 2
-
-
-@functools.cache
-def _open_keys(margin: int, cap: int) -> tuple[int, ...]:
-    """Keys ``n * (cap + 1)**2 + agree * (cap + 1) + disagree`` of every verdict count (``n``
-    verdicts, ``unsure`` included) that leaves a tag open to one more verdict: ``n < cap`` and
-    :func:`verify_status` ``open`` (so the database filters by the one rule, not a copy)."""
-    base = _key_base(cap)
-    return tuple(
-        n * base + a * (cap + 1) + d
-        for n in range(cap)
-        for a in range(n + 1)
-        for d in range(n + 1 - a)
-        if verify_status(a, d, margin=margin, cap=cap) == "open"
-    )
-
-
-def _verdict_key() -> Any:
-    """Per tag (correlated): the key of its verdict counts (:func:`_open_keys`); 0 for none."""
-    base = _key_base(VERIFY_CAP)
-    weight = case(
-        (Validation.answer == "agree", base + VERIFY_CAP + 1),
-        (Validation.answer == "disagree", base + 1),
-        else_=base,
-    )
-    return (
-        select(func.coalesce(func.sum(weight), 0))
-        .where(Validation.tag_id == Tag.tag_id)
-        .correlate(Tag)
-        .scalar_subquery()
-    )
-
-
 def _verdict_counts() -> Any:
     """Per tag: all verdicts, agree, disagree and unsure (a subquery over ``validations``)."""
     return (
@@ -705,8 +669,9 @@ def next_verification(
     ``agree`` / ``disagree`` verdicts) and number fewer than :data:`VERIFY_CAP` (``unsure``
     verdicts count toward the cap). From a random starting point in the tag-id order, drawn
     afresh each call, the first :data:`VERIFY_WINDOW` candidates are read and the one with the
-    fewest verdicts is given, so verdicts spread over the tags (a window, not the whole
-    project, keeps the request's cost flat however many verdicts are in). Nothing is
+    fewest verdicts is given, so verdicts spread over the tags (a window read in batches along
+    the primary key, not the whole project, keeps a request's cost flat however many tags and
+    verdicts are in, on either database). Nothing is
     reserved: two volunteers may get the same tag, and :func:`verify` refuses a verdict past
     the cap or on a tag settled meanwhile.
 
@@ -718,47 +683,92 @@ def next_verification(
     utc_now(now)
     proj = project_named(session, project)
     _check_volunteer(session, volunteer_id)
-    key = _verdict_key().label("key")
-    # Checked per tag while scanning the tags along their primary key from the start (every
-    # check is an indexed lookup), so a request reads about a window of tags, not the project.
-    open_panorama = (
-        exists()
-        .where(
-            Submission.submission_id == Tag.submission_id,
-            Submission.kind == "model",
-            Panorama.panorama_id == Submission.panorama_id,
-            Panorama.project_id == proj.project_id,
-            Panorama.gold.is_(False),
-            ~exists().where(
-                Assignment.panorama_id == Submission.panorama_id,
-                Assignment.volunteer_id == volunteer_id,
-            ),
-        )
-        .correlate(Tag)
-    )
-    base = select(Tag, key).where(
-        Tag.machine.is_(True),
-        Tag.current.is_(True),
-        Tag.deleted.is_(False),
-        open_panorama,
-        _verdict_key().in_(_open_keys(VERIFY_MARGIN, VERIFY_CAP)),
-        ~exists().where(Validation.tag_id == Tag.tag_id, Validation.volunteer_id == volunteer_id),
-    )
-    # A window of candidates in tag-id order from a random start (wrapping round), read
-    # along the primary key; the fewest verdicts among them wins, the first in order on a tie.
+    # Two steps, each a few indexed lookups whatever the planner's statistics: machine tag ids
+    # in primary-key order from a random start (wrapping round, in batches that grow), then
+    # the checks on each batch by id, with the margin rule applied here (verify_status).
     start = secrets.token_urlsafe(12)
-    rows: list[Any] = []
+    ids = select(Tag.tag_id).where(
+        Tag.machine.is_(True), Tag.current.is_(True), Tag.deleted.is_(False)
+    )
+    found: list[tuple[str, int]] = []  # (tag id, verdicts) in order from the start
     for condition in (Tag.tag_id >= start, Tag.tag_id < start):
-        need = VERIFY_WINDOW - len(rows)
-        if need > 0:
-            query = base.where(condition).order_by(Tag.tag_id).limit(need)
-            rows.extend(session.execute(query).all())
-    if not rows:
+        last: str | None = None
+        batch = 4 * VERIFY_WINDOW
+        while len(found) < VERIFY_WINDOW:
+            page = ids.where(condition)
+            if last is not None:
+                page = page.where(Tag.tag_id > last)
+            tag_ids = list(session.scalars(page.order_by(Tag.tag_id).limit(batch)).all())
+            if not tag_ids:
+                break
+            last = tag_ids[-1]
+            found.extend(_open_for(session, tag_ids, proj.project_id, volunteer_id))
+            if len(tag_ids) < batch:
+                break
+            batch = min(2 * batch, 4096)
+    window = found[:VERIFY_WINDOW]
+    if not window:
         return None
-    per = _key_base(VERIFY_CAP)
-    best = min(range(len(rows)), key=lambda i: (int(rows[i].key) // per, i))
-    tag: Tag = rows[best][0]
-    return tag
+    # The fewest verdicts in the window win; the first in order on a tie.
+    best = min(range(len(window)), key=lambda i: (window[i][1], i))
+    return session.get(Tag, window[best][0])
+
+
+def _open_for(
+    session: Session, tag_ids: list[str], project_id: int, volunteer_id: int
+) -> list[tuple[str, int]]:
+    """Of ``tag_ids`` (sorted), those this volunteer may verify now, with their verdicts."""
+    of_submission = dict(
+        session.execute(select(Tag.tag_id, Tag.submission_id).where(Tag.tag_id.in_(tag_ids))).all()
+    )
+    panorama_of = dict(
+        session.execute(
+            select(Submission.submission_id, Submission.panorama_id).where(
+                Submission.submission_id.in_(set(of_submission.values())),
+                Submission.kind == "model",
+            )
+        ).all()
+    )
+    panoramas = set(panorama_of.values())
+    open_panoramas = set(
+        session.scalars(
+            select(Panorama.panorama_id).where(
+                Panorama.panorama_id.in_(panoramas),
+                Panorama.project_id == project_id,
+                Panorama.gold.is_(False),
+            )
+        ).all()
+    )
+    given = set(
+        session.scalars(
+            select(Assignment.panorama_id).where(
+                Assignment.volunteer_id == volunteer_id,
+                Assignment.panorama_id.in_(open_panoramas),
+            )
+        ).all()
+    )
+    verdicts: dict[str, list[str]] = {}
+    judged: set[str] = set()
+    for tag_id, who, answer in session.execute(
+        select(Validation.tag_id, Validation.volunteer_id, Validation.answer).where(
+            Validation.tag_id.in_(tag_ids)
+        )
+    ).all():
+        verdicts.setdefault(str(tag_id), []).append(str(answer))
+        if who == volunteer_id:
+            judged.add(str(tag_id))
+    out: list[tuple[str, int]] = []
+    for tag_id in tag_ids:
+        panorama = panorama_of.get(of_submission.get(tag_id, ""))
+        if panorama not in open_panoramas or panorama in given or tag_id in judged:
+            continue
+        answers = verdicts.get(tag_id, [])
+        if len(answers) >= VERIFY_CAP:
+            continue
+        if verify_status(answers.count("agree"), answers.count("disagree")) != "open":
+            continue
+        out.append((tag_id, len(answers)))
+    return out
 
 
 def _counts_of(session: Session, tag_id: str) -> tuple[int, int, int]:
