@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -94,6 +94,8 @@ _HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
 }
+_RAW_HEADERS = tuple((name.encode(), value.encode()) for name, value in _HEADERS.items())
+_CSRF_SET_PREFIX = (CSRF_COOKIE + "=").encode()
 _ROLE_RANK = {"volunteer": 0, "expert": 1, "admin": 2}
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _log = logging.getLogger("camcensus.web")
@@ -158,17 +160,18 @@ class SecurityMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                for name, value in _HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-                if path.startswith("/api") and "cache-control" not in headers:
-                    headers["cache-control"] = "no-store"
-                sets_csrf = any(
-                    v.startswith(CSRF_COOKIE + "=") for v in headers.getlist("set-cookie")
-                )
-                if new_csrf is not None and not sets_csrf:
-                    headers.append("set-cookie", _csrf_cookie_header(new_csrf, secure=secure))
+                # The raw header list, scanned once (MutableHeaders scans it per lookup).
+                raw = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                raw.extend(item for item in _RAW_HEADERS if item[0] not in present)
+                if b"cache-control" not in present and path.startswith("/api"):
+                    raw.append((b"cache-control", b"no-store"))
+                if new_csrf is not None and not any(
+                    name.lower() == b"set-cookie" and value.startswith(_CSRF_SET_PREFIX)
+                    for name, value in raw
+                ):
+                    cookie = _csrf_cookie_header(new_csrf, secure=secure)
+                    raw.append((b"set-cookie", cookie.encode("latin-1")))
             await send(message)
 
         try:
