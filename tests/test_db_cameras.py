@@ -35,7 +35,7 @@ from camcensus.db.cameras import (
 from camcensus.db.errors import Conflict, Invalid
 from camcensus.db.models import Base
 
-HEAD = "0003_quality"
+HEAD = "0004_adaptive_rules"
 # What only PostGIS has: its own table, and the generated points with their GiST indexes.
 _POSTGIS_ONLY = {"geom", "ix_panoramas_geom", "ix_cameras_geom"}
 NOW = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)

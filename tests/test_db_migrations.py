@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from camcensus.db import connect, current, downgrade, upgrade
 from camcensus.db.models import Base
 
-HEAD = "0003_quality"
+HEAD = "0004_adaptive_rules"
 PLATFORM_TABLES = {
     "projects",
     "panoramas",
@@ -147,8 +147,10 @@ def test_sqlite_url_string_and_relative_revisions(tmp_path: Path) -> None:
     upgrade(url, "+1")
     assert current(url) == "0002_cameras"
     upgrade(url, "+1")
+    assert current(url) == "0003_quality"
+    upgrade(url, "+1")
     assert current(url) == HEAD
-    downgrade(url, "-3")
+    downgrade(url, "-4")
     assert current(url) is None
     engine = connect(url)
     try:
