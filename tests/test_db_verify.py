@@ -461,3 +461,43 @@ def test_panoramas_to_detect_leaves_out_gold_and_those_run(db: Db) -> None:
     assert (result.panoramas, result.no_camera) == (4, 4)
     with pytest.raises(Invalid):
         store(db, detections([]), model_id="another", panoramas="everything")  # type: ignore[arg-type]
+
+
+def test_the_window_pages_through_many_tags(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    pids = make_project(db, n=250, k=3)
+    store(db, detections([(p, 10.0, 0.0, 0.5) for p in pids]))
+    tag_ids = sorted(t.tag_id for t in machine_tags(db).values())
+    (v,) = db.volunteers(1)
+    others = db.volunteers(3)
+    # The volunteer judged all but ten tags; the ten left have 3, 1, 2, 3, 1, ... verdicts.
+    rest = tag_ids[::25]
+    rows = [
+        {"validation_id": f"v{i}", "tag_id": t, "volunteer_id": v, "answer": "unsure"}
+        for i, t in enumerate(sorted(set(tag_ids) - set(rest)))
+    ]
+    counts = {t: (3, 1, 2)[i % 3] for i, t in enumerate(rest)}
+    for t, n in counts.items():
+        rows += [
+            {"validation_id": f"o{t}{j}", "tag_id": t, "volunteer_id": who, "answer": "unsure"}
+            for j, who in enumerate(others[:n])
+        ]
+    with db.sessions.begin() as session:
+        session.execute(
+            insert(Validation), [r | {"created_at": T0 - timedelta(hours=1)} for r in rows]
+        )
+    got = {task_for(db, v).tag_id for _ in range(12)}  # type: ignore[union-attr]
+    assert got <= {t for t, n in counts.items() if n == 1} and got
+    # The last one left, 225th in id order, is found from the very start (past the first
+    # batch of 200 ids) and from just after it (wrapping round).
+    for t in rest[:-1]:
+        judge(db, t, v, "unsure")
+    for start in ("", rest[-1] + "~"):
+        monkeypatch.setattr(db_verify, "_random_start", lambda s=start: s)
+        found = task_for(db, v)
+        assert found is not None and found.tag_id == rest[-1]
+    judge(db, rest[-1], v, "unsure")
+    assert task_for(db, v) is None

@@ -686,7 +686,7 @@ def next_verification(
     # Two steps, each a few indexed lookups whatever the planner's statistics: machine tag ids
     # in primary-key order from a random start (wrapping round, in batches that grow), then
     # the checks on each batch by id, with the margin rule applied here (verify_status).
-    start = secrets.token_urlsafe(12)
+    start = _random_start()
     ids = select(Tag.tag_id).where(
         Tag.machine.is_(True), Tag.current.is_(True), Tag.deleted.is_(False)
     )
@@ -712,6 +712,11 @@ def next_verification(
     # The fewest verdicts in the window win; the first in order on a tie.
     best = min(range(len(window)), key=lambda i: (window[i][1], i))
     return session.get(Tag, window[best][0])
+
+
+def _random_start() -> str:
+    """A random point in the tag-id order (tag ids are random url-safe strings)."""
+    return secrets.token_urlsafe(12)
 
 
 def _open_for(
