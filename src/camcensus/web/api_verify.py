@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from camcensus.web.api_auth import ERRORS
 from camcensus.web.api_projects import ProjectName, panorama_out
 from camcensus.web.schemas import PanoramaOut
-from camcensus.web.security import CurrentVolunteer, DbSession, rate_limit
+from camcensus.web.security import CurrentVolunteer, DbSession, ReadSession, rate_limit
 
 __all__ = ["MachineTagOut", "VerificationIn", "VerificationOut", "VerifyTaskOut", "router"]
 
@@ -81,17 +81,19 @@ def next_verification(
     request: Request,
     name: ProjectName,
     identity: CurrentVolunteer,
-    db: DbSession,
+    db: ReadSession,
 ) -> Any:
     """Return an open machine tag of the project on a panorama this volunteer was never given,
-    or 204. Judging it means this volunteer is never given that panorama to tag."""
+    or 204. Judging it means this volunteer is never given that panorama to tag.
+
+    Nothing is written (no tag is reserved), so a read-only session serves it: on SQLite it
+    never waits for, nor blocks, a writer."""
     from camcensus.db import verify
     from camcensus.db.models import Panorama, Submission
 
     rate_limit(request, "write", key=f"v{identity.volunteer_id}")
     tag = verify.next_verification(db, project=name, volunteer_id=identity.volunteer_id)
     if tag is None:
-        db.commit()
         return Response(status_code=204)
     submission = db.get(Submission, tag.submission_id)
     assert submission is not None
@@ -109,7 +111,6 @@ def next_verification(
             camera_type=tag.camera_type,
         ),
     )
-    db.commit()
     return out
 
 
