@@ -501,3 +501,20 @@ def test_the_window_pages_through_many_tags(db: Db, monkeypatch: pytest.MonkeyPa
         assert found is not None and found.tag_id == rest[-1]
     judge(db, rest[-1], v, "unsure")
     assert task_for(db, v) is None
+
+
+def test_validation_refuses_machine_tags(db: Db) -> None:
+    """The validate task (for volunteers' tags) never records a verdict on a machine tag: the
+    margin rule and the cap would be skipped. Its panorama is complete (k = 1) so nothing else
+    refuses it."""
+    from camcensus.db.review import validate
+
+    _pids, tags = _two_panoramas_with_tags(db, n=3, k=1)
+    a, b = db.volunteers(2)
+    task = take(db, a)
+    assert task is not None
+    submit(db, task, [])
+    on_it = next(t for key, t in tags.items() if key.startswith(f"{task.panorama_id}:"))
+    with pytest.raises(NotFound, match="verify tasks"):
+        db.call(validate, tag_id=on_it.tag_id, volunteer_id=b, answer="agree")
+    assert db.call(lambda s: s.scalars(select(Validation)).all()) == []

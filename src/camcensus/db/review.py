@@ -179,7 +179,7 @@ def validate(
     Invalid
         An answer that is not one of the three.
     NotFound
-        No such tag or volunteer.
+        No such tag or volunteer, or a machine tag (the detector's: judged in verify tasks).
     Forbidden
         The tag is the volunteer's own, or on a panorama the volunteer was given as a task.
     Conflict
@@ -198,7 +198,7 @@ def validate(
             ],
         )
     row = session.execute(
-        select(Tag.tag_id, Submission.decoder_id, Submission.panorama_id)
+        select(Tag.tag_id, Tag.machine, Submission.decoder_id, Submission.panorama_id)
         .join(Submission, Submission.submission_id == Tag.submission_id)
         .where(Tag.tag_id == tag_id)
     ).one_or_none()
@@ -206,6 +206,12 @@ def validate(
         raise NotFound(
             "No tag has this id.",
             errors=[{"field": "tag_id", "message": "take a new validation task"}],
+        )
+    if row.machine:
+        # The detector's tags are judged in verify tasks (margin rule and cap: db.verify).
+        raise NotFound(
+            "This tag is the detector's: machine tags are judged in verify tasks.",
+            errors=[{"field": "tag_id", "message": f"use POST /api/verifications/{tag_id}"}],
         )
     # One answer of a volunteer at a time: a double click returns the stored row.
     lock_volunteer(session, volunteer_id, postgres=is_postgres(session))
