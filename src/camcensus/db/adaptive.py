@@ -1,0 +1,372 @@
+"""Adaptive redundancy on the platform: a panorama's target number of answers.
+
+After each counted tag answer of a project whose ``adaptive_rule`` is not ``fixed``,
+:mod:`camcensus.db.tasks` stores :func:`panorama_target` as the panorama's ``k_target``. It
+calls :func:`camcensus.quality.adaptive.adaptive_target` with:
+
+- one ``(street, building, unknown)`` tuple per counted answer (:func:`panorama_answers`: the
+  submission's standing tags by attachment), so two answers agree only when every category
+  agrees and ``stop_unanimous`` keeps every per-category median of k = 3 unchanged
+  (docs/quality.md, section 5);
+- for ``stop_posterior``, the project's :class:`~camcensus.quality.adaptive.CountModel`
+  (:func:`project_count_model`, fitted on the project's own answers and its gold panoramas,
+  cached per process) and the panorama's number of machine tags (:func:`machine_tag_count`).
+
+Until the project has :data:`PILOT_PANORAMAS` panoramas with at least 2 counted answers and
+:data:`GOLD_PANORAMAS` gold panoramas answered at least twice, there is no model and
+``stop_posterior`` asks k answers, as ``fixed``. These are the sizes the rule was measured
+with (:func:`camcensus.quality.adaptive.simulate_adaptive`'s ``pilot=100`` and ``gold=75``,
+benchmarks/bench_adaptive.py; docs/quality.md, Goal 3).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy.orm import Session
+
+from camcensus.db.models import Assignment, Panorama, Submission, Tag
+from camcensus.quality.adaptive import CountModel, adaptive_target, fit_count_model
+
+__all__ = [
+    "GOLD_PANORAMAS",
+    "PILOT_PANORAMAS",
+    "REFIT_GROWTH",
+    "REFIT_PANORAMAS",
+    "clear_count_models",
+    "count_model_rows",
+    "machine_tag_count",
+    "panorama_answers",
+    "panorama_target",
+    "project_count_model",
+]
+
+#: Non-gold panoramas with at least 2 counted answers needed before ``stop_posterior`` has a
+#: model (the pilot of :func:`camcensus.quality.adaptive.simulate_adaptive`: 100 at k = 3).
+PILOT_PANORAMAS = 100
+#: Gold panoramas answered at least twice needed as well (the simulation's 75 × 2 answers).
+GOLD_PANORAMAS = 75
+#: The cached model is refitted when the project's model panoramas (pilot + gold) grew by this
+#: fraction since the last fit, and by at least :data:`REFIT_PANORAMAS`.
+REFIT_GROWTH = 0.10
+#: See :data:`REFIT_GROWTH`.
+REFIT_PANORAMAS = 25
+#: ``fit_count_model``'s default ``t_max`` (most cameras a panorama may hold in the model);
+#: raised to a gold panorama's true count when one holds more.
+_T_MAX = 10
+
+_A = Assignment.__table__.c
+_S = Submission.__table__.c
+_T = Tag.__table__.c
+_P = Panorama.__table__.c
+
+_STANDING = (_T.submission_id == _S.submission_id) & _T.current.is_(True)
+_STANDING = _STANDING & _T.deleted.is_(False) & _T.machine.is_(False)
+
+
+def _by(attachment: str) -> Any:
+    return func.coalesce(func.sum(case((_T.attachment == attachment, 1), else_=0)), 0)
+
+
+#: The counted tag answers of one panorama: standing volunteer tags by attachment.
+_ANSWERS = (
+    select(_by("street"), _by("building"), _by("unknown"))
+    .select_from(Assignment.__table__)
+    .join(Submission.__table__, _S.submission_id == _A.submission_id)
+    .outerjoin(Tag.__table__, _STANDING)
+    .where(_A.panorama_id == bindparam("p"), _A.kind == "tag", _A.status == "submitted")
+    .group_by(_S.submission_id)
+    .order_by(_S.submission_id)
+)
+
+#: Standing machine tags of the panorama's latest model submission (None: no such submission).
+_LATEST_MODEL = (
+    select(_S.submission_id)
+    .where(_S.panorama_id == bindparam("p"), _S.kind == "model")
+    .order_by(_S.submitted_at.desc(), _S.submission_id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_MACHINE_TAGS = select(
+    _LATEST_MODEL,
+    select(func.count(_T.tag_id))
+    .where(
+        _T.submission_id == _LATEST_MODEL,
+        _T.machine.is_(True),
+        _T.current.is_(True),
+        _T.deleted.is_(False),
+    )
+    .scalar_subquery(),
+)
+
+_GOLD_ANSWERED = (
+    select(_S.panorama_id)
+    .join(Panorama.__table__, _P.panorama_id == _S.panorama_id)
+    .where(
+        _P.project_id == bindparam("project"),
+        _P.gold.is_(True),
+        _S.gold.is_(True),
+        _S.kind == "volunteer",
+        _S.problem.is_(None),
+    )
+    .group_by(_S.panorama_id)
+    .having(func.count() >= 2)
+)
+#: How many panoramas the model would be fitted on: (pilot, gold).
+_SIZES = select(
+    select(func.count())
+    .select_from(Panorama.__table__)
+    .where(_P.project_id == bindparam("project"), _P.gold.is_(False), _P.n_done >= 2)
+    .scalar_subquery(),
+    select(func.count()).select_from(_GOLD_ANSWERED.subquery()).scalar_subquery(),
+)
+#: n_cameras of every counted answer of the pilot panoramas.
+_PILOT_ROWS = (
+    select(_A.panorama_id, func.count(_T.tag_id))
+    .select_from(Assignment.__table__)
+    .join(Panorama.__table__, _P.panorama_id == _A.panorama_id)
+    .join(Submission.__table__, _S.submission_id == _A.submission_id)
+    .outerjoin(Tag.__table__, _STANDING)
+    .where(
+        _P.project_id == bindparam("project"),
+        _P.gold.is_(False),
+        _P.n_done >= 2,
+        _A.kind == "tag",
+        _A.status == "submitted",
+    )
+    .group_by(_A.panorama_id, _S.submission_id)
+    .order_by(_A.panorama_id, _S.submission_id)
+)
+#: n_cameras of every gold answer of the gold panoramas answered at least twice, and the truth.
+_GOLD_ROWS = (
+    select(_S.panorama_id, _P.gold_answer, func.count(_T.tag_id))
+    .select_from(Submission.__table__)
+    .join(Panorama.__table__, _P.panorama_id == _S.panorama_id)
+    .outerjoin(Tag.__table__, _STANDING)
+    .where(
+        _S.panorama_id.in_(_GOLD_ANSWERED),
+        _S.gold.is_(True),
+        _S.kind == "volunteer",
+        _S.problem.is_(None),
+    )
+    .group_by(_S.panorama_id, _P.gold_answer, _S.submission_id)
+    .order_by(_S.panorama_id, _S.submission_id)
+)
+
+
+def _conn(conn_or_session: Connection | Session) -> Connection:
+    if isinstance(conn_or_session, Session):
+        return conn_or_session.connection()
+    return conn_or_session
+
+
+def panorama_answers(
+    conn_or_session: Connection | Session, panorama_id: str
+) -> list[tuple[int, int, int]]:
+    """Return the panorama's counted tag answers as ``(street, building, unknown)`` counts.
+
+    One tuple per counted answer (a submitted ``tag`` task; problem reports and gold answers
+    are not counted answers): its standing (current, non-deleted) volunteer tags by
+    attachment. Machine tags are never included. One Core query.
+
+    Parameters
+    ----------
+    conn_or_session
+        A connection or a session (its connection and transaction are used).
+    panorama_id
+        The panorama.
+
+    Returns
+    -------
+    list of tuple of int
+        In submission id order (any order suits :func:`adaptive_target`).
+    """
+    rows = _conn(conn_or_session).execute(_ANSWERS, {"p": panorama_id}).all()
+    return [(int(s), int(b), int(u)) for s, b, u in rows]
+
+
+def machine_tag_count(conn: Connection | Session, panorama_id: str) -> int | None:
+    """Return the number of standing machine tags on the panorama's model submission.
+
+    The detector's detections on a panorama are one ``kind="model"`` submission with one
+    machine tag per detection (:mod:`camcensus.db.verify`). Where several models' detections
+    were imported, the latest submission counts. Volunteers' verdicts on the tags are not
+    used: the tags are the detector's independent opinion.
+
+    Returns
+    -------
+    int or None
+        None when the panorama has no model submission (the detector was not run on it).
+    """
+    sid, n = _conn(conn).execute(_MACHINE_TAGS, {"p": panorama_id}).one()
+    return None if sid is None else int(n)
+
+
+def _truth(answer_json: str | None) -> int:
+    return len(json.loads(answer_json)) if answer_json else 0
+
+
+def count_model_rows(
+    conn: Connection | Session, project_id: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Return the answers and known counts :func:`project_count_model` fits on.
+
+    Rows are the project's non-gold panoramas with at least 2 counted answers (the pilot, in
+    panorama id order), then its gold panoramas answered at least twice (gold tasks without a
+    problem report). Each row holds the answers' ``n_cameras`` (standing volunteer tags), padded
+    with -1 (missing).
+
+    Returns
+    -------
+    answers : numpy.ndarray
+        Panoramas × answers counts (int64, -1 = missing).
+    truth : numpy.ndarray
+        Per row, the gold panorama's true count (its gold answer's tags), else -1.
+    pilot, gold : int
+        Number of pilot rows and of gold rows.
+    """
+    c = _conn(conn)
+    params = {"project": project_id}
+    per: dict[str, list[int]] = {}
+    for pid, n in c.execute(_PILOT_ROWS, params).all():
+        per.setdefault(str(pid), []).append(int(n))
+    gold: dict[str, list[int]] = {}
+    known: dict[str, int] = {}
+    for pid, answer, n in c.execute(_GOLD_ROWS, params).all():
+        gold.setdefault(str(pid), []).append(int(n))
+        known[str(pid)] = _truth(answer)
+    lists = list(per.values()) + list(gold.values())
+    width = max((len(x) for x in lists), default=2)
+    answers = np.full((len(lists), width), -1, dtype="int64")
+    for i, x in enumerate(lists):
+        answers[i, : len(x)] = x
+    truth = np.array([-1] * len(per) + [known[p] for p in gold], dtype="int64")
+    return answers, truth, len(per), len(gold)
+
+
+@dataclass
+class _Entry:
+    model: CountModel | None
+    size: int  # pilot + gold panoramas at the last fit (0: never fitted)
+    fits: int
+    fitted_at: datetime | None
+    fitting: bool = False
+
+
+_LOCK = threading.Lock()
+_MODELS: dict[tuple[str, int], _Entry] = {}
+
+
+def clear_count_models() -> None:
+    """Forget every cached project model (tests; after restoring a database)."""
+    with _LOCK:
+        _MODELS.clear()
+
+
+def _key(session: Session, project_id: int) -> tuple[str, int]:
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
+    return url, int(project_id)
+
+
+def project_count_model(
+    session: Session, project_id: int, *, now: datetime | None = None
+) -> CountModel | None:
+    """Return ``stop_posterior``'s count model for the project, fitted on its own answers.
+
+    :func:`camcensus.quality.adaptive.fit_count_model` on :func:`count_model_rows` (``truth``
+    = the gold panoramas' known counts). The model is cached per process, keyed by database
+    URL and project, and refitted only when the number of model panoramas (pilot + gold) grew
+    by :data:`REFIT_GROWTH` and at least :data:`REFIT_PANORAMAS` since the last fit, so a
+    submit normally costs one count query and no fit. Thread-safe: one thread fits while the
+    others keep the previous model (or None before the first fit).
+
+    Parameters
+    ----------
+    session
+        The request's session (its transaction reads the rows).
+    project_id
+        The project.
+    now
+        When the fit happens (recorded with the cached model; default: the clock).
+
+    Returns
+    -------
+    CountModel or None
+        None until the project has :data:`PILOT_PANORAMAS` non-gold panoramas with at least 2
+        counted answers and :data:`GOLD_PANORAMAS` gold panoramas answered at least twice.
+    """
+    conn = session.connection()
+    pilot, gold = (int(x) for x in conn.execute(_SIZES, {"project": project_id}).one())
+    if pilot < PILOT_PANORAMAS or gold < GOLD_PANORAMAS:
+        return None
+    size = pilot + gold
+    key = _key(session, project_id)
+    with _LOCK:
+        entry = _MODELS.setdefault(key, _Entry(model=None, size=0, fits=0, fitted_at=None))
+        grown = size - entry.size
+        due = entry.model is None or (
+            grown >= REFIT_PANORAMAS and grown >= REFIT_GROWTH * entry.size
+        )
+        if not due or entry.fitting:
+            return entry.model
+        entry.fitting = True
+    try:
+        answers, truth, _, _ = count_model_rows(conn, project_id)
+        t_max = max(_T_MAX, int(truth.max(initial=-1)))
+        model = fit_count_model(answers, truth=truth, t_max=t_max)
+    except BaseException:
+        with _LOCK:
+            entry.fitting = False
+        raise
+    with _LOCK:
+        entry.model, entry.size, entry.fitting = model, size, False
+        entry.fits += 1
+        entry.fitted_at = now or datetime.now(UTC)
+    return model
+
+
+def _fits(session: Session, project_id: int) -> int:
+    """How many times the project's model was fitted in this process (tests)."""
+    with _LOCK:
+        entry = _MODELS.get(_key(session, project_id))
+        return 0 if entry is None else entry.fits
+
+
+def panorama_target(
+    session: Session, *, panorama_id: str, project_id: int, k: int, rule: str, k_max: int
+) -> int:
+    """Return how many counted answers the panorama needs, from its answers so far.
+
+    :func:`camcensus.quality.adaptive.adaptive_target` on :func:`panorama_answers` (one
+    category tuple per answer), with, for ``stop_posterior``, :func:`project_count_model` and
+    :func:`machine_tag_count`.
+
+    Parameters
+    ----------
+    session
+        The submit's session.
+    panorama_id, project_id
+        The panorama and its project.
+    k, rule, k_max
+        The project's volunteers per panorama, ``adaptive_rule`` and most volunteers
+        ``extend_disagreement`` may ask for.
+
+    Returns
+    -------
+    int
+        The panorama's new ``k_target``.
+    """
+    answers = panorama_answers(session, panorama_id)
+    model: CountModel | None = None
+    tags: int | None = None
+    if rule == "stop_posterior":
+        model = project_count_model(session, project_id)
+        if model is not None:
+            tags = machine_tag_count(session, panorama_id)
+    return adaptive_target(answers, k=k, rule=rule, k_max=k_max, model=model, machine_tags=tags)
