@@ -370,3 +370,23 @@ def test_model_fitted_at_pilot_sizes_and_cached(db: Db) -> None:
             session, panorama_id=single, project_id=project_id, k=3, rule="stop_posterior", k_max=5
         )
         assert got_tags == want_tags
+
+
+@pytest.mark.skipif(not _PASTED, reason="db.tasks._adapt does not call panorama_target yet")
+def test_platform_stop_posterior_uses_the_model_and_machine_tags(db: Db) -> None:
+    db_adaptive.clear_count_models()
+    pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
+    project_id, _, _ = _bulk_project(db, pilot=pilot, gold=gold, seed=2)
+    _set_rule(db, "stop_posterior")
+    single = f"city-{pilot + gold:04d}"  # one answer so far, (1, 1, 0)
+    _model_submission(db, single, [{}] * 2)
+    v1, v2 = db.volunteers(2)
+    assert _answer(db, v1, (1, 0, 0)) == "city-0000"  # the pilot panorama with 2 answers first
+    assert _answer(db, v2, (0, 0, 0)) == single
+    with db.sessions() as session:
+        model = db_adaptive.project_count_model(session, project_id)
+        assert model is not None and db_adaptive._fits(session, project_id) == 1
+    answers = [(1, 1, 0), (0, 0, 0)]
+    want = adaptive_target(answers, k=3, rule="stop_posterior", model=model, machine_tags=2)
+    assert want != adaptive_target(answers, k=3, rule="stop_posterior")  # the model decides
+    assert _k_target(db, single) == want
