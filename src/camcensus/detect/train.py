@@ -690,8 +690,13 @@ def model_card(config: Mapping[str, Any]) -> str:
         "COCO export, or `camcensus detect train --tags-from DATABASE --project P`).",
         "- Cameras under 8 px (at the 60 degree crop scale) are found less often (see the size "
         "bands).",
-        f"- Width: {train.get('channels')} backbone channels. In the benchmark "
-        "(docs/detect.md, Width; 60 training panoramas, 60 held out, 132 cameras) 16 and 24 "
+        "- It also finds cameras a per-panorama count must leave out: far ones, on the next "
+        "crossings' poles (0.6 tags per panorama in the synthetic benchmark, docs/detect.md). "
+        "Have volunteers reject them in the verify task, or locate tags across panoramas, "
+        "before counting.",
+        f"- Width: {train.get('channels')} backbone channels. In the benchmark before the "
+        "size refit (docs/detect.md, Width; 60 training panoramas, 60 held out, 132 cameras) "
+        "16 and 24 "
         "channels had the same accuracy on cameras >= 8 px (AP 0.970 and 0.967, recall at "
         "precision >= 0.8 0.95 and 0.96 of 57 cameras), 24 a little more under 8 px (overall "
         "AP 0.73 vs 0.71), and 16 channels ran 1.95x the crops/s of 24 with onnxruntime on 2 "
