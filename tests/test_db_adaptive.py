@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -323,37 +324,40 @@ def test_model_fitted_at_pilot_sizes_and_cached(db: Db) -> None:
     pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
     project_id, answers, truth = _bulk_project(db, pilot=pilot, gold=gold, seed=1, extra=30)
     expected = fit_count_model(answers, truth=truth)
+    later = [T0 + timedelta(seconds=60 * i) for i in range(4)]
     with db.sessions() as session:
-        model = db_adaptive.project_count_model(session, project_id)
+        model = db_adaptive.project_count_model(session, project_id, now=later[0])
         assert model is not None
         assert model.detection == pytest.approx(expected.detection, rel=1e-9)
         assert model.false_rate == pytest.approx(expected.false_rate, rel=1e-9)
         np.testing.assert_allclose(model.prior, expected.prior, rtol=1e-9, atol=1e-15)
-        assert db_adaptive._fits(session, project_id) == 1
-        # The next call reuses it: no refit.
-        assert db_adaptive.project_count_model(session, project_id) is model
-        assert db_adaptive._fits(session, project_id) == 1
-    # 24 more complete panoramas (of 175): below both thresholds, still no refit.
+        assert db_adaptive._wait(session, project_id) == 1
+        # The next call reuses it: no refit (and, within RECOUNT_S, no count either).
+        assert db_adaptive.project_count_model(session, project_id, now=later[0]) is model
+        assert db_adaptive._wait(session, project_id) == 1
+    # 24 more complete panoramas (of 175): fewer than 25, no refit.
     extra = [f"city-{pilot + gold + 1 + i:04d}" for i in range(30)]
     with db.sessions.begin() as session:
         session.execute(
             update(Panorama).where(Panorama.panorama_id.in_(extra[:24])).values(n_done=3, n_live=3)
         )
     with db.sessions() as session:
-        assert db_adaptive.project_count_model(session, project_id) is model
-        assert db_adaptive._fits(session, project_id) == 1
-    # 30 more (>= 25 and >= 10 %): refitted once (those panoramas have no answer rows, so the
-    # fit itself sees the same answers; only the count moved).
+        assert db_adaptive.project_count_model(session, project_id, now=later[1]) is model
+        assert db_adaptive._wait(session, project_id) == 1
+    # 30 more (>= 25 and >= 10 %): refitted once, in the background; the caller keeps the
+    # previous model meanwhile (those panoramas have no answer rows, so the fit sees the same
+    # answers: equal parameters; only the count moved).
     with db.sessions.begin() as session:
         session.execute(
             update(Panorama).where(Panorama.panorama_id.in_(extra)).values(n_done=3, n_live=3)
         )
     with db.sessions() as session:
-        again = db_adaptive.project_count_model(session, project_id)
+        assert db_adaptive.project_count_model(session, project_id, now=later[2]) is model
+        assert db_adaptive._wait(session, project_id) == 2
+        again = db_adaptive.project_count_model(session, project_id, now=later[3])
         assert again is not None and again is not model
-        assert db_adaptive._fits(session, project_id) == 2
-        assert db_adaptive.project_count_model(session, project_id) is again
-        assert db_adaptive._fits(session, project_id) == 2
+        assert again.detection == pytest.approx(model.detection, rel=1e-12)
+        assert db_adaptive._wait(session, project_id) == 2
         # stop_posterior's target uses the model and the machine tags, as adaptive_target.
         single = f"city-{pilot + gold:04d}"
         want = adaptive_target([(1, 1, 0)], k=3, rule="stop_posterior", model=again)
@@ -385,7 +389,7 @@ def test_platform_stop_posterior_uses_the_model_and_machine_tags(db: Db) -> None
     assert _answer(db, v2, (0, 0, 0)) == single
     with db.sessions() as session:
         model = db_adaptive.project_count_model(session, project_id)
-        assert model is not None and db_adaptive._fits(session, project_id) == 1
+        assert model is not None and db_adaptive._wait(session, project_id) == 1
     answers = [(1, 1, 0), (0, 0, 0)]
     want = adaptive_target(answers, k=3, rule="stop_posterior", model=model, machine_tags=2)
     assert want != adaptive_target(answers, k=3, rule="stop_posterior")  # the model decides

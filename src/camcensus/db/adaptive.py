@@ -22,21 +22,24 @@ benchmarks/bench_adaptive.py; docs/quality.md, Goal 3).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection, Engine, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
+from camcensus.db.engine import session_factory
 from camcensus.db.models import Assignment, Panorama, Submission, Tag
 from camcensus.quality.adaptive import CountModel, adaptive_target, fit_count_model
 
 __all__ = [
     "GOLD_PANORAMAS",
     "PILOT_PANORAMAS",
+    "RECOUNT_S",
     "REFIT_GROWTH",
     "REFIT_PANORAMAS",
     "clear_count_models",
@@ -57,6 +60,9 @@ GOLD_PANORAMAS = 75
 REFIT_GROWTH = 0.10
 #: See :data:`REFIT_GROWTH`.
 REFIT_PANORAMAS = 25
+#: Seconds between two counts of a project's model panoramas (the model changes slowly; a
+#: newly reached pilot size takes effect within this time).
+RECOUNT_S = 30.0
 #: ``fit_count_model``'s default ``t_max`` (most cameras a panorama may hold in the model);
 #: raised to a gold panorama's true count when one holds more.
 _T_MAX = 10
@@ -252,15 +258,17 @@ def count_model_rows(
 
 @dataclass
 class _Entry:
-    model: CountModel | None
-    size: int  # pilot + gold panoramas at the last fit (0: never fitted)
-    fits: int
-    fitted_at: datetime | None
-    fitting: bool = False
+    model: CountModel | None = None
+    size: int = 0  # pilot + gold panoramas at the last fit
+    fits: int = 0
+    fitted_at: datetime | None = None
+    counted_at: datetime | None = None
+    fitting: threading.Thread | None = None
 
 
 _LOCK = threading.Lock()
 _MODELS: dict[tuple[str, int], _Entry] = {}
+_LOG = logging.getLogger(__name__)
 
 
 def clear_count_models() -> None:
@@ -274,6 +282,33 @@ def _key(session: Session, project_id: int) -> tuple[str, int]:
     return url, int(project_id)
 
 
+def _fit_rows(answers: np.ndarray, truth: np.ndarray) -> CountModel:
+    t_max = max(_T_MAX, int(truth.max(initial=-1)))
+    return fit_count_model(answers, truth=truth, t_max=t_max)
+
+
+def _store(entry: _Entry, model: CountModel, size: int, now: datetime) -> None:
+    with _LOCK:
+        entry.model, entry.size, entry.fitting = model, size, None
+        entry.fits += 1
+        entry.fitted_at = now
+
+
+def _refit(engine: Engine, entry: _Entry, project_id: int, size: int, now: datetime) -> None:
+    """Refit in a thread of its own, on its own read-only connection (committed answers; on
+    SQLite a deferred transaction, which never blocks writers)."""
+    try:
+        with session_factory(engine, readonly=True)() as session:
+            answers, truth, _, _ = count_model_rows(session, project_id)
+        model = _fit_rows(answers, truth)
+    except Exception:  # the previous model stays; the next count tries again
+        _LOG.exception("camcensus: refitting project %s's count model failed", project_id)
+        with _LOCK:
+            entry.fitting = None
+        return
+    _store(entry, model, size, now)
+
+
 def project_count_model(
     session: Session, project_id: int, *, now: datetime | None = None
 ) -> CountModel | None:
@@ -281,19 +316,22 @@ def project_count_model(
 
     :func:`camcensus.quality.adaptive.fit_count_model` on :func:`count_model_rows` (``truth``
     = the gold panoramas' known counts). The model is cached per process, keyed by database
-    URL and project, and refitted only when the number of model panoramas (pilot + gold) grew
-    by :data:`REFIT_GROWTH` and at least :data:`REFIT_PANORAMAS` since the last fit, so a
-    submit normally costs one count query and no fit. Thread-safe: one thread fits while the
-    others keep the previous model (or None before the first fit).
+    URL and project. The project's model panoramas (pilot + gold) are counted at most once
+    every :data:`RECOUNT_S` seconds (one indexed query), and the model is refitted only when
+    they grew by :data:`REFIT_GROWTH` and by at least :data:`REFIT_PANORAMAS` since the last
+    fit, so a submit normally costs no query and no fit. The first fit (some 175 panoramas,
+    tens of ms) runs in the caller's transaction; a refit runs in a background thread on its
+    own connection (EM on 10,000 panoramas takes seconds, and a submit on SQLite holds the
+    write lock) while callers keep the previous model. Thread-safe (one lock).
 
     Parameters
     ----------
     session
-        The request's session (its transaction reads the rows).
+        The request's session (its transaction reads the counts and the first fit's rows).
     project_id
         The project.
     now
-        When the fit happens (recorded with the cached model; default: the clock).
+        The time of the call (default: the clock); tests step it past :data:`RECOUNT_S`.
 
     Returns
     -------
@@ -301,45 +339,63 @@ def project_count_model(
         None until the project has :data:`PILOT_PANORAMAS` non-gold panoramas with at least 2
         counted answers and :data:`GOLD_PANORAMAS` gold panoramas answered at least twice.
     """
+    now = now or datetime.now(UTC)
+    key = _key(session, project_id)
+    with _LOCK:
+        entry = _MODELS.setdefault(key, _Entry())
+        last = entry.counted_at
+        if last is not None and (now - last).total_seconds() < RECOUNT_S:
+            return entry.model
+        entry.counted_at = now
     conn = session.connection()
     pilot, gold = (int(x) for x in conn.execute(_SIZES, {"project": project_id}).one())
     if pilot < PILOT_PANORAMAS or gold < GOLD_PANORAMAS:
         return None
     size = pilot + gold
-    key = _key(session, project_id)
     with _LOCK:
-        entry = _MODELS.setdefault(key, _Entry(model=None, size=0, fits=0, fitted_at=None))
         grown = size - entry.size
         due = entry.model is None or (
             grown >= REFIT_PANORAMAS and grown >= REFIT_GROWTH * entry.size
         )
-        if not due or entry.fitting:
+        if not due or entry.fitting is not None:
             return entry.model
-        entry.fitting = True
-    try:
-        answers, truth, _, _ = count_model_rows(conn, project_id)
-        t_max = max(_T_MAX, int(truth.max(initial=-1)))
-        model = fit_count_model(answers, truth=truth, t_max=t_max)
-    except BaseException:
-        with _LOCK:
-            entry.fitting = False
-        raise
-    with _LOCK:
-        entry.model, entry.size, entry.fitting = model, size, False
-        entry.fits += 1
-        entry.fitted_at = now or datetime.now(UTC)
+        first = entry.model is None
+        if not first:
+            engine = session.get_bind().engine
+            entry.fitting = threading.Thread(
+                target=_refit,
+                args=(engine, entry, project_id, size, now),
+                name=f"camcensus-refit-{project_id}",
+                daemon=True,
+            )
+            entry.fitting.start()
+            return entry.model
+    answers, truth, _, _ = count_model_rows(conn, project_id)
+    model = _fit_rows(answers, truth)
+    _store(entry, model, size, now)
     return model
 
 
-def _fits(session: Session, project_id: int) -> int:
-    """How many times the project's model was fitted in this process (tests)."""
+def _wait(session: Session, project_id: int) -> int:
+    """Wait for a refit in progress; return how many times the model was fitted (tests)."""
     with _LOCK:
         entry = _MODELS.get(_key(session, project_id))
+        thread = None if entry is None else entry.fitting
+    if thread is not None:
+        thread.join()
+    with _LOCK:
         return 0 if entry is None else entry.fits
 
 
 def panorama_target(
-    session: Session, *, panorama_id: str, project_id: int, k: int, rule: str, k_max: int
+    session: Session,
+    *,
+    panorama_id: str,
+    project_id: int,
+    k: int,
+    rule: str,
+    k_max: int,
+    now: datetime | None = None,
 ) -> int:
     """Return how many counted answers the panorama needs, from its answers so far.
 
@@ -356,6 +412,8 @@ def panorama_target(
     k, rule, k_max
         The project's volunteers per panorama, ``adaptive_rule`` and most volunteers
         ``extend_disagreement`` may ask for.
+    now
+        The time of the call, for :func:`project_count_model` (default: the clock).
 
     Returns
     -------
@@ -366,7 +424,7 @@ def panorama_target(
     model: CountModel | None = None
     tags: int | None = None
     if rule == "stop_posterior":
-        model = project_count_model(session, project_id)
+        model = project_count_model(session, project_id, now=now)
         if model is not None:
             tags = machine_tag_count(session, panorama_id)
     return adaptive_target(answers, k=k, rule=rule, k_max=k_max, model=model, machine_tags=tags)
