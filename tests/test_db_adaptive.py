@@ -394,3 +394,19 @@ def test_platform_stop_posterior_uses_the_model_and_machine_tags(db: Db) -> None
     want = adaptive_target(answers, k=3, rule="stop_posterior", model=model, machine_tags=2)
     assert want != adaptive_target(answers, k=3, rule="stop_posterior")  # the model decides
     assert _k_target(db, single) == want
+
+
+def test_large_first_fit_runs_in_the_background(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db_adaptive, "INLINE_FIT_PANORAMAS", 100)  # below the 175 here
+    pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
+    project_id, answers, truth = _bulk_project(db, pilot=pilot, gold=gold, seed=3)
+    expected = fit_count_model(answers, truth=truth)
+    with db.sessions() as session:
+        # Fitted on its own read-only connection while this session's transaction is open.
+        assert db_adaptive.project_count_model(session, project_id, now=T0) is None
+        assert db_adaptive._wait(session, project_id) == 1
+        assert db_adaptive.project_count_model(session, project_id, now=T0) is not None
+        model = db_adaptive.project_count_model(session, project_id, now=T0)
+        assert model is not None
+        assert model.detection == pytest.approx(expected.detection, rel=1e-9)
+        np.testing.assert_allclose(model.prior, expected.prior, rtol=1e-9, atol=1e-15)

@@ -38,6 +38,7 @@ from camcensus.quality.adaptive import CountModel, adaptive_target, fit_count_mo
 
 __all__ = [
     "GOLD_PANORAMAS",
+    "INLINE_FIT_PANORAMAS",
     "PILOT_PANORAMAS",
     "RECOUNT_S",
     "REFIT_GROWTH",
@@ -60,6 +61,9 @@ GOLD_PANORAMAS = 75
 REFIT_GROWTH = 0.10
 #: See :data:`REFIT_GROWTH`.
 REFIT_PANORAMAS = 25
+#: Largest first fit run inside the submit's transaction (EM: about 0.03 s on 175 panoramas,
+#: 6 s on 10,000 on the 2-core test machine); larger ones run in a background thread.
+INLINE_FIT_PANORAMAS = 1000
 #: Seconds between two counts of a project's model panoramas (the model changes slowly; a
 #: newly reached pilot size takes effect within this time).
 RECOUNT_S = 30.0
@@ -263,7 +267,8 @@ class _Entry:
     fits: int = 0
     fitted_at: datetime | None = None
     counted_at: datetime | None = None
-    fitting: threading.Thread | None = None
+    fitting: threading.Thread | None = None  # a background refit in progress
+    busy: bool = False  # a first fit in progress in a caller's transaction
 
 
 _LOCK = threading.Lock()
@@ -289,7 +294,7 @@ def _fit_rows(answers: np.ndarray, truth: np.ndarray) -> CountModel:
 
 def _store(entry: _Entry, model: CountModel, size: int, now: datetime) -> None:
     with _LOCK:
-        entry.model, entry.size, entry.fitting = model, size, None
+        entry.model, entry.size, entry.fitting, entry.busy = model, size, None, False
         entry.fits += 1
         entry.fitted_at = now
 
@@ -319,10 +324,12 @@ def project_count_model(
     URL and project. The project's model panoramas (pilot + gold) are counted at most once
     every :data:`RECOUNT_S` seconds (one indexed query), and the model is refitted only when
     they grew by :data:`REFIT_GROWTH` and by at least :data:`REFIT_PANORAMAS` since the last
-    fit, so a submit normally costs no query and no fit. The first fit (some 175 panoramas,
-    tens of ms) runs in the caller's transaction; a refit runs in a background thread on its
-    own connection (EM on 10,000 panoramas takes seconds, and a submit on SQLite holds the
-    write lock) while callers keep the previous model. Thread-safe (one lock).
+    fit, so a submit normally costs no query and no fit. The first fit on at most
+    :data:`INLINE_FIT_PANORAMAS` panoramas (the pilot: some 175, tens of ms) runs in the
+    caller's transaction; any other fit runs in a background thread on its own read-only
+    connection (EM on 10,000 panoramas takes seconds, and a submit on SQLite holds the write
+    lock) while callers keep the previous model (None before the first). Thread-safe (one
+    lock).
 
     Parameters
     ----------
@@ -357,10 +364,9 @@ def project_count_model(
         due = entry.model is None or (
             grown >= REFIT_PANORAMAS and grown >= REFIT_GROWTH * entry.size
         )
-        if not due or entry.fitting is not None:
+        if not due or entry.fitting is not None or entry.busy:
             return entry.model
-        first = entry.model is None
-        if not first:
+        if entry.model is not None or size > INLINE_FIT_PANORAMAS:
             engine = session.get_bind().engine
             entry.fitting = threading.Thread(
                 target=_refit,
@@ -370,8 +376,14 @@ def project_count_model(
             )
             entry.fitting.start()
             return entry.model
-    answers, truth, _, _ = count_model_rows(conn, project_id)
-    model = _fit_rows(answers, truth)
+        entry.busy = True
+    try:
+        answers, truth, _, _ = count_model_rows(conn, project_id)
+        model = _fit_rows(answers, truth)
+    except BaseException:
+        with _LOCK:
+            entry.busy = False
+        raise
     _store(entry, model, size, now)
     return model
 
