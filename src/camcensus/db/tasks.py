@@ -54,7 +54,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     exists,
-    func,
     insert,
     or_,
     select,
@@ -880,18 +879,6 @@ def _sync_loaded(session: Session, assignment_id: str, **values: Any) -> None:
             set_committed_value(loaded, name, value)
 
 
-#: The camera counts (standing tags) of the panorama's counted answers.
-_ANSWER_COUNTS = (
-    select(func.count(_T.tag_id))
-    .select_from(assignments_table)
-    .join(Submission.__table__, _S.submission_id == _A.submission_id)
-    .outerjoin(
-        Tag.__table__,
-        (_T.submission_id == _S.submission_id) & _T.current.is_(True) & _T.deleted.is_(False),
-    )
-    .where(_A.panorama_id == bindparam("p"), _A.kind == "tag", _A.status == "submitted")
-    .group_by(_S.submission_id)
-)
 _SET_TARGET = (
     update(panoramas_table)
     .where(_P.panorama_id == bindparam("p"))
@@ -901,18 +888,18 @@ _SET_TARGET = (
 
 def _adapt(session: Session, assignment: _Owned) -> None:
     """Set the panorama's ``k_target`` from its counted answers so far and the project's
-    adaptive rule (:func:`camcensus.quality.adaptive.adaptive_target`)."""
-    from camcensus.quality.adaptive import adaptive_target
+    adaptive rule (:func:`camcensus.db.adaptive.panorama_target`)."""
+    from camcensus.db.adaptive import panorama_target
 
-    conn = connection(session)
-    counts = [int(n) for n in conn.execute(_ANSWER_COUNTS, {"p": assignment.panorama_id}).scalars()]
-    target = adaptive_target(
-        counts,
+    target = panorama_target(
+        session,
+        panorama_id=assignment.panorama_id,
+        project_id=assignment.project_id,
         k=assignment.k,
         rule=assignment.adaptive_rule,
         k_max=max(assignment.k, ADAPTIVE_K_MAX),
     )
-    conn.execute(_SET_TARGET, {"p": assignment.panorama_id, "target": int(target)})
+    connection(session).execute(_SET_TARGET, {"p": assignment.panorama_id, "target": int(target)})
 
 
 def abandon(
