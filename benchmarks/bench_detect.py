@@ -237,6 +237,7 @@ def _train_one(
         channels=width,
         seed=args.seed,
         mine=not args.no_mining,
+        crop_fov_deg=args.crop_fov,
         progress=lambda s: print(f"[{width}] {s}", flush=True),
     )
     t_all = time.perf_counter() - t
@@ -271,6 +272,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--crops", type=int, default=48, help="crops for the throughput test")
     ap.add_argument("--no-mining", action="store_true", help="skip hard-negative mining")
+    ap.add_argument(
+        "--crop-fov", type=float, default=60.0, help="crop field of view (degrees) to train for"
+    )
     ap.add_argument("--model", type=Path, help="skip training: evaluate this model folder")
     ap.add_argument("--out", type=Path, help="keep the trained model folder here")
     ap.add_argument("--json", type=Path, help="write the results as JSON")

@@ -136,9 +136,13 @@ def test_model_folder_is_swapped_whole_and_never_deletes_other_files(tmp_path: P
     assert sorted(p.name for p in out.iterdir()) == sorted(MODEL_FILES)
     first = (out / "model.onnx").read_bytes()
     # Rewritten with other weights: the folder holds the new model, and nothing is left beside.
-    other = TrainResult(init_params(1, channels=8), [{"loss": 0.5}], 1.0, {"channels": 8})
+    other = TrainResult(
+        init_params(1, channels=8), [{"loss": 0.5}], 1.0, {"channels": 8, "crop_fov_deg": 45.0}
+    )
     write_model_dir(out, other, data={"synthetic_panoramas": 1, "seed": 1})
     assert (out / "model.onnx").read_bytes() != first
+    # The training crops' field of view is the one detect run tiles with.
+    assert load_detector(out).config["crop_fov_deg"] == 45.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     x = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
     got = load_detector(out, threads=1).predict(x)["heatmap"]
@@ -150,3 +154,24 @@ def test_model_folder_is_swapped_whole_and_never_deletes_other_files(tmp_path: P
         write_model_dir(out, result, data={"synthetic_panoramas": 1, "seed": 0})
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert (out / "model.onnx").read_bytes() != first
+
+
+@pytest.mark.slow
+def test_patches_take_the_pixel_scale_of_the_crop_fov() -> None:
+    from camcensus.detect.crops import focal_px
+
+    wide = synthetic_patches(2, seed=0, crop_fov_deg=60.0)
+    narrow = synthetic_patches(2, seed=0, crop_fov_deg=45.0)
+    assert len(wide.images) == len(narrow.images) > 0
+    # The same zoom and jitter draws: every camera box grows with the focal length (773 / 554).
+    ratio = focal_px(45.0, 640) / focal_px(60.0, 640)
+    # Patch by patch (the same centres in the same order), where each holds one whole box.
+    one = [
+        ann[ann["iscrowd"] == 0].groupby("patch").filter(lambda g: len(g) == 1).set_index("patch")
+        for ann in (wide.annotations, narrow.annotations)
+    ]
+    both = one[0].merge(one[1], left_index=True, right_index=True, suffixes=("_60", "_45"))
+    assert len(both) > 5
+    for col in ("w", "h"):
+        got = both[f"{col}_45"].to_numpy(float) / both[f"{col}_60"].to_numpy(float)
+        assert float(np.median(got)) == pytest.approx(ratio, rel=0.03), col

@@ -163,6 +163,7 @@ def synthetic_patches(
     per_lookalike: int = 1,
     max_lookalikes: int = 6,
     n_random: int = 8,
+    crop_fov_deg: float = CROP_FOV_DEG,
     progress: Progress | None = None,
 ) -> Patches:
     """Cut training patches from ``n_panoramas`` synthetic panoramas (see the module text).
@@ -178,6 +179,9 @@ def synthetic_patches(
     per_camera, per_lookalike, max_lookalikes, n_random
         Patches per drawn camera, per look-alike (at most ``max_lookalikes`` look-alikes per
         panorama) and random patches per panorama.
+    crop_fov_deg
+        Field of view of the 640-px inference crops whose pixel scale the patches take (a
+        narrower one gives each camera more pixels; the model folder records it).
     progress
         Called with a short status line per panorama.
     """
@@ -206,7 +210,7 @@ def synthetic_patches(
             (float(rng.uniform(0, 360)), float(rng.uniform(*_PITCH_BAND)), "random")
             for _ in range(n_random)
         ]
-        _cut(pid, rendered, cams, centres, patch, rng, images, anns, kinds)
+        _cut(pid, rendered, cams, centres, patch, rng, images, anns, kinds, crop_fov_deg)
     cols = ["patch", "x", "y", "w", "h", "category", "iscrowd"]
     return Patches(
         images=np.stack(images) if images else np.zeros((0, patch, patch, 3), np.uint8),
@@ -226,9 +230,13 @@ def _cut(
     images: list[np.ndarray],
     anns: list[pd.DataFrame],
     kinds: list[str],
+    crop_fov_deg: float = CROP_FOV_DEG,
 ) -> None:
-    """Cut jittered, zoomed patches around ``centres`` and label them (appends in place)."""
-    f_crop = focal_px(CROP_FOV_DEG, CROP_SIZE)
+    """Cut jittered, zoomed patches around ``centres`` and label them (appends in place).
+
+    Patches take the pixel scale of ``CROP_SIZE``-px crops of ``crop_fov_deg``.
+    """
+    f_crop = focal_px(crop_fov_deg, CROP_SIZE)
     rows = []
     for h, p, kind in centres:
         f = f_crop * math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
@@ -445,11 +453,13 @@ def mine_hard_negatives(
     patch: int = 128,
     score_min: float = 0.2,
     per_panorama: int = 12,
+    crop_fov_deg: float = CROP_FOV_DEG,
     progress: Progress | None = None,
 ) -> Patches:
     """Cut patches around the model's false positives on the training panoramas.
 
-    Runs the current weights (as ONNX, onnxruntime) over each panorama's 640 px tiling,
+    Runs the current weights (as ONNX, onnxruntime) over each panorama's 640 px tiling at
+    ``crop_fov_deg``,
     matches the detections to the drawn cameras (:func:`camcensus.detect.evaluate.
     match_detections`) and cuts two jittered patches around each of the ``per_panorama``
     highest-scoring unmatched detections (score >= ``score_min``); any camera inside such a
@@ -457,6 +467,7 @@ def mine_hard_negatives(
     """
     import tempfile
 
+    from camcensus.detect.crops import tile_views
     from camcensus.detect.evaluate import match_detections, truth_cameras
     from camcensus.detect.infer import detect_panorama, load_detector
     from camcensus.detect.onnx_export import write_onnx
@@ -476,6 +487,7 @@ def mine_hard_negatives(
                 rendered.image,
                 panorama_id=pid,
                 panorama_heading_deg=rendered.heading_deg,
+                views=tile_views(fov_deg=crop_fov_deg, size=CROP_SIZE),
                 score_min=score_min,
             )
             if dets.empty:
@@ -490,7 +502,7 @@ def mine_hard_negatives(
             ]
             if centres:
                 cams = _drawn_cameras(pid, rendered)
-                _cut(pid, rendered, cams, centres, patch, rng, images, anns, kinds)
+                _cut(pid, rendered, cams, centres, patch, rng, images, anns, kinds, crop_fov_deg)
     cols = ["patch", "x", "y", "w", "h", "category", "iscrowd"]
     return Patches(
         images=np.stack(images) if images else np.zeros((0, patch, patch, 3), np.uint8),
@@ -507,19 +519,27 @@ def train_synthetic(
     seed: int = 0,
     channels: int = DEFAULT_CHANNELS,
     mine: bool = True,
+    crop_fov_deg: float = CROP_FOV_DEG,
     progress: Progress | None = None,
 ) -> tuple[TrainResult, Patches]:
     """Train on synthetic panoramas: patches, ``epochs`` of training, then (``mine``) one round
     of hard-negative mining and ``max(1, epochs // 2)`` more epochs on all patches.
 
+    ``crop_fov_deg``: the inference crops' field of view (patches at their pixel scale, mining
+    on their tiling; recorded in ``config["crop_fov_deg"]`` for :func:`write_model_dir`).
     Returns the result (``seconds`` counts both rounds and the mining) and the patches used.
     """
-    patches = synthetic_patches(n_panoramas, seed=seed, progress=progress)
+    patches = synthetic_patches(
+        n_panoramas, seed=seed, crop_fov_deg=crop_fov_deg, progress=progress
+    )
     result = train_detector(patches, epochs=epochs, channels=channels, seed=seed, progress=progress)
+    result.config["crop_fov_deg"] = crop_fov_deg
     if not mine:
         return result, patches
     start = time.perf_counter()
-    hard = mine_hard_negatives(result.params, n_panoramas, seed=seed, progress=progress)
+    hard = mine_hard_negatives(
+        result.params, n_panoramas, seed=seed, crop_fov_deg=crop_fov_deg, progress=progress
+    )
     mined = time.perf_counter() - start
     if len(hard.images) == 0:
         return result, patches
@@ -590,7 +610,7 @@ def write_model_dir(
         "types": list(TYPES),
         "heads": dict(HEADS),
         "crop_px": CROP_SIZE,
-        "crop_fov_deg": CROP_FOV_DEG,
+        "crop_fov_deg": float(result.config.get("crop_fov_deg", CROP_FOV_DEG)),
         "opset": OPSET,
         "train": dict(result.config),
         "train_seconds": round(result.seconds, 1),
