@@ -368,12 +368,16 @@ def app_from_env() -> Any:
     from camcensus.web import WebSettings, create_app
 
     engine = connect(os.environ["CAMCENSUS_PLATFORM_DATABASE"])
+    from camcensus.web.app import tune_gc_for_serving
+
     limits = os.environ.get("CAMCENSUS_PLATFORM_RATE_LIMITS", "1") != "0"
-    return create_app(
+    app = create_app(
         engine,
         media_root=os.environ["CAMCENSUS_PLATFORM_MEDIA"],
         settings=WebSettings(rate_limits=limits),
     )
+    tune_gc_for_serving()  # this function runs in the serving process (a uvicorn factory)
+    return app
 
 
 @contextmanager
