@@ -27,7 +27,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("onnxruntime", reason="the cv extra (onnxruntime) is not installed")
     out = tmp_path_factory.mktemp("detect") / "model"
     args = ["detect", "train", "--synthetic", "3", "--epochs", "1", "--channels", "8"]
-    args += ["--holdout", "1", "--seed", "2", "--no-mining", "--out", str(out)]
+    args += ["--holdout", "1", "--seed", "2", "--no-mining", "--crop-fov", "45", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out
@@ -38,13 +38,24 @@ def test_train_writes_onnx_config_and_card(model_dir: Path) -> None:
     assert (model_dir / "model.onnx").stat().st_size > 1000
     config = json.loads((model_dir / "config.json").read_text())
     assert config["data"] == {"synthetic_panoramas": 3, "seed": 2}
-    assert config["train"]["epochs"] == 1 and config["crop_fov_deg"] == 60.0
+    assert config["train"]["epochs"] == 1 and config["crop_fov_deg"] == 45.0
     assert config["metrics"]["data"]["seed"] == 3
     card = (model_dir / "model_card.md").read_text()
     for words in ("depends on your own labelled data", "Licence", "machine tag alone never"):
         assert words in card
     again = runner.invoke(app, ["detect", "train", "--synthetic", "3", "--out", str(model_dir)])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+@pytest.mark.parametrize("fov", ["10", "150", "nan"])
+def test_train_refuses_a_crop_fov_out_of_range(fov: str, tmp_path: Path) -> None:
+    args = ["detect", "train", "--synthetic", "1", "--crop-fov", fov, "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
+    out = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2, out
+    assert f"--crop-fov {float(fov)}: expected degrees in [20, 120]" in out
+    assert "Fix: pass e.g. --crop-fov 45" in out
+    assert not (tmp_path / "model.onnx").exists()
 
 
 @pytest.mark.slow
@@ -65,7 +76,7 @@ def test_run_writes_machine_tags_for_a_folder(model_dir: Path, tmp_path: Path) -
     assert list(dets.columns) == list(DETECTION_COLUMNS)
     assert len(dets) > 0 and set(dets["panorama_id"].astype(str)) == {"p1"}
     assert dets["machine"].all() and set(dets["source"]) == {"machine"}
-    assert dets["score"].between(0, 1).all() and (dets["fov_deg"] == 60.0).all()
+    assert dets["score"].between(0, 1).all() and (dets["fov_deg"] == 45.0).all()
 
 
 @pytest.mark.slow

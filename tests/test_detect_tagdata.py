@@ -197,7 +197,7 @@ def tag_model(platform: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
     out = tmp_path_factory.mktemp("tagmodel") / "model"
     args = ["detect", "train", "--tags-from", platform["url"], "--project", "tiny"]
     args += ["--media", str(platform["media"]), "--epochs", "1", "--channels", "8"]
-    result = CliRunner().invoke(app, [*args, "--no-mining", "--out", str(out)])
+    result = CliRunner().invoke(app, [*args, "--no-mining", "--crop-fov", "45", "--out", str(out)])
     return out, args, result
 
 
@@ -215,7 +215,7 @@ def test_cli_trains_from_a_platform_project(
     assert config["data"]["project"] == "tiny"
     assert config["data"]["agreed_cameras"] == n_cam
     assert config["data"]["panoramas"] == 3 and config["data"]["panoramas_left_out"] == 1
-    assert config["metrics"] is None
+    assert config["metrics"] is None and config["crop_fov_deg"] == 45.0
     card = (out / "model_card.md").read_text()
     assert "agreed tags of the platform project `tiny`" in card
     assert "answered by fewer than 2 volunteers" in result.output

@@ -37,6 +37,9 @@ Threads = Annotated[
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace files already in --out.")]
 
+#: Accepted ``detect train --crop-fov`` (degrees): 84 crops a panorama at 20°, 4 at 120°.
+CROP_FOV_RANGE = (20.0, 120.0)
+
 
 def _missing_extra(exc: ImportError, extra: str) -> OptionError:
     return OptionError(f"{exc.name or exc}: not installed. Fix: pip install 'camcensus[{extra}]'")
@@ -91,6 +94,15 @@ def train(
             help="A second round on the first model's false positives (hard negatives).",
         ),
     ] = True,
+    crop_fov: Annotated[
+        float,
+        typer.Option(
+            "--crop-fov",
+            help="Field of view (degrees) of the 640-px crops the model is trained for and "
+            "`detect run` tiles with (45 gives cameras 1.39x the pixels of 60; docs/detect.md, "
+            "Measured).",
+        ),
+    ] = 60.0,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
 ) -> None:
@@ -102,6 +114,13 @@ def train(
             raise OptionError(
                 f"--synthetic {synthetic}, --epochs {epochs}, --holdout {holdout}: expected "
                 "positive counts (holdout may be 0)"
+            )
+        lo, hi = CROP_FOV_RANGE
+        if not lo <= crop_fov <= hi:
+            raise OptionError(
+                f"--crop-fov {crop_fov}: expected degrees in [{lo:g}, {hi:g}] (narrower needs "
+                "hundreds of crops per panorama, wider leaves cameras too few pixels). "
+                "Fix: pass e.g. --crop-fov 45 or 60"
             )
         _refuse_overwrite(out / "model.onnx", force)
         try:
@@ -117,11 +136,17 @@ def train(
         data: dict[str, Any]
         if tags_from is not None:
             result, patches, data = _train_from_tags(  # seed: data["seed"]
-                tags_from, project, media, epochs, channels, seed, mining, ledger, update
+                tags_from, project, media, epochs, channels, seed, mining, crop_fov, ledger, update
             )
         else:
             result, patches = train_synthetic(
-                synthetic, epochs=epochs, channels=channels, seed=seed, mine=mining, progress=update
+                synthetic,
+                epochs=epochs,
+                channels=channels,
+                seed=seed,
+                mine=mining,
+                crop_fov_deg=crop_fov,
+                progress=update,
             )
             data = {"synthetic_panoramas": synthetic, "seed": seed}
         write_model_dir(out, result, data=data)
@@ -158,6 +183,7 @@ def _train_from_tags(
     channels: int,
     seed: int,
     mining: bool,
+    crop_fov: float,
     ledger: Ledger,
     update: Any,
 ) -> tuple[Any, Any, dict[str, Any]]:
@@ -182,6 +208,7 @@ def _train_from_tags(
         channels=channels,
         seed=seed,
         mine=mining,
+        crop_fov_deg=crop_fov,
         ledger=ledger,
         progress=update,
     )

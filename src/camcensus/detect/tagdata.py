@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from camcensus._errors import Ledger, OptionError
+from camcensus.detect.crops import tile_views
 from camcensus.detect.labels import CAMERA_COLUMNS, agreed_cameras
-from camcensus.detect.train import DEFAULT_CHANNELS
+from camcensus.detect.train import CROP_FOV_DEG, CROP_SIZE, DEFAULT_CHANNELS
 
 __all__ = [
     "ProjectData",
@@ -134,10 +135,13 @@ def tag_patches(
     n_random: int = 8,
     min_support: int = 2,
     seed: int = 0,
+    crop_fov_deg: float = CROP_FOV_DEG,
     ledger: Ledger | None = None,
     progress: Progress | None = None,
 ) -> tuple[Any, pd.DataFrame]:
     """Cut labelled training patches from a project's panoramas (module text for the rules).
+
+    Patches take the pixel scale of the 640-px inference crops of ``crop_fov_deg``.
 
     Returns
     -------
@@ -196,7 +200,7 @@ def tag_patches(
             for _ in range(n_random)
         ]
         source = SimpleNamespace(image=image, heading_deg=float(heading))
-        _cut(pid, source, pc, centres, patch, rng, images, anns, kinds)
+        _cut(pid, source, pc, centres, patch, rng, images, anns, kinds, crop_fov_deg)
         used.append(pid)
     cols = ["patch", "x", "y", "w", "h", "category", "iscrowd"]
     patches = Patches(
@@ -233,9 +237,12 @@ def mine_tag_negatives(
     score_min: float = 0.2,
     per_panorama: int = 12,
     seed: int = 0,
+    crop_fov_deg: float = CROP_FOV_DEG,
     progress: Progress | None = None,
 ) -> Any:
     """Hard negatives on a project's panoramas: the model's detections far from every tag.
+
+    The model runs on the tiling of ``crop_fov_deg`` crops; the patches take their pixel scale.
 
     A detection within ``max(1.5°, 2 ×`` the candidate's prior size) of any candidate (agreed
     or not: a tag there is no evidence of absence) is not a false positive; the others, the
@@ -249,6 +256,7 @@ def mine_tag_negatives(
     from camcensus.detect.train import Patches, _cut
 
     rng = np.random.default_rng([seed, 43])
+    views = tile_views(fov_deg=crop_fov_deg, size=CROP_SIZE)
     truth = (
         _candidate_truth(cams)
         if len(cams)
@@ -271,7 +279,12 @@ def mine_tag_negatives(
             heading = float(head_of[pid])
             image = load_image(uri_of[pid])
             dets = detect_panorama(
-                detector, image, panorama_id=pid, panorama_heading_deg=heading, score_min=score_min
+                detector,
+                image,
+                panorama_id=pid,
+                panorama_heading_deg=heading,
+                views=views,
+                score_min=score_min,
             )
             if dets.empty:
                 continue
@@ -284,7 +297,8 @@ def mine_tag_negatives(
             ]
             if centres:
                 source = SimpleNamespace(image=image, heading_deg=heading)
-                _cut(pid, source, by_pano.get(pid, empty), centres, patch, rng, images, anns, kinds)
+                pc = by_pano.get(pid, empty)
+                _cut(pid, source, pc, centres, patch, rng, images, anns, kinds, crop_fov_deg)
     cols = ["patch", "x", "y", "w", "h", "category", "iscrowd"]
     return Patches(
         images=np.stack(images) if images else np.zeros((0, patch, patch, 3), np.uint8),
@@ -303,6 +317,7 @@ def train_from_tags(
     seed: int = 0,
     mine: bool = True,
     min_support: int = 2,
+    crop_fov_deg: float = CROP_FOV_DEG,
     ledger: Ledger | None = None,
     progress: Progress | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
@@ -310,6 +325,8 @@ def train_from_tags(
 
     ``epochs`` on :func:`tag_patches`, then (``mine``) one round of
     :func:`mine_tag_negatives` and ``max(1, epochs // 2)`` more epochs on everything.
+    ``crop_fov_deg``: the inference crops' field of view (recorded in
+    ``config["crop_fov_deg"]``, which ``detect run`` tiles with).
 
     Returns
     -------
@@ -322,7 +339,13 @@ def train_from_tags(
     from camcensus.detect.train import TrainResult, _concat, train_detector
 
     patches, cams = tag_patches(
-        data, load_image, min_support=min_support, seed=seed, ledger=ledger, progress=progress
+        data,
+        load_image,
+        min_support=min_support,
+        seed=seed,
+        crop_fov_deg=crop_fov_deg,
+        ledger=ledger,
+        progress=progress,
     )
     agreed = int(cams["agreed"].astype(bool).sum()) if len(cams) else 0
     info: dict[str, Any] = {
@@ -337,12 +360,13 @@ def train_from_tags(
         "panorama_ids": list(patches.panoramas),
     }
     result = train_detector(patches, epochs=epochs, channels=channels, seed=seed, progress=progress)
+    result.config["crop_fov_deg"] = crop_fov_deg
     if not mine:
         return result, patches, info
     start = time.perf_counter()
     hard = mine_tag_negatives(
         result.params, data, load_image, cams, used=patches.panoramas, seed=seed,
-        progress=progress,
+        crop_fov_deg=crop_fov_deg, progress=progress,
     )  # fmt: skip
     mined = time.perf_counter() - start
     if len(hard.images) == 0:
