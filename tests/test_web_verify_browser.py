@@ -135,11 +135,16 @@ def test_a_volunteer_verifies_machine_tags(site: Site) -> None:
             assert dx < 3 and dy < 3, (dx, dy)
             assert page.locator(".psv-marker").count() == 1
             assert "The detector suggests" in page.inner_text("#tag-says")
+            # The question excludes far cameras (docs/detect.md: the detector tags them).
+            question = " ".join(page.inner_text("#verify-question").split())
+            assert "at this intersection" in question and "far down the street" in question
+            assert "at this intersection" in page.inner_text("#status")
+            assert page.inner_text("#not-camera") == "Not a camera here"
             page.click("#camera")
             assert _wait_attr(page, "last-verification") == first
             answers[first] = "agree"
 
-            # Second task at phone width: the buttons fit; "Not a camera" with the keyboard.
+            # Second task at phone width: the buttons fit; "Not a camera here" with the keyboard.
             page.set_viewport_size({"width": 390, "height": 844})
             second = _wait_attr(page, "tag-id", not_value=first)
             assert second != "none"

@@ -1,7 +1,8 @@
-// Verify (/verify/{project}): is the detector's machine tag a camera? The viewer turns to the
-// one machine tag and rings it; "Camera" / "Not a camera" / "Not sure" record the verdict
-// (POST /api/verifications/{tag_id}) and the next task follows. The detector's score is not
-// shown: volunteers judge the image, not the machine's confidence.
+// Verify (/verify/{project}): is the detector's machine tag a camera at this intersection? The
+// viewer turns to the one machine tag and rings it; "Camera here" / "Not a camera here" (also
+// for a real camera far down the street, which that crossing's photos count) / "Not sure"
+// record the verdict (POST /api/verifications/{tag_id}) and the next task follows. The
+// detector's score is not shown: volunteers judge the image, not the machine's confidence.
 
 import { ApiError, api, errorText, initPage, say } from "./common.js";
 import { PanoViewer, expose } from "./viewer.js";
@@ -52,7 +53,7 @@ async function next() {
     await viewer.show(current.panorama, { yawDeg: t.heading_deg - current.panorama.heading_deg, pitchDeg: t.pitch_deg });
     viewer.setMarkers([{ id: "machine", heading_deg: t.heading_deg, pitch_deg: t.pitch_deg, kind: "other", label: "The detector's guess" }]);
     recentre();
-    say(status, "Is there a camera in the ring?");
+    say(status, "Is there a camera in the ring, at this intersection?");
     document.body.dataset.tagId = t.tag_id;
   } catch (err) {
     say(status, errorText(err), "error");
