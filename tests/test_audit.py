@@ -15,7 +15,7 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from camcensus._errors import Ledger
+from camcensus._errors import InputError, Ledger
 from camcensus.audit import assign_tracts, audit_report, records_from_points, run_audit
 from camcensus.io.census import (
     B19001_BRACKETS,
@@ -396,3 +396,45 @@ def test_districts_group_the_models(shared: Path, tmp_path: Path) -> None:
     assert {"borough[West]:nonwhite_fraction", "borough[East]:nonwhite_fraction"} <= terms
     # The headline placement model stays citywide.
     assert result.audit.placement.coefficients[-1].term == "borough[Baltimore]:nonwhite_fraction"
+
+
+@pytest.mark.realdata
+def test_machine_only_cameras_are_counted_not_audited(shared: Path, tmp_path: Path) -> None:
+    from camcensus.audit import read_cameras
+    from camcensus.io.camera_files import write_cameras
+    from camcensus.report import write_report
+
+    spec = _baltimore(shared)
+    cams = read_cameras(spec["cameras"], source_format=spec["source_format"])
+    # Every 7th camera machine only, every 5th otherwise confirmed by volunteers in verify.
+    cams["evidence"] = [
+        "machine only" if i % 7 == 0 else "verified machine" if i % 5 == 0 else "volunteers"
+        for i in range(len(cams))
+    ]
+    n_machine = (len(cams) + 6) // 7
+    path = tmp_path / "cameras.csv"
+    write_cameras(cams, path)
+    args = {**spec, "cameras": [path], "source_format": "auto", "stops": None}
+    result = run_audit(**{**args, "permutations": 9, "reps": 50})
+    assert result.numbers["cameras_read"] == 614
+    assert result.numbers["audited_cameras"] == 614 - n_machine == len(result.cameras)
+    left = [e for e in result.ledger if e.reason.startswith("machine only")]
+    assert [(e.stage, e.count) for e in left] == [("audit cameras", n_machine)]
+    assert result.audit.rates["count"].sum() + result.audit.excluded_from_rates["cameras"] == (
+        614 - n_machine
+    )
+    assert (result.cameras["evidence"] != "machine only").all()
+    ev = result.audit.camera_evidence
+    assert ev is not None and ev["cameras"] == 614 and ev["machine_only"] == n_machine
+    assert ev["human_confirmed"] == 614 - n_machine
+    write_report(result, tmp_path / "r")
+    page = " ".join((tmp_path / "r" / "index.html").read_text(encoding="utf-8").split())
+    assert "left out of every figure here" in page
+    assert (
+        json.loads((tmp_path / "r" / "results.json").read_text())["audit"]["camera_evidence"] == ev
+    )
+    # Nothing confirmed: refused with the file, the column and the fix.
+    cams["evidence"] = "machine only"
+    write_cameras(cams, path)
+    with pytest.raises(InputError, match=r"evidence.*machine only.*verify"):
+        run_audit(**{**args, "permutations": 9, "reps": 50})

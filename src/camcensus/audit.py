@@ -15,6 +15,9 @@ Rules this module holds (docs/audit.md):
   the order of the tract file.
 * **Cameras off the map.** A camera farther than ``snap_m`` from every tract (a geocoding
   error, or a camera of another place) is excluded and counted with its distance.
+* **Machine-only cameras.** Rows whose ``evidence`` is ``machine only`` (or detector rows
+  without evidence: :func:`camcensus.report.inventory.machine_only_rows`) are excluded and
+  counted: a machine tag alone never settles a camera.
 * **Failed geocodes in records.** Stop or arrest records at a whole-degree point (both
   coordinates integers, e.g. Baltimore's 39, −77) are a geocoder's fallback, not a place:
   excluded and counted, as are records without coordinates.
@@ -40,6 +43,7 @@ from camcensus.coverage import unit_area
 from camcensus.io import census as io_census
 from camcensus.io._validate import read_text_table
 from camcensus.pipeline import CensusResult, Options
+from camcensus.report.inventory import camera_evidence, machine_only_rows
 from camcensus.stats import models, rates
 from camcensus.stats._result import Estimate, ModelResult
 
@@ -89,6 +93,7 @@ class AuditSummary:
     caveat: str = CAVEAT
     records: dict[str, Any] | None = None
     excluded_from_rates: dict[str, float] = field(default_factory=dict)
+    camera_evidence: dict[str, int] | None = None
 
     def to_dict(self, tracts_file: str = "tracts", acs_file: str = "ACS table") -> dict[str, Any]:
         """Return a JSON-ready dict of every figure."""
@@ -121,6 +126,7 @@ class AuditSummary:
             "caveat": self.caveat,
             "records": self.records,
             "excluded_from_rates": self.excluded_from_rates,
+            "camera_evidence": self.camera_evidence,
         }
         safe: dict[str, Any] = json_safe(out)
         return safe
@@ -428,6 +434,33 @@ def run_audit(
         inputs[f"cameras_{i + 1}" if len(cameras) > 1 else "cameras"] = str(p)
     n_read = len(gdf_cameras)
 
+    # A machine tag alone never settles a camera: machine-only rows are counted, not audited.
+    evidence = camera_evidence(gdf_cameras)
+    machine = machine_only_rows(gdf_cameras).to_numpy()
+    if machine.any():
+        if machine.all():
+            raise InputError(
+                [
+                    Problem(
+                        ", ".join(map(str, cameras)),
+                        None,
+                        "evidence",
+                        f"all {len(machine):,} rows are machine only (detector tags no volunteer "
+                        "confirmed)",
+                        "at least one human-confirmed camera",
+                        "let volunteers verify the machine tags (the platform's verify task), "
+                        "then run camcensus locate again",
+                    )
+                ]
+            )
+        ledger.exclude(
+            "audit cameras",
+            "machine only (detector tags no volunteer confirmed: a machine tag alone never "
+            "settles a camera)",
+            int(machine.sum()),
+        )
+        gdf_cameras = gdf_cameras.loc[~machine].reset_index(drop=True)
+
     # Cameras off the map: farther than snap_m from every tract.
     mcrs = measurement_crs(gdf_tracts)
     mpu = metres_per_unit(mcrs)
@@ -569,6 +602,7 @@ def run_audit(
         model=model,
         records=records_summary,
         excluded_from_rates=excluded,
+        camera_evidence=evidence,
     )
     numbers = _numbers(n_read, gdf_cameras, cov, tr, options.radius_m)
     ledger.note(CAVEAT)

@@ -82,10 +82,12 @@ def audit_section(ctx: ReportContext) -> Section | None:
         ),
         Bullets(tuple(findings)),
     ]
-    evidence = camera_evidence(result.cameras)
+    # Where the detector took part: human-confirmed and machine-only listed apart (the audit
+    # counts them as read and leaves the machine-only rows out of its figures).
+    machine_excluded = a.camera_evidence is not None
+    evidence = a.camera_evidence if machine_excluded else camera_evidence(result.cameras)
     if evidence is not None:
-        # Where the detector took part: human-confirmed and machine-only listed apart.
-        blocks.append(evidence_text(evidence))
+        blocks.append(evidence_text(evidence, machine_excluded=machine_excluded))
     blocks += [
         Table(
             "audit_rates",

@@ -13,7 +13,7 @@ import pandas as pd
 
 from camcensus.report.sections import Block, ReportContext, Section, Table, Text
 
-__all__ = ["camera_evidence", "evidence_text", "inventory_section"]
+__all__ = ["camera_evidence", "evidence_text", "inventory_section", "machine_only_rows"]
 
 # camcensus.locate.EVIDENCE_CLASSES' human-confirmed classes and their wording.
 _HUMAN = {
@@ -24,13 +24,36 @@ _HUMAN = {
 _MACHINE_SOURCES = ("detector",)
 
 
+def _text_column(gdf_cameras: Any, name: str) -> pd.Series:
+    if name in gdf_cameras.columns:
+        column: pd.Series = gdf_cameras[name].astype("string").fillna("")
+        return column
+    return pd.Series("", index=gdf_cameras.index, dtype="string")
+
+
+def machine_only_rows(gdf_cameras: Any) -> pd.Series:
+    """Return which rows of a cameras table are machine-only (boolean, the table's index).
+
+    A row is machine-only when its ``evidence`` is ``machine only``, or, without an
+    ``evidence`` value, when its ``source`` is ``detector`` or its ``tier`` starts with
+    ``machine-only``.
+    """
+    evidence = _text_column(gdf_cameras, "evidence")
+    source = _text_column(gdf_cameras, "source")
+    tier = _text_column(gdf_cameras, "tier")
+    machine = (evidence == "machine only") | (
+        (evidence == "")
+        & (source.isin(list(_MACHINE_SOURCES)) | tier.str.lower().str.startswith("machine-only"))
+    )
+    return machine.astype(bool)
+
+
 def camera_evidence(gdf_cameras: Any) -> dict[str, int] | None:
     """Count a cameras table's human-confirmed and machine-only rows.
 
-    A row is *machine-only* when its ``evidence`` is ``machine only``, or, without an
-    ``evidence`` value, when its ``source`` is ``detector`` or its ``tier`` starts with
-    ``machine-only``; *unconfirmed* when its ``evidence`` is ``unconfirmed`` (volunteers below
-    the support rule); every other row is human-confirmed.
+    A row is *machine-only* by :func:`machine_only_rows`; *unconfirmed* when its ``evidence``
+    is ``unconfirmed`` (volunteers below the support rule); every other row is
+    human-confirmed.
 
     Returns
     -------
@@ -42,33 +65,14 @@ def camera_evidence(gdf_cameras: Any) -> dict[str, int] | None:
     """
     if gdf_cameras is None or len(gdf_cameras) == 0:
         return None
-    n = len(gdf_cameras)
-    evidence = (
-        gdf_cameras["evidence"].astype("string").fillna("")
-        if "evidence" in gdf_cameras.columns
-        else pd.Series("", index=gdf_cameras.index, dtype="string")
-    )
-    source = (
-        gdf_cameras["source"].astype("string").fillna("")
-        if "source" in gdf_cameras.columns
-        else pd.Series("", index=gdf_cameras.index, dtype="string")
-    )
-    tier = (
-        gdf_cameras["tier"].astype("string").fillna("")
-        if "tier" in gdf_cameras.columns
-        else pd.Series("", index=gdf_cameras.index, dtype="string")
-    )
-    no_evidence = evidence == ""
+    evidence = _text_column(gdf_cameras, "evidence")
     unconfirmed = evidence == "unconfirmed"
-    machine_only = (evidence == "machine only") | (
-        no_evidence
-        & (source.isin(list(_MACHINE_SOURCES)) | tier.str.lower().str.startswith("machine-only"))
-    )
+    machine_only = machine_only_rows(gdf_cameras)
     traced = evidence.isin(["volunteers+machine", "verified machine"]) | machine_only
     if not bool(traced.any()):
         return None
     counts = {
-        "cameras": n,
+        "cameras": len(gdf_cameras),
         "human_confirmed": int((~machine_only & ~unconfirmed).sum()),
         "machine_only": int(machine_only.sum()),
         "unconfirmed": int(unconfirmed.sum()),
@@ -78,8 +82,12 @@ def camera_evidence(gdf_cameras: Any) -> dict[str, int] | None:
     return counts
 
 
-def evidence_text(counts: dict[str, int]) -> Text:
-    """Return the sentence that sets human-confirmed beside machine-only cameras."""
+def evidence_text(counts: dict[str, int], *, machine_excluded: bool = False) -> Text:
+    """Return the sentence that sets human-confirmed beside machine-only cameras.
+
+    ``machine_excluded``: the figures beside it already leave the machine-only rows out (the
+    audit does); otherwise a note says they are counted in them.
+    """
     parts = ", ".join(f"{counts[c]:,} {what}" for c, what in _HUMAN.items() if counts.get(c))
     text = (
         f"Human-confirmed cameras: {counts['human_confirmed']:,}"
@@ -88,6 +96,12 @@ def evidence_text(counts: dict[str, int]) -> Text:
         f"{counts['machine_only']:,}. A machine tag alone never settles a camera (Project "
         "Sidewalk's rule for its AI validator)"
     )
+    if counts["machine_only"] and machine_excluded:
+        return Text(
+            text + "; the machine-only rows are left out of every figure here and counted "
+            "with their reason in the exclusions.",
+            lead="Human and machine.",
+        )
     if counts["machine_only"]:
         return Text(
             text + "; the machine-only rows of this table are counted in the figures here: "
