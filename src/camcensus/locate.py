@@ -189,29 +189,37 @@ def tags_table(
         for reason, n in reasons.value_counts(sort=False).items():
             ledger.exclude("locate", f"submission not counted: {reason}", int(n))
     n_dec = subs.groupby("panorama_id")["decoder_id"].nunique()
-    t = tables.tags.merge(
+    t = _joined_tags(tables.tags, subs, pano)
+    return pd.DataFrame(_tag_columns(t, n_dec), columns=list(TAGS_TABLE_COLUMNS))
+
+
+def _joined_tags(tags: pd.DataFrame, subs: pd.DataFrame, pano: pd.DataFrame) -> pd.DataFrame:
+    """Join tags to their submissions and panoramas, in panorama, submission and tag order."""
+    t = tags.merge(
         subs[["submission_id", "panorama_id", "decoder_id", "submitted_at"]], on="submission_id"
     ).merge(pano[["panorama_id", "lon", "lat"]], on="panorama_id")
     t = t.sort_values(["panorama_id", "submitted_at", "submission_id", "created_at", "tag_id"])
-    return pd.DataFrame(
-        {
-            "tag_id": t["tag_id"].astype(str).to_numpy(),
-            "submission_id": t["submission_id"].astype(str).to_numpy(),
-            "panorama_id": t["panorama_id"].astype(str).to_numpy(),
-            "decoder_id": t["decoder_id"].astype(str).to_numpy(),
-            "heading_deg": t["heading_deg"].astype("float64").to_numpy(),
-            "pitch_deg": t["pitch_deg"].astype("float64").to_numpy(),
-            "fov_deg": t["fov_deg"].astype("float64").to_numpy(),
-            "attachment": t["attachment"].astype(str).to_numpy(),
-            "camera_type": t["camera_type"].astype(str).to_numpy(),
-            "machine": t["machine"].astype(bool).to_numpy(),
-            "score": pd.to_numeric(t["score"], errors="coerce").astype("float64").to_numpy(),
-            "lon": t["lon"].astype("float64").to_numpy(),
-            "lat": t["lat"].astype("float64").to_numpy(),
-            "n_decoders": t["panorama_id"].map(n_dec).astype("int64").to_numpy(),
-        },
-        columns=list(TAGS_TABLE_COLUMNS),
-    )
+    return t.reset_index(drop=True)
+
+
+def _tag_columns(t: pd.DataFrame, n_dec: pd.Series) -> dict[str, np.ndarray]:
+    """Return the typed :data:`TAGS_TABLE_COLUMNS` of joined tags (:func:`_joined_tags`)."""
+    return {
+        "tag_id": t["tag_id"].astype(str).to_numpy(),
+        "submission_id": t["submission_id"].astype(str).to_numpy(),
+        "panorama_id": t["panorama_id"].astype(str).to_numpy(),
+        "decoder_id": t["decoder_id"].astype(str).to_numpy(),
+        "heading_deg": t["heading_deg"].astype("float64").to_numpy(),
+        "pitch_deg": t["pitch_deg"].astype("float64").to_numpy(),
+        "fov_deg": t["fov_deg"].astype("float64").to_numpy(),
+        "attachment": t["attachment"].astype(str).to_numpy(),
+        "camera_type": t["camera_type"].astype(str).to_numpy(),
+        "machine": t["machine"].astype(bool).to_numpy(),
+        "score": pd.to_numeric(t["score"], errors="coerce").astype("float64").to_numpy(),
+        "lon": t["lon"].astype("float64").to_numpy(),
+        "lat": t["lat"].astype("float64").to_numpy(),
+        "n_decoders": t["panorama_id"].map(n_dec).fillna(0).astype("int64").to_numpy(),
+    }
 
 
 def machine_tags_table(
@@ -273,29 +281,12 @@ def machine_tags_table(
         for why, n in pd.Series(reasons, dtype=object).value_counts(sort=False).items():
             ledger.exclude("locate", f"model submission not used: {why}", int(n))
     subs = subs_all.loc[subs_all["submission_id"].isin(keep)]
-    t = tables.tags.merge(
-        subs[["submission_id", "panorama_id", "decoder_id", "submitted_at"]], on="submission_id"
-    ).merge(pano[["panorama_id", "lon", "lat"]], on="panorama_id")
-    t = t.loc[t["machine"].astype(bool)]
-    t = t.sort_values(["panorama_id", "submitted_at", "submission_id", "created_at", "tag_id"])
-    t = t.reset_index(drop=True)
+    t = _joined_tags(tables.tags, subs, pano)
+    t = t.loc[t["machine"].astype(bool)].reset_index(drop=True)
     verify = verify_columns(t, tables.verdicts)
     return pd.DataFrame(
         {
-            "tag_id": t["tag_id"].astype(str).to_numpy(),
-            "submission_id": t["submission_id"].astype(str).to_numpy(),
-            "panorama_id": t["panorama_id"].astype(str).to_numpy(),
-            "decoder_id": t["decoder_id"].astype(str).to_numpy(),
-            "heading_deg": t["heading_deg"].astype("float64").to_numpy(),
-            "pitch_deg": t["pitch_deg"].astype("float64").to_numpy(),
-            "fov_deg": t["fov_deg"].astype("float64").to_numpy(),
-            "attachment": t["attachment"].astype(str).to_numpy(),
-            "camera_type": t["camera_type"].astype(str).to_numpy(),
-            "machine": np.ones(len(t), dtype=bool),
-            "score": pd.to_numeric(t["score"], errors="coerce").astype("float64").to_numpy(),
-            "lon": t["lon"].astype("float64").to_numpy(),
-            "lat": t["lat"].astype("float64").to_numpy(),
-            "n_decoders": t["panorama_id"].map(n_dec).fillna(0).astype("int64").to_numpy(),
+            **_tag_columns(t, n_dec),
             "verify_agree": verify["verify_agree"].astype("int64").to_numpy(),
             "verify_disagree": verify["verify_disagree"].astype("int64").to_numpy(),
             "verify_unsure": verify["verify_unsure"].astype("int64").to_numpy(),
