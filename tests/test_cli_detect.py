@@ -272,3 +272,47 @@ def test_run_over_a_project_imports_machine_tags(
     assert again.exit_code == 0, again.output
     assert "0 machine tags on 0 panoramas" in " ".join(again.output.split())
     assert _stored(platform) == (subs, n_tags)
+
+
+def test_import_refuses_hostile_files_with_the_file_and_the_fix(
+    platform: str, tmp_path: Path
+) -> None:
+    args = ["detect", "import", "--database", platform, "--project", "city", "--detections"]
+    head = "panorama_id,heading_deg,pitch_deg,fov_deg,score,decoder_id\n"
+
+    def run(body: str, *extra: str) -> str:
+        path = tmp_path / "d.csv"
+        path.write_text(body, encoding="utf-8")
+        result = runner.invoke(app, [*args, str(path), *extra])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return " ".join(result.output.replace("│", " ").split())
+
+    # A repeated column: which copy holds the heading is unknowable.
+    out = run("panorama_id,heading_deg,heading_deg,pitch_deg,fov_deg,score,decoder_id\n"
+              "p0,1,2,3,60,0.5,m\n")  # fmt: skip
+    assert "column 'heading_deg': found the column(s) twice in the header" in out
+    # NaN and infinities are not numbers in range.
+    out = run(head + "p0,nan,2,inf,NaN,m\np1,1,-inf,60,Infinity,m\n")
+    for cell in ("heading_deg[row 1]: found 'nan'", "fov_deg[row 1]: found inf",
+                 "score[row 1]: found 'NaN'", "pitch_deg[row 2]: found -inf",
+                 "score[row 2]: found 'Infinity'"):  # fmt: skip
+        assert cell in out
+    # Terminal escapes in a model id, from the file or the option.
+    out = run(head + 'p0,1,2,60,0.5,"m\x1b[31mred\x07"\n')
+    expected = "decoder_id: found 'm\\x1b[31mred\\x07'; expected a model id of 1 to 200"
+    assert expected in out
+    good = head + "p0,1,2,60,0.5,\n"
+    out = run(good, "--model-id", "m\u202eevil")
+    assert "model_id: found 'm\\u202eevil'; expected 1 to 200 printable characters" in out
+    # A huge id is cut in the message.
+    out = run(head + "p" * 100_000 + ",1,2,60,0.5,m\n")
+    assert "panorama_id[row 1]: '" + "p" * 78 + "… is not a panorama" in out
+    # A folder, and an unreadable --panoramas list: the file and the fix, no traceback.
+    result = runner.invoke(app, [*args, str(tmp_path)])
+    assert result.exit_code == 2 and "found a folder, not a file" in result.output
+    listing = tmp_path / "list.csv"
+    listing.write_bytes(b"\x00\xff\xfe\x89PNG\r\n")
+    out = run(good, "--model-id", "m", "--panoramas", str(listing))
+    assert "list.csv: found not a readable CSV" in out and "Fix: pass the folder or CSV" in out
+    assert _stored(platform) == ([], 0)

@@ -406,7 +406,23 @@ def _panorama_ids(path: Path) -> list[str]:
         path = listing
     if not path.is_file():
         raise OptionError(f"--panoramas {path}: no such folder or CSV")
-    table = read_csv(path, dtype={"panorama_id": str}, keep_default_na=False)
+    import pandas as pd
+
+    try:
+        table = read_csv(path, dtype={"panorama_id": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    f"not a readable CSV ({exc})",
+                    "a UTF-8 CSV with a panorama_id column, or a folder of panoramas",
+                    "pass the folder or CSV given to detect run --panoramas",
+                )
+            ]
+        ) from exc
     if "panorama_id" not in table.columns:
         raise InputError(
             [

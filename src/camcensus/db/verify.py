@@ -197,8 +197,9 @@ def read_detections(path: str | Path) -> pd.DataFrame:
 
     src = Path(path)
     if not src.is_file():
+        found = "a folder, not a file" if src.is_dir() else "no such file"
         raise InputError(
-            [Problem(str(src), None, None, "no such file", "a detections CSV", "check the path")]
+            [Problem(str(src), None, None, found, "a detections CSV", "check the path")]
         )
     text = {c: str for c in ("panorama_id", "decoder_id", "camera_type", "attachment", "source")}
     try:
@@ -216,7 +217,36 @@ def read_detections(path: str | Path) -> pd.DataFrame:
                 )
             ]
         ) from exc
+    # pandas renames a repeated header "x" to "x.1": which one holds the values is unknowable.
+    names = {str(c) for c in frame.columns}
+    split = [str(c).rsplit(".", 1) for c in frame.columns]
+    repeated = sorted(p[0] for p in split if len(p) == 2 and p[1].isdigit() and p[0] in names)
+    if repeated:
+        raise InputError(
+            [
+                Problem(
+                    str(src),
+                    None,
+                    ", ".join(repeated),
+                    "the column(s) twice in the header",
+                    "each column once",
+                    "remove the repeated column(s) (detect run writes each column once)",
+                )
+            ]
+        )
     return frame
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """Return ``text``, cut to ``limit`` characters with an ellipsis (error messages)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _printable(text: str) -> bool:
+    """Return whether ``text`` holds no control or format character (no ESC, BEL, bidi)."""
+    import unicodedata
+
+    return not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def _text(value: Any) -> str:
@@ -237,7 +267,7 @@ def _shown(value: Any) -> str:
             return f"{float(value):g}"
         except (TypeError, ValueError):
             pass
-    return repr(str(value))
+    return _clip(repr(str(value)))
 
 
 def _resolve_model_id(
@@ -249,8 +279,12 @@ def _resolve_model_id(
         found = sorted({_text(v) for v in detections["decoder_id"]} - {""})
     if model_id is not None:
         chosen = str(model_id).strip()
-        if not chosen or len(chosen) > 200:
-            add_error(errors, "model_id", f"found {model_id!r}; expected 1 to 200 characters")
+        if not chosen or len(chosen) > 200 or not _printable(chosen):
+            add_error(
+                errors,
+                "model_id",
+                f"found {_clip(repr(model_id))}; expected 1 to 200 printable characters",
+            )
         elif found and found != [chosen]:
             add_error(
                 errors,
@@ -259,8 +293,16 @@ def _resolve_model_id(
                 "to use the file's, or import each model's detections separately",
             )
         return chosen
-    if len(found) == 1 and len(found[0]) <= 200:
+    if len(found) == 1 and len(found[0]) <= 200 and _printable(found[0]):
         return found[0]
+    if len(found) == 1:
+        add_error(
+            errors,
+            "decoder_id",
+            f"found {_clip(repr(found[0]))}; expected a model id of 1 to 200 printable "
+            "characters (give --model-id to name the model)",
+        )
+        return ""
     if not found:
         add_error(
             errors,
@@ -321,7 +363,8 @@ def _check_rows(
             add_error(
                 errors,
                 f"panorama_id[row {row}]",
-                f"{pid!r} is not a panorama of this project; run the detector on the project's "
+                f"{_clip(repr(pid))} is not a panorama of this project; run the detector on the "
+                "project's "
                 "panoramas (or import into the project that holds it)",
             )
         for c, (low, high, open_low, open_high, expected) in ranges.items():
@@ -342,7 +385,8 @@ def _check_rows(
                 add_error(
                     errors,
                     f"{c}[row {row}]",
-                    f"found {value_text!r}; expected one of {', '.join(allowed)} (empty: unknown)",
+                    f"found {_clip(repr(value_text))}; expected one of {', '.join(allowed)} "
+                    "(empty: unknown)",
                 )
             out[c] = value_text
         if "machine" in cells:
@@ -351,8 +395,8 @@ def _check_rows(
                 add_error(
                     errors,
                     f"machine[row {row}]",
-                    f"found {cells['machine'][i]!r}; a detections table holds machine tags "
-                    "only (machine true): import volunteers' tags through tasks",
+                    f"found {_clip(repr(cells['machine'][i]))}; a detections table holds "
+                    "machine tags only (machine true): import volunteers' tags through tasks",
                 )
         rows.append(out)
         if len(errors) >= _MAX_ERRORS:
@@ -442,8 +486,8 @@ def import_detections(
                 add_error(
                     errors,
                     f"panoramas[{i}]",
-                    f"{name!r} is not a panorama of this project; list the panoramas the "
-                    "detector ran over",
+                    f"{_clip(repr(name))} is not a panorama of this project; list the "
+                    "panoramas the detector ran over",
                 )
             ran.append(name)
         extra = sorted({r["panorama_id"] for r in rows} - seen - {""})
@@ -452,7 +496,8 @@ def import_detections(
                 errors,
                 "panoramas",
                 f"{len(extra)} panorama(s) with detections are not in the list of panoramas the "
-                f"detector ran over (e.g. {extra[0]!r}); pass the same list as to detect run",
+                f"detector ran over (e.g. {_clip(repr(extra[0]))}); pass the same list as to "
+                "detect run",
             )
     if chosen:
         clash = session.scalar(select(Volunteer.volunteer_id).where(Volunteer.public_id == chosen))
