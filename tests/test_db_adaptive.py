@@ -4,7 +4,6 @@ panorama's machine tags."""
 
 from __future__ import annotations
 
-import inspect
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -15,7 +14,6 @@ from sqlalchemy import insert, update
 
 from camcensus.db import adaptive as db_adaptive
 from camcensus.db import projects as db_projects
-from camcensus.db import tasks as db_tasks
 from camcensus.db.models import Assignment, Panorama, Project, Submission, Tag
 from camcensus.quality.adaptive import adaptive_target, fit_count_model
 from test_db_tasks import (
@@ -90,10 +88,6 @@ def test_stop_unanimous_compares_every_category(db: Db) -> None:
     assert _target(db, p2, "stop_agree_or_low") == 2
 
 
-_PASTED = "panorama_target" in inspect.getsource(db_tasks._adapt)
-
-
-@pytest.mark.skipif(not _PASTED, reason="db.tasks._adapt does not call panorama_target yet")
 def test_platform_stores_the_category_target(db: Db) -> None:
     pids = make_project(db, n=2, k=3)
     _set_rule(db, "stop_unanimous")
@@ -376,7 +370,6 @@ def test_model_fitted_at_pilot_sizes_and_cached(db: Db) -> None:
         assert got_tags == want_tags
 
 
-@pytest.mark.skipif(not _PASTED, reason="db.tasks._adapt does not call panorama_target yet")
 def test_platform_stop_posterior_uses_the_model_and_machine_tags(db: Db) -> None:
     db_adaptive.clear_count_models()
     pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS

@@ -22,7 +22,7 @@ from camcensus.cli import Database, _friendly_errors, _progress
 from camcensus.cli import app as app
 from camcensus.io.formats import json_safe, write_csv
 
-__all__ = ["app", "detect_app", "evaluate", "import_detections", "run", "train"]
+__all__ = ["CROP_FOV_RANGE", "app", "detect_app", "evaluate", "import_detections", "run", "train"]
 
 detect_app = typer.Typer(
     help="Camera detector: train on synthetic panoramas, pre-tag panoramas, audit recall.",
