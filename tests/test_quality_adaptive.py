@@ -419,3 +419,16 @@ def test_simulate_adaptive_posterior_counts_pilot_and_gold() -> None:
     assert fixed["panorama_mae_pct"] == pytest.approx(
         100 * fixed["panorama_mae"] * n / fixed["total_true"]
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf"), (1.5, "1.5")]
+)
+def test_fit_count_model_refuses_non_counts_with_the_entry(value: float, shown: str) -> None:
+    answers = np.array([[1.0, 1.0, 0.0], [2.0, 2.0, -1.0], [0.0, 0.0, 0.0]])
+    answers[1, 2] = value
+    with pytest.raises(OptionError, match=rf"answers\[1, 2\]: found {shown} \(1 such entries\)"):
+        fit_count_model(answers, t_max=5)
+    good = np.array([[1, 1, 0], [2, 2, 2], [0, 0, 0]])
+    with pytest.raises(OptionError, match=r"truth: found shape \(2,\), largest 1; expected one"):
+        fit_count_model(good, truth=np.array([1, 0]), t_max=5)

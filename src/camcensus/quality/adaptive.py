@@ -320,7 +320,7 @@ def fit_count_model(
     ----------
     answers
         Panoramas × answers camera counts (``n_cameras``); a negative entry is a missing
-        answer. Panoramas need at least two answers each to separate misses from false tags
+        answer (NaN, infinities and fractions are refused, with the first entry). Panoramas need at least two answers each to separate misses from false tags
         (a pilot at k = 3, or the project's finished panoramas).
     truth
         Per panorama, its true count where known (gold panoramas), else a negative value; the
@@ -335,17 +335,27 @@ def fit_count_model(
     -------
     CountModel
     """
-    y = np.asarray(answers)
+    y = np.asarray(answers, dtype="float64")
     if y.ndim != 2 or y.shape[0] == 0:
-        raise OptionError("answers: expected a panoramas × answers array with at least one row.")
+        raise OptionError(
+            f"answers: found shape {y.shape}; expected a panoramas × answers array with at "
+            "least one row."
+        )
+    # NaN and infinities are neither counts nor the negative "missing" mark.
+    bad = ~np.isfinite(y) | ((y >= 0) & (y != np.round(y)))
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise OptionError(
+            f"answers[{row}, {col}]: found {float(y[row, col])!r} ({int(bad.sum())} such "
+            "entries); expected whole camera counts (negative = missing)."
+        )
     mask = y >= 0
-    if not (y[mask] == np.round(y[mask])).all():
-        raise OptionError("answers: expected whole camera counts (negative = missing).")
     y = np.where(mask, y, 0).astype("int64")
     known = np.full(len(y), -1) if truth is None else np.asarray(truth, dtype="int64")
     if known.shape != (len(y),) or known.max(initial=-1) > t_max:
         raise OptionError(
-            f"truth: expected one count per panorama ({len(y)}), at most t_max={t_max}."
+            f"truth: found shape {known.shape}, largest {known.max(initial=-1)}; expected one "
+            f"count per panorama ({len(y)}), at most t_max={t_max}."
         )
     gold = known >= 0
     if gold.all():
