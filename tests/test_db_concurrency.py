@@ -551,3 +551,137 @@ def test_group_commit_a_failed_commit_fails_every_job_of_the_batch(tmp_path: Pat
     # The writer survives: the next job commits.
     assert queue.submit(adding("kept")).result(30) == "ok"
     engine.dispose()
+
+
+def _count(engine: Any, name: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(Volunteer.public_id == f"pub-{name}")
+            ).scalar_one()
+        )
+
+
+def test_group_commit_in_the_event_loop_batches_and_rolls_back_a_failing_job_alone(
+    tmp_path: Path,
+) -> None:
+    """``GroupCommit.run``: the jobs that arrive in one turn of the event loop share one
+    commit in the loop's thread; a failing job gets its error and the others are stored once;
+    each is acknowledged only when another connection sees its row."""
+    import asyncio
+
+    from camcensus.db.engine import GroupCommit
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    upgrade(url)
+    engine = connect(url)
+    queue = GroupCommit(session_factory(engine))
+    runs: dict[str, int] = {}
+    threads: set[str] = set()
+
+    def add(name: str) -> Callable[[Session], str]:
+        def job(session: Session) -> str:
+            runs[name] = runs.get(name, 0) + 1
+            threads.add(threading.current_thread().name)
+            session.add(_volunteer(name))
+            session.flush()
+            if name.startswith("bad"):
+                raise PlatformError(409, f"{name} refused")
+            return name
+
+        return job
+
+    async def one(name: str) -> tuple[str, object]:
+        try:
+            assert await queue.run(add(name)) == name
+        except PlatformError as exc:
+            return name, exc
+        return name, _count(engine, name) == 1  # durable when acknowledged
+
+    async def main() -> list[tuple[str, object]]:
+        names = [f"v{i}" for i in range(10)] + ["bad1"] + [f"w{i}" for i in range(10)]
+        return await asyncio.gather(*(one(n) for n in names))
+
+    results = asyncio.run(main())
+    for name, out in results:
+        if name.startswith("bad"):
+            assert isinstance(out, PlatformError)
+        else:
+            assert out is True, name
+    with engine.connect() as conn:
+        stored = sorted(conn.execute(select(Volunteer.public_id)).scalars())
+    assert stored == sorted(f"pub-{n}" for n, _ in results if not n.startswith("bad"))
+    assert runs["bad1"] == 1
+    assert threads == {threading.current_thread().name}  # no writer thread
+    assert queue.committed == 20 and queue.commits == 1
+    engine.dispose()
+
+
+def test_group_commit_in_the_event_loop_never_waits_for_the_write_lock(tmp_path: Path) -> None:
+    """While another connection holds SQLite's write lock (another process, here a raw
+    connection) or another thread of this process holds the writers' lock, ``run`` hands its
+    batch to the writer thread and the event loop goes on; the job is stored once the lock
+    is free."""
+    import asyncio
+    import sqlite3
+
+    from camcensus.db.engine import GroupCommit
+
+    path = tmp_path / "b.sqlite"
+    upgrade(f"sqlite:///{path}")
+    engine = connect(f"sqlite:///{path}")
+    sessions = session_factory(engine)
+    queue = GroupCommit(sessions)
+
+    def add(name: str) -> Callable[[Session], str]:
+        def job(session: Session) -> str:
+            session.add(_volunteer(name))
+            return threading.current_thread().name
+
+        return job
+
+    async def main(hold: Callable[[], Any], release: Callable[[Any], None]) -> tuple[str, int]:
+        held = hold()
+        task = asyncio.ensure_future(queue.run(add(f"n{id(held)}")))
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while the batch waits elsewhere
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not task.done()
+        release(held)
+        return await asyncio.wait_for(task, 30), ticks
+
+    # 1. another process: a raw connection in BEGIN IMMEDIATE
+    def hold_file() -> sqlite3.Connection:
+        raw = sqlite3.connect(path, isolation_level=None)
+        raw.execute("BEGIN IMMEDIATE")
+        return raw
+
+    def release_file(raw: sqlite3.Connection) -> None:
+        raw.execute("ROLLBACK")
+        raw.close()
+
+    thread_name, ticks = asyncio.run(main(hold_file, release_file))
+    assert thread_name == "camcensus-writer" and ticks == 20
+
+    # 2. another thread of this process: a write session holding the writers' lock
+    def hold_session() -> Session:
+        session = sessions()
+        session.connection()  # BEGIN IMMEDIATE: the lock is held until rollback
+        return session
+
+    def release_session(session: Session) -> None:
+        session.rollback()
+        session.close()
+
+    thread_name, ticks = asyncio.run(main(hold_session, release_session))
+    assert thread_name == "camcensus-writer" and ticks == 20
+
+    # 3. the lock free again: the loop writes itself, on its own connection
+    async def free() -> str:
+        return await queue.run(add("free"))
+
+    assert asyncio.run(free()) == threading.current_thread().name
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Volunteer)).scalar_one() == 3
+    engine.dispose()

@@ -15,16 +15,20 @@ also queue on a lock instead of polling SQLite's busy handler, which keeps laten
 hundreds of concurrent requests. Sessions made with ``session_factory(engine, readonly=True)``
 start with a plain deferred ``BEGIN`` and never block writers.
 
-:class:`GroupCommit` runs write transactions on one writer thread and commits the jobs that
-queued while the previous commit was on disk together (group commit): one fsync for many
-requests, each acknowledged only once the commit that holds it returned (a job that raises
-rolls the batch back and the other jobs run again without it), so ``synchronous=FULL`` keeps
-its guarantee while the write lock is held for one fsync per batch instead of one per request.
+:class:`GroupCommit` commits the write jobs that queued together (group commit): one fsync
+for many requests, each acknowledged only once the commit that holds it returned (a job that
+raises rolls the batch back and the other jobs run again without it), so ``synchronous=FULL``
+keeps its guarantee while the write lock is held for one fsync per batch instead of one per
+request. The web app's jobs run in the event loop's own thread (:meth:`GroupCommit.run`), on a
+connection kept for it, which never waits for the write lock: when another thread or process
+holds it, the batch goes to a writer thread (:meth:`GroupCommit.submit`) that waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -43,6 +47,7 @@ __all__ = [
     "SYNCHRONOUS_ENV",
     "SYNCHRONOUS_LEVELS",
     "GroupCommit",
+    "WriterBusyError",
     "connect",
     "session_factory",
 ]
@@ -56,11 +61,13 @@ SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
 #: How long a SQLite writer waits for the write lock before giving up (ms).
 BUSY_TIMEOUT_MS = 30_000
 _READONLY = "camcensus_readonly"
+_NOWAIT = "camcensus_nowait"
 #: Most write jobs one group commit holds.
 GROUP_COMMIT_MAX = 64
 #: A writer thread with nothing to do for this long ends (a new job starts another).
 _WRITER_IDLE_S = 2.0
 T = TypeVar("T")
+_F = TypeVar("_F")
 
 
 def connect(
@@ -153,10 +160,24 @@ def _sqlite_engine(url: str, *, echo: bool, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(_READONLY):
+        options = conn.get_execution_options()
+        if options.get(_READONLY):
             conn.exec_driver_sql("BEGIN")
             return
         dbapi_connection = conn.connection.dbapi_connection
+        if options.get(_NOWAIT):
+            # The event loop's writer (GroupCommit.run): never wait for the write lock.
+            if not write_lock.acquire(blocking=False):
+                raise WriterBusyError("another writer of this process holds the write lock")
+            with holders_guard:
+                holders.add(_key(dbapi_connection))
+            try:
+                raw: Any = dbapi_connection
+                raw.execute("BEGIN IMMEDIATE")  # its busy_timeout is 0
+            except sqlite3.OperationalError as exc:
+                _release(dbapi_connection)
+                raise WriterBusyError(f"another process holds the write lock ({exc})") from exc
+            return
         # Queue this process's writers on a lock (no polling); after the busy timeout fall
         # back to SQLite's own busy handler.
         if write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
@@ -199,6 +220,11 @@ def _sqlite_engine(url: str, *, echo: bool, synchronous: str) -> Engine:
     return engine
 
 
+class WriterBusyError(RuntimeError):
+    """The event loop's writer found the write lock taken (by another thread or process); the
+    batch goes to the writer thread, which waits for it."""
+
+
 class GroupCommit:
     """Run write jobs on one writer thread; commit the jobs waiting at once together.
 
@@ -226,6 +252,10 @@ class GroupCommit:
         self._jobs: deque[tuple[Callable[[Session], Any], Future[Any]]] = deque()
         self._cond = threading.Condition()
         self._running = False
+        # run(): the event loop's jobs, whether a flush is scheduled, its own connection
+        self._pending: deque[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = deque()
+        self._scheduled = False
+        self._loop_connection: Connection | None = None
         #: Commits made and jobs committed (for benchmarks and tests).
         self.commits = 0
         self.committed = 0
@@ -241,6 +271,101 @@ class GroupCommit:
             else:
                 self._cond.notify()
         return future
+
+    async def run(self, job: Callable[[Session], T]) -> T:
+        """Run ``job`` in the running event loop's next group commit; return its result once
+        the commit that holds it is durable (or raise its error).
+
+        The jobs that arrive while the event loop is busy are run together in the loop's own
+        thread, on a connection kept for it, when the loop is next free: no thread hand-over,
+        whose cost (the interpreter lock going back and forth between the loop and a writer
+        thread, waking each other) was most of a small batch's. The loop never waits for the
+        write lock: if another thread or process holds it (:class:`WriterBusyError`), the batch
+        goes to the writer thread (:meth:`submit`), which waits, and the loop goes on
+        serving.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((job, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush_pending, loop)
+        return await future
+
+    def _flush_pending(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        while self._pending:
+            n = min(len(self._pending), self._max_batch)
+            jobs = [self._pending.popleft() for _ in range(n)]
+            self._run_in_loop(loop, [(j, f) for j, f in jobs if not f.done()])
+
+    def _loop_session(self) -> Session:
+        """A session on the event loop's own connection, its transaction begun (never waiting
+        for the write lock: :class:`WriterBusyError`)."""
+        if self._loop_connection is None or self._loop_connection.closed:
+            bind = self._sessions.kw["bind"]
+            connection = bind.connect().execution_options(**{_NOWAIT: True})
+            raw: Any = connection.connection.dbapi_connection
+            raw.execute("PRAGMA busy_timeout=0")
+            self._loop_connection = connection
+        session = self._sessions(bind=self._loop_connection)
+        try:
+            session.connection()  # BEGIN IMMEDIATE, or WriterBusyError
+        except BaseException:
+            session.close()
+            self._loop_connection.rollback()
+            raise
+        return session
+
+    def _run_in_loop(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        jobs: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]],
+    ) -> None:
+        while jobs:
+            try:
+                session = self._loop_session()
+            except WriterBusyError:
+                for job, future in jobs:
+                    self._to_thread(loop, job, future)
+                return
+            try:
+                done, failed = self._attempt(jobs, session)
+            except BaseException as exc:  # the commit (or the rollback) failed: all fail
+                for _, future in jobs:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            if failed is None:
+                self.commits += 1
+                self.committed += len(done)
+                for future, result in done:
+                    if not future.done():
+                        future.set_result(result)
+                return
+            index, error = failed
+            if not jobs[index][1].done():
+                jobs[index][1].set_exception(error)
+            del jobs[index]
+
+    def _to_thread(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        job: Callable[[Session], Any],
+        future: asyncio.Future[Any],
+    ) -> None:
+        """Hand ``job`` to the writer thread; resolve ``future`` in ``loop`` when it is done."""
+
+        def settle(done: Future[Any]) -> None:
+            if future.done():
+                return
+            error = done.exception()
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(done.result())
+
+        self.submit(job).add_done_callback(lambda done: loop.call_soon_threadsafe(settle, done))
 
     def _loop(self) -> None:
         while True:
@@ -276,12 +401,13 @@ class GroupCommit:
             del jobs[index]
 
     def _attempt(
-        self, jobs: list[tuple[Callable[[Session], Any], Future[Any]]]
-    ) -> tuple[list[tuple[Future[Any], Any]], tuple[int, BaseException] | None]:
+        self, jobs: list[tuple[Callable[[Session], Any], _F]], session: Session | None = None
+    ) -> tuple[list[tuple[_F, Any]], tuple[int, BaseException] | None]:
         """Run ``jobs`` in one transaction and commit it; at the first job that raises, roll
-        everything back and return that job's index and error."""
-        done: list[tuple[Future[Any], Any]] = []
-        with self._sessions() as session:
+        everything back and return that job's index and error. ``session``: the event loop's
+        (its transaction already begun), else a new one of ``sessions``."""
+        done: list[tuple[_F, Any]] = []
+        with session if session is not None else self._sessions() as session:
             for index, (job, future) in enumerate(jobs):
                 try:
                     result = job(session)

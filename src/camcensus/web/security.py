@@ -355,17 +355,17 @@ _T = TypeVar("_T")
 async def run_write(request: Request, job: Callable[[Session], _T]) -> _T:
     """Run ``job`` (a function of a write session that does not commit) and commit it.
 
-    On SQLite the app's :class:`camcensus.db.engine.GroupCommit` runs it on the writer thread
-    with the other jobs waiting at the same time and one commit (one fsync) for all; elsewhere
+    On SQLite the app's :class:`camcensus.db.engine.GroupCommit` runs it in the event loop's
+    next group commit with the other jobs waiting at the same time, one commit (one fsync) for
+    all (on the writer thread when another writer holds the lock); elsewhere
     (PostgreSQL, whose row locks let writers run side by side) it runs in a worker thread in
     its own transaction. Either way it returns only after the commit that holds the job: an
     answer is acknowledged only once durable. The job's errors are raised here.
     """
-    import asyncio
-
     queue = request.app.state.write_queue
     if queue is not None:
-        return await asyncio.wrap_future(queue.submit(job))
+        out: _T = await queue.run(job)
+        return out
     return await run_in_threadpool(_write_once, request.app.state.write_sessions, job)
 
 
