@@ -677,18 +677,23 @@ def _verdict_counts() -> Any:
     )
 
 
+def _standing_machine() -> tuple[Any, ...]:
+    """The conditions of a standing machine tag of a model submission (joined to it)."""
+    return (
+        Tag.machine.is_(True),
+        Tag.current.is_(True),
+        Tag.deleted.is_(False),
+        Submission.kind == "model",
+    )
+
+
 def _machine_tags() -> Any:
     """Standing machine tags of model submissions (the tags :func:`verify` judges)."""
     return (
         select(Tag)
         .join(Submission, Submission.submission_id == Tag.submission_id)
         .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
-        .where(
-            Tag.machine.is_(True),
-            Tag.current.is_(True),
-            Tag.deleted.is_(False),
-            Submission.kind == "model",
-        )
+        .where(*_standing_machine())
     )
 
 
@@ -877,13 +882,7 @@ def verify(
         select(Tag.tag_id, Submission.panorama_id, Panorama.gold)
         .join(Submission, Submission.submission_id == Tag.submission_id)
         .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
-        .where(
-            Tag.tag_id == tag_id,
-            Tag.machine.is_(True),
-            Tag.current.is_(True),
-            Tag.deleted.is_(False),
-            Submission.kind == "model",
-        )
+        .where(Tag.tag_id == tag_id, *_standing_machine())
     ).one_or_none()
     if row is None:
         raise NotFound(
@@ -1006,12 +1005,7 @@ def verification_table(
         .join(Panorama, Panorama.panorama_id == Submission.panorama_id)
         .join(Project, Project.project_id == Panorama.project_id)
         .outerjoin(counts, counts.c.tag_id == Tag.tag_id)
-        .where(
-            Tag.machine.is_(True),
-            Tag.current.is_(True),
-            Tag.deleted.is_(False),
-            Submission.kind == "model",
-        )
+        .where(*_standing_machine())
         .order_by(Project.name, Submission.panorama_id, Tag.tag_id)
     )
     if project is not None:
