@@ -406,35 +406,43 @@ def test_machine_only_cameras_are_counted_not_audited(shared: Path, tmp_path: Pa
 
     spec = _baltimore(shared)
     cams = read_cameras(spec["cameras"], source_format=spec["source_format"])
-    # Every 7th camera machine only, every 5th otherwise confirmed by volunteers in verify.
+    # Every 7th camera machine only, every 11th (from the 4th) unconfirmed, every 5th
+    # otherwise confirmed by volunteers in verify.
     cams["evidence"] = [
-        "machine only" if i % 7 == 0 else "verified machine" if i % 5 == 0 else "volunteers"
+        "machine only" if i % 7 == 0
+        else "unconfirmed" if i % 11 == 3
+        else "verified machine" if i % 5 == 0
+        else "volunteers"
         for i in range(len(cams))
-    ]
+    ]  # fmt: skip
     n_machine = (len(cams) + 6) // 7
+    n_unconfirmed = sum(1 for i in range(len(cams)) if i % 11 == 3 and i % 7 != 0)
+    n_left = n_machine + n_unconfirmed
     path = tmp_path / "cameras.csv"
     write_cameras(cams, path)
     args = {**spec, "cameras": [path], "source_format": "auto", "stops": None}
     result = run_audit(**{**args, "permutations": 9, "reps": 50})
     assert result.numbers["cameras_read"] == 614
-    assert result.numbers["audited_cameras"] == 614 - n_machine == len(result.cameras)
-    left = [e for e in result.ledger if e.reason.startswith("machine only")]
-    assert [(e.stage, e.count) for e in left] == [("audit cameras", n_machine)]
+    assert result.numbers["audited_cameras"] == 614 - n_left == len(result.cameras)
+    left = [(e.reason.split(" (")[0], e.count) for e in result.ledger if e.stage == "audit cameras"]
+    assert sorted(left) == [("machine only", n_machine), ("unconfirmed", n_unconfirmed)]
     assert result.audit.rates["count"].sum() + result.audit.excluded_from_rates["cameras"] == (
-        614 - n_machine
+        614 - n_left
     )
-    assert (result.cameras["evidence"] != "machine only").all()
+    assert set(result.cameras["evidence"]) == {"volunteers", "verified machine"}
     ev = result.audit.camera_evidence
     assert ev is not None and ev["cameras"] == 614 and ev["machine_only"] == n_machine
-    assert ev["human_confirmed"] == 614 - n_machine
+    assert ev["human_confirmed"] == 614 - n_left and ev["unconfirmed"] == n_unconfirmed
     write_report(result, tmp_path / "r")
     page = " ".join((tmp_path / "r" / "index.html").read_text(encoding="utf-8").split())
+    assert f"the machine-only rows and the {n_unconfirmed} unconfirmed ones" in page
     assert "left out of every figure here" in page
     assert (
         json.loads((tmp_path / "r" / "results.json").read_text())["audit"]["camera_evidence"] == ev
     )
     # Nothing confirmed: refused with the file, the column and the fix.
-    cams["evidence"] = "machine only"
+    cams["evidence"] = ["machine only" if i % 2 else "unconfirmed" for i in range(len(cams))]
     write_cameras(cams, path)
-    with pytest.raises(InputError, match=r"evidence.*machine only.*verify"):
+    refused = r"evidence.*machine only \(307.*unconfirmed \(307.*verify"
+    with pytest.raises(InputError, match=refused):
         run_audit(**{**args, "permutations": 9, "reps": 50})

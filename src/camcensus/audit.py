@@ -15,9 +15,10 @@ Rules this module holds (docs/audit.md):
   the order of the tract file.
 * **Cameras off the map.** A camera farther than ``snap_m`` from every tract (a geocoding
   error, or a camera of another place) is excluded and counted with its distance.
-* **Machine-only cameras.** Rows whose ``evidence`` is ``machine only`` (or detector rows
-  without evidence: :func:`camcensus.report.inventory.machine_only_rows`) are excluded and
-  counted: a machine tag alone never settles a camera.
+* **Machine-only and unconfirmed cameras.** Rows whose ``evidence`` is ``machine only`` (or
+  detector rows without evidence: :func:`camcensus.report.inventory.machine_only_rows`) or
+  ``unconfirmed`` (volunteers below the support rule) are excluded and counted: a machine tag
+  alone never settles a camera (camcensus.locate writes neither to cameras.gpkg).
 * **Failed geocodes in records.** Stop or arrest records at a whole-degree point (both
   coordinates integers, e.g. Baltimore's 39, −77) are a geocoder's fallback, not a place:
   excluded and counted, as are records without coordinates.
@@ -434,22 +435,29 @@ def run_audit(
         inputs[f"cameras_{i + 1}" if len(cameras) > 1 else "cameras"] = str(p)
     n_read = len(gdf_cameras)
 
-    # A machine tag alone never settles a camera: machine-only rows are counted, not audited.
+    # A machine tag alone never settles a camera, nor does one volunteer below the support
+    # rule: machine-only and unconfirmed rows are counted, not audited.
     evidence = camera_evidence(gdf_cameras)
     machine = machine_only_rows(gdf_cameras).to_numpy()
-    if machine.any():
-        if machine.all():
+    unconfirmed = (
+        (gdf_cameras["evidence"].astype("string") == "unconfirmed").fillna(False).to_numpy(bool)
+        if "evidence" in gdf_cameras.columns
+        else np.zeros(len(gdf_cameras), dtype=bool)
+    )
+    if machine.any() or unconfirmed.any():
+        if (machine | unconfirmed).all():
             raise InputError(
                 [
                     Problem(
                         ", ".join(map(str, cameras)),
                         None,
                         "evidence",
-                        f"all {len(machine):,} rows are machine only (detector tags no volunteer "
-                        "confirmed)",
+                        f"all {len(machine):,} rows are machine only ({int(machine.sum()):,}: "
+                        f"detector tags no volunteer confirmed) or unconfirmed "
+                        f"({int(unconfirmed.sum()):,}: volunteers below the support rule)",
                         "at least one human-confirmed camera",
-                        "let volunteers verify the machine tags (the platform's verify task), "
-                        "then run camcensus locate again",
+                        "let volunteers verify the machine tags (the platform's verify task) "
+                        "and tag more panoramas, then run camcensus locate again",
                     )
                 ]
             )
@@ -459,7 +467,12 @@ def run_audit(
             "settles a camera)",
             int(machine.sum()),
         )
-        gdf_cameras = gdf_cameras.loc[~machine].reset_index(drop=True)
+        ledger.exclude(
+            "audit cameras",
+            "unconfirmed (fewer volunteers than the support rule, no machine tag)",
+            int(unconfirmed.sum()),
+        )
+        gdf_cameras = gdf_cameras.loc[~(machine | unconfirmed)].reset_index(drop=True)
 
     # Cameras off the map: farther than snap_m from every tract.
     mcrs = measurement_crs(gdf_tracts)

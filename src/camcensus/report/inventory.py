@@ -97,9 +97,15 @@ def evidence_text(counts: dict[str, int], *, machine_excluded: bool = False) -> 
         "Sidewalk's rule for its AI validator)"
     )
     if counts["machine_only"] and machine_excluded:
+        also = (
+            f" and the {counts['unconfirmed']:,} unconfirmed ones (volunteers below the support "
+            "rule)"
+            if counts.get("unconfirmed")
+            else ""
+        )
         return Text(
-            text + "; the machine-only rows are left out of every figure here and counted "
-            "with their reason in the exclusions.",
+            text + f"; the machine-only rows{also} are left out of every figure here and "
+            "counted with their reason in the exclusions.",
             lead="Human and machine.",
         )
     if counts["machine_only"]:
