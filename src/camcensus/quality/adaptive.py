@@ -320,8 +320,9 @@ def fit_count_model(
     ----------
     answers
         Panoramas × answers camera counts (``n_cameras``); a negative entry is a missing
-        answer (NaN, infinities and fractions are refused, with the first entry). Panoramas need at least two answers each to separate misses from false tags
-        (a pilot at k = 3, or the project's finished panoramas).
+        answer (NaN, infinities and fractions are refused, naming the first one). Panoramas
+        need at least two answers each to separate misses from false tags (a pilot at k = 3,
+        or the project's finished panoramas).
     truth
         Per panorama, its true count where known (gold panoramas), else a negative value; the
         known ones pin the volunteers' rates and are left out of the prior (gold panoramas
