@@ -322,31 +322,11 @@ class GroupCommit:
         loop: asyncio.AbstractEventLoop,
         jobs: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]],
     ) -> None:
-        while jobs:
-            try:
-                session = self._loop_session()
-            except WriterBusyError:
-                for job, future in jobs:
-                    self._to_thread(loop, job, future)
-                return
-            try:
-                done, failed = self._attempt(jobs, session)
-            except BaseException as exc:  # the commit (or the rollback) failed: all fail
-                for _, future in jobs:
-                    if not future.done():
-                        future.set_exception(exc)
-                return
-            if failed is None:
-                self.commits += 1
-                self.committed += len(done)
-                for future, result in done:
-                    if not future.done():
-                        future.set_result(result)
-                return
-            index, error = failed
-            if not jobs[index][1].done():
-                jobs[index][1].set_exception(error)
-            del jobs[index]
+        try:
+            self._commit(jobs, self._loop_session)
+        except WriterBusyError:  # the jobs still waiting go to the writer thread
+            for job, future in jobs:
+                self._to_thread(loop, job, future)
 
     def _to_thread(
         self,
@@ -381,23 +361,42 @@ class GroupCommit:
 
     def _run(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
         jobs = [(job, future) for job, future in batch if future.set_running_or_notify_cancel()]
+        self._commit(jobs, lambda: None)
+
+    def _commit(
+        self,
+        jobs: list[tuple[Callable[[Session], Any], Any]],
+        begin: Callable[[], Session | None],
+    ) -> None:
+        """Run ``jobs`` in one transaction and commit; resolve their futures (concurrent or
+        asyncio: a future already done, e.g. cancelled, is left as it is).
+
+        ``begin`` gives the session (None: a new one of ``sessions``); its
+        :class:`WriterBusyError` leaves ``jobs`` to the caller: those not yet answered.
+        """
         while jobs:
+            session = begin()
             try:
-                done, failed = self._attempt(jobs)
+                done, failed = self._attempt(jobs, session)
             except BaseException as exc:  # the commit (or the rollback) failed: all fail
                 for _, future in jobs:
-                    future.set_exception(exc)
+                    if not future.done():
+                        future.set_exception(exc)
+                jobs.clear()
                 return
             if failed is None:
                 self.commits += 1
                 self.committed += len(done)
                 for future, result in done:
-                    future.set_result(result)
+                    if not future.done():
+                        future.set_result(result)
+                jobs.clear()
                 return
             # A job raised: the whole transaction was rolled back; that job gets its error
             # and the others run again (nothing of theirs was acknowledged).
             index, error = failed
-            jobs[index][1].set_exception(error)
+            if not jobs[index][1].done():
+                jobs[index][1].set_exception(error)
             del jobs[index]
 
     def _attempt(
