@@ -71,6 +71,8 @@ __all__ = [
     "GOLD_TOLERANCE_DEG",
     "REVIEW_CATEGORIES",
     "REVIEW_EXPERTS",
+    "add_verdict",
+    "check_verdict_answer",
     "counts_of_tags",
     "match_gold",
     "next_review",
@@ -82,6 +84,7 @@ __all__ = [
     "resolve_review",
     "review_progress",
     "reviews_awaiting_meta",
+    "stored_verdict",
     "sync_reviews",
     "validate",
     "volunteer_skill",
@@ -187,16 +190,7 @@ def validate(
         a different answer on this tag.
     """
     now = utc_now(now)
-    if answer not in VALIDATION_ANSWERS:
-        raise Invalid(
-            "The validation answer is not one of the choices.",
-            errors=[
-                {
-                    "field": "answer",
-                    "message": f"found {answer!r}; expected one of {VALIDATION_ANSWERS}",
-                }
-            ],
-        )
+    check_verdict_answer(answer, "The validation answer")
     row = session.execute(
         select(Tag.tag_id, Tag.machine, Submission.decoder_id, Submission.panorama_id)
         .join(Submission, Submission.submission_id == Tag.submission_id)
@@ -224,18 +218,56 @@ def validate(
             errors=[{"field": "tag_id", "message": "this tag is yours"}],
         )
     _check_validatable(session, row.panorama_id, volunteer_id)
+    existing = stored_verdict(
+        session,
+        tag_id=tag_id,
+        volunteer_id=volunteer_id,
+        answer=answer,
+        conflict="You already validated this tag with another answer.",
+    )
+    if existing is not None:
+        return existing
+    return add_verdict(session, tag_id=tag_id, volunteer_id=volunteer_id, answer=answer, now=now)
+
+
+def check_verdict_answer(answer: str, what: str) -> None:
+    """Refuse an answer that is not ``agree`` / ``disagree`` / ``unsure`` (``what``: the
+    message's subject, e.g. "The validation answer")."""
+    if answer not in VALIDATION_ANSWERS:
+        raise Invalid(
+            f"{what} is not one of the choices.",
+            errors=[
+                {
+                    "field": "answer",
+                    "message": f"found {answer!r}; expected one of {VALIDATION_ANSWERS}",
+                }
+            ],
+        )
+
+
+def stored_verdict(
+    session: Session, *, tag_id: str, volunteer_id: int, answer: str, conflict: str
+) -> Validation | None:
+    """The volunteer's stored verdict on the tag when it is ``answer`` (a double click), None
+    when there is none; a different stored answer raises :class:`Conflict` (``conflict``: its
+    message). Call it with the volunteer locked."""
     existing = session.scalars(
         select(Validation).where(
             Validation.tag_id == tag_id, Validation.volunteer_id == volunteer_id
         )
     ).one_or_none()
-    if existing is not None:
-        if existing.answer == answer:
-            return existing
-        raise Conflict(
-            "You already validated this tag with another answer.",
-            errors=[{"field": "answer", "message": f"your answer was {existing.answer!r}"}],
-        )
+    if existing is None or existing.answer == answer:
+        return existing
+    raise Conflict(
+        conflict,
+        errors=[{"field": "answer", "message": f"your answer was {existing.answer!r}"}],
+    )
+
+
+def add_verdict(
+    session: Session, *, tag_id: str, volunteer_id: int, answer: str, now: datetime
+) -> Validation:
+    """Store a verdict (a ``validations`` row) and flush it."""
     validation = Validation(
         validation_id=new_id(),
         tag_id=tag_id,

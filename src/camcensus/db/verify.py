@@ -53,7 +53,6 @@ from camcensus.db.errors import Conflict, Forbidden, Invalid, NotFound
 from camcensus.db.models import (
     ATTACHMENTS,
     CAMERA_TYPES,
-    VALIDATION_ANSWERS,
     Assignment,
     Panorama,
     Project,
@@ -867,17 +866,10 @@ def verify(
         (``confirmed`` or ``rejected``) or has its :data:`VERIFY_CAP` verdicts; or the tag is on
         a gold panorama.
     """
+    from camcensus.db.review import add_verdict, check_verdict_answer, stored_verdict
+
     now = utc_now(now)
-    if answer not in VALIDATION_ANSWERS:
-        raise Invalid(
-            "The verdict is not one of the choices.",
-            errors=[
-                {
-                    "field": "answer",
-                    "message": f"found {answer!r}; expected one of {VALIDATION_ANSWERS}",
-                }
-            ],
-        )
+    check_verdict_answer(answer, "The verdict")
     row = session.execute(
         select(Tag.tag_id, Submission.panorama_id, Panorama.gold)
         .join(Submission, Submission.submission_id == Tag.submission_id)
@@ -901,18 +893,15 @@ def verify(
     lock_volunteer(session, volunteer_id, postgres=postgres)
     if postgres:
         session.execute(select(Tag.tag_id).where(Tag.tag_id == tag_id).with_for_update()).all()
-    existing = session.scalars(
-        select(Validation).where(
-            Validation.tag_id == tag_id, Validation.volunteer_id == volunteer_id
-        )
-    ).one_or_none()
+    existing = stored_verdict(
+        session,
+        tag_id=tag_id,
+        volunteer_id=volunteer_id,
+        answer=answer,
+        conflict="You already gave a verdict on this machine tag with another answer.",
+    )
     if existing is not None:
-        if existing.answer == answer:
-            return existing
-        raise Conflict(
-            "You already gave a verdict on this machine tag with another answer.",
-            errors=[{"field": "answer", "message": f"your answer was {existing.answer!r}"}],
-        )
+        return existing
     given = session.scalar(
         select(Assignment.assignment_id).where(
             Assignment.panorama_id == row.panorama_id, Assignment.volunteer_id == volunteer_id
@@ -940,16 +929,7 @@ def verify(
             f"This machine tag takes no more verdicts: {why}.",
             errors=[{"field": "tag_id", "message": "take a new verify task"}],
         )
-    validation = Validation(
-        validation_id=new_id(),
-        tag_id=tag_id,
-        volunteer_id=volunteer_id,
-        answer=answer,
-        created_at=now,
-    )
-    session.add(validation)
-    session.flush()
-    return validation
+    return add_verdict(session, tag_id=tag_id, volunteer_id=volunteer_id, answer=answer, now=now)
 
 
 def verification_table(
