@@ -74,8 +74,9 @@ RULES: tuple[str, ...] = (
     "stop_posterior",
 )
 #: Default ``tolerance`` of ``stop_posterior`` (cameras of expected absolute error per
-#: panorama), tuned on seeds 0-19 of the synthetic city (benchmarks/bench_adaptive.py --tune)
-#: and evaluated on seeds 20-219 (held out); the tuned value of ``stop_posterior`` with the
+#: panorama), tuned on seeds 0-19 of the synthetic city (the tuning mode of the benchmark
+#: script bench_adaptive.py) and evaluated on seeds 20-219 (held out); the tuned value of
+#: ``stop_posterior`` with the
 #: detector's machine tags as evidence (answers alone met no tolerance on the tuning seeds).
 POSTERIOR_TOLERANCE = 0.05
 #: The detector's recall per camera, from docs/detect.md: 57 % of cameras are under 8 px
