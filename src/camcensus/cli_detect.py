@@ -391,7 +391,7 @@ def _panorama_ids(path: Path) -> list[str]:
     """The panoramas the detector ran over: a CSV with ``panorama_id`` (e.g. the CSV given to
     detect run), or a folder as detect run reads it (its panoramas.csv, else the image stems)."""
     from camcensus._errors import InputError, Problem
-    from camcensus.io.formats import read_csv
+    from camcensus.io.formats import read_csv_or_refuse
 
     if path.is_dir():
         listing = path / "panoramas.csv"
@@ -406,23 +406,14 @@ def _panorama_ids(path: Path) -> list[str]:
         path = listing
     if not path.is_file():
         raise OptionError(f"--panoramas {path}: no such folder or CSV")
-    import pandas as pd
 
-    try:
-        table = read_csv(path, dtype={"panorama_id": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(
-            [
-                Problem(
-                    str(path),
-                    None,
-                    None,
-                    f"not a readable CSV ({exc})",
-                    "a UTF-8 CSV with a panorama_id column, or a folder of panoramas",
-                    "pass the folder or CSV given to detect run --panoramas",
-                )
-            ]
-        ) from exc
+    table = read_csv_or_refuse(
+        path,
+        expected="a UTF-8 CSV with a panorama_id column, or a folder of panoramas",
+        fix="pass the folder or CSV given to detect run --panoramas",
+        dtype={"panorama_id": str},
+        keep_default_na=False,
+    )
     if "panorama_id" not in table.columns:
         raise InputError(
             [

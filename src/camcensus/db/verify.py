@@ -189,10 +189,9 @@ def read_detections(path: str | Path) -> pd.DataFrame:
     InputError
         No such file, or not a CSV.
     """
-    import pandas as pd
 
     from camcensus._errors import InputError, Problem
-    from camcensus.io.formats import read_csv
+    from camcensus.io.formats import read_csv_or_refuse
 
     src = Path(path)
     if not src.is_file():
@@ -201,21 +200,14 @@ def read_detections(path: str | Path) -> pd.DataFrame:
             [Problem(str(src), None, None, found, "a detections CSV", "check the path")]
         )
     text = {c: str for c in ("panorama_id", "decoder_id", "camera_type", "attachment", "source")}
-    try:
-        frame = read_csv(src, dtype=text, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(
-            [
-                Problem(
-                    str(src),
-                    None,
-                    None,
-                    f"not a readable CSV ({exc})",
-                    "a detections CSV (camcensus detect run --out)",
-                    "pass the CSV that detect run wrote",
-                )
-            ]
-        ) from exc
+    frame = read_csv_or_refuse(
+        src,
+        expected="a detections CSV (camcensus detect run --out)",
+        fix="pass the CSV that detect run wrote",
+        dtype=text,
+        keep_default_na=False,
+        na_values=[""],
+    )
     # pandas renames a repeated header "x" to "x.1": which one holds the values is unknowable.
     names = {str(c) for c in frame.columns}
     split = [str(c).rsplit(".", 1) for c in frame.columns]
@@ -552,6 +544,8 @@ def import_detections(
         f"detections on those panoramas (model {chosen!r} imported there before)",
         sum(len(by_panorama.get(p, [])) for p in skipped),
     )
+    from camcensus.report import _version
+
     build = f"camcensus {_version()} detect import"
     submissions: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
@@ -640,15 +634,6 @@ def panoramas_to_detect(session: Session, *, project: str, model_id: str) -> pd.
     )
     frame["heading_deg"] = frame["heading_deg"].astype("float64")
     return frame
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("camcensus")
-    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
-        return "dev"
 
 
 # --------------------------------------------------------------------------- verify tasks

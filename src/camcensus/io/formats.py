@@ -258,6 +258,19 @@ def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     return unquote_csv(df)
 
 
+def read_csv_or_refuse(path: str | Path, *, expected: str, fix: str, **kwargs: Any) -> pd.DataFrame:
+    """:func:`read_csv`, turning a file that is not a readable CSV (binary, bad quoting, empty,
+    not UTF-8) into an :class:`~camcensus.InputError` naming the file, ``expected`` and ``fix``."""
+    from camcensus._errors import InputError, Problem
+
+    try:
+        return read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(
+            [Problem(str(path), None, None, f"not a readable CSV ({exc})", expected, fix)]
+        ) from exc
+
+
 def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write ``path`` through a temporary file in its folder, replaced in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
