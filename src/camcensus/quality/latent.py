@@ -214,6 +214,13 @@ def _answer_loglik(y: np.ndarray, p: np.ndarray, f: np.ndarray, n_max: int) -> n
     logp, log1p = np.log(np.clip(p, _TINY, 1.0)), np.log(np.clip(1.0 - p, _TINY, 1.0))
     logf = np.log(np.maximum(f, _TINY))
     lfn = _logfact(n)
+    zero = y == 0
+    if zero.any() and not zero.all():
+        # No tag: (1 - p)^N exp(-f), in closed form; the sum over splits only for the rest.
+        out[zero] = n[None, :] * log1p[zero, None] - f[zero, None]
+        rest = np.flatnonzero(~zero)
+        out[rest] = _answer_loglik(y[rest], p[rest], f[rest], n_max)
+        return out
     y_top = int(y.max()) if len(y) else 0
     if len(y) * (n_max + 1) * (y_top + 1) <= 2_000_000:
         # All answers at once, in probabilities: sum over s of Bin(s; N, p) Pois(y - s; f).
