@@ -68,6 +68,8 @@ from camcensus.simulate import simulate_city
 
 CAT = "attached_street"
 DRAWS, BURN_IN = 300, 100
+LATENT_DRAWS, LATENT_BURN_IN = 1000, 300
+ATTACHMENTS = ("attached_street", "attached_building", "attached_unknown")
 BROOKLYN = Path(__file__).resolve().parents[2] / "shared/data/amnesty_decode"
 BROOKLYN_CSV = BROOKLYN / "amnesty_international_cameras_brooklyn.csv"
 
@@ -85,6 +87,8 @@ class City:
         ids = sub["PanoramaId"].to_numpy()[::3]
         self.seed = seed
         self.submissions = sub[["PanoramaId", "DecoderId", CAT]].reset_index(drop=True)
+        # The latent model also reads the other attachments (cameras mislabelled into CAT).
+        self.answers = sub[["PanoramaId", "DecoderId", *ATTACHMENTS]].reset_index(drop=True)
         self.counts = pd.DataFrame(
             {
                 "PanoramaId": ids,
@@ -173,10 +177,40 @@ def one_design(
 
 def latent_interval(c: City, reviews: pd.DataFrame, seed: int) -> tuple[float, float]:
     """``X / T`` over the 8 strata from the latent model's posterior draws of their total."""
-    sub = c.submissions[c.submissions["PanoramaId"].isin(set(c.inside))]
-    fit = fit_latent(sub, category=CAT, reference=reviews, draws=DRAWS, burn_in=BURN_IN, seed=seed)
+    sub = c.answers[c.answers["PanoramaId"].isin(set(c.inside))]
+    fit = fit_latent(
+        sub,
+        category=CAT,
+        reference=reviews,
+        draws=LATENT_DRAWS,
+        burn_in=LATENT_BURN_IN,
+        seed=seed,
+    )
     lo, hi = np.quantile(c.big_x / fit.total_draws, [0.025, 0.975])
     return float(lo), float(hi)
+
+
+def run_latent_only(name: str, cities: int, n_boot: int) -> pd.DataFrame:
+    """Amnesty's design and bootstrap beside the latent model's ``X / T``, one sample per city."""
+    rows = []
+    for k in range(cities):
+        c = City(1000 + k, ERROR_MODELS[name])
+        sseed = c.seed * 100
+        eq, reviews = one_design(c, "equal", sseed, None, ("bootstrap",), n_boot)
+        got = {"amnesty": eq["bootstrap"], "latent": latent_interval(c, reviews, sseed)}
+        for design, (lo, hi) in got.items():
+            rows.append(
+                {
+                    "model": name,
+                    "city": c.seed,
+                    "sample": 0,
+                    "design": design,
+                    "target": c.target,
+                    "low": lo,
+                    "high": hi,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def run_model(
@@ -215,8 +249,7 @@ def run_model(
             got["neyman_model+lin"] = nm["lin:jeffreys"]
             got["neyman_model+greg"] = nm["greg:model"]
             if s < latent_samples:
-                reviews = pilot_next[["PanoramaId", CAT]]
-                got["latent"] = latent_interval(c, reviews, sseed)
+                got["latent"] = latent_interval(c, pilot_next, sseed)
             for design, (lo, hi) in got.items():
                 rows.append(
                     {
@@ -358,12 +391,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--compare-predictions", type=int, default=0, help="cities per model for the comparison"
     )
+    ap.add_argument(
+        "--latent-only",
+        action="store_true",
+        help="only Amnesty's bootstrap and the latent ratio, one sample per city",
+    )
     args = ap.parse_args(argv)
     cities = args.cities or (40 if args.full else 4)
     samples = args.samples or (5 if args.full else 2)
     pd.set_option("display.width", 160)
     t0, c0 = time.perf_counter(), time.process_time()
-    if args.compare_predictions:
+    if args.latent_only:
+        parts = [run_latent_only(m, cities, args.n_boot) for m in args.models.split(",")]
+        print(
+            f"{cities} cities per error model, one Amnesty sample each (8 x 13); level 0.95; "
+            f"fit_latent draws={LATENT_DRAWS}, burn_in={LATENT_BURN_IN}"
+        )
+        print(
+            summarise(pd.concat(parts, ignore_index=True)).to_string(
+                float_format=lambda v: f"{v:.3f}", index=False
+            )
+        )
+    elif args.compare_predictions:
         parts = [compare_predictions(m, args.compare_predictions) for m in args.models.split(",")]
         print(f"GREG predictions, Amnesty sample, {args.compare_predictions} cities per model")
         print(
