@@ -175,8 +175,8 @@ def one_design(
     return out, pilot_out
 
 
-def latent_interval(c: City, reviews: pd.DataFrame, seed: int) -> tuple[float, float]:
-    """``X / T`` over the 8 strata from the latent model's posterior draws of their total."""
+def latent_ratio_draws(c: City, reviews: pd.DataFrame, seed: int) -> np.ndarray:
+    """Posterior draws of ``X / T`` over the 8 strata (``T`` the latent model's total)."""
     sub = c.answers[c.answers["PanoramaId"].isin(set(c.inside))]
     fit = fit_latent(
         sub,
@@ -186,8 +186,19 @@ def latent_interval(c: City, reviews: pd.DataFrame, seed: int) -> tuple[float, f
         burn_in=LATENT_BURN_IN,
         seed=seed,
     )
-    lo, hi = np.quantile(c.big_x / fit.total_draws, [0.025, 0.975])
+    out: np.ndarray = c.big_x / fit.total_draws
+    return out
+
+
+def equal_tailed(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
     return float(lo), float(hi)
+
+
+def latent_interval(c: City, reviews: pd.DataFrame, seed: int) -> tuple[float, float]:
+    """The 95% interval of ``X / T`` from the latent model."""
+    return equal_tailed(latent_ratio_draws(c, reviews, seed))
 
 
 def run_latent_only(name: str, cities: int, n_boot: int) -> pd.DataFrame:
@@ -197,7 +208,14 @@ def run_latent_only(name: str, cities: int, n_boot: int) -> pd.DataFrame:
         c = City(1000 + k, ERROR_MODELS[name])
         sseed = c.seed * 100
         eq, reviews = one_design(c, "equal", sseed, None, ("bootstrap",), n_boot)
-        got = {"amnesty": eq["bootstrap"], "latent": latent_interval(c, reviews, sseed)}
+        # The same fit (same seed) at two levels: Amnesty's nominal-95% bootstrap covers
+        # more than 95%, so "equal or better coverage" is also judged at the 99% level.
+        ratio = latent_ratio_draws(c, reviews, sseed)
+        got = {
+            "amnesty": eq["bootstrap"],
+            "latent": equal_tailed(ratio),
+            "latent (99%)": equal_tailed(ratio, 0.99),
+        }
         for design, (lo, hi) in got.items():
             rows.append(
                 {
