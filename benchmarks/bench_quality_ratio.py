@@ -201,10 +201,10 @@ def latent_interval(c: City, reviews: pd.DataFrame, seed: int) -> tuple[float, f
     return equal_tailed(latent_ratio_draws(c, reviews, seed))
 
 
-def run_latent_only(name: str, cities: int, n_boot: int) -> pd.DataFrame:
+def run_latent_only(name: str, cities: int, n_boot: int, first: int = 0) -> pd.DataFrame:
     """Amnesty's design and bootstrap beside the latent model's ``X / T``, one sample per city."""
     rows = []
-    for k in range(cities):
+    for k in range(first, first + cities):
         c = City(1000 + k, ERROR_MODELS[name])
         sseed = c.seed * 100
         eq, reviews = one_design(c, "equal", sseed, None, ("bootstrap",), n_boot)
@@ -414,22 +414,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only Amnesty's bootstrap and the latent ratio, one sample per city",
     )
+    ap.add_argument(
+        "--first-city", type=int, default=0, help="with --latent-only: skip the first cities"
+    )
+    ap.add_argument("--rows", help="with --latent-only: write every interval to this CSV")
     args = ap.parse_args(argv)
     cities = args.cities or (40 if args.full else 4)
     samples = args.samples or (5 if args.full else 2)
     pd.set_option("display.width", 160)
     t0, c0 = time.perf_counter(), time.process_time()
     if args.latent_only:
-        parts = [run_latent_only(m, cities, args.n_boot) for m in args.models.split(",")]
+        parts = [
+            run_latent_only(m, cities, args.n_boot, args.first_city) for m in args.models.split(",")
+        ]
         print(
             f"{cities} cities per error model, one Amnesty sample each (8 x 13); level 0.95; "
             f"fit_latent draws={LATENT_DRAWS}, burn_in={LATENT_BURN_IN}"
         )
-        print(
-            summarise(pd.concat(parts, ignore_index=True)).to_string(
-                float_format=lambda v: f"{v:.3f}", index=False
-            )
-        )
+        rows = pd.concat(parts, ignore_index=True)
+        if args.rows:
+            rows.to_csv(args.rows, index=False)
+        print(summarise(rows).to_string(float_format=lambda v: f"{v:.3f}", index=False))
     elif args.compare_predictions:
         parts = [compare_predictions(m, args.compare_predictions) for m in args.models.split(",")]
         print(f"GREG predictions, Amnesty sample, {args.compare_predictions} cities per model")
