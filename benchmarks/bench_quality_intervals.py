@@ -13,17 +13,16 @@ Usage: python benchmarks/bench_quality_intervals.py [--seeds 20] [--full] [--jso
 (--full: 200 seeds per error model. A fit takes ~5 s on an idle core with the defaults,
 draws=1000 burn-in=300; the shared 2-core machine made it 20-50 s.)
 
-Measured 2026-12-05 (loaded shared machine; draws 400, burn-in 150; 95% intervals; runs cut
-by time, seeds 0-52 / 0-57 / 0-42):
-  default        coverage 48/53 = 0.906 (Wilson [0.80, 0.96]), mean width 30.1 (8.4% of the
-                 total), bias -0.1, RMSE 8.0; sum of medians -38.9
-  miss_prone     coverage 57/58 = 0.983 ([0.91, 1.00]), width 51.3 (14.3%), bias -1.2, RMSE 12.5;
-                 sum of medians -124.2
-  over_counting  coverage 38/43 = 0.884 ([0.76, 0.95]), width 37.0 (10.4%), bias +4.7, RMSE
-                 10.9; sum of medians +4.3
-  Amnesty's decoder bootstrap (baseline, seeds 0-19): coverage 0.05 / 0.00 / 0.00.
-Without the leak-in term (--leak none, draws 500, seeds 0-29): 0.867 / 0.967 / 0.833.
-The 200-seed run (goal: 0.93-0.97) is still to be made.
+Measured 2026-12-05 (2-core machine; defaults draws 1000, burn-in 300; 95% intervals; seeds
+0-199, each model split over two processes with --start/--seeds and --no-skill):
+  miss_prone     coverage 193/200 = 0.965 (Wilson [0.930, 0.983]), mean width 51.3 (14.2% of
+                 the total), bias -2.0, RMSE 13.2; sum of medians -124.3
+  over_counting  coverage 189/200 = 0.945 ([0.904, 0.969]), width 37.8 (10.5%), bias +1.4,
+                 RMSE 10.2; sum of medians +2.1
+  default        coverage 188/200 = 0.940 ([0.898, 0.965]), width 31.0 (8.6%), bias +0.1,
+                 RMSE 9.0; sum of medians -38.9
+  Amnesty's decoder bootstrap (baseline, same seeds): coverage 0.000 / 0.000 / 0.020.
+Seeds 0-99 alone gave 0.92 for over_counting (100 seeds are too few to judge 93-97%).
 """
 
 from __future__ import annotations

@@ -425,8 +425,10 @@ def quality_sections(result: QualityResult) -> list[Section]:
                 "The corrected total comes from a model of each volunteer's errors (how often "
                 "they find a camera that is there, how often they tag one that is not), "
                 "anchored by the experts' reviews; its interval carries the uncertainty of "
-                "every volunteer's error rates. The sum of medians stays the headline: it is "
-                "conservative.",
+                "every volunteer's error rates. Checked where the truth is known (200 "
+                "synthetic cities for each of three kinds of volunteer error, public "
+                "cameras), the 95% interval held the true total in 94–96.5% of the cities. "
+                "The sum of medians stays the headline: it is conservative.",
                 style="note",
             )
         )
