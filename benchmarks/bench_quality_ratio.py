@@ -40,8 +40,16 @@ Amnesty sample.
 Measured (2026-12-05, ``--full --latent-samples 2``: 40 cities x 5 samples per model, 712 CPU s
 in all): no design-based interval reached half of Amnesty's width at coverage >= 0.95; the best
 was ``neyman_model+greg`` (0.58 / 0.59 / 0.65 of Amnesty's median width, coverage 0.99 / 0.96
-/ 0.985 for default / miss-prone / over-counting volunteers). The model-based ``latent`` ratio
-is 0.28-0.34 of the width but covers 0.86 / 0.94 / 0.90 (80 replicates each).
+/ 0.985 for default / miss-prone / over-counting volunteers). That run's ``latent`` rows read
+the street column alone (no leak-in) with draws 300; they are superseded by:
+
+``--latent-only --cities 100`` (2026-12-05; cities 1000-1099, one Amnesty sample each; the
+latent model reads all three attachments, draws 1000, burn-in 300; ~9-12 CPU min per model):
+coverage / median width / width vs Amnesty, default / miss-prone / over-counting:
+  amnesty          0.99 / 0.291 / 1      1.00 / 0.389 / 1      0.97 / 0.331 / 1
+  latent (95%)     0.94 / 0.084 / 0.30   0.96 / 0.102 / 0.26   0.98 / 0.115 / 0.35
+  latent (99%)     0.97 / 0.108 / 0.38   1.00 / 0.131 / 0.34   1.00 / 0.149 / 0.46
+Goal met for over-counting (95%) and miss-prone (99%); default falls 2 replicates short.
 
 A replicate is one city (seed) and one review sample; ``--samples`` draws several samples per
 city (independent review designs on the same population) to spend less time simulating.
