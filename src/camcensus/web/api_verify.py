@@ -1,8 +1,9 @@
 """Verify tasks: volunteers confirm or reject the detector's machine tags (docs/platform.md,
 "Verify tasks").
 
-``POST /api/projects/{name}/verifications`` gives the next machine tag to judge (its panorama,
-its ray and its score; 204 when nothing is left) and ``POST /api/verifications/{tag_id}``
+``POST /api/projects/{name}/verifications`` gives the next machine tag to judge (its panorama
+and its ray, never the detector's score: the verdict must not lean on the machine's confidence;
+204 when nothing is left) and ``POST /api/verifications/{tag_id}``
 records the verdict. Both are thin: one call of :mod:`camcensus.db.verify` each, with the
 conventions of the validation routes (log-in, CSRF by the middleware, the ``write`` rate limit,
 the one error shape).
@@ -34,13 +35,12 @@ _NOTHING: dict[int | str, dict[str, Any]] = {
 
 
 class MachineTagOut(BaseModel):
-    """A machine tag: the detector's ray, its score and predicted type."""
+    """A machine tag: the detector's ray and predicted type (not its score)."""
 
     tag_id: str
     heading_deg: float
     pitch_deg: float
     fov_deg: float | None
-    score: float | None
     attachment: str
     camera_type: str
 
@@ -106,7 +106,6 @@ def next_verification(
             heading_deg=tag.heading_deg,
             pitch_deg=tag.pitch_deg,
             fov_deg=tag.fov_deg,
-            score=tag.score,
             attachment=tag.attachment,
             camera_type=tag.camera_type,
         ),
