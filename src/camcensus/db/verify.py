@@ -544,9 +544,9 @@ def import_detections(
         f"detections on those panoramas (model {chosen!r} imported there before)",
         sum(len(by_panorama.get(p, [])) for p in skipped),
     )
-    from camcensus.report import _version
+    from camcensus._version import package_version
 
-    build = f"camcensus {_version()} detect import"
+    build = f"camcensus {package_version()} detect import"
     submissions: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
     for pid in targets:

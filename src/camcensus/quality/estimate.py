@@ -498,14 +498,18 @@ def write_quality_report(
     Refuses an ``out`` that is or holds an input, or holds anything but an earlier camcensus
     report (and that only with ``force``).
     """
+    from camcensus._version import package_version
     from camcensus.io.formats import json_safe, write_csv
-    from camcensus.report import _version, check_output, replace_folder
+    from camcensus.report import check_output, replace_folder
     from camcensus.report.html import write_sections_page
 
     out = Path(out)
     check_output(out, list(result.inputs.values()), force=force)
     sections = quality_sections(result)
-    results: dict[str, Any] = {"generated_by": f"camcensus {_version()}", "title": result.title}
+    results: dict[str, Any] = {
+        "generated_by": f"camcensus {package_version()}",
+        "title": result.title,
+    }
     for s in sections:
         results.update(s.results)
     written: dict[str, Path] = {}

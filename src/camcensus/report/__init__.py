@@ -11,12 +11,12 @@ import datetime as _dt
 import json
 import shutil
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from camcensus._version import package_version
 from camcensus.io.formats import json_safe, sha256, to_sqlite, write_csv
 from camcensus.report._atomic import OutputError, check_output, replace_folder
 from camcensus.report.html import write_html
@@ -68,17 +68,10 @@ def input_records(result: CensusResult) -> list[dict[str, Any]]:
     return records
 
 
-def _version() -> str:
-    try:
-        return metadata.version("camcensus")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _results(result: CensusResult, sections: list[Section]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "title": result.title,
-        "generated_by": f"camcensus {_version()}",
+        "generated_by": f"camcensus {package_version()}",
         "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "timings_s": result.timings,
         "sections": [{"id": s.id, "title": s.title} for s in sections],

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from camcensus._version import package_version
 from camcensus.db.engine import GroupCommit, session_factory
 from camcensus.web.ratelimit import Limit, RateLimiter
 from camcensus.web.security import IdentityCache, SecurityMiddleware, error_response
@@ -137,15 +138,6 @@ class WebSettings:
         )
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("camcensus")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
-
 def _refuse_writes(session: Session, flush_context: Any, instances: Any) -> None:
     """Refuse a flush in a read-only session (it would write outside the write lock)."""
     if session.new or session.dirty or session.deleted:
@@ -239,7 +231,7 @@ def create_app(
     settings = settings or WebSettings()
     app = FastAPI(
         title="camcensus volunteer platform",
-        version=_version(),
+        version=package_version(),
         description="Tag surveillance cameras in 360° panoramas; public data as JSON/GeoJSON.",
         docs_url=None,
         redoc_url=None,

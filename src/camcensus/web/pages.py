@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from camcensus._version import package_version
 from camcensus.web.security import optional_volunteer
 
 if TYPE_CHECKING:
@@ -81,16 +82,6 @@ def local_path(target: str | None) -> str:
     return target
 
 
-def _build() -> str:
-    """Return the client build recorded with each submission (the package version)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("camcensus")
-    except PackageNotFoundError:  # pragma: no cover - a source checkout without metadata
-        return "dev"
-
-
 def _read_session(request: Request) -> Session:
     """Return a read-only session (it never blocks a writer on SQLite)."""
     factory: sessionmaker[Session] = request.app.state.read_sessions
@@ -134,7 +125,7 @@ def _render(
         "me": me,
         "project": project,
         "static_url": static_url,
-        "build": _build(),
+        "build": package_version(),
         **extra,
     }
     return templates.TemplateResponse(request, template, context, status_code=status_code)
