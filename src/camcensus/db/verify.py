@@ -41,6 +41,7 @@ from sqlalchemy import Engine, case, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from camcensus._errors import Ledger
+from camcensus._version import package_version
 from camcensus.db._assign import (
     add_error,
     is_postgres,
@@ -544,8 +545,6 @@ def import_detections(
         f"detections on those panoramas (model {chosen!r} imported there before)",
         sum(len(by_panorama.get(p, [])) for p in skipped),
     )
-    from camcensus._version import package_version
-
     build = f"camcensus {package_version()} detect import"
     submissions: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
