@@ -16,6 +16,15 @@ Krippendorff's alpha per error model (and why there is none on the real data).
     .venv/bin/python benchmarks/bench_adaptive.py          # seeds 20-69 (~3 minutes)
     .venv/bin/python benchmarks/bench_adaptive.py --full   # seeds 20-219 (200 held-out seeds)
     .venv/bin/python benchmarks/bench_adaptive.py --tune   # seeds 0-19, stop_posterior's grid
+    .venv/bin/python benchmarks/bench_adaptive.py --tags-from tags.csv  # the real detector's tags
+
+``--tags-from`` reads ``benchmarks/detector_tags.py``'s output (the trained detector run on
+every panorama of whole synthetic cities) and measures ``stop_posterior`` with those machine
+tags instead of simulated ones: (1) how the real tags per panorama differ from the simulated
+Binomial(T, recall) + Poisson(false tags); (2) on each city the file covers, ``--draws`` draws
+of volunteers, paired with the simulated tags on the same answers; (3) on the held-out seeds,
+each panorama's tags drawn from the real tags of panoramas with the same true count (a
+bootstrap of the detector's behaviour per count).
 """
 
 from __future__ import annotations
@@ -24,12 +33,15 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from camcensus.quality._sim import ERROR_MODELS
 from camcensus.quality.adaptive import (
+    DETECTOR_FALSE_TAGS,
+    DETECTOR_RECALL,
     POSTERIOR_TOLERANCE,
     draw_answers,
     savings_on_agreements,
@@ -50,6 +62,11 @@ GOAL_ERROR_PP = 1.0
 TUNE_SEEDS = range(20)
 TUNE_GRID = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08)
 _ATTACH = ["attached_street", "attached_building", "attached_unknown"]
+#: A true count with fewer panoramas than this in the tag file borrows the largest count that
+#: has as many (its false tags, and Binomial(T, that count's recall) true ones).
+MIN_DONORS = 20
+_REAL = "stop_posterior+detector (real tags)"
+_RESAMPLED = "stop_posterior+detector (real tags, resampled)"
 
 
 def _fixed_k2(seed: int, errors: object, truth: np.ndarray) -> dict[str, float]:
@@ -168,6 +185,143 @@ def _tune(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _read_tags(path: Path, threshold: float) -> pd.DataFrame:
+    """The detector's tags per panorama at ``threshold`` (detector_tags.py's columns)."""
+    raw = pd.read_csv(path, dtype={"PanoramaId": str})
+    s = f"{round(threshold * 100):02d}"
+    if f"tags_{s}" not in raw.columns:
+        raise SystemExit(f"{path}: no column tags_{s}; thresholds in the file: {list(raw)}")
+    out = raw[["seed", "PanoramaId", "n_true"]].copy()
+    out["tags"] = raw[f"tags_{s}"].astype(int)
+    out["tp"] = raw[f"tp_{s}"].astype(int)
+    out["uncounted"] = raw[f"uncounted_{s}"].astype(int)
+    return out
+
+
+def _tag_distribution(tags: pd.DataFrame) -> pd.DataFrame:
+    """Real tags per true count against the simulation's Binomial(T, r) + Poisson(f)."""
+    t = tags["n_true"].clip(upper=4)
+    rows = []
+    for value, part in tags.groupby(t):
+        n = part["n_true"].to_numpy(float)
+        rows.append(
+            {
+                "true_count": f"{int(value)}+" if value == 4 else str(int(value)),
+                "panoramas": len(part),
+                "tags_mean": float(part["tags"].mean()),
+                "tags_var": float(part["tags"].var(ddof=1)) if len(part) > 1 else np.nan,
+                "sim_mean": float((DETECTOR_RECALL * n + DETECTOR_FALSE_TAGS).mean()),
+                "sim_var": float(
+                    (DETECTOR_RECALL * (1 - DETECTOR_RECALL) * n + DETECTOR_FALSE_TAGS).mean()
+                ),
+                "recall": float(part["tp"].sum() / n.sum()) if n.sum() else np.nan,
+                "false_per_pano": float((part["tags"] - part["tp"]).mean()),
+                "far_per_pano": float(part["uncounted"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _tag_sampler(tags: pd.DataFrame) -> Any:
+    """Draw tags for true counts from the real tags of panoramas with the same count."""
+    by_t = {int(t): part for t, part in tags.groupby("n_true") if len(part) >= MIN_DONORS}
+    if not any(t >= 1 for t in by_t):
+        raise SystemExit(f"fewer than {MIN_DONORS} panoramas with cameras in the tag file")
+    top = max(by_t)
+    top_part = by_t[top]
+    top_recall = float(top_part["tp"].sum() / top_part["n_true"].sum())
+    top_false = (top_part["tags"] - top_part["tp"]).to_numpy(int)
+
+    def draw(true_counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = np.empty(len(true_counts), dtype="int64")
+        for t in np.unique(true_counts):
+            rows = np.flatnonzero(true_counts == t)
+            if int(t) in by_t:
+                out[rows] = rng.choice(by_t[int(t)]["tags"].to_numpy(int), len(rows))
+            else:
+                out[rows] = rng.choice(top_false, len(rows)) + rng.binomial(
+                    int(t), top_recall, len(rows)
+                )
+        return out
+
+    return draw
+
+
+def _real_tags(args: argparse.Namespace) -> None:
+    """``--tags-from``: stop_posterior with the real detector's machine tags."""
+    tags = _read_tags(args.tags_from, args.tag_threshold)
+    pd.set_option("display.width", 220)
+    pd.set_option("display.max_columns", 30)
+    print(
+        f"Real machine tags at score >= {args.tag_threshold}: {len(tags)} panoramas of cities "
+        f"{sorted(tags['seed'].unique().tolist())} ({args.tags_from}). Simulated: "
+        f"Binomial(T, {DETECTOR_RECALL:.3f}) + Poisson({DETECTOR_FALSE_TAGS})."
+    )
+    print(_tag_distribution(tags).round(3).to_string(index=False))
+    t0 = time.perf_counter()
+    paired, resampled = [], []
+    for seed, part in tags.groupby("seed"):
+        truth_table = simulate_city(int(seed)).truth
+        order = truth_table["PanoramaId"].astype(str)
+        if set(order) - set(part["PanoramaId"]):
+            print(f"city {seed}: {len(part)} of {len(order)} panoramas in the file; not paired")
+            continue
+        city_tags = part.set_index("PanoramaId").loc[order, "tags"].to_numpy(int)
+        truth = truth_table[_ATTACH].to_numpy()
+        for name, errors in ERROR_MODELS.items():
+            for d in range(args.draws):
+                kw = {"truth": truth, "rules": ("fixed", "stop_posterior")}
+                sim = simulate_adaptive(
+                    int(seed), errors, detector=True, answer_seed=1000 * int(seed) + d, **kw
+                )
+                real = simulate_adaptive(
+                    int(seed),
+                    errors,
+                    machine_tags=city_tags,
+                    answer_seed=1000 * int(seed) + d,
+                    **kw,
+                )
+                real = real[real.rule == "stop_posterior+detector"].assign(rule=_REAL)
+                out = pd.concat([sim, real], ignore_index=True)
+                out["seed"] = d
+                out.insert(0, "model", f"{name} (city {seed})")
+                paired.append(out)
+    draw = _tag_sampler(tags)
+    n_seeds = args.seeds or (200 if args.full else 50)
+    for seed in range(20, 20 + n_seeds):
+        truth = simulate_city(seed).truth[_ATTACH].to_numpy()
+        real_tags = draw(truth.sum(axis=1), np.random.default_rng([seed, 77]))
+        for name, errors in ERROR_MODELS.items():
+            kw = {"truth": truth, "rules": ("fixed", "stop_posterior")}
+            sim = simulate_adaptive(seed, errors, detector=True, **kw)
+            real = simulate_adaptive(seed, errors, machine_tags=real_tags, **kw)
+            real = real[real.rule == "stop_posterior+detector"].assign(rule=_RESAMPLED)
+            out = pd.concat([sim, real], ignore_index=True)
+            out.insert(0, "model", name)
+            resampled.append(out)
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    results: dict[str, Any] = {"distribution": _tag_distribution(tags).to_dict(orient="records")}
+    cols = ["model", "rule", "seeds", "saved_pct", "d_abs_err_pp", "d_se", "d_mae_pct_pp"]
+    cols += ["meets_goal"]
+    if paired:
+        summary = _summarise(pd.concat(paired, ignore_index=True))
+        print(
+            f"\nWhole cities with the real detector's tags: {args.draws} draws of volunteers each"
+        )
+        print(summary[cols].round(3).to_string(index=False))
+        results["paired"] = summary.to_dict(orient="records")
+    summary = _summarise(pd.concat(resampled, ignore_index=True))
+    print(
+        f"\nHeld-out seeds 20-{19 + n_seeds}: each panorama's tags drawn from the real tags of "
+        f"panoramas with its true count (counts with < {MIN_DONORS} panoramas borrow the "
+        "largest count's false tags and recall)"
+    )
+    print(summary[cols].round(3).to_string(index=False))
+    results["resampled"] = summary.to_dict(orient="records")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="seeds 20-219 instead of 20-69")
@@ -179,7 +333,19 @@ def main() -> None:
     parser.add_argument("--pilot", type=int, default=100, help="stop_posterior's pilot")
     parser.add_argument("--gold", type=int, default=75, help="stop_posterior's gold panoramas")
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
+    parser.add_argument(
+        "--tags-from", type=Path, default=None, help="detector_tags.py's CSV: real machine tags"
+    )
+    parser.add_argument(
+        "--tag-threshold", type=float, default=0.5, help="score of a machine tag (--tags-from)"
+    )
+    parser.add_argument(
+        "--draws", type=int, default=20, help="volunteer draws per whole city (--tags-from)"
+    )
     args = parser.parse_args()
+    if args.tags_from is not None:
+        _real_tags(args)
+        return
     n_seeds = args.seeds or (200 if args.full else 50)
     seeds = TUNE_SEEDS if args.tune else range(20, 20 + n_seeds)
     tolerances = TUNE_GRID if args.tune else (args.tolerance,)

@@ -299,7 +299,8 @@ def test_no_model_below_pilot_and_gold_sizes(db: Db) -> None:
     pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
     project_id, answers, truth = _bulk_project(db, pilot=pilot - 1, gold=gold)
     with db.sessions() as session:
-        rows, known, n_pilot, n_gold = db_adaptive.count_model_rows(session, project_id)
+        rows, known, tags, n_pilot, n_gold = db_adaptive.count_model_rows(session, project_id)
+        assert (tags == -1).all()  # the detector was not run on any of them
         assert (n_pilot, n_gold) == (pilot - 1, gold)
         np.testing.assert_array_equal(rows, answers)
         np.testing.assert_array_equal(known, truth)
@@ -387,6 +388,34 @@ def test_platform_stop_posterior_uses_the_model_and_machine_tags(db: Db) -> None
     want = adaptive_target(answers, k=3, rule="stop_posterior", model=model, machine_tags=2)
     assert want != adaptive_target(answers, k=3, rule="stop_posterior")  # the model decides
     assert _k_target(db, single) == want
+
+
+def test_model_fits_the_detectors_rates_from_machine_tags(db: Db) -> None:
+    db_adaptive.clear_count_models()
+    pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
+    project_id, answers, truth = _bulk_project(db, pilot=pilot, gold=gold, seed=4)
+    rng = np.random.default_rng(4)
+    pids = [f"city-{i:04d}" for i in range(pilot + gold)]
+    expected_tags = np.full(len(pids), -1, dtype="int64")
+    # The detector ran twice on the first 60 panoramas (the later run counts), never on the
+    # rest; a deleted or superseded machine tag does not count.
+    for i, pid in enumerate(pids[:60]):
+        n = int(rng.poisson(1.5))
+        _model_submission(db, pid, [{}] * 4, at=T0 - timedelta(days=1))
+        _model_submission(db, pid, [{}] * n + [{"deleted": True}, {"current": False}])
+        expected_tags[i] = n
+    with db.sessions() as session:
+        rows, known, tags, n_pilot, _ = db_adaptive.count_model_rows(session, project_id)
+        np.testing.assert_array_equal(tags, expected_tags)
+        model = db_adaptive.project_count_model(session, project_id)
+        assert model is not None and db_adaptive._wait(session, project_id) == 1
+    expected = fit_count_model(answers, truth=truth, machine_tags=expected_tags)
+    assert expected.detector_recall is not None
+    assert model.detector_recall == pytest.approx(expected.detector_recall, rel=1e-9)
+    assert model.detector_false_rate == pytest.approx(expected.detector_false_rate, rel=1e-9)
+    # Below DETECTOR_FIT_PANORAMAS panoramas with tags the detector's rates are not fitted.
+    few = np.where(np.arange(len(pids)) < db_adaptive.DETECTOR_FIT_PANORAMAS - 1, 0, -1)
+    assert db_adaptive._fit_rows(answers, truth, few).detector_recall is None
 
 
 def test_large_first_fit_runs_in_the_background(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:

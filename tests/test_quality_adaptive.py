@@ -306,11 +306,53 @@ def test_fit_count_model_recovers_known_parameters() -> None:
         fit_count_model(answers[:2], truth=np.array([1, 2]))
 
 
+def test_fit_count_model_fits_the_detectors_rates() -> None:
+    # Volunteers: Bin(T, 0.8) + Pois(0.1); the detector: Bin(T, 0.6) + Pois(0.7), on the pilot
+    # (3 answers) and on gold panoramas of known count (2 answers); one pilot row in ten was
+    # not run through the detector (tags -1).
+    rng = np.random.default_rng(11)
+    prior = np.array([0.5, 0.3, 0.15, 0.05])
+    truth = rng.choice(4, 10000, p=prior)
+    answers = rng.binomial(truth[:, None], 0.8, (10000, 3)) + rng.poisson(0.1, (10000, 3))
+    tags = rng.binomial(truth, 0.6) + rng.poisson(0.7, 10000)
+    tags[::10] = -1
+    gold_t = rng.choice(4, 1000, p=prior)
+    gold_answers = np.full((1000, 3), -1)
+    gold_answers[:, :2] = rng.binomial(gold_t[:, None], 0.8, (1000, 2)) + rng.poisson(
+        0.1, (1000, 2)
+    )
+    gold_tags = rng.binomial(gold_t, 0.6) + rng.poisson(0.7, 1000)
+    fit = fit_count_model(
+        np.vstack([answers, gold_answers]),
+        truth=np.concatenate([np.full(10000, -1), gold_t]),
+        machine_tags=np.concatenate([tags, gold_tags]),
+        t_max=5,
+    )
+    assert fit.detector_recall == pytest.approx(0.6, abs=0.04)
+    assert fit.detector_false_rate == pytest.approx(0.7, abs=0.05)
+    assert fit.detection == pytest.approx(0.8, abs=0.03)
+    assert fit.false_rate == pytest.approx(0.1, abs=0.02)
+    np.testing.assert_allclose(fit.prior[:4], prior, atol=0.03)
+    # Without machine tags the model has no detector rates; stop_cost falls back to the
+    # documented constants.
+    plain = fit_count_model(answers, t_max=5)
+    assert plain.detector_recall is None and plain.detector_false_rate is None
+    with pytest.raises(OptionError, match=r"machine_tags\[2\]: found 0.5"):
+        fit_count_model(answers[:3], machine_tags=np.array([1.0, 0.0, 0.5]), t_max=5)
+    with pytest.raises(OptionError, match="one per panorama"):
+        fit_count_model(answers[:3], machine_tags=np.array([1, 0]), t_max=5)
+    with pytest.raises(OptionError, match="detector"):
+        CountModel(prior=prior, detection=0.8, false_rate=0.1, detector_recall=0.5)
+
+
 def _stop_cost_brute(answers: list[int], model: CountModel, k: int, tags: int | None) -> float:
     """The same expectation, by explicit loops over the true count and every future answer."""
     t_max = len(model.prior) - 1
     lik = count_likelihood(model.detection, model.false_rate, 25, t_max)
-    det = count_likelihood(DETECTOR_RECALL, DETECTOR_FALSE_TAGS, 25, t_max)
+    rates = (model.detector_recall, model.detector_false_rate)
+    if None in rates:
+        rates = (DETECTOR_RECALL, DETECTOR_FALSE_TAGS)
+    det = count_likelihood(float(rates[0] or 0), float(rates[1] or 0), 25, t_max)
     weight = {}
     for t in range(t_max + 1):
         w = model.prior[t] * np.prod([lik[a, t] for a in answers])
@@ -343,6 +385,21 @@ def test_stop_cost_hand_computed_and_brute_force() -> None:
         )
     assert stop_cost([1], model, k=4) == pytest.approx(
         _stop_cost_brute([1], model, 4, None), abs=1e-8
+    )
+    # A model with the detector's own fitted rates uses them, not the constants.
+    fitted = CountModel(
+        prior=model.prior,
+        detection=0.7,
+        false_rate=0.3,
+        detector_recall=0.4,
+        detector_false_rate=1.2,
+    )
+    for answers, tags in (([0], 0), ([1], 3), ([0], 2)):
+        assert stop_cost(answers, fitted, machine_tags=tags) == pytest.approx(
+            _stop_cost_brute(answers, fitted, 3, tags), abs=1e-8
+        )
+    assert stop_cost([0], fitted, machine_tags=2) != pytest.approx(
+        stop_cost([0], model, machine_tags=2), abs=1e-3
     )
     # A machine tag count of 0 makes a camera less likely: stopping on a 0 costs less.
     assert stop_cost([0], model, machine_tags=0) < stop_cost([0], model)

@@ -11,6 +11,10 @@ calls :func:`camcensus.quality.adaptive.adaptive_target` with:
 - for ``stop_posterior``, the project's :class:`~camcensus.quality.adaptive.CountModel`
   (:func:`project_count_model`, fitted on the project's own answers and its gold panoramas,
   cached per process) and the panorama's number of machine tags (:func:`machine_tag_count`).
+  Where at least :data:`DETECTOR_FIT_PANORAMAS` of the pilot and gold panoramas carry the
+  detector's tags, the model fits the detector's recall and false-tag rate on them too (the
+  gold panoramas' known counts pin them): the constants measured on the synthetic city hold
+  only for that detector at a score of 0.5, and ``detect run`` stores tags from 0.3.
 
 Until the project has :data:`PILOT_PANORAMAS` panoramas with at least 2 counted answers and
 :data:`GOLD_PANORAMAS` gold panoramas answered at least twice, there is no model and
@@ -37,6 +41,7 @@ from camcensus.db.models import Assignment, Panorama, Submission, Tag
 from camcensus.quality.adaptive import CountModel, adaptive_target, fit_count_model
 
 __all__ = [
+    "DETECTOR_FIT_PANORAMAS",
     "GOLD_PANORAMAS",
     "INLINE_FIT_PANORAMAS",
     "PILOT_PANORAMAS",
@@ -56,6 +61,9 @@ __all__ = [
 PILOT_PANORAMAS = 100
 #: Gold panoramas answered at least twice needed as well (the simulation's 75 × 2 answers).
 GOLD_PANORAMAS = 75
+#: Pilot and gold panoramas with machine tags needed before the model fits the detector's
+#: rates (fewer: :func:`~camcensus.quality.adaptive.stop_cost` uses the documented constants).
+DETECTOR_FIT_PANORAMAS = 50
 #: The cached model is refitted when the project's model panoramas (pilot + gold) grew by this
 #: fraction since the last fit, and by at least :data:`REFIT_PANORAMAS`.
 REFIT_GROWTH = 0.10
@@ -169,6 +177,24 @@ _GOLD_ROWS = (
     .order_by(_S.panorama_id, _S.submission_id)
 )
 
+#: Standing machine tags of every model submission on the project's panoramas, oldest first
+#: (the latest per panorama counts, as in :func:`machine_tag_count`).
+_PROJECT_MACHINE_TAGS = (
+    select(_S.panorama_id, func.count(_T.tag_id))
+    .select_from(Submission.__table__)
+    .join(Panorama.__table__, _P.panorama_id == _S.panorama_id)
+    .outerjoin(
+        Tag.__table__,
+        (_T.submission_id == _S.submission_id)
+        & _T.machine.is_(True)
+        & _T.current.is_(True)
+        & _T.deleted.is_(False),
+    )
+    .where(_P.project_id == bindparam("project"), _S.kind == "model")
+    .group_by(_S.panorama_id, _S.submitted_at, _S.submission_id)
+    .order_by(_S.panorama_id, _S.submitted_at, _S.submission_id)
+)
+
 
 def _conn(conn_or_session: Connection | Session) -> Connection:
     if isinstance(conn_or_session, Session):
@@ -224,8 +250,8 @@ def _truth(answer_json: str | None) -> int:
 
 def count_model_rows(
     conn: Connection | Session, project_id: int
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Return the answers and known counts :func:`project_count_model` fits on.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Return the answers, known counts and machine tags :func:`project_count_model` fits on.
 
     Rows are the project's non-gold panoramas with at least 2 counted answers (the pilot, in
     panorama id order), then its gold panoramas answered at least twice (gold tasks without a
@@ -238,6 +264,9 @@ def count_model_rows(
         Panoramas × answers counts (int64, -1 = missing).
     truth : numpy.ndarray
         Per row, the gold panorama's true count (its gold answer's tags), else -1.
+    machine_tags : numpy.ndarray
+        Per row, the standing machine tags of the panorama's latest model submission
+        (:func:`machine_tag_count`), -1 where the detector was not run on it.
     pilot, gold : int
         Number of pilot rows and of gold rows.
     """
@@ -257,7 +286,9 @@ def count_model_rows(
     for i, x in enumerate(lists):
         answers[i, : len(x)] = x
     truth = np.array([-1] * len(per) + [known[p] for p in gold], dtype="int64")
-    return answers, truth, len(per), len(gold)
+    latest = {str(pid): int(n) for pid, n in c.execute(_PROJECT_MACHINE_TAGS, params).all()}
+    tags = np.array([latest.get(p, -1) for p in [*per, *gold]], dtype="int64")
+    return answers, truth, tags, len(per), len(gold)
 
 
 @dataclass
@@ -287,9 +318,10 @@ def _key(session: Session, project_id: int) -> tuple[str, int]:
     return url, int(project_id)
 
 
-def _fit_rows(answers: np.ndarray, truth: np.ndarray) -> CountModel:
+def _fit_rows(answers: np.ndarray, truth: np.ndarray, tags: np.ndarray) -> CountModel:
     t_max = max(_T_MAX, int(truth.max(initial=-1)))
-    return fit_count_model(answers, truth=truth, t_max=t_max)
+    enough = int((tags >= 0).sum()) >= DETECTOR_FIT_PANORAMAS
+    return fit_count_model(answers, truth=truth, machine_tags=tags if enough else None, t_max=t_max)
 
 
 def _store(entry: _Entry, model: CountModel, size: int, now: datetime) -> None:
@@ -304,8 +336,8 @@ def _refit(engine: Engine, entry: _Entry, project_id: int, size: int, now: datet
     SQLite a deferred transaction, which never blocks writers)."""
     try:
         with session_factory(engine, readonly=True)() as session:
-            answers, truth, _, _ = count_model_rows(session, project_id)
-        model = _fit_rows(answers, truth)
+            answers, truth, tags, _, _ = count_model_rows(session, project_id)
+        model = _fit_rows(answers, truth, tags)
     except Exception:  # the previous model stays; the next count tries again
         _LOG.exception("camcensus: refitting project %s's count model failed", project_id)
         with _LOCK:
@@ -378,8 +410,8 @@ def project_count_model(
             return entry.model
         entry.busy = True
     try:
-        answers, truth, _, _ = count_model_rows(conn, project_id)
-        model = _fit_rows(answers, truth)
+        answers, truth, tags, _, _ = count_model_rows(conn, project_id)
+        model = _fit_rows(answers, truth, tags)
     except BaseException:
         with _LOCK:
             entry.busy = False

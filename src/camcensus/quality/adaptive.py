@@ -254,22 +254,43 @@ class CountModel:
     them with probability ``detection`` and adds Poisson(``false_rate``) look-alikes (the
     latent model of :mod:`camcensus.quality.latent`, with one detection rate and one false-tag
     rate for all volunteers). Fitted by :func:`fit_count_model` on the project's own answers.
+
+    ``detector_recall`` and ``detector_false_rate``: the same two rates for the detector's
+    machine tags, fitted with the volunteers' where the pilot and gold panoramas carry machine
+    tags (None: not fitted; :func:`stop_cost` then falls back to :data:`DETECTOR_RECALL` and
+    :data:`DETECTOR_FALSE_TAGS`).
     """
 
     prior: np.ndarray
     detection: float
     false_rate: float
+    detector_recall: float | None = None
+    detector_false_rate: float | None = None
 
     def __post_init__(self) -> None:
         prior = np.asarray(self.prior, dtype="float64")
         ok = prior.ndim == 1 and len(prior) >= 1 and (prior >= 0).all() and prior.sum() > 0
-        if not ok or not 0 < self.detection <= 1 or self.false_rate < 0:
+        det = (self.detector_recall, self.detector_false_rate)
+        det_ok = det == (None, None) or (
+            None not in det and 0 < float(det[0] or 0) <= 1 and float(det[1] or 0) >= 0
+        )
+        if not ok or not 0 < self.detection <= 1 or self.false_rate < 0 or not det_ok:
             raise OptionError(
                 "CountModel: expected a prior over 0, 1, ... cameras (non-negative, not all 0), "
-                f"0 < detection <= 1 and false_rate >= 0; got detection={self.detection}, "
-                f"false_rate={self.false_rate}."
+                f"0 < detection <= 1 and false_rate >= 0 (the detector's two rates likewise, or "
+                f"both None); got detection={self.detection}, false_rate={self.false_rate}, "
+                f"detector_recall={self.detector_recall}, "
+                f"detector_false_rate={self.detector_false_rate}."
             )
         object.__setattr__(self, "prior", prior / prior.sum())
+
+    def detector_likelihood(self, tags: int, t_max: int) -> np.ndarray:
+        """``P(tags machine tags | T = t)`` for ``t = 0..t_max`` (fitted or default rates)."""
+        if self.detector_recall is None or self.detector_false_rate is None:
+            recall, false_rate = DETECTOR_RECALL, DETECTOR_FALSE_TAGS
+        else:
+            recall, false_rate = self.detector_recall, self.detector_false_rate
+        return count_likelihood(recall, false_rate, max(tags, 1), t_max)[tags]
 
 
 def count_likelihood(detection: float, false_rate: float, a_max: int, t_max: int) -> np.ndarray:
@@ -307,10 +328,50 @@ def count_likelihood(detection: float, false_rate: float, a_max: int, t_max: int
     return out
 
 
+def _true_tag_means(p: float, f: float, a_max: int, t_max: int) -> np.ndarray:
+    """``E[true tags | answer a, T = t]`` (``a = 0..a_max`` × ``t = 0..t_max``): the sum over
+    ``s`` of ``s · Bin(s; t, p) Pois(a − s; f)``, divided by ``P(a | t)``."""
+    s = np.arange(t_max + 1)
+    a = np.arange(a_max + 1)
+    out = np.zeros((a_max + 1, t_max + 1))
+    for t in range(t_max + 1):
+        ss = s[: t + 1]
+        b = np.exp(gammaln(t + 1.0) - gammaln(ss + 1.0) - gammaln(t - ss + 1.0))
+        b = b * p**ss * (1.0 - p) ** (t - ss)
+        gap = a[:, None] - ss[None, :]
+        pois = np.where(
+            gap >= 0,
+            np.exp(-f + np.maximum(gap, 0) * np.log(f) - gammaln(np.maximum(gap, 0) + 1.0)),
+            0.0,
+        )
+        w = pois * b[None, :]
+        total = w.sum(axis=1)
+        out[:, t] = np.where(total > 0, (w * ss[None, :]).sum(axis=1) / total, 0.0)
+    return out
+
+
+def _whole_counts(values: Any, name: str, ndim: int) -> np.ndarray:
+    """Check an array of counts (negative = missing); return it as int64."""
+    y = np.asarray(values, dtype="float64")
+    if y.ndim != ndim or y.shape[0] == 0:
+        what = "a panoramas × answers array" if ndim == 2 else "one count per panorama"
+        raise OptionError(f"{name}: found shape {y.shape}; expected {what}, at least one row.")
+    # NaN and infinities are neither counts nor the negative "missing" mark.
+    bad = ~np.isfinite(y) | ((y >= 0) & (y != np.round(y)))
+    if bad.any():
+        where = ", ".join(str(int(i)) for i in np.argwhere(bad)[0])
+        raise OptionError(
+            f"{name}[{where}]: found {float(y[bad][0])!r} ({int(bad.sum())} such entries); "
+            "expected whole camera counts (negative = missing)."
+        )
+    return np.where(y >= 0, y, -1).astype("int64")
+
+
 def fit_count_model(
     answers: np.ndarray,
     *,
     truth: np.ndarray | None = None,
+    machine_tags: np.ndarray | None = None,
     t_max: int = _T_MAX,
     iterations: int = 500,
     tol: float = 1e-7,
@@ -328,6 +389,12 @@ def fit_count_model(
         Per panorama, its true count where known (gold panoramas), else a negative value; the
         known ones pin the volunteers' rates and are left out of the prior (gold panoramas
         need not be a random sample).
+    machine_tags
+        Per panorama, the detector's number of machine tags, negative where the detector was
+        not run (default: none). The detector is one more opinion with a recall and a
+        false-tag rate of its own, fitted with the volunteers' (the gold panoramas pin them):
+        the model's ``detector_recall`` and ``detector_false_rate``, which :func:`stop_cost`
+        uses. Its tags then count in the posterior of each panorama's true count.
     t_max
         Most cameras a panorama may hold in the model.
     iterations, tol
@@ -337,62 +404,46 @@ def fit_count_model(
     -------
     CountModel
     """
-    y = np.asarray(answers, dtype="float64")
-    if y.ndim != 2 or y.shape[0] == 0:
-        raise OptionError(
-            f"answers: found shape {y.shape}; expected a panoramas × answers array with at "
-            "least one row."
-        )
-    # NaN and infinities are neither counts nor the negative "missing" mark.
-    bad = ~np.isfinite(y) | ((y >= 0) & (y != np.round(y)))
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise OptionError(
-            f"answers[{row}, {col}]: found {float(y[row, col])!r} ({int(bad.sum())} such "
-            "entries); expected whole camera counts (negative = missing)."
-        )
+    y = _whole_counts(answers, "answers", 2)
     mask = y >= 0
-    y = np.where(mask, y, 0).astype("int64")
+    y = np.where(mask, y, 0)
     known = np.full(len(y), -1) if truth is None else np.asarray(truth, dtype="int64")
     if known.shape != (len(y),) or known.max(initial=-1) > t_max:
         raise OptionError(
             f"truth: found shape {known.shape}, largest {known.max(initial=-1)}; expected one "
             f"count per panorama ({len(y)}), at most t_max={t_max}."
         )
+    m = np.full(len(y), -1, dtype="int64")
+    if machine_tags is not None:
+        m = _whole_counts(machine_tags, "machine_tags", 1)
+        if m.shape != (len(y),):
+            raise OptionError(
+                f"machine_tags: found {len(m)} values; expected one per panorama ({len(y)})."
+            )
+    has_m = m >= 0
+    m = np.where(has_m, m, 0)
     gold = known >= 0
     if gold.all():
         raise OptionError("truth: at least one panorama must be of unknown count (the prior).")
-    a_max = max(int(y.max()), t_max) + _A_EXTRA
+    a_max = max(int(y.max()), int(m.max()), t_max) + _A_EXTRA
     prior = np.full(t_max + 1, 1.0 / (t_max + 1))
     p, f = 0.8, 0.1
+    pd_, fd = (0.7, 0.5) if has_m.any() else (None, None)
     s = np.arange(t_max + 1)
+    n_answers = mask.sum(axis=1)
     for _ in range(iterations):
         lik = count_likelihood(p, f, a_max, t_max)  # (A, T)
         with np.errstate(divide="ignore"):
             loglik = np.where(mask[:, :, None], np.log(lik[y]), 0.0).sum(axis=1)  # (P, T)
+            if pd_ is not None and fd is not None:
+                lik_d = count_likelihood(pd_, fd, a_max, t_max)
+                loglik = loglik + np.where(has_m[:, None], np.log(lik_d[m]), 0.0)
         logpost = np.log(prior)[None, :] + loglik
         post = np.exp(logpost - logpost.max(axis=1, keepdims=True))
         post /= post.sum(axis=1, keepdims=True)
         post[gold] = np.eye(t_max + 1)[known[gold]]
-        # E[true tags | a, T = t]: sum over s of s * Bin(s; t, p) Pois(a - s; f) / L[a, t].
-        true_tags = np.zeros_like(lik)
-        for t in range(t_max + 1):
-            ss = s[: t + 1]
-            b = np.exp(gammaln(t + 1.0) - gammaln(ss + 1.0) - gammaln(t - ss + 1.0))
-            b = b * p**ss * (1.0 - p) ** (t - ss)
-            a = np.arange(a_max + 1)
-            gap = a[:, None] - ss[None, :]
-            pois = np.where(
-                gap >= 0,
-                np.exp(-f + np.maximum(gap, 0) * np.log(f) - gammaln(np.maximum(gap, 0) + 1.0)),
-                0.0,
-            )
-            w = pois * b[None, :]
-            total = w.sum(axis=1)
-            true_tags[:, t] = np.where(total > 0, (w * ss[None, :]).sum(axis=1) / total, 0.0)
-        expected_true = (post[:, None, :] * true_tags[y]).sum(axis=2)  # (P, answers)
+        expected_true = (post[:, None, :] * _true_tag_means(p, f, a_max, t_max)[y]).sum(axis=2)
         expected_t = (post * s[None, :]).sum(axis=1)  # (P,)
-        n_answers = mask.sum(axis=1)
         new_prior = post[~gold].mean(axis=0) + 1e-9
         new_prior /= new_prior.sum()
         seen = float((expected_true * mask).sum())
@@ -400,10 +451,20 @@ def fit_count_model(
         new_p = min(max(seen / present, 1e-6), 1.0) if present > 0 else p
         new_f = max(float(((y - expected_true) * mask).sum()) / float(mask.sum()), 1e-6)
         moved = max(abs(new_p - p), abs(new_f - f), float(np.abs(new_prior - prior).max()))
+        if pd_ is not None and fd is not None:
+            means_d = _true_tag_means(pd_, fd, a_max, t_max)[m]  # (P, T)
+            true_d = (post * means_d).sum(axis=1)[has_m]
+            present_d = float(expected_t[has_m].sum())
+            new_pd = min(max(float(true_d.sum()) / present_d, 1e-6), 1.0) if present_d else pd_
+            new_fd = max(float((m[has_m] - true_d).mean()), 1e-6)
+            moved = max(moved, abs(new_pd - pd_), abs(new_fd - fd))
+            pd_, fd = new_pd, new_fd
         prior, p, f = new_prior, new_p, new_f
         if moved < tol:
             break
-    return CountModel(prior=prior, detection=p, false_rate=f)
+    return CountModel(
+        prior=prior, detection=p, false_rate=f, detector_recall=pd_, detector_false_rate=fd
+    )
 
 
 def stop_cost(
@@ -416,8 +477,9 @@ def stop_cost(
     """Return the expected increase of a panorama's absolute count error from stopping now.
 
     Under ``model``, the posterior of the panorama's true count ``T`` given the answers so far
-    (and, if given, the number of machine tags, with :data:`DETECTOR_RECALL` and
-    :data:`DETECTOR_FALSE_TAGS`) predicts the answers still to come. The cost is
+    (and, if given, the number of machine tags, with the model's fitted detector rates, else
+    :data:`DETECTOR_RECALL` and :data:`DETECTOR_FALSE_TAGS`) predicts the answers still to
+    come. The cost is
     ``E|median(answers) - T| - E|median(answers + the k - n next) - T|``: negative when the
     model expects the answers so far to be closer to the truth than the median of k.
 
@@ -460,9 +522,7 @@ def stop_cost(
     with np.errstate(divide="ignore"):
         logpost = np.log(model.prior) + np.log(lik[values]).sum(axis=0)
         if machine_tags is not None:
-            tags = int(machine_tags)
-            det = count_likelihood(DETECTOR_RECALL, DETECTOR_FALSE_TAGS, max(tags, 1), t_max)
-            logpost = logpost + np.log(det[tags])
+            logpost = logpost + np.log(model.detector_likelihood(int(machine_tags), t_max))
     if not np.isfinite(logpost).any():
         raise OptionError(f"answers={answers!r} are impossible under the model: refit it.")
     post = np.exp(logpost - logpost.max())
@@ -624,6 +684,8 @@ def simulate_adaptive(
     gold: int = 75,
     tolerances: Sequence[float] = (POSTERIOR_TOLERANCE,),
     detector: bool = False,
+    machine_tags: np.ndarray | None = None,
+    answer_seed: int | None = None,
 ) -> pd.DataFrame:
     """Measure each rule's volunteer tasks and error on one synthetic city.
 
@@ -636,7 +698,7 @@ def simulate_adaptive(
     Parameters
     ----------
     seed
-        Seed of the city and of the answers.
+        Seed of the city and (unless ``answer_seed``) of the answers, the pilot and the gold.
     errors
         Volunteer error model (default :class:`~camcensus.simulate.ErrorModel`).
     rules, k, k_max
@@ -664,7 +726,16 @@ def simulate_adaptive(
         Also run ``stop_posterior`` with simulated machine tags as extra evidence (rule
         ``stop_posterior+detector``): per panorama Binomial(T, :data:`DETECTOR_RECALL`) +
         Poisson(:data:`DETECTOR_FALSE_TAGS`) tags — simulated from the detector's measured
-        rates, not the detector run on the city.
+        rates, not the detector run on the city. The detector's recall and false-tag rate in
+        :func:`stop_cost` are fitted with the volunteers' on the pilot and gold panoramas'
+        tags (:func:`fit_count_model`), as the platform would.
+    machine_tags
+        The detector's real number of tags per panorama (a detector run on the city's
+        rendered panoramas, ``benchmarks/detector_tags.py``) instead of simulated ones;
+        implies ``detector``.
+    answer_seed
+        Seed of the answers, the pilot and the gold (default ``seed``): several draws of
+        volunteers on one city.
 
     Returns
     -------
@@ -685,19 +756,28 @@ def simulate_adaptive(
         city = simulate_city(seed, errors=errors, nx=nx, ny=ny)
         truth = city.truth[list(_ATTACH)].to_numpy(dtype="int64")
     truth = np.asarray(truth, dtype="int64")
-    pool = draw_answers(truth, errors, n_answers=k_max, seed=seed + 1_000_003)
+    a_seed = seed if answer_seed is None else answer_seed
+    pool = draw_answers(truth, errors, n_answers=k_max, seed=a_seed + 1_000_003)
     total_true = float(truth.sum())
     public_true = float(truth[:, 0].sum())
     true_per_pano = truth.sum(axis=1)
     fixed_used = np.full(len(truth), k)
     fixed_med = _medians(pool.answers, fixed_used)
     mae_fixed = float(np.abs(fixed_med.sum(axis=1) - true_per_pano).mean())
-    rng = np.random.default_rng(seed + 2_000_029)
+    rng = np.random.default_rng(a_seed + 2_000_029)
     in_pilot = np.zeros(len(truth), dtype=bool)
     in_pilot[rng.choice(len(truth), min(pilot, len(truth)), replace=False)] = True
     tags = rng.binomial(true_per_pano, DETECTOR_RECALL) + rng.poisson(
         DETECTOR_FALSE_TAGS, len(truth)
     )
+    if machine_tags is not None:
+        tags = _whole_counts(machine_tags, "machine_tags", 1)
+        if len(tags) != len(truth) or (tags < 0).any():
+            raise OptionError(
+                f"machine_tags: found {len(tags)} values ({int((tags < 0).sum())} negative); "
+                f"expected one tag count per panorama of the city ({len(truth)})."
+            )
+        detector = True
     runs: list[tuple[str, str, float, np.ndarray | None]] = []
     for mode, rule in itertools.product(modes, rules):
         if rule not in _POSTERIOR:
@@ -707,7 +787,7 @@ def simulate_adaptive(
             runs.append((mode, rule, tol, None))
             if detector:
                 runs.append((mode, rule + "+detector", tol, tags))
-    model = None
+    model = model_det = None
     if any(r[1].startswith("stop_posterior") for r in runs):
         in_gold = np.zeros(len(truth), dtype=bool)
         in_gold[rng.choice(len(truth), min(gold, len(truth)), replace=False)] = True
@@ -717,8 +797,11 @@ def simulate_adaptive(
         known = np.concatenate([np.full(in_pilot.sum(), -1), truth[in_gold].sum(axis=1)])
         totals = np.where(fit_rows[:, :, 0] >= 0, fit_rows.sum(axis=2), -1)
         model = fit_count_model(totals, truth=known)
+        if detector:
+            fit_tags = np.concatenate([tags[in_pilot], tags[in_gold]])
+            model_det = fit_count_model(totals, truth=known, machine_tags=fit_tags)
     rows = []
-    for mode, rule, tol, machine_tags in runs:
+    for mode, rule, tol, rule_tags in runs:
         seen_by_rule = pool.answers.sum(axis=2) if mode == "n_cameras" else pool.answers
         if rule.startswith("stop_posterior"):
             used = np.full(len(truth), k)
@@ -727,9 +810,9 @@ def simulate_adaptive(
                 rule="stop_posterior",
                 k=k,
                 k_max=k_max,
-                model=model,
+                model=model if rule_tags is None else model_det,
                 tolerance=tol,
-                machine_tags=None if machine_tags is None else machine_tags[~in_pilot],
+                machine_tags=None if rule_tags is None else rule_tags[~in_pilot],
             )
             gold_tasks = 2 * min(gold, len(truth))
         else:
