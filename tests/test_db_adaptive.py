@@ -405,7 +405,7 @@ def test_model_fits_the_detectors_rates_from_machine_tags(db: Db) -> None:
         _model_submission(db, pid, [{}] * n + [{"deleted": True}, {"current": False}])
         expected_tags[i] = n
     with db.sessions() as session:
-        rows, known, tags, n_pilot, _ = db_adaptive.count_model_rows(session, project_id)
+        _, _, tags, _, _ = db_adaptive.count_model_rows(session, project_id)
         np.testing.assert_array_equal(tags, expected_tags)
         model = db_adaptive.project_count_model(session, project_id)
         assert model is not None and db_adaptive._wait(session, project_id) == 1

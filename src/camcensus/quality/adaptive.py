@@ -290,7 +290,8 @@ class CountModel:
             recall, false_rate = DETECTOR_RECALL, DETECTOR_FALSE_TAGS
         else:
             recall, false_rate = self.detector_recall, self.detector_false_rate
-        return count_likelihood(recall, false_rate, max(tags, 1), t_max)[tags]
+        row: np.ndarray = count_likelihood(recall, false_rate, max(tags, 1), t_max)[tags]
+        return row
 
 
 def count_likelihood(detection: float, false_rate: float, a_max: int, t_max: int) -> np.ndarray:
