@@ -279,8 +279,9 @@ def _bulk_project(
             add(p, 2, 0, gold_task=True, problem="other")  # not an answer
         expected_gold.append([*row, -1])
     single = pids[pilot + gold]
-    add(single, 0, 2, gold_task=False)  # one answer: not in the pilot
+    add(single, 0, 2, gold_task=False)  # one answer: not in the pilot's size, in the fit
     done[single] = 1
+    expected_pilot.append([2, -1, -1])
     with db.sessions.begin() as session:
         session.execute(insert(Assignment), assignments)
         session.execute(insert(Submission), submissions)
@@ -291,7 +292,7 @@ def _bulk_project(
                 update(Panorama).where(Panorama.panorama_id == p).values(n_done=m, n_live=m)
             )
     answers = np.array(expected_pilot + expected_gold, dtype="int64").reshape(-1, 3)
-    truth = np.array([-1] * pilot + list(truth_of.values()), dtype="int64")
+    truth = np.array([-1] * (pilot + 1) + list(truth_of.values()), dtype="int64")
     return project_id, answers, truth
 
 
@@ -301,7 +302,7 @@ def test_no_model_below_pilot_and_gold_sizes(db: Db) -> None:
     with db.sessions() as session:
         rows, known, tags, n_pilot, n_gold = db_adaptive.count_model_rows(session, project_id)
         assert (tags == -1).all()  # the detector was not run on any of them
-        assert (n_pilot, n_gold) == (pilot - 1, gold)
+        assert (n_pilot, n_gold) == (pilot - 1 + 1, gold)  # the pilot and the single answer
         np.testing.assert_array_equal(rows, answers)
         np.testing.assert_array_equal(known, truth)
         assert db_adaptive.project_count_model(session, project_id) is None
@@ -395,8 +396,8 @@ def test_model_fits_the_detectors_rates_from_machine_tags(db: Db) -> None:
     pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
     project_id, answers, truth = _bulk_project(db, pilot=pilot, gold=gold, seed=4)
     rng = np.random.default_rng(4)
-    pids = [f"city-{i:04d}" for i in range(pilot + gold)]
-    expected_tags = np.full(len(pids), -1, dtype="int64")
+    pids = [f"city-{i:04d}" for i in range(pilot)]  # the fit's first rows
+    expected_tags = np.full(len(answers), -1, dtype="int64")
     # The detector ran twice on the first 60 panoramas (the later run counts), never on the
     # rest; a deleted or superseded machine tag does not count.
     for i, pid in enumerate(pids[:60]):
@@ -414,7 +415,7 @@ def test_model_fits_the_detectors_rates_from_machine_tags(db: Db) -> None:
     assert model.detector_recall == pytest.approx(expected.detector_recall, rel=1e-9)
     assert model.detector_false_rate == pytest.approx(expected.detector_false_rate, rel=1e-9)
     # Below DETECTOR_FIT_PANORAMAS panoramas with tags the detector's rates are not fitted.
-    few = np.where(np.arange(len(pids)) < db_adaptive.DETECTOR_FIT_PANORAMAS - 1, 0, -1)
+    few = np.where(np.arange(len(answers)) < db_adaptive.DETECTOR_FIT_PANORAMAS - 1, 0, -1)
     assert db_adaptive._fit_rows(answers, truth, few).detector_recall is None
 
 

@@ -345,6 +345,26 @@ def test_fit_count_model_fits_the_detectors_rates() -> None:
         CountModel(prior=prior, detection=0.8, false_rate=0.1, detector_recall=0.5)
 
 
+def test_refit_after_stop_posterior_needs_the_panoramas_it_ended_early() -> None:
+    # The platform refits the count model while stop_posterior runs (db.adaptive): the answers
+    # the rule did not ask for are missing at random given the answers seen, so EM on every
+    # panorama recovers the model, while the panoramas with >= 2 answers alone do not.
+    prior = np.array([0.55, 0.3, 0.1, 0.05])
+    true = CountModel(prior=prior, detection=0.85, false_rate=0.05)
+    rng = np.random.default_rng(0)
+    t = rng.choice(4, 4000, p=prior)
+    answers = rng.binomial(t[:, None], 0.85, (4000, 5)) + rng.poisson(0.05, (4000, 5))
+    used = run_rule(answers, rule="stop_posterior", model=true, tolerance=0.05)
+    assert (used == 1).sum() > 100
+    seen = np.where(np.arange(5)[None, :] < used[:, None], answers, -1)[:, :3]
+    every = fit_count_model(seen, t_max=6)
+    np.testing.assert_allclose(every.prior[:4], prior, atol=0.015)
+    assert every.detection == pytest.approx(0.85, abs=0.02)
+    assert every.false_rate == pytest.approx(0.05, abs=0.01)
+    two_or_more = fit_count_model(seen[used >= 2], t_max=6)
+    assert two_or_more.prior[3] < 0.03
+
+
 def _stop_cost_brute(answers: list[int], model: CountModel, k: int, tags: int | None) -> float:
     """The same expectation, by explicit loops over the true count and every future answer."""
     t_max = len(model.prior) - 1

@@ -144,7 +144,8 @@ _SIZES = select(
     .scalar_subquery(),
     select(func.count()).select_from(_GOLD_ANSWERED.subquery()).scalar_subquery(),
 )
-#: n_cameras of every counted answer of the pilot panoramas.
+#: n_cameras of every counted answer of the non-gold panoramas with at least one (the pilot's
+#: and every later one's: see :func:`count_model_rows`).
 _PILOT_ROWS = (
     select(_A.panorama_id, func.count(_T.tag_id))
     .select_from(Assignment.__table__)
@@ -154,7 +155,7 @@ _PILOT_ROWS = (
     .where(
         _P.project_id == bindparam("project"),
         _P.gold.is_(False),
-        _P.n_done >= 2,
+        _P.n_done >= 1,
         _A.kind == "tag",
         _A.status == "submitted",
     )
@@ -253,10 +254,17 @@ def count_model_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Return the answers, known counts and machine tags :func:`project_count_model` fits on.
 
-    Rows are the project's non-gold panoramas with at least 2 counted answers (the pilot, in
-    panorama id order), then its gold panoramas answered at least twice (gold tasks without a
-    problem report). Each row holds the answers' ``n_cameras`` (standing volunteer tags), padded
-    with -1 (missing).
+    Rows are the project's non-gold panoramas with at least one counted answer (in panorama id
+    order), then its gold panoramas answered at least twice (gold tasks without a problem
+    report). Each row holds the answers' ``n_cameras`` (standing volunteer tags), padded with
+    -1 (missing).
+
+    Panoramas that ``stop_posterior`` ended after one answer stay in: the rule decides on the
+    answers seen, so the answers it did not ask for are missing at random given those, and EM
+    on every panorama is unbiased. The panoramas with at least 2 answers alone are not: once
+    the rule runs, the ones it ended after one answer are missing from them, and a refit on
+    them alone misreads the prior (in the test, a first answer of 3 often ends a panorama:
+    P(T = 3) 0.05 is refitted as 0.01-0.02; tests/test_quality_adaptive.py).
 
     Returns
     -------
@@ -268,7 +276,7 @@ def count_model_rows(
         Per row, the standing machine tags of the panorama's latest model submission
         (:func:`machine_tag_count`), -1 where the detector was not run on it.
     pilot, gold : int
-        Number of pilot rows and of gold rows.
+        Number of non-gold rows and of gold rows.
     """
     c = _conn(conn)
     params = {"project": project_id}
