@@ -24,7 +24,8 @@ tags instead of simulated ones: (1) how the real tags per panorama differ from t
 Binomial(T, recall) + Poisson(false tags); (2) on each city the file covers, ``--draws`` draws
 of volunteers, paired with the simulated tags on the same answers; (3) on the held-out seeds,
 each panorama's tags drawn from the real tags of panoramas with the same true count (a
-bootstrap of the detector's behaviour per count).
+bootstrap of the detector's behaviour per count). With ``--tune``, (3) alone on seeds 0-19
+(to choose ``--tag-threshold`` on seeds the evaluation does not use).
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ def _real_tags(args: argparse.Namespace) -> None:
     print(_tag_distribution(tags).round(3).to_string(index=False))
     t0 = time.perf_counter()
     paired, resampled = [], []
-    for seed, part in tags.groupby("seed"):
+    for seed, part in [] if args.tune else tags.groupby("seed"):
         truth_table = simulate_city(int(seed)).truth
         order = truth_table["PanoramaId"].astype(str)
         if set(order) - set(part["PanoramaId"]):
@@ -288,7 +289,8 @@ def _real_tags(args: argparse.Namespace) -> None:
                 paired.append(out)
     draw = _tag_sampler(tags)
     n_seeds = args.seeds or (200 if args.full else 50)
-    for seed in range(20, 20 + n_seeds):
+    seeds = TUNE_SEEDS if args.tune else range(20, 20 + n_seeds)
+    for seed in seeds:
         truth = simulate_city(seed).truth[_ATTACH].to_numpy()
         real_tags = draw(truth.sum(axis=1), np.random.default_rng([seed, 77]))
         for name, errors in ERROR_MODELS.items():
@@ -312,7 +314,7 @@ def _real_tags(args: argparse.Namespace) -> None:
         results["paired"] = summary.to_dict(orient="records")
     summary = _summarise(pd.concat(resampled, ignore_index=True))
     print(
-        f"\nHeld-out seeds 20-{19 + n_seeds}: each panorama's tags drawn from the real tags of "
+        f"\nSeeds {seeds.start}-{seeds.stop - 1}: each panorama's tags drawn from the real tags of "
         f"panoramas with its true count (counts with < {MIN_DONORS} panoramas borrow the "
         "largest count's false tags and recall)"
     )

@@ -157,7 +157,7 @@ def _model_submission(
                     attachment="unknown",
                     camera_type="dome",
                     machine=t.get("machine", True),
-                    score=0.9,
+                    score=t.get("score", 0.9),
                     deleted=t.get("deleted", False),
                     current=t.get("current", True),
                     created_at=at,
@@ -174,18 +174,26 @@ def test_machine_tag_count_only_from_model_submissions(db: Db) -> None:
     _model_submission(
         db,
         p1,
-        [standing, standing, standing, {"deleted": True}, {"current": False}],
+        [
+            standing,
+            standing,
+            standing,
+            {"deleted": True},
+            {"current": False},
+            {"score": db_adaptive.MACHINE_TAG_SCORE - 0.01},  # too weak to count
+            {"score": db_adaptive.MACHINE_TAG_SCORE},
+        ],
     )
     # Machine-flagged tags on a non-model submission do not count.
     _model_submission(db, p2, [standing, standing], kind="expert")
     _model_submission(db, p3, [])  # the detector ran and found nothing
     with db.sessions() as session:
-        assert db_adaptive.machine_tag_count(session, p1) == 3
+        assert db_adaptive.machine_tag_count(session, p1) == 4
         assert db_adaptive.machine_tag_count(session, p2) is None
         assert db_adaptive.machine_tag_count(session.connection(), p3) == 0
         answered = [p for p in (p1, p2, p3) if db_adaptive.panorama_answers(session, p)]
         assert len(answered) == 1
-        assert db_adaptive.machine_tag_count(session, answered[0]) in (3, None, 0)
+        assert db_adaptive.machine_tag_count(session, answered[0]) in (4, None, 0)
 
 
 # --------------------------------------------------------------------------- the count model
@@ -403,7 +411,8 @@ def test_model_fits_the_detectors_rates_from_machine_tags(db: Db) -> None:
     for i, pid in enumerate(pids[:60]):
         n = int(rng.poisson(1.5))
         _model_submission(db, pid, [{}] * 4, at=T0 - timedelta(days=1))
-        _model_submission(db, pid, [{}] * n + [{"deleted": True}, {"current": False}])
+        weak = {"score": 0.3}
+        _model_submission(db, pid, [{}] * n + [{"deleted": True}, {"current": False}, weak])
         expected_tags[i] = n
     with db.sessions() as session:
         _, _, tags, _, _ = db_adaptive.count_model_rows(session, project_id)

@@ -44,6 +44,7 @@ __all__ = [
     "DETECTOR_FIT_PANORAMAS",
     "GOLD_PANORAMAS",
     "INLINE_FIT_PANORAMAS",
+    "MACHINE_TAG_SCORE",
     "PILOT_PANORAMAS",
     "RECOUNT_S",
     "REFIT_GROWTH",
@@ -61,6 +62,11 @@ __all__ = [
 PILOT_PANORAMAS = 100
 #: Gold panoramas answered at least twice needed as well (the simulation's 75 × 2 answers).
 GOLD_PANORAMAS = 75
+#: Lowest detector score of a machine tag that counts as evidence for ``stop_posterior``.
+#: ``detect run`` stores tags from 0.3 for volunteers to verify, but at 0.3 the detector adds
+#: about 6 look-alikes per panorama (variance 11), and the rule saved 28.5% of tasks instead
+#: of 33.6% (docs/quality.md, Goal 3, real detector tags).
+MACHINE_TAG_SCORE = 0.5
 #: Pilot and gold panoramas with machine tags needed before the model fits the detector's
 #: rates (fewer: :func:`~camcensus.quality.adaptive.stop_cost` uses the documented constants).
 DETECTOR_FIT_PANORAMAS = 50
@@ -111,15 +117,16 @@ _LATEST_MODEL = (
     .limit(1)
     .scalar_subquery()
 )
+_COUNTED_MACHINE = (
+    _T.machine.is_(True)
+    & _T.current.is_(True)
+    & _T.deleted.is_(False)
+    & (_T.score >= MACHINE_TAG_SCORE)
+)
 _MACHINE_TAGS = select(
     _LATEST_MODEL,
     select(func.count(_T.tag_id))
-    .where(
-        _T.submission_id == _LATEST_MODEL,
-        _T.machine.is_(True),
-        _T.current.is_(True),
-        _T.deleted.is_(False),
-    )
+    .where(_T.submission_id == _LATEST_MODEL, _COUNTED_MACHINE)
     .scalar_subquery(),
 )
 
@@ -184,13 +191,7 @@ _PROJECT_MACHINE_TAGS = (
     select(_S.panorama_id, func.count(_T.tag_id))
     .select_from(Submission.__table__)
     .join(Panorama.__table__, _P.panorama_id == _S.panorama_id)
-    .outerjoin(
-        Tag.__table__,
-        (_T.submission_id == _S.submission_id)
-        & _T.machine.is_(True)
-        & _T.current.is_(True)
-        & _T.deleted.is_(False),
-    )
+    .outerjoin(Tag.__table__, (_T.submission_id == _S.submission_id) & _COUNTED_MACHINE)
     .where(_P.project_id == bindparam("project"), _S.kind == "model")
     .group_by(_S.panorama_id, _S.submitted_at, _S.submission_id)
     .order_by(_S.panorama_id, _S.submitted_at, _S.submission_id)
@@ -233,8 +234,9 @@ def machine_tag_count(conn: Connection | Session, panorama_id: str) -> int | Non
 
     The detector's detections on a panorama are one ``kind="model"`` submission with one
     machine tag per detection (:mod:`camcensus.db.verify`). Where several models' detections
-    were imported, the latest submission counts. Volunteers' verdicts on the tags are not
-    used: the tags are the detector's independent opinion.
+    were imported, the latest submission counts. Only tags scored at least
+    :data:`MACHINE_TAG_SCORE` count. Volunteers' verdicts on the tags are not used: the tags
+    are the detector's independent opinion.
 
     Returns
     -------
