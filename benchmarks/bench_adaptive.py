@@ -25,7 +25,8 @@ Binomial(T, recall) + Poisson(false tags); (2) on each city the file covers, ``-
 of volunteers, paired with the simulated tags on the same answers; (3) on the held-out seeds,
 each panorama's tags drawn from the real tags of panoramas with the same true count (a
 bootstrap of the detector's behaviour per count). With ``--tune``, (3) alone on seeds 0-19
-(to choose ``--tag-threshold`` on seeds the evaluation does not use).
+(to compare ``--tag-threshold`` values on cities the evaluation does not use; the tags are
+still drawn from the file's cities, e.g. 20).
 """
 
 from __future__ import annotations
@@ -191,7 +192,10 @@ def _read_tags(path: Path, threshold: float) -> pd.DataFrame:
     raw = pd.read_csv(path, dtype={"PanoramaId": str})
     s = f"{round(threshold * 100):02d}"
     if f"tags_{s}" not in raw.columns:
-        raise SystemExit(f"{path}: no column tags_{s}; thresholds in the file: {list(raw)}")
+        have = sorted(int(c[5:]) / 100 for c in raw.columns if c.startswith("tags_"))
+        raise SystemExit(
+            f"{path}: no column tags_{s} (score {threshold}); pass --tag-threshold one of {have}"
+        )
     out = raw[["seed", "PanoramaId", "n_true"]].copy()
     out["tags"] = raw[f"tags_{s}"].astype(int)
     out["tp"] = raw[f"tp_{s}"].astype(int)
@@ -248,6 +252,16 @@ def _tag_sampler(tags: pd.DataFrame) -> Any:
     return draw
 
 
+def _posterior_options(args: argparse.Namespace, truth: np.ndarray) -> dict[str, Any]:
+    return {
+        "truth": truth,
+        "rules": ("fixed", "stop_posterior"),
+        "tolerances": (args.tolerance,),
+        "pilot": args.pilot,
+        "gold": args.gold,
+    }
+
+
 def _real_tags(args: argparse.Namespace) -> None:
     """``--tags-from``: stop_posterior with the real detector's machine tags."""
     tags = _read_tags(args.tags_from, args.tag_threshold)
@@ -271,7 +285,7 @@ def _real_tags(args: argparse.Namespace) -> None:
         truth = truth_table[_ATTACH].to_numpy()
         for name, errors in ERROR_MODELS.items():
             for d in range(args.draws):
-                kw = {"truth": truth, "rules": ("fixed", "stop_posterior")}
+                kw = _posterior_options(args, truth)
                 sim = simulate_adaptive(
                     int(seed), errors, detector=True, answer_seed=1000 * int(seed) + d, **kw
                 )
@@ -294,7 +308,7 @@ def _real_tags(args: argparse.Namespace) -> None:
         truth = simulate_city(seed).truth[_ATTACH].to_numpy()
         real_tags = draw(truth.sum(axis=1), np.random.default_rng([seed, 77]))
         for name, errors in ERROR_MODELS.items():
-            kw = {"truth": truth, "rules": ("fixed", "stop_posterior")}
+            kw = _posterior_options(args, truth)
             sim = simulate_adaptive(seed, errors, detector=True, **kw)
             real = simulate_adaptive(seed, errors, machine_tags=real_tags, **kw)
             real = real[real.rule == "stop_posterior+detector"].assign(rule=_RESAMPLED)

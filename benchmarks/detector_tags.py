@@ -57,7 +57,7 @@ def main() -> None:
     if args.out.exists():
         with args.out.open(encoding="utf-8", newline="") as f:
             done = {(int(r["seed"]), r["PanoramaId"]) for r in csv.DictReader(f)}
-    new_file = not args.out.exists()
+    new_file = not args.out.exists() or args.out.stat().st_size == 0
     with args.out.open("a", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=_columns())
         if new_file:
@@ -67,10 +67,11 @@ def main() -> None:
             truth = city.truth
             ids = truth["PanoramaId"].astype(str).tolist()[: args.panoramas]
             n_true = dict(zip(ids, truth["n_cameras"].astype(int), strict=False))
-            t0 = time.perf_counter()
+            t0, ran = time.perf_counter(), 0
             for i, pid in enumerate(ids):
                 if (seed, pid) in done:
                     continue
+                ran += 1
                 rendered = render_panorama(panorama_scene(city, pid, seed=seed))
                 cams = truth_cameras(pid, rendered)
                 det = detect_panorama(
@@ -106,7 +107,7 @@ def main() -> None:
                 writer.writerow(row)
                 f.flush()
                 if (i + 1) % 50 == 0:
-                    rate = (i + 1) / (time.perf_counter() - t0)
+                    rate = ran / (time.perf_counter() - t0)
                     print(f"seed {seed}: {i + 1}/{len(ids)} panoramas, {rate:.2f}/s", flush=True)
 
 

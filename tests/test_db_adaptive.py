@@ -169,7 +169,7 @@ def _model_submission(
 def test_machine_tag_count_only_from_model_submissions(db: Db) -> None:
     p1, p2, p3 = make_project(db, n=3, k=3)
     (vid,) = db.volunteers(1)
-    _answer(db, vid, (2, 1, 0))  # volunteer tags never count as machine tags
+    answered_by_volunteer = _answer(db, vid, (2, 1, 0))  # never counted as machine tags
     standing: dict[str, Any] = {}
     _model_submission(
         db,
@@ -192,8 +192,9 @@ def test_machine_tag_count_only_from_model_submissions(db: Db) -> None:
         assert db_adaptive.machine_tag_count(session, p2) is None
         assert db_adaptive.machine_tag_count(session.connection(), p3) == 0
         answered = [p for p in (p1, p2, p3) if db_adaptive.panorama_answers(session, p)]
-        assert len(answered) == 1
-        assert db_adaptive.machine_tag_count(session, answered[0]) in (4, None, 0)
+        assert answered == [answered_by_volunteer]
+        expected = {p1: 4, p2: None, p3: 0}[answered_by_volunteer]
+        assert db_adaptive.machine_tag_count(session, answered_by_volunteer) == expected
 
 
 # --------------------------------------------------------------------------- the count model
@@ -423,9 +424,29 @@ def test_model_fits_the_detectors_rates_from_machine_tags(db: Db) -> None:
     assert expected.detector_recall is not None
     assert model.detector_recall == pytest.approx(expected.detector_recall, rel=1e-9)
     assert model.detector_false_rate == pytest.approx(expected.detector_false_rate, rel=1e-9)
-    # Below DETECTOR_FIT_PANORAMAS panoramas with tags the detector's rates are not fitted.
-    few = np.where(np.arange(len(answers)) < db_adaptive.DETECTOR_FIT_PANORAMAS - 1, 0, -1)
+    # Below DETECTOR_FIT_PANORAMAS panoramas with tags the detector's rates are not fitted;
+    # from that many they are.
+    enough = db_adaptive.DETECTOR_FIT_PANORAMAS
+    few = np.where(np.arange(len(answers)) < enough - 1, expected_tags.clip(0), -1)
     assert db_adaptive._fit_rows(answers, truth, few).detector_recall is None
+    just = np.where(np.arange(len(answers)) < enough, expected_tags.clip(0), -1)
+    assert db_adaptive._fit_rows(answers, truth, just).detector_recall is not None
+
+
+def test_single_answer_panoramas_count_in_the_fit_size(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 pilot + 75 gold panoramas and one answered once: the fit reads 176 rows, so with an
+    # inline limit of 175 the first fit goes to the background (it counted 175 before the
+    # single-answer panoramas joined the fit).
+    db_adaptive.clear_count_models()
+    monkeypatch.setattr(db_adaptive, "INLINE_FIT_PANORAMAS", 175)
+    pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
+    project_id, answers, _ = _bulk_project(db, pilot=pilot, gold=gold, seed=5)
+    assert len(answers) == 176
+    with db.sessions() as session:
+        assert db_adaptive.project_count_model(session, project_id, now=T0) is None
+        assert db_adaptive._wait(session, project_id) == 1
 
 
 def test_large_first_fit_runs_in_the_background(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,9 @@ from camcensus.quality.adaptive import (
     simulate_adaptive,
     stop_cost,
 )
+from camcensus.simulate import simulate_city
 
+_ATTACH_COLS = ("attached_street", "attached_building", "attached_unknown")
 #: A small model for the posterior rule's hand-computed cases.
 HALF = CountModel(prior=np.array([0.5, 0.5]), detection=0.5, false_rate=0.0)
 
@@ -341,8 +343,19 @@ def test_fit_count_model_fits_the_detectors_rates() -> None:
         fit_count_model(answers[:3], machine_tags=np.array([1.0, 0.0, 0.5]), t_max=5)
     with pytest.raises(OptionError, match="one per panorama"):
         fit_count_model(answers[:3], machine_tags=np.array([1, 0]), t_max=5)
-    with pytest.raises(OptionError, match="detector"):
+    with pytest.raises(OptionError, match=r"detector_recall=0\.5, detector_false_rate=None"):
         CountModel(prior=prior, detection=0.8, false_rate=0.1, detector_recall=0.5)
+    for recall, false_rate in ((0.0, 0.5), (1.2, 0.5), (0.5, -0.1)):
+        with pytest.raises(OptionError, match=f"detector_recall={recall}, "):
+            CountModel(
+                prior=prior,
+                detection=0.8,
+                false_rate=0.1,
+                detector_recall=recall,
+                detector_false_rate=false_rate,
+            )
+    with pytest.raises(OptionError, match="machine_tags=-1: expected a count >= 0"):
+        stop_cost([0], fit, machine_tags=-1)
 
 
 def test_refit_after_stop_posterior_needs_the_panoramas_it_ended_early() -> None:
@@ -496,6 +509,29 @@ def test_simulate_adaptive_posterior_counts_pilot_and_gold() -> None:
     assert fixed["panorama_mae_pct"] == pytest.approx(
         100 * fixed["panorama_mae"] * n / fixed["total_true"]
     )
+
+
+def test_simulate_adaptive_real_machine_tags_and_answer_seed() -> None:
+    small = {"nx": 12, "ny": 12, "rules": ("fixed", "stop_posterior"), "pilot": 30, "gold": 10}
+    truth = simulate_city(4, nx=12, ny=12).truth[list(_ATTACH_COLS)].to_numpy()
+    n = len(truth)
+    # Tags that are exactly the truth: the detector is perfect, so its fitted recall is ~1,
+    # it has no false tags, and stop_posterior stops no later than without them.
+    exact = simulate_adaptive(4, truth=truth, machine_tags=truth.sum(axis=1), **small)
+    assert list(exact["rule"]) == ["fixed", "stop_posterior", "stop_posterior+detector"]
+    by_rule = exact.set_index("rule")
+    assert by_rule.loc["stop_posterior+detector", "tasks"] <= by_rule.loc["stop_posterior", "tasks"]
+    # answer_seed changes the answers on the same city; the default is the city's seed.
+    same = simulate_adaptive(4, truth=truth, answer_seed=4, **small)
+    other = simulate_adaptive(4, truth=truth, answer_seed=5, **small)
+    base = simulate_adaptive(4, truth=truth, **small)
+    pd.testing.assert_frame_equal(same, base)
+    assert (other["total_true"] == base["total_true"]).all()
+    assert not np.array_equal(other["total_estimate"], base["total_estimate"])
+    with pytest.raises(OptionError, match=f"found {n - 1} values .0 negative.; expected one"):
+        simulate_adaptive(4, truth=truth, machine_tags=np.zeros(n - 1), **small)
+    with pytest.raises(OptionError, match="1 negative"):
+        simulate_adaptive(4, truth=truth, machine_tags=np.r_[np.zeros(n - 1), -1], **small)
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ calls :func:`camcensus.quality.adaptive.adaptive_target` with:
 - for ``stop_posterior``, the project's :class:`~camcensus.quality.adaptive.CountModel`
   (:func:`project_count_model`, fitted on the project's own answers and its gold panoramas,
   cached per process) and the panorama's number of machine tags (:func:`machine_tag_count`).
-  Where at least :data:`DETECTOR_FIT_PANORAMAS` of the pilot and gold panoramas carry the
+  Where at least :data:`DETECTOR_FIT_PANORAMAS` of the panoramas fitted on carry the
   detector's tags, the model fits the detector's recall and false-tag rate on them too (the
   gold panoramas' known counts pin them): the constants measured on the synthetic city hold
-  only for that detector at a score of 0.5, and ``detect run`` stores tags from 0.3.
+  only for that detector at a score of 0.5.
 
 Until the project has :data:`PILOT_PANORAMAS` panoramas with at least 2 counted answers and
 :data:`GOLD_PANORAMAS` gold panoramas answered at least twice, there is no model and
@@ -67,8 +67,8 @@ GOLD_PANORAMAS = 75
 #: about 6 look-alikes per panorama (variance 11), and the rule saved 28.5% of tasks instead
 #: of 33.6% (docs/quality.md, Goal 3, real detector tags).
 MACHINE_TAG_SCORE = 0.5
-#: Pilot and gold panoramas with machine tags needed before the model fits the detector's
-#: rates (fewer: :func:`~camcensus.quality.adaptive.stop_cost` uses the documented constants).
+#: Panoramas fitted on (answered non-gold and gold) with machine tags needed before the model
+#: fits the detector's rates (fewer: :func:`~camcensus.quality.adaptive.stop_cost` uses the documented constants).
 DETECTOR_FIT_PANORAMAS = 50
 #: The cached model is refitted when the project's model panoramas (pilot + gold) grew by this
 #: fraction since the last fit, and by at least :data:`REFIT_PANORAMAS`.
@@ -143,12 +143,22 @@ _GOLD_ANSWERED = (
     .group_by(_S.panorama_id)
     .having(func.count() >= 2)
 )
-#: How many panoramas the model would be fitted on: (pilot, gold).
+
+
+def _answered(at_least: int) -> Any:
+    return (
+        select(func.count())
+        .select_from(Panorama.__table__)
+        .where(_P.project_id == bindparam("project"), _P.gold.is_(False), _P.n_done >= at_least)
+        .scalar_subquery()
+    )
+
+
+#: The pilot's size (non-gold panoramas with >= 2 answers: the gate of the first fit), the
+#: non-gold panoramas the model is fitted on (>= 1 answer) and the gold panoramas.
 _SIZES = select(
-    select(func.count())
-    .select_from(Panorama.__table__)
-    .where(_P.project_id == bindparam("project"), _P.gold.is_(False), _P.n_done >= 2)
-    .scalar_subquery(),
+    _answered(2),
+    _answered(1),
     select(func.count()).select_from(_GOLD_ANSWERED.subquery()).scalar_subquery(),
 )
 #: n_cameras of every counted answer of the non-gold panoramas with at least one (the pilot's
@@ -263,10 +273,13 @@ def count_model_rows(
 
     Panoramas that ``stop_posterior`` ended after one answer stay in: the rule decides on the
     answers seen, so the answers it did not ask for are missing at random given those, and EM
-    on every panorama is unbiased. The panoramas with at least 2 answers alone are not: once
+    on every panorama is consistent. The panoramas with at least 2 answers alone are not: once
     the rule runs, the ones it ended after one answer are missing from them, and a refit on
     them alone misreads the prior (in the test, a first answer of 3 often ends a panorama:
-    P(T = 3) 0.05 is refitted as 0.01-0.02; tests/test_quality_adaptive.py).
+    P(T = 3) 0.05 is refitted as 0.01-0.02; tests/test_quality_adaptive.py). Two departures
+    remain: the rule stops on two answers that agree in every category while the fit sees
+    their totals, and while fewer than :data:`DETECTOR_FIT_PANORAMAS` panoramas have machine
+    tags the rule weighs tags the fit leaves out.
 
     Returns
     -------
@@ -304,7 +317,7 @@ def count_model_rows(
 @dataclass
 class _Entry:
     model: CountModel | None = None
-    size: int = 0  # pilot + gold panoramas at the last fit
+    size: int = 0  # panoramas fitted on (answered non-gold + gold) at the last fit
     fits: int = 0
     fitted_at: datetime | None = None
     counted_at: datetime | None = None
@@ -363,10 +376,10 @@ def project_count_model(
 
     :func:`camcensus.quality.adaptive.fit_count_model` on :func:`count_model_rows` (``truth``
     = the gold panoramas' known counts). The model is cached per process, keyed by database
-    URL and project. The project's model panoramas (pilot + gold) are counted at most once
-    every :data:`RECOUNT_S` seconds (one indexed query), and the model is refitted only when
-    they grew by :data:`REFIT_GROWTH` and by at least :data:`REFIT_PANORAMAS` since the last
-    fit, so a submit normally costs no query and no fit. The first fit on at most
+    URL and project. The project's model panoramas (answered non-gold + gold) are counted at
+    most once every :data:`RECOUNT_S` seconds (one indexed query), and the model is refitted
+    only when they grew by :data:`REFIT_GROWTH` and by at least :data:`REFIT_PANORAMAS` since
+    the last fit, so a submit normally costs no query and no fit. A first fit on at most
     :data:`INLINE_FIT_PANORAMAS` panoramas (the pilot: some 175, tens of ms) runs in the
     caller's transaction; any other fit runs in a background thread on its own read-only
     connection (EM on 10,000 panoramas takes seconds, and a submit on SQLite holds the write
@@ -397,10 +410,11 @@ def project_count_model(
             return entry.model
         entry.counted_at = now
     conn = session.connection()
-    pilot, gold = (int(x) for x in conn.execute(_SIZES, {"project": project_id}).one())
+    sizes = conn.execute(_SIZES, {"project": project_id}).one()
+    pilot, answered, gold = (int(x) for x in sizes)
     if pilot < PILOT_PANORAMAS or gold < GOLD_PANORAMAS:
         return None
-    size = pilot + gold
+    size = answered + gold
     with _LOCK:
         grown = size - entry.size
         due = entry.model is None or (
