@@ -63,9 +63,9 @@ PILOT_PANORAMAS = 100
 #: Gold panoramas answered at least twice needed as well (the simulation's 75 × 2 answers).
 GOLD_PANORAMAS = 75
 #: Lowest detector score of a machine tag that counts as evidence for ``stop_posterior``.
-#: ``detect run`` stores tags from 0.3 for volunteers to verify, but at 0.3 the detector adds
-#: about 6 look-alikes per panorama (variance 11), and the rule saved 28.5% of tasks instead
-#: of 33.6% (docs/quality.md, Goal 3, real detector tags).
+#: ``detect run`` stores tags from 0.3 for volunteers to verify, but at 0.3 the synthetic-city
+#: detector adds 6.4 tags per empty panorama (variance 12), and the rule saved 27.9% of tasks
+#: instead of 32.9% under default volunteers (docs/quality.md, Goal 3, the real detector).
 MACHINE_TAG_SCORE = 0.5
 #: Panoramas fitted on (answered non-gold and gold) with machine tags needed before the model
 #: fits the detector's rates (fewer: :func:`~camcensus.quality.adaptive.stop_cost` uses the documented constants).
