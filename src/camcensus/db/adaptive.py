@@ -68,9 +68,10 @@ GOLD_PANORAMAS = 75
 #: instead of 32.9% under default volunteers (docs/quality.md, Goal 3, the real detector).
 MACHINE_TAG_SCORE = 0.5
 #: Panoramas fitted on (answered non-gold and gold) with machine tags needed before the model
-#: fits the detector's rates (fewer: :func:`~camcensus.quality.adaptive.stop_cost` uses the documented constants).
+#: fits the detector's rates (fewer: :func:`~camcensus.quality.count_model.stop_cost` uses
+#: the documented constants).
 DETECTOR_FIT_PANORAMAS = 50
-#: The cached model is refitted when the project's model panoramas (pilot + gold) grew by this
+#: The cached model is refitted when the project's model panoramas (answered + gold) grew by this
 #: fraction since the last fit, and by at least :data:`REFIT_PANORAMAS`.
 REFIT_GROWTH = 0.10
 #: See :data:`REFIT_GROWTH`.
