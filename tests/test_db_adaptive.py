@@ -433,6 +433,34 @@ def test_model_fits_the_detectors_rates_from_machine_tags(db: Db) -> None:
     assert db_adaptive._fit_rows(answers, truth, just).detector_recall is not None
 
 
+def test_a_new_detector_run_refits_the_model(db: Db) -> None:
+    db_adaptive.clear_count_models()
+    pilot, gold = db_adaptive.PILOT_PANORAMAS, db_adaptive.GOLD_PANORAMAS
+    project_id, answers, truth = _bulk_project(db, pilot=pilot, gold=gold, seed=6)
+    later = [T0 + timedelta(seconds=60 * i) for i in range(3)]
+    with db.sessions() as session:
+        first = db_adaptive.project_count_model(session, project_id, now=later[0])
+        assert first is not None and first.detector_recall is None
+    # The detector is run on 60 panoramas: no panorama was added, but the model is refitted
+    # (in the background) and now has the detector's rates.
+    tags = np.full(len(answers), -1, dtype="int64")
+    for i in range(60):
+        tags[i] = i % 3
+        _model_submission(db, f"city-{i:04d}", [{}] * int(tags[i]))
+    with db.sessions() as session:
+        assert db_adaptive.project_count_model(session, project_id, now=later[1]) is first
+        assert db_adaptive._wait(session, project_id) == 2
+        second = db_adaptive.project_count_model(session, project_id, now=later[2])
+    expected = fit_count_model(answers, truth=truth, machine_tags=tags)
+    assert second is not None and expected.detector_recall is not None
+    assert second.detector_recall == pytest.approx(expected.detector_recall, rel=1e-9)
+    # Nothing changed since: no third fit.
+    with db.sessions() as session:
+        later3 = later[2] + timedelta(seconds=60)
+        assert db_adaptive.project_count_model(session, project_id, now=later3) is second
+        assert db_adaptive._wait(session, project_id) == 2
+
+
 def test_single_answer_panoramas_count_in_the_fit_size(
     db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -156,11 +156,17 @@ def _answered(at_least: int) -> Any:
 
 
 #: The pilot's size (non-gold panoramas with >= 2 answers: the gate of the first fit), the
-#: non-gold panoramas the model is fitted on (>= 1 answer) and the gold panoramas.
+#: non-gold panoramas the model is fitted on (>= 1 answer), the gold panoramas and the
+#: detector's submissions on the project (a new ``detect run`` import changes the tags).
 _SIZES = select(
     _answered(2),
     _answered(1),
     select(func.count()).select_from(_GOLD_ANSWERED.subquery()).scalar_subquery(),
+    select(func.count())
+    .select_from(Submission.__table__)
+    .join(Panorama.__table__, _P.panorama_id == _S.panorama_id)
+    .where(_P.project_id == bindparam("project"), _S.kind == "model")
+    .scalar_subquery(),
 )
 #: n_cameras of every counted answer of the non-gold panoramas with at least one (the pilot's
 #: and every later one's: see :func:`count_model_rows`).
@@ -319,6 +325,7 @@ def count_model_rows(
 class _Entry:
     model: CountModel | None = None
     size: int = 0  # panoramas fitted on (answered non-gold + gold) at the last fit
+    detector_runs: int = 0  # the project's model submissions at the last fit
     fits: int = 0
     fitted_at: datetime | None = None
     counted_at: datetime | None = None
@@ -348,14 +355,17 @@ def _fit_rows(answers: np.ndarray, truth: np.ndarray, tags: np.ndarray) -> Count
     return fit_count_model(answers, truth=truth, machine_tags=tags if enough else None, t_max=t_max)
 
 
-def _store(entry: _Entry, model: CountModel, size: int, now: datetime) -> None:
+def _store(entry: _Entry, model: CountModel, size: tuple[int, int], now: datetime) -> None:
     with _LOCK:
-        entry.model, entry.size, entry.fitting, entry.busy = model, size, None, False
+        entry.model, entry.fitting, entry.busy = model, None, False
+        entry.size, entry.detector_runs = size
         entry.fits += 1
         entry.fitted_at = now
 
 
-def _refit(engine: Engine, entry: _Entry, project_id: int, size: int, now: datetime) -> None:
+def _refit(
+    engine: Engine, entry: _Entry, project_id: int, size: tuple[int, int], now: datetime
+) -> None:
     """Refit in a thread of its own, on its own read-only connection (committed answers; on
     SQLite a deferred transaction, which never blocks writers)."""
     try:
@@ -380,7 +390,9 @@ def project_count_model(
     URL and project. The project's model panoramas (answered non-gold + gold) are counted at
     most once every :data:`RECOUNT_S` seconds (one indexed query), and the model is refitted
     only when they grew by :data:`REFIT_GROWTH` and by at least :data:`REFIT_PANORAMAS` since
-    the last fit, so a submit normally costs no query and no fit. A first fit on at most
+    the last fit, or when the number of the project's model submissions changed (the
+    detector was run again, perhaps another model: its rates must be refitted), so a submit
+    normally costs no query and no fit. A first fit on at most
     :data:`INLINE_FIT_PANORAMAS` panoramas (the pilot: some 175, tens of ms) runs in the
     caller's transaction; any other fit runs in a background thread on its own read-only
     connection (EM on 10,000 panoramas takes seconds, and a submit on SQLite holds the write
@@ -412,14 +424,16 @@ def project_count_model(
         entry.counted_at = now
     conn = session.connection()
     sizes = conn.execute(_SIZES, {"project": project_id}).one()
-    pilot, answered, gold = (int(x) for x in sizes)
+    pilot, answered, gold, runs = (int(x) for x in sizes)
     if pilot < PILOT_PANORAMAS or gold < GOLD_PANORAMAS:
         return None
     size = answered + gold
     with _LOCK:
         grown = size - entry.size
-        due = entry.model is None or (
-            grown >= REFIT_PANORAMAS and grown >= REFIT_GROWTH * entry.size
+        due = (
+            entry.model is None
+            or (grown >= REFIT_PANORAMAS and grown >= REFIT_GROWTH * entry.size)
+            or runs != entry.detector_runs
         )
         if not due or entry.fitting is not None or entry.busy:
             return entry.model
@@ -427,7 +441,7 @@ def project_count_model(
             engine = session.get_bind().engine
             entry.fitting = threading.Thread(
                 target=_refit,
-                args=(engine, entry, project_id, size, now),
+                args=(engine, entry, project_id, (size, runs), now),
                 name=f"camcensus-refit-{project_id}",
                 daemon=True,
             )
@@ -441,7 +455,7 @@ def project_count_model(
         with _LOCK:
             entry.busy = False
         raise
-    _store(entry, model, size, now)
+    _store(entry, model, (size, runs), now)
     return model
 
 
