@@ -272,7 +272,8 @@ def _real_tags(args: argparse.Namespace) -> None:
         f"{sorted(tags['seed'].unique().tolist())} ({args.tags_from}). Simulated: "
         f"Binomial(T, {DETECTOR_RECALL:.3f}) + Poisson({DETECTOR_FALSE_TAGS})."
     )
-    print(_tag_distribution(tags).round(3).to_string(index=False))
+    distribution = _tag_distribution(tags)
+    print(distribution.round(3).to_string(index=False))
     t0 = time.perf_counter()
     paired, resampled = [], []
     for seed, part in [] if args.tune else tags.groupby("seed"):
@@ -316,7 +317,7 @@ def _real_tags(args: argparse.Namespace) -> None:
             out.insert(0, "model", name)
             resampled.append(out)
     print(f"({time.perf_counter() - t0:.0f} s)")
-    results: dict[str, Any] = {"distribution": _tag_distribution(tags).to_dict(orient="records")}
+    results: dict[str, Any] = {"distribution": distribution.to_dict(orient="records")}
     cols = ["model", "rule", "seeds", "saved_pct", "d_abs_err_pp", "d_se", "d_mae_pct_pp"]
     cols += ["meets_goal"]
     if paired:

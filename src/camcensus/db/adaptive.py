@@ -355,16 +355,17 @@ def _fit_rows(answers: np.ndarray, truth: np.ndarray, tags: np.ndarray) -> Count
     return fit_count_model(answers, truth=truth, machine_tags=tags if enough else None, t_max=t_max)
 
 
-def _store(entry: _Entry, model: CountModel, size: tuple[int, int], now: datetime) -> None:
+def _store(entry: _Entry, model: CountModel, fitted_on: tuple[int, int], now: datetime) -> None:
+    """Cache the model with what it was fitted on: (panoramas, model submissions)."""
     with _LOCK:
         entry.model, entry.fitting, entry.busy = model, None, False
-        entry.size, entry.detector_runs = size
+        entry.size, entry.detector_runs = fitted_on
         entry.fits += 1
         entry.fitted_at = now
 
 
 def _refit(
-    engine: Engine, entry: _Entry, project_id: int, size: tuple[int, int], now: datetime
+    engine: Engine, entry: _Entry, project_id: int, fitted_on: tuple[int, int], now: datetime
 ) -> None:
     """Refit in a thread of its own, on its own read-only connection (committed answers; on
     SQLite a deferred transaction, which never blocks writers)."""
@@ -377,7 +378,7 @@ def _refit(
         with _LOCK:
             entry.fitting = None
         return
-    _store(entry, model, size, now)
+    _store(entry, model, fitted_on, now)
 
 
 def project_count_model(

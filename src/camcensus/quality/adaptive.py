@@ -474,6 +474,8 @@ def simulate_adaptive(
     rng = np.random.default_rng(a_seed + 2_000_029)
     in_pilot = np.zeros(len(truth), dtype=bool)
     in_pilot[rng.choice(len(truth), min(pilot, len(truth)), replace=False)] = True
+    # Drawn even when real tags replace them: the gold panoramas, drawn next from the same
+    # stream, stay the same, so runs with simulated and real tags are paired.
     tags = rng.binomial(true_per_pano, DETECTOR_RECALL) + rng.poisson(
         DETECTOR_FALSE_TAGS, len(truth)
     )
